@@ -1,0 +1,228 @@
+"""YAML -> Flow. Every mistake is reported as ``file:line:column: message``, never a traceback.
+
+PyYAML (with libyaml when present) builds a node tree that knows where each value starts; we
+turn it into plain Python data while remembering those positions, validate the data with the
+pydantic models, and translate pydantic's errors into the author's terms.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path as FilePath
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from bot.flow import model
+from bot.flow.problems import FlowError, Path, Problem, SourceMap, did_you_mean
+
+try:  # libyaml is about ten times faster; pure Python is the fallback, never a requirement
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover - depends on how PyYAML was built
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+_BOOL_WORDS = {"true", "false"}
+
+
+def _all_field_names() -> set[str]:
+    names: set[str] = set()
+    for cls in vars(model).values():
+        if isinstance(cls, type) and issubclass(cls, model.BaseModel):
+            for name, info in cls.model_fields.items():
+                names.add(info.alias or name)
+    return names
+
+
+_FIELD_NAMES = _all_field_names()
+_STEP_KINDS = ("question", "info", "consent", "summary", "outcome")
+_ANSWER_TYPES = ("yesno", "single", "multi", "number", "text", "scale")
+
+
+def parse_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
+    """Parse one YAML document into plain data and a map of where each value sits."""
+    source = SourceMap(file)
+    try:
+        loader = _Loader(text)
+        try:
+            root = loader.get_single_node()
+            problems: list[Problem] = []
+            data = _to_python(loader, root, (), source, problems) if root is not None else None
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        reason = err.problem or "not valid YAML"
+        raise FlowError([Problem(file, line, column, f"YAML syntax: {reason}")]) from None
+    except yaml.YAMLError as err:
+        raise FlowError([Problem(file, 1, 1, f"YAML syntax: {err}")]) from None
+    if problems:
+        raise FlowError(problems)
+    return data, source
+
+
+def _to_python(loader: Any, node: yaml.Node, path: Path, source: SourceMap, problems: list) -> Any:
+    source.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = _scalar(loader, key_node)
+            if not isinstance(key, (str, int)):
+                key = str(key)
+            child = (*path, key)
+            if key in result:
+                line, column = key_node.start_mark.line + 1, key_node.start_mark.column + 1
+                problems.append(Problem(source.file, line, column, f"duplicate key '{key}'"))
+                continue
+            source.keys[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            result[key] = _to_python(loader, value_node, child, source, problems)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_to_python(loader, item, (*path, i), source, problems) for i, item in enumerate(node.value)]
+    return _scalar(loader, node)
+
+
+def _scalar(loader: Any, node: yaml.Node) -> Any:
+    if not isinstance(node, yaml.ScalarNode):
+        return str(node.value)
+    # YAML 1.1 reads yes/no/on/off as booleans; a clinic writing `equals: no` means the word.
+    if node.tag == "tag:yaml.org,2002:bool" and node.value.lower() not in _BOOL_WORDS:
+        return node.value
+    return loader.construct_object(node, deep=True)
+
+
+def parse_flow(text: str, file: str = "<flow>") -> tuple[model.Flow, SourceMap]:
+    """Validate the structure of a flow (keys, types, required values) and build the model."""
+    data, source = parse_yaml(text, file)
+    if not isinstance(data, dict):
+        raise FlowError([source.problem((), "a flow must be a mapping with id, title, steps, ...")])
+    try:
+        flow = model.Flow.model_validate(data)
+    except ValidationError as err:
+        raise FlowError(_explain(err, data, source)) from None
+    return flow, source
+
+
+def load_flow(path: str | FilePath) -> tuple[model.Flow, SourceMap]:
+    name = str(path)
+    try:
+        text = FilePath(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise FlowError([Problem(name, 1, 1, "file not found")]) from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise FlowError([Problem(name, 1, 1, f"cannot read the file: {err}")]) from None
+    return parse_flow(text, name)
+
+
+# --- pydantic errors in the author's terms ----------------------------------------------------
+
+
+def _explain(err: ValidationError, data: Any, source: SourceMap) -> list[Problem]:
+    errors = err.errors(include_url=False)
+    # A misspelt required key shows up twice: as unknown ('aks') and as missing ('ask'). Report it
+    # once, at the misspelling, suggesting the missing key.
+    missing: dict[Path, list[str]] = {}
+    for error in errors:
+        if error["type"] == "missing":
+            path, _, rest = _data_path(error["loc"], data)
+            missing.setdefault(path, []).append(str(rest[-1]))
+    explained: set[tuple[Path, str]] = set()
+    problems: dict[Path, Problem] = {}
+    for error in errors:
+        path, value, rest = _data_path(error["loc"], data)
+        if error["type"] == "extra_forbidden":
+            key = str(error["loc"][-1])
+            hint = did_you_mean(key, missing.get(path[:-1], []), cutoff=0.5)
+            if hint:
+                explained.add((path[:-1], hint.split("'")[1]))
+                problems[path] = source.problem(path, f"unknown key '{key}'{hint}", at_key=True)
+                continue
+    for error in errors:
+        path, value, rest = _data_path(error["loc"], data)
+        if path in problems:
+            continue  # one message per place: a union reports each alternative it tried
+        if error["type"] == "missing" and (path, str(rest[-1])) in explained:
+            continue
+        message, at_key = _message(error, value, rest)
+        problems[path] = source.problem(path, message, at_key=at_key)
+    return list(problems.values())
+
+
+def _data_path(loc: tuple, data: Any) -> tuple[Path, Any, list]:
+    """Follow pydantic's location through the data, dropping union tags it inserts."""
+    path: list[str | int] = []
+    current = data
+    rest: list = []
+    for part in loc:
+        if (isinstance(current, dict) and part in current) or (
+            isinstance(current, list) and isinstance(part, int) and part < len(current)
+        ):
+            path.append(part)
+            current = current[part]
+        else:
+            rest.append(part)
+    return tuple(path), current, rest
+
+
+def _message(error: dict, value: Any, rest: list) -> tuple[str, bool]:
+    kind = error["type"]
+    missing = next((r for r in reversed(rest) if isinstance(r, str) and r in _FIELD_NAMES), None)
+    if kind == "missing":
+        return f"missing required key '{missing or rest[-1]}'", False
+    if kind == "extra_forbidden":
+        key = error["loc"][-1]
+        return f"unknown key '{key}'{did_you_mean(key, _FIELD_NAMES)}", True
+    if kind == "step_kind":
+        got = value.get("kind") if isinstance(value, dict) else None
+        return f"unknown step kind '{got}'{did_you_mean(got, _STEP_KINDS)}; use one of: " + ", ".join(
+            _STEP_KINDS
+        ), False
+    if kind == "answer_type":
+        got = value.get("answer") if isinstance(value, dict) else None
+        if got is None:
+            return "a question needs `answer:` (one of: " + ", ".join(_ANSWER_TYPES) + ")", False
+        return f"unknown answer type '{got}'{did_you_mean(got, _ANSWER_TYPES)}; use one of: " + ", ".join(
+            _ANSWER_TYPES
+        ), False
+    if kind == "condition_kind":
+        keys = list(value) if isinstance(value, dict) else []
+        hint = did_you_mean(keys[0], model._CONDITION_TAGS) if keys else ""
+        return error["msg"] + hint, False
+    if kind == "literal_error":
+        expected = [e.strip(" '") for e in str(error["ctx"]["expected"]).replace(" or ", ", ").split(",")]
+        return f"'{value}' is not one of: {', '.join(expected)}{did_you_mean(value, expected)}", False
+    if kind == "string_pattern_mismatch":
+        pattern = error["ctx"]["pattern"]
+        if pattern.startswith("^[a-z][a-z0-9_]"):
+            return (
+                f"'{value}' is not a valid id: use lower-case letters, digits and _, "
+                "starting with a letter (at most 24 characters)"
+            ), False
+        if "https?" in pattern:
+            return f"'{value}' is not a web address (http:// or https://)", False
+        return f"'{value}' is not a language code such as en, de or pt-BR", False
+    if kind in {"string_type", "dict_type"} and rest and rest[0] in {"str", "dict[str,str]"}:
+        return "expected a text, or a map of language code to text", False
+    messages = {
+        "string_type": "expected a text",
+        "int_type": "expected a whole number",
+        "int_parsing": "expected a whole number",
+        "int_from_float": "expected a whole number",
+        "float_type": "expected a number",
+        "float_parsing": "expected a number",
+        "bool_type": "expected true or false",
+        "bool_parsing": "expected true or false",
+        "list_type": "expected a list (lines starting with '- ')",
+        "dict_type": "expected a mapping (key: value lines)",
+        "model_type": "expected a mapping (key: value lines)",
+        "model_attributes_type": "expected a mapping (key: value lines)",
+    }
+    if kind in messages:
+        return messages[kind], False
+    if kind in {"too_short", "string_too_short"}:
+        if kind == "string_too_short":
+            return "must not be empty", False
+        return f"needs at least {error['ctx']['min_length']} item(s)", False
+    if kind == "string_too_long":
+        return f"too long: at most {error['ctx']['max_length']} characters", False
+    return error["msg"][:1].lower() + error["msg"][1:], False

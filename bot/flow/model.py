@@ -1,0 +1,318 @@
+"""The questionnaire as data: immutable types for a flow, its steps, conditions and flags.
+
+The same models validate a clinic's YAML (via ``load.py``) and publish the format's JSON Schema
+(``python -m bot schema``), so the documented format and the checked format cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+
+# Ids end up in Telegram callback data (64 bytes, shared with a version number) and in FHIR
+# linkIds, so they are short, lower-case ASCII and never translated.
+Id = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=24)]
+LangCode = Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")]
+#: A text a person sees: one string, or a map of language code -> string.
+Text = Annotated[str, Field(min_length=1)] | dict[LangCode, Annotated[str, Field(min_length=1)]]
+Severity = Literal["urgent", "high", "review", "note"]
+SEVERITY_ORDER: tuple[str, ...] = ("urgent", "high", "review", "note")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- conditions -------------------------------------------------------------------------------
+
+
+class QuestionCondition(_Model):
+    """A test on one earlier answer; exactly one operator besides ``question``."""
+
+    question: Id
+    equals: str | int | float | bool | None = None
+    one_of: list[str | int | float] | None = None
+    contains: str | None = None
+    contains_any: list[str] | None = None
+    less_than: float | None = None
+    at_most: float | None = None
+    greater_than: float | None = None
+    at_least: float | None = None
+    answered: bool | None = None
+    mentions: list[Annotated[str, Field(min_length=2)]] | None = None
+
+
+OPERATORS: tuple[str, ...] = (
+    "equals",
+    "one_of",
+    "contains",
+    "contains_any",
+    "less_than",
+    "at_most",
+    "greater_than",
+    "at_least",
+    "answered",
+    "mentions",
+)
+
+
+class FlagCondition(_Model):
+    """Holds when the named flag has been raised (used by endings)."""
+
+    flag: Id
+
+
+class SeverityCondition(_Model):
+    """Holds when any flag of this severity has been raised."""
+
+    severity: Severity
+
+
+class TypedTextCondition(_Model):
+    """Holds when any free-text answer mentions one of these words or phrases."""
+
+    typed_text_mentions: list[Annotated[str, Field(min_length=2)]]
+
+
+class AllCondition(_Model):
+    all: list[Condition] = Field(min_length=1)
+
+
+class AnyCondition(_Model):
+    any: list[Condition] = Field(min_length=1)
+
+
+class NotCondition(_Model):
+    not_: Condition = Field(alias="not")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+_CONDITION_TAGS = ("question", "flag", "severity", "typed_text_mentions", "all", "any", "not")
+
+
+def _condition_tag(value: Any) -> str | None:
+    if isinstance(value, dict):
+        for key in _CONDITION_TAGS:
+            if key in value:
+                return key
+        return None
+    for key, cls in _CONDITION_CLASSES.items():
+        if isinstance(value, cls):
+            return key
+    return None
+
+
+Condition = Annotated[
+    Annotated[QuestionCondition, Tag("question")]
+    | Annotated[FlagCondition, Tag("flag")]
+    | Annotated[SeverityCondition, Tag("severity")]
+    | Annotated[TypedTextCondition, Tag("typed_text_mentions")]
+    | Annotated[AllCondition, Tag("all")]
+    | Annotated[AnyCondition, Tag("any")]
+    | Annotated[NotCondition, Tag("not")],
+    Discriminator(
+        _condition_tag,
+        custom_error_type="condition_kind",
+        custom_error_message="a condition needs one of: " + ", ".join(_CONDITION_TAGS),
+    ),
+]
+
+_CONDITION_CLASSES: dict[str, type] = {
+    "question": QuestionCondition,
+    "flag": FlagCondition,
+    "severity": SeverityCondition,
+    "typed_text_mentions": TypedTextCondition,
+    "all": AllCondition,
+    "any": AnyCondition,
+    "not": NotCondition,
+}
+
+# --- choices -------------------------------------------------------------------------------------
+
+
+class Choice(_Model):
+    id: Id
+    label: Text
+    #: Selecting this choice clears every other one ("none of these").
+    exclusive: bool = False
+
+
+class ScalePoint(_Model):
+    value: int
+    label: Text
+
+
+# --- steps ---------------------------------------------------------------------------------------
+
+
+class _Step(_Model):
+    id: Id
+    when: Condition | None = None
+
+
+class _Question(_Step):
+    kind: Literal["question"] = "question"
+    section: Id | None = None
+    ask: Text
+    hint: Text | None = None
+    reask: Text | None = None
+    optional: bool = False
+
+
+class YesNoQuestion(_Question):
+    answer: Literal["yesno"]
+
+
+class SingleQuestion(_Question):
+    answer: Literal["single"]
+    choices: list[Choice] = Field(min_length=2)
+
+
+class MultiQuestion(_Question):
+    answer: Literal["multi"]
+    choices: list[Choice] = Field(min_length=2)
+    min_selected: int = Field(1, ge=0)
+    max_selected: int | None = Field(None, ge=1)
+
+
+class NumberQuestion(_Question):
+    answer: Literal["number"]
+    integer: bool = True
+    min: float | None = None
+    max: float | None = None
+    unit: Text | None = None
+
+
+class TextQuestion(_Question):
+    answer: Literal["text"]
+    max_length: int = Field(500, ge=1, le=3000)
+
+
+class ScaleQuestion(_Question):
+    answer: Literal["scale"]
+    points: list[ScalePoint] = Field(min_length=2)
+
+
+AnswerType = Literal["yesno", "single", "multi", "number", "text", "scale"]
+
+Question = Annotated[
+    Annotated[YesNoQuestion, Tag("yesno")]
+    | Annotated[SingleQuestion, Tag("single")]
+    | Annotated[MultiQuestion, Tag("multi")]
+    | Annotated[NumberQuestion, Tag("number")]
+    | Annotated[TextQuestion, Tag("text")]
+    | Annotated[ScaleQuestion, Tag("scale")],
+    Discriminator(
+        lambda v: v.get("answer") if isinstance(v, dict) else getattr(v, "answer", None),
+        custom_error_type="answer_type",
+        custom_error_message="a question needs `answer:` one of yesno, single, multi, number, text, scale",
+    ),
+]
+
+
+class InfoStep(_Step):
+    """Text to read, then a continue button."""
+
+    kind: Literal["info"]
+    text: Text
+
+
+class ConsentStep(_Step):
+    """Asked before any health question. Declining must lead straight to an outcome."""
+
+    kind: Literal["consent"]
+    version: str = Field(min_length=1)
+    text: Text
+    agree: Text
+    decline: Text
+
+
+class SummaryStep(_Step):
+    """Shows every answer so far; any of them can be changed before finishing."""
+
+    kind: Literal["summary"]
+    text: Text
+
+
+class OutcomeStep(_Step):
+    """An ending. Every ending recommends a dermatologist consultation."""
+
+    kind: Literal["outcome"]
+    text: Text
+    consultation: Text
+    #: Shown as urgent care first: every urgent flag must lead to an urgent outcome.
+    urgent: bool = False
+    #: List the topics of the raised flags (in plain words) for the person to mention.
+    list_flags: bool = False
+
+
+def _step_tag(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return value.get("kind", "question")
+    return getattr(value, "kind", None)
+
+
+Step = Annotated[
+    Annotated[Question, Tag("question")]
+    | Annotated[InfoStep, Tag("info")]
+    | Annotated[ConsentStep, Tag("consent")]
+    | Annotated[SummaryStep, Tag("summary")]
+    | Annotated[OutcomeStep, Tag("outcome")],
+    Discriminator(
+        _step_tag,
+        custom_error_type="step_kind",
+        custom_error_message="`kind:` must be one of question, info, consent, summary, outcome",
+    ),
+]
+
+QUESTION_TYPES = (
+    YesNoQuestion,
+    SingleQuestion,
+    MultiQuestion,
+    NumberQuestion,
+    TextQuestion,
+    ScaleQuestion,
+)
+
+
+# --- flags, sections, flow -----------------------------------------------------------------------
+
+
+class FlagRule(_Model):
+    """An answer pattern staff must see. ``topic`` is plain words, shown to staff and in endings."""
+
+    id: Id
+    severity: Severity
+    topic: Text
+    when: Condition
+
+
+class Section(_Model):
+    id: Id
+    title: Text
+
+
+class Flow(_Model):
+    """A whole questionnaire: metadata, interface messages, steps in order, and flags."""
+
+    id: Id
+    version: str = Field(min_length=1)
+    #: Canonical address of the questionnaire (FHIR ``Questionnaire.url``).
+    url: str | None = None
+    title: Text
+    clinic: Text
+    booking_link: Annotated[str, Field(pattern=r"^https?://\S+$")]
+    languages: list[LangCode] = Field(min_length=1)
+    default_language: LangCode
+    #: Overrides for the interface's words (buttons, error messages), per key; see messages.yaml.
+    messages: dict[str, Text] = Field(default_factory=dict)
+    sections: list[Section] = Field(default_factory=list)
+    steps: list[Step] = Field(min_length=1)
+    flags: list[FlagRule] = Field(default_factory=list)
+
+
+AllCondition.model_rebuild()
+AnyCondition.model_rebuild()
+NotCondition.model_rebuild()
