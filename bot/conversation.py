@@ -1,0 +1,104 @@
+"""A conversation: plain, JSON-serialisable data that the engine advances.
+
+It holds no reference to the flow or the state machine, so millions can sit idle in a store and
+any one can be restored and continued by any process that loaded the same flow.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+FORMAT = 1
+
+
+class Conversation:
+    """One person's way through one flow.
+
+    ``state`` is the current step id (the attribute transitions reads and writes); ``path`` lists
+    the completed steps in flow order; ``answers`` maps question id -> value (None when skipped);
+    ``flags`` lists raised flag ids in flow order; ``draft`` holds a multiple-choice selection in
+    progress; ``invalid`` counts invalid answers in a row at the current step; ``turn`` grows with
+    every accepted change, so a channel can tell a stale button from a current one.
+    """
+
+    __slots__ = ("answers", "consent", "draft", "flags", "flow_id", "invalid", "language", "path", "state", "turn")
+
+    def __init__(
+        self,
+        flow_id: str,
+        state: str,
+        language: str,
+        answers: dict[str, Any] | None = None,
+        path: list[str] | None = None,
+        flags: list[str] | None = None,
+        draft: list[str] | None = None,
+        invalid: int = 0,
+        turn: int = 0,
+        consent: dict[str, str] | None = None,
+    ):
+        self.flow_id = flow_id
+        self.state = state
+        self.language = language
+        self.answers = answers if answers is not None else {}
+        self.path = path if path is not None else []
+        self.flags = flags if flags is not None else []
+        self.draft = draft
+        self.invalid = invalid
+        self.turn = turn
+        #: {"version": consent text version, "at": ISO time} once the person agreed.
+        self.consent = consent
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"v": FORMAT, "flow": self.flow_id, "state": self.state, "lang": self.language}
+        if self.answers:
+            data["answers"] = dict(self.answers)
+        if self.path:
+            data["path"] = list(self.path)
+        if self.flags:
+            data["flags"] = list(self.flags)
+        if self.draft is not None:
+            data["draft"] = list(self.draft)
+        if self.invalid:
+            data["invalid"] = self.invalid
+        if self.turn:
+            data["turn"] = self.turn
+        if self.consent:
+            data["consent"] = dict(self.consent)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Conversation:
+        if data.get("v") != FORMAT:
+            raise ValueError(f"unknown conversation format {data.get('v')!r}")
+        # Interning shares one copy of each id among all restored conversations: most of an idle
+        # conversation's memory would otherwise be duplicate strings.
+        intern = sys.intern
+        answers = {intern(k): _intern_value(v) for k, v in data.get("answers", {}).items()}
+        draft = data.get("draft")
+        return cls(
+            flow_id=intern(data["flow"]),
+            state=intern(data["state"]),
+            language=intern(data["lang"]),
+            answers=answers,
+            path=[intern(s) for s in data.get("path", ())],
+            flags=[intern(f) for f in data.get("flags", ())],
+            draft=[intern(c) for c in draft] if draft is not None else None,
+            invalid=int(data.get("invalid", 0)),
+            turn=int(data.get("turn", 0)),
+            consent=data.get("consent"),
+        )
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Conversation) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return f"Conversation(state={self.state!r}, turn={self.turn}, answers={len(self.answers)})"
+
+
+def _intern_value(value: Any) -> Any:
+    if isinstance(value, str) and len(value) <= 24:  # ids, not free text
+        return sys.intern(value)
+    if isinstance(value, list):
+        return [sys.intern(v) if isinstance(v, str) else v for v in value]
+    return value

@@ -1,0 +1,612 @@
+"""The engine: one transitions Machine per flow, shared by every conversation.
+
+A conversation is plain data (``bot.conversation.Conversation``); the machine's events are
+triggered on it directly (``machine.events["next"].trigger(conversation)``), so an idle
+conversation costs no machine object at all (see DESIGN.md for the figures). States are the
+flow's step ids. Two events move forward:
+
+- ``next``: to the first later step whose ``when`` holds (skip logic). For each step, the
+  candidates are the following steps up to the first one without a condition, tried in order.
+- ``finish``: to the first later *outcome* whose ``when`` holds; used when an urgent flag is
+  raised, so safety comes before any further question.
+
+``back``, ``restart`` and ``change`` (from the summary) jump to a known step with
+``machine.set_state``. The engine is pure: no I/O, and the only time it records (when consent
+was given) is passed in by the caller.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from transitions import Machine
+
+from bot.conversation import Conversation
+from bot.flow import model
+from bot.flow.conditions import Compiler, Predicate, describe
+from bot.flow.messages import messages_for
+
+HELP_AFTER = 2  # invalid answers in a row before the choices and hint are shown again
+_NUMBER = re.compile(r"^([-+]?\d{1,12}(?:[.,]\d{1,6})?)\s*(.*)$")
+_SPLIT = re.compile(r"\s*[,;\n]\s*")
+_TYPED = "*typed text*"  # not a valid step id, so it cannot clash with one
+
+
+@dataclass(frozen=True)
+class Option:
+    id: str
+    label: str
+    selected: bool = False
+    exclusive: bool = False
+
+
+@dataclass(frozen=True)
+class SummaryLine:
+    step_id: str
+    question: str
+    answer: str
+
+
+@dataclass(frozen=True)
+class Ending:
+    id: str
+    text: str
+    consultation: str
+    urgent: bool
+    topics: tuple[str, ...]
+    booking_link: str
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """What to show for the current step, in the conversation's language."""
+
+    step_id: str
+    kind: str  # question | info | consent | summary | outcome
+    answer: str | None  # the question's answer type
+    text: str
+    hint: str | None = None
+    options: tuple[Option, ...] = ()
+    can_skip: bool = False
+    can_back: bool = True
+    current: str | None = None  # the answer given earlier, when the step is revisited
+    summary: tuple[SummaryLine, ...] = ()
+    ending: Ending | None = None
+    turn: int = 0
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What one operation did: accepted or not (with the correction to show), flags it raised."""
+
+    accepted: bool
+    error: str | None = None
+    raised: tuple[str, ...] = ()
+    finished: bool = False
+    help: bool = False
+
+
+@dataclass(frozen=True)
+class _FlagRule:
+    id: str
+    severity: str
+    predicate: Predicate
+    reads: frozenset[str]  # question ids the rule looks at, and _TYPED for any typed text
+
+
+@dataclass
+class _Invalid(Exception):
+    key: str
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+def _named(predicate: Predicate, label: str) -> Callable[[Any], bool]:
+    """A transitions condition over the event's model, named for the diagram."""
+
+    def condition(event: Any) -> bool:
+        conv = event.model
+        return predicate(conv.answers, conv.flags)
+
+    condition.__name__ = label
+    return condition
+
+
+class Engine:
+    """Runs one flow for any number of conversations."""
+
+    def __init__(self, flow: model.Flow):
+        self.flow = flow
+        self.steps: dict[str, Any] = {s.id: s for s in flow.steps}
+        self.order: dict[str, int] = {s.id: i for i, s in enumerate(flow.steps)}
+        self.first = flow.steps[0].id
+        self.messages = messages_for(flow)
+        self.consent_id = next((s.id for s in flow.steps if isinstance(s, model.ConsentStep)), None)
+        flag_severity = {f.id: f.severity for f in flow.flags}
+        text_questions = [s.id for s in flow.steps if isinstance(s, model.TextQuestion)]
+        self.text_questions = frozenset(text_questions)
+        compiler = Compiler(text_questions, flag_severity)
+        self.shown: dict[str, Predicate | None] = {
+            s.id: compiler.compile(s.when) if s.when is not None else None for s in flow.steps
+        }
+        self.flag_rules = [
+            _FlagRule(f.id, f.severity, compiler.compile(f.when), frozenset(_reads(f.when))) for f in flow.flags
+        ]
+        self.flag_topics = {f.id: f.topic for f in flow.flags}
+        self.urgent_flags = frozenset(f.id for f in flow.flags if f.severity == "urgent")
+        # Notes are recorded for staff only; an ending lists what is worth raising at a consultation.
+        self.note_flags = frozenset(f.id for f in flow.flags if f.severity == "note")
+        self.states, self.transitions = self._definition()
+        self.machine = Machine(
+            model=None,
+            states=self.states,
+            transitions=self.transitions,
+            initial=self.first,
+            auto_transitions=False,  # a to_<state> trigger per state grows with states squared
+            send_event=True,
+        )
+        self._next = self.machine.events["next"]
+        self._finish = self.machine.events.get("finish")  # only flows with urgent flags have it
+
+    # --- the machine's definition (shared with the diagram) --------------------------------------
+
+    def _definition(self) -> tuple[list[dict], list[dict]]:
+        steps = self.flow.steps
+        states = [{"name": s.id, "final": isinstance(s, model.OutcomeStep)} for s in steps]
+        transitions: list[dict] = []
+        for i, step in enumerate(steps):
+            if isinstance(step, model.OutcomeStep):
+                continue
+            for trigger, only_outcomes in (("next", False), ("finish", True)):
+                if trigger == "finish" and not self.urgent_flags:
+                    continue
+                for later in steps[i + 1 :]:
+                    if only_outcomes and not isinstance(later, model.OutcomeStep):
+                        continue
+                    t: dict[str, Any] = {"trigger": trigger, "source": step.id, "dest": later.id}
+                    predicate = self.shown[later.id]
+                    if predicate is not None:
+                        t["conditions"] = [_named(predicate, describe(later.when))]
+                    transitions.append(t)
+                    if predicate is None:
+                        break
+        return states, transitions
+
+    # --- starting and reading ----------------------------------------------------------------
+
+    def language_for(self, code: str | None) -> str:
+        """The flow language closest to ``code`` (a Telegram ``language_code`` such as 'de-AT')."""
+        if code:
+            code = code.replace("_", "-")
+            for candidate in (code, code.split("-")[0].lower()):
+                if candidate in self.flow.languages:
+                    return candidate
+        return self.flow.default_language
+
+    def start(self, language: str | None = None) -> Conversation:
+        return Conversation(self.flow.id, self.first, self.language_for(language))
+
+    def step(self, conv: Conversation) -> Any:
+        return self.steps[conv.state]
+
+    def finished(self, conv: Conversation) -> bool:
+        return isinstance(self.steps[conv.state], model.OutcomeStep)
+
+    def text(self, value: Any, lang: str) -> str:
+        """A flow text in ``lang`` (falling back to the default language), placeholders filled."""
+        if value is None:
+            return ""
+        text = value if isinstance(value, str) else value.get(lang) or value[self.flow.default_language]
+        if "{" in text:
+            text = text.replace("{clinic}", self.text(self.flow.clinic, lang)).replace(
+                "{booking_link}", self.flow.booking_link
+            )
+        return text
+
+    def message(self, conv: Conversation | str, key: str, **values: Any) -> str:
+        lang = conv if isinstance(conv, str) else conv.language
+        text = self.messages[lang][key]
+        return text.format_map(values) if values else text
+
+    # --- operations ----------------------------------------------------------------------------
+
+    def reply(self, conv: Conversation, text: str, now: str | None = None) -> Turn:
+        """A typed message: parsed for the current step, then answered."""
+        step = self.step(conv)
+        if isinstance(step, model.OutcomeStep):
+            return Turn(False, self.message(conv, "finished"))
+        if isinstance(step, model.SummaryStep):
+            return self._summary_reply(conv, text)
+        try:
+            value = self._parse(step, text, conv.language)
+        except _Invalid as bad:
+            return self._invalid(conv, bad)
+        return self._answer(conv, value, now)
+
+    def choose(self, conv: Conversation, option: str, now: str | None = None) -> Turn:
+        """A tapped option of the current step (a choice id, 'continue', 'confirm', 'skip')."""
+        step = self.step(conv)
+        if isinstance(step, model.OutcomeStep):
+            return Turn(False, self.message(conv, "finished"))
+        if option == "skip":
+            return self.skip(conv)
+        if isinstance(step, model.MultiQuestion):
+            if option == "done":
+                return self.submit_selection(conv)
+            return self.toggle(conv, option)
+        if isinstance(step, model.InfoStep) and option == "continue":
+            return self._answer(conv, None, now)
+        if isinstance(step, model.SummaryStep) and option == "confirm":
+            return self._answer(conv, None, now)
+        if isinstance(step, model.ScaleQuestion):
+            value = next((p.value for p in step.points if str(p.value) == option), None)
+            if value is not None:
+                return self._answer(conv, value, now)
+        elif option in self._option_ids(step):
+            return self._answer(conv, option, now)
+        return self._invalid(conv, _Invalid("choose_one"))
+
+    def toggle(self, conv: Conversation, choice_id: str) -> Turn:
+        step = self.step(conv)
+        if not isinstance(step, model.MultiQuestion) or choice_id not in self._option_ids(step):
+            return self._invalid(conv, _Invalid("choose_one"))
+        selected = list(self._draft(conv, step))
+        choice = next(c for c in step.choices if c.id == choice_id)
+        if choice_id in selected:
+            selected.remove(choice_id)
+        elif choice.exclusive:
+            selected = [choice_id]
+        else:
+            exclusive = {c.id for c in step.choices if c.exclusive}
+            selected = [c for c in selected if c not in exclusive] + [choice_id]
+            if step.max_selected is not None and len(selected) > step.max_selected:
+                return self._invalid(conv, _Invalid("choose_at_most", {"max": step.max_selected}))
+        order = [c.id for c in step.choices]
+        conv.draft = sorted(selected, key=order.index)
+        conv.turn += 1
+        return Turn(True)
+
+    def submit_selection(self, conv: Conversation) -> Turn:
+        step = self.step(conv)
+        if not isinstance(step, model.MultiQuestion):
+            return self._invalid(conv, _Invalid("choose_one"))
+        try:
+            value = self._check_selection(step, list(self._draft(conv, step)), conv.language)
+        except _Invalid as bad:
+            return self._invalid(conv, bad)
+        return self._answer(conv, value, None)
+
+    def skip(self, conv: Conversation) -> Turn:
+        step = self.step(conv)
+        if not getattr(step, "optional", False):
+            return self._invalid(conv, _Invalid("required"))
+        return self._answer(conv, None, None)
+
+    def back(self, conv: Conversation) -> Turn:
+        """To the previous completed step, keeping its answer until it is answered again."""
+        here = self.order[conv.state]
+        position = bisect.bisect_left([self.order[s] for s in conv.path], here)
+        if position == 0:
+            return Turn(False, self.message(conv, "at_start"))
+        self._jump(conv, conv.path[position - 1])
+        return Turn(True)
+
+    def change(self, conv: Conversation, step_id: str) -> Turn:
+        """From the summary: answer ``step_id`` again, then return to the summary."""
+        if not isinstance(self.step(conv), model.SummaryStep) or step_id not in conv.answers:
+            return Turn(False, self.message(conv, "choose_one"))
+        self._jump(conv, step_id)
+        return Turn(True)
+
+    def restart(self, conv: Conversation) -> Turn:
+        conv.answers.clear()
+        conv.path.clear()
+        conv.flags.clear()
+        conv.consent = None
+        self._jump(conv, self.first)
+        return Turn(True)
+
+    def set_language(self, conv: Conversation, language: str) -> Turn:
+        if language not in self.flow.languages:
+            return Turn(False)
+        conv.language = language
+        conv.turn += 1
+        return Turn(True)
+
+    # --- internals -------------------------------------------------------------------------------
+
+    def _jump(self, conv: Conversation, step_id: str) -> None:
+        self.machine.set_state(step_id, model=conv)
+        conv.draft = None
+        conv.invalid = 0
+        conv.turn += 1
+
+    def _invalid(self, conv: Conversation, bad: _Invalid) -> Turn:
+        conv.invalid += 1
+        step = self.step(conv)
+        text = self.message(conv, bad.key, **bad.values)
+        if getattr(step, "reask", None) is not None and bad.key not in ("required", "choose_at_most"):
+            text = self.text(step.reask, conv.language)
+        return Turn(False, text, help=conv.invalid >= HELP_AFTER)
+
+    def _answer(self, conv: Conversation, value: Any, now: str | None) -> Turn:
+        step = self.step(conv)
+        before = set(conv.flags)
+        answerable = isinstance(step, (*model.QUESTION_TYPES, model.ConsentStep))
+        changed = False
+        if answerable:
+            if step.id in conv.answers:
+                changed = conv.answers[step.id] != value
+            conv.answers[step.id] = value
+        if isinstance(step, model.ConsentStep):
+            conv.consent = {"version": step.version, "at": now or ""} if value == "agree" else None
+        if step.id not in conv.path:
+            bisect.insort(conv.path, step.id, key=self.order.__getitem__)
+        if changed:
+            self._prune(conv, after=self.order[step.id])
+        self._update_flags(conv, step.id, everything=changed)
+        conv.draft = None
+        conv.invalid = 0
+        conv.turn += 1
+        if self.urgent_flags and not self.urgent_flags.isdisjoint(conv.flags):
+            self._trigger(self._finish, conv)
+        else:
+            self._trigger(self._next, conv)
+            while conv.state in conv.path and not isinstance(
+                self.steps[conv.state], model.SummaryStep | model.OutcomeStep
+            ):
+                self._trigger(self._next, conv)  # skip steps answered before, back to where they were
+        finished = self.finished(conv)
+        if finished and self.consent_id and conv.answers.get(self.consent_id) == "decline":
+            # Declining consent keeps nothing but the decision itself.
+            conv.answers = {self.consent_id: "decline"}
+            conv.flags = []
+        raised = tuple(f for f in conv.flags if f not in before)
+        return Turn(True, raised=raised, finished=finished)
+
+    def _trigger(self, event: Any, conv: Conversation) -> None:
+        if not event.trigger(conv):  # pragma: no cover - the checker guarantees a final outcome
+            raise RuntimeError(f"flow {self.flow.id}: no step follows '{conv.state}'")
+
+    def _prune(self, conv: Conversation, after: int) -> None:
+        """Drop answers to later steps that the changed answer now hides."""
+        kept: list[str] = []
+        for step_id in conv.path:
+            predicate = self.shown[step_id]
+            if self.order[step_id] > after and predicate is not None and not predicate(conv.answers, conv.flags):
+                conv.answers.pop(step_id, None)
+            else:
+                kept.append(step_id)
+        conv.path[:] = kept
+
+    def _update_flags(self, conv: Conversation, answered: str, everything: bool) -> None:
+        current = set(conv.flags)
+        is_text = answered in self.text_questions
+        flags = []
+        for rule in self.flag_rules:
+            affected = everything or answered in rule.reads or (is_text and _TYPED in rule.reads)
+            if rule.predicate(conv.answers, ()) if affected else rule.id in current:
+                flags.append(rule.id)
+        conv.flags[:] = flags
+
+    def _draft(self, conv: Conversation, step: model.MultiQuestion) -> Iterable[str]:
+        if conv.draft is not None:
+            return conv.draft
+        earlier = conv.answers.get(step.id)
+        return earlier if isinstance(earlier, list) else []
+
+    def _option_ids(self, step: Any) -> list[str]:
+        if isinstance(step, model.ConsentStep):
+            return ["agree", "decline"]
+        if isinstance(step, model.YesNoQuestion):
+            return ["yes", "no"]
+        if isinstance(step, model.ScaleQuestion):
+            return [str(p.value) for p in step.points]
+        return [c.id for c in getattr(step, "choices", ())]
+
+    def _labels(self, step: Any, lang: str) -> list[tuple[str, str]]:
+        """(id, label) of each option of a choice-like step, in order."""
+        if isinstance(step, model.ConsentStep):
+            return [("agree", self.text(step.agree, lang)), ("decline", self.text(step.decline, lang))]
+        if isinstance(step, model.YesNoQuestion):
+            return [("yes", self.message(lang, "yes")), ("no", self.message(lang, "no"))]
+        if isinstance(step, model.ScaleQuestion):
+            return [(str(p.value), self.text(p.label, lang)) for p in step.points]
+        return [(c.id, self.text(c.label, lang)) for c in getattr(step, "choices", ())]
+
+    # --- parsing typed answers ---------------------------------------------------------------
+
+    def _parse(self, step: Any, text: str, lang: str) -> Any:
+        text = text.strip()
+        if isinstance(step, model.InfoStep):
+            return None
+        if getattr(step, "optional", False) and (not text or _same(text, self.message(lang, "skip"))):
+            return None
+        if isinstance(step, model.TextQuestion):
+            if not text:
+                raise _Invalid("text_empty")
+            if len(text) > step.max_length:
+                raise _Invalid("text_too_long", {"max": step.max_length, "length": len(text)})
+            return text
+        if len(text) > 200:  # no label or number is this long: spare the matching work
+            raise _Invalid("not_a_number" if isinstance(step, model.NumberQuestion) else "choose_one")
+        if isinstance(step, model.NumberQuestion):
+            return self._parse_number(step, text, lang)
+        if isinstance(step, model.MultiQuestion):
+            return self._check_selection(step, self._parse_selection(step, text, lang), lang)
+        option = self._match(step, text, lang)
+        if option is None:
+            raise _Invalid("choose_one")
+        return int(option) if isinstance(step, model.ScaleQuestion) else option
+
+    def _match(self, step: Any, text: str, lang: str) -> str | None:
+        labels = self._labels(step, lang)
+        if text.isdigit() and 1 <= int(text) <= len(labels):
+            return labels[int(text) - 1][0]
+        for option_id, label in labels:
+            if _same(text, label) or _same(text, option_id):
+                return option_id
+        return None
+
+    def _parse_selection(self, step: model.MultiQuestion, text: str, lang: str) -> list[str]:
+        whole = self._match(step, text, lang)
+        if whole is not None:
+            return [whole]
+        if not text:
+            return []
+        chosen: list[str] = []
+        for part in _SPLIT.split(text):
+            option = self._match(step, part, lang)
+            if option is None:
+                raise _Invalid("choose_one")
+            if option not in chosen:
+                chosen.append(option)
+        order = [c.id for c in step.choices]
+        return sorted(chosen, key=order.index)
+
+    def _check_selection(self, step: model.MultiQuestion, selected: list[str], lang: str) -> list[str]:
+        for choice in step.choices:
+            if choice.exclusive and choice.id in selected and len(selected) > 1:
+                raise _Invalid("exclusive_alone", {"label": self.text(choice.label, lang)})
+        if len(selected) < step.min_selected:
+            raise _Invalid("choose_at_least", {"min": step.min_selected})
+        if step.max_selected is not None and len(selected) > step.max_selected:
+            raise _Invalid("choose_at_most", {"max": step.max_selected})
+        return selected
+
+    def _parse_number(self, step: model.NumberQuestion, text: str, lang: str) -> int | float:
+        match = _NUMBER.match(text)
+        unit = self.text(step.unit, lang) if step.unit is not None else None
+        if not match or (match.group(2) and not (unit and _same(match.group(2), unit))):
+            raise _Invalid("not_a_number")
+        number = float(match.group(1).replace(",", "."))
+        if step.integer:
+            if number != int(number):
+                raise _Invalid("not_whole")
+            number = int(number)
+        if step.min is not None and number < step.min:
+            raise _Invalid("number_too_small", {"min": _plain(step.min)})
+        if step.max is not None and number > step.max:
+            raise _Invalid("number_too_large", {"max": _plain(step.max)})
+        return number
+
+    def _summary_reply(self, conv: Conversation, text: str) -> Turn:
+        text = text.strip()
+        lines = [s for s in conv.path if s in conv.answers and s != self.consent_id]
+        if text.isdigit() and 1 <= int(text) <= len(lines):
+            return self.change(conv, lines[int(text) - 1])
+        if not text or _same(text, self.message(conv, "confirm")):
+            return self._answer(conv, None, None)
+        return self._invalid(conv, _Invalid("summary_hint"))
+
+    # --- the view ------------------------------------------------------------------------------
+
+    def view(self, conv: Conversation) -> Prompt:
+        step = self.step(conv)
+        lang = conv.language
+        can_back = bool(conv.path) and self.order[conv.path[0]] < self.order[conv.state]
+        if isinstance(step, model.OutcomeStep):
+            topics = (
+                tuple(self.text(self.flag_topics[f], lang) for f in conv.flags if f not in self.note_flags)
+                if step.list_flags
+                else ()
+            )
+            ending = Ending(
+                step.id,
+                self.text(step.text, lang),
+                self.text(step.consultation, lang),
+                step.urgent,
+                topics,
+                self.flow.booking_link,
+            )
+            return Prompt(step.id, "outcome", None, ending.text, ending=ending, can_back=can_back, turn=conv.turn)
+        if isinstance(step, model.InfoStep):
+            options = (Option("continue", self.message(lang, "continue")),)
+            return Prompt(
+                step.id, "info", None, self.text(step.text, lang), options=options, can_back=can_back, turn=conv.turn
+            )
+        if isinstance(step, model.SummaryStep):
+            return Prompt(
+                step.id,
+                "summary",
+                None,
+                self.text(step.text, lang),
+                hint=self.message(lang, "summary_hint"),
+                options=(Option("confirm", self.message(lang, "confirm")),),
+                summary=self.summary(conv),
+                can_back=can_back,
+                turn=conv.turn,
+            )
+        if isinstance(step, model.ConsentStep):
+            options = tuple(Option(i, label) for i, label in self._labels(step, lang))
+            return Prompt(
+                step.id, "consent", None, self.text(step.text, lang), options=options, can_back=can_back, turn=conv.turn
+            )
+        selected = set(self._draft(conv, step)) if isinstance(step, model.MultiQuestion) else set()
+        exclusive = {c.id for c in getattr(step, "choices", ()) if c.exclusive}
+        options = tuple(Option(i, label, i in selected, i in exclusive) for i, label in self._labels(step, lang))
+        current = None
+        if step.id in conv.answers:
+            current = self.message(lang, "your_answer", answer=self.display(step, conv.answers[step.id], lang))
+        return Prompt(
+            step.id,
+            "question",
+            step.answer,
+            self.text(step.ask, lang),
+            hint=self.text(step.hint, lang) or None,
+            options=options,
+            can_skip=step.optional,
+            can_back=can_back,
+            current=current,
+            turn=conv.turn,
+        )
+
+    def summary(self, conv: Conversation) -> tuple[SummaryLine, ...]:
+        """Every answer so far, in order, as the person would read it (consent left out)."""
+        lang = conv.language
+        return tuple(
+            SummaryLine(s, self.text(self.steps[s].ask, lang), self.display(self.steps[s], conv.answers[s], lang))
+            for s in conv.path
+            if s in conv.answers and s != self.consent_id
+        )
+
+    def display(self, step: Any, value: Any, lang: str) -> str:
+        """An answer in words: choice labels, a number with its unit, the text typed."""
+        if value is None:
+            return self.message(lang, "skipped")
+        if isinstance(step, model.NumberQuestion):
+            unit = self.text(step.unit, lang) if step.unit is not None else ""
+            return f"{_plain(value)} {unit}".strip()
+        if isinstance(step, model.TextQuestion):
+            return str(value)
+        labels = dict(self._labels(step, lang))
+        if isinstance(value, list):
+            return ", ".join(labels.get(v, v) for v in value) or "-"
+        return labels.get(str(value), str(value))
+
+
+def _reads(cond: Any) -> set[str]:
+    """The question ids a condition reads; ``_TYPED`` stands for "every typed answer"."""
+    if isinstance(cond, model.QuestionCondition):
+        return {cond.question}
+    if isinstance(cond, model.TypedTextCondition):
+        return {_TYPED}
+    parts: list[Any] = []
+    if isinstance(cond, model.AllCondition):
+        parts = cond.all
+    elif isinstance(cond, model.AnyCondition):
+        parts = cond.any
+    elif isinstance(cond, model.NotCondition):
+        parts = [cond.not_]
+    return set().union(*(_reads(p) for p in parts)) if parts else set()
+
+
+def _same(a: str, b: str) -> bool:
+    return a.strip().casefold() == b.strip().casefold()
+
+
+def _plain(number: float) -> str:
+    return str(int(number)) if float(number).is_integer() else str(number)
