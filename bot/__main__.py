@@ -1,0 +1,99 @@
+"""The command line: ``python -m bot validate | schema | chat | diagram``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from bot.config import load_settings
+from bot.flow import FlowError, load_checked
+from bot.flow.model import QUESTION_TYPES, OutcomeStep
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    failed = False
+    for path in args.flows:
+        try:
+            flow = load_checked(path)
+        except FlowError as err:
+            failed = True
+            for problem in err.problems:
+                print(problem)
+            continue
+        questions = sum(isinstance(s, QUESTION_TYPES) for s in flow.steps)
+        endings = sum(isinstance(s, OutcomeStep) for s in flow.steps)
+        print(
+            f"{path}: ok: {flow.id} v{flow.version}, {len(flow.steps)} steps, {questions} questions, "
+            f"{endings} endings, {len(flow.flags)} flags, languages {', '.join(flow.languages)}"
+        )
+    return 1 if failed else 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from bot.flow.schema import flow_schema
+
+    print(json.dumps(flow_schema(), indent=2, ensure_ascii=False))
+    return 0
+
+
+def _engine(path: str):
+    from bot.engine import Engine
+
+    return Engine(load_checked(path))
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from bot.channels.console import run_console
+
+    engine = _engine(args.flow or load_settings().flow_path)
+    if args.lang and args.lang not in engine.flow.languages:
+        print(f"language '{args.lang}' is not in this flow ({', '.join(engine.flow.languages)})", file=sys.stderr)
+        return 2
+    return run_console(engine, args.lang)
+
+
+def cmd_diagram(args: argparse.Namespace) -> int:
+    from bot.diagram import mermaid
+
+    sys.stdout.write(mermaid(_engine(args.flow)))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="Skin Botox intake questionnaire bot.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("validate", help="check flow files; print every problem as file:line:column")
+    p.add_argument("flows", nargs="+", metavar="FLOW")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("schema", help="print the flow format's JSON Schema")
+    p.set_defaults(func=cmd_schema)
+
+    p = sub.add_parser("chat", help="answer a flow in the terminal")
+    p.add_argument("--flow", help="flow file (default: FLOW_PATH, else flows/skin_botox.yaml)")
+    p.add_argument("--lang", help="language code, e.g. en or de (default: the flow's)")
+    p.set_defaults(func=cmd_chat)
+
+    p = sub.add_parser("diagram", help="print a Mermaid state diagram of a flow")
+    p.add_argument("flow", metavar="FLOW")
+    p.set_defaults(func=cmd_diagram)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except FlowError as err:  # chat and diagram refuse a broken flow the same way validate does
+        for problem in err.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Channels translate between a person and the engine: the terminal now, Telegram next."""

@@ -1,0 +1,126 @@
+"""The flow in a terminal: numbered choices, typed answers, /back, /restart, /quit.
+
+It reads one answer per line, so answers can also be piped in (``printf '1\\n2\\n' | ...``).
+It is the quickest way for a clinic author to walk through a flow they are writing.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import TextIO
+
+from bot.engine import Engine, Prompt, Turn
+
+COMMANDS = "/back, /restart, /language CODE, /quit"
+
+
+class ConsoleChat:
+    def __init__(self, engine: Engine, out: TextIO = sys.stdout, language: str | None = None):
+        self.engine = engine
+        self.out = out
+        self.conv = engine.start(language)
+
+    def say(self, text: str = "") -> None:
+        print(text, file=self.out)
+
+    def run(self, read_line: Callable[[], str]) -> int:
+        """Chat until the ending is shown (exit 0), /quit (0), or the input ends first (1)."""
+        self.say(f"{self.engine.text(self.engine.flow.title, self.conv.language)}  (commands: {COMMANDS})")
+        self.show(self.engine.view(self.conv))
+        while not self.engine.finished(self.conv):
+            try:
+                line = read_line()
+            except EOFError:
+                self.say("\n(The input ended before the questionnaire was finished.)")
+                return 1
+            if not self.handle(line.rstrip("\n")):
+                return 0
+        return 0
+
+    def handle(self, line: str) -> bool:
+        """Apply one line; False when the person asked to quit."""
+        engine, conv = self.engine, self.conv
+        command = line.strip().lower()
+        if command in ("/quit", "/exit"):
+            self.say("Goodbye.")
+            return False
+        if command == "/back":
+            turn = engine.back(conv)
+        elif command == "/restart":
+            turn = engine.restart(conv)
+        elif command.startswith("/language"):
+            code = command.partition(" ")[2].strip()
+            turn = engine.set_language(conv, code)
+            if not turn.accepted:
+                self.say("Languages: " + ", ".join(engine.flow.languages))
+        else:
+            turn = engine.reply(conv, line)
+        self.after(turn)
+        return True
+
+    def after(self, turn: Turn) -> None:
+        prompt = self.engine.view(self.conv)
+        if turn.error:
+            self.say(f"! {turn.error}")
+            if turn.help:
+                self.say(self.engine.message(self.conv, "help_choices"))
+                self.show_options(prompt)
+            return
+        if turn.accepted:
+            self.show(prompt)
+
+    def show(self, prompt: Prompt) -> None:
+        self.say()
+        if prompt.ending is not None:
+            ending = prompt.ending
+            if ending.urgent:
+                self.say("!!! " + ending.text)
+            else:
+                self.say(ending.text)
+            if ending.topics:
+                self.say(self.engine.message(self.conv, "points_to_discuss"))
+                for topic in ending.topics:
+                    self.say(f"  - {topic}")
+            self.say(ending.consultation)
+            self.say(f"{self.engine.message(self.conv, 'booking')}: {ending.booking_link}")
+            return
+        self.say(prompt.text)
+        if prompt.hint:
+            self.say(f"  ({prompt.hint})")
+        if prompt.summary:
+            for number, line in enumerate(prompt.summary, 1):
+                self.say(f"  {number}. {line.question}\n     -> {line.answer}")
+        self.show_options(prompt)
+        if prompt.current:
+            self.say(f"  [{prompt.current}]")
+
+    def show_options(self, prompt: Prompt) -> None:
+        if prompt.kind == "summary":
+            self.say(f"  [Enter] {prompt.options[0].label}")
+            return
+        if prompt.kind == "info":
+            self.say(f"  [Enter] {prompt.options[0].label}")
+            return
+        multi = prompt.answer == "multi"
+        for number, option in enumerate(prompt.options, 1):
+            box = ("[x] " if option.selected else "[ ] ") if multi else ""
+            self.say(f"  {number}. {box}{option.label}")
+        if multi:
+            self.say("  (type the numbers, separated by commas)")
+        if prompt.can_skip:
+            self.say(f"  [Enter] {self.engine.message(self.conv, 'skip')}")
+
+
+def read_stdin_line() -> str:
+    line = sys.stdin.readline()
+    if not line:
+        raise EOFError
+    return line
+
+
+def run_console(engine: Engine, language: str | None = None) -> int:
+    chat = ConsoleChat(engine, language=language)
+    if sys.stdin.isatty():
+        return chat.run(lambda: input("> "))
+    return chat.run(read_stdin_line)
