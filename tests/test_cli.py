@@ -1,0 +1,144 @@
+"""The command line as a clinic author uses it: validate, schema, chat (piped), diagram."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from bot.flow.schema import flow_schema
+
+ROOT = Path(__file__).resolve().parent.parent
+ALL_TYPES = "tests/flows/all_types.yaml"
+
+
+def bot(*args: str, stdin: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+
+
+def test_validate_prints_one_summary_line_per_valid_flow() -> None:
+    result = bot("validate", "flows/skin_botox.yaml", ALL_TYPES)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2
+    assert lines[1] == (f"{ALL_TYPES}: ok: all_types v3, 19 steps, 9 questions, 6 endings, 5 flags, languages en")
+    assert lines[0].startswith("flows/skin_botox.yaml: ok: skin_botox v") and "languages en, de" in lines[0]
+
+
+def test_validate_reports_every_problem_and_exits_1(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    text = (ROOT / ALL_TYPES).read_text().replace("    ask: How old are you?", "    aks: How old are you?")
+    bad.write_text(text.replace("max_length: 40", "max_length: forty"))
+    result = bot("validate", str(bad), ALL_TYPES)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr
+    assert result.stdout.splitlines() == [
+        f"{bad}:28:5: unknown key 'aks' (did you mean 'ask'?)",
+        f"{bad}:87:17: expected a whole number",
+        f"{ALL_TYPES}: ok: all_types v3, 19 steps, 9 questions, 6 endings, 5 flags, languages en",
+    ]
+
+
+def test_validate_a_missing_file_and_a_binary_file(tmp_path: Path) -> None:
+    binary = tmp_path / "flow.yaml"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    result = bot("validate", "nope.yaml", str(binary))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "nope.yaml:1:1: file not found"
+    assert lines[1].startswith(f"{binary}:1:1: cannot read the file")
+
+
+def test_schema_command_matches_the_published_copy() -> None:
+    result = bot("schema")
+    assert result.returncode == 0
+    printed = json.loads(result.stdout)
+    published = json.loads((ROOT / "flows" / "schema.json").read_text())
+    assert printed == published == flow_schema(), "run: python -m bot schema > flows/schema.json"
+
+
+def test_the_schema_accepts_the_shipped_flows_and_rejects_a_typo() -> None:
+    schema = flow_schema()
+    validator = jsonschema.Draft202012Validator(schema)
+    for path in ("flows/skin_botox.yaml", ALL_TYPES):
+        data = yaml.safe_load((ROOT / path).read_text())
+        errors = list(validator.iter_errors(data))
+        assert errors == [], (path, errors[:3])
+    data = yaml.safe_load((ROOT / ALL_TYPES).read_text())
+    data["steps"][3]["aks"] = data["steps"][3].pop("ask")
+    assert list(validator.iter_errors(data)), "the schema must refuse unknown keys"
+
+
+def test_chat_with_piped_answers_reaches_the_ending_and_exits_0() -> None:
+    answers = "\n1\n40\nno\n1,2\n\nNever\n\n\n"
+    result = bot("chat", "--flow", ALL_TYPES, stdin=answers)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Welcome to Test Clinic." in out
+    assert "  1. I agree" in out and "  2. No thanks" in out
+    assert out.rstrip().endswith("Book a consultation: https://clinic.test/book")
+    assert "The next step is a dermatologist consultation." in out
+
+
+def test_chat_commands_back_restart_quit() -> None:
+    answers = "\n1\n40\n/back\n41\n/restart\n\n2\n"
+    result = bot("chat", "--flow", ALL_TYPES, stdin=answers)
+    assert result.returncode == 0
+    assert result.stdout.count("Welcome to Test Clinic.") == 2
+    assert "[Your answer: 40 years]" in result.stdout
+    assert "Nothing was stored." in result.stdout
+    result = bot("chat", "--flow", ALL_TYPES, stdin="\n/quit\n")
+    assert result.returncode == 0 and "Goodbye." in result.stdout
+
+
+def test_chat_shows_corrections_and_help_after_repeated_mistakes() -> None:
+    result = bot("chat", "--flow", ALL_TYPES, stdin="\nmaybe\nperhaps\n1\n")
+    assert "! Please choose one of the options." in result.stdout
+    assert "You can tap a button, or type the number or the words of an option:" in result.stdout
+
+
+def test_chat_input_ending_early_exits_1() -> None:
+    result = bot("chat", "--flow", ALL_TYPES, stdin="\n1\n")
+    assert result.returncode == 1
+    assert "input ended before the questionnaire was finished" in result.stdout
+
+
+def test_chat_in_german_on_the_default_flow() -> None:
+    result = bot("chat", "--lang", "de", stdin="/quit\n")
+    assert result.returncode == 0
+    assert "Weiter" in result.stdout or "Ich stimme zu" in result.stdout
+
+
+def test_chat_refuses_an_unknown_language_and_a_broken_flow(tmp_path: Path) -> None:
+    result = bot("chat", "--lang", "xx", stdin="")
+    assert result.returncode == 2 and "not in this flow" in result.stderr
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("id: [unclosed\n")
+    result = bot("chat", "--flow", str(broken), stdin="")
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"{broken}:") and "Traceback" not in result.stderr
+
+
+def test_diagram_is_mermaid_with_conditions_and_endings() -> None:
+    result = bot("diagram", ALL_TYPES)
+    assert result.returncode == 0
+    out = result.stdout
+    assert "stateDiagram-v2" in out
+    assert "consent --> declined: next [consent = decline]" in out
+    assert "concerns --> sweat_scale: next [concerns has sweat]" in out
+    assert "breathing_now --> urgent: finish [any urgent flag]" in out
+    assert 'state "urgent (ending, urgent)" as urgent' in out
+    assert "routine --> [*]" in out
