@@ -47,7 +47,13 @@ def _engine(path: str):
 def cmd_chat(args: argparse.Namespace) -> int:
     from bot.channels.console import run_console
 
-    engine = _engine(args.flow or load_settings().flow_path)
+    settings = load_settings()
+    if settings.telegram_token:
+        print(
+            "TELEGRAM_BOT_TOKEN is set, but this version has no Telegram channel yet: starting the terminal chat.",
+            file=sys.stderr,
+        )
+    engine = _engine(args.flow or settings.flow_path)
     if args.lang and args.lang not in engine.flow.languages:
         print(f"language '{args.lang}' is not in this flow ({', '.join(engine.flow.languages)})", file=sys.stderr)
         return 2

@@ -7,8 +7,8 @@ flow's step ids. Two events move forward:
 
 - ``next``: to the first later step whose ``when`` holds (skip logic). For each step, the
   candidates are the following steps up to the first one without a condition, tried in order.
-- ``finish``: to the first later *outcome* whose ``when`` holds; used when an urgent flag is
-  raised, so safety comes before any further question.
+- ``finish``: to the first later *urgent* outcome whose ``when`` holds; used when an urgent flag
+  is raised, so safety comes before any further question.
 
 ``back``, ``restart`` and ``change`` (from the summary) jump to a known step with
 ``machine.set_state``. The engine is pure: no I/O, and the only time it records (when consent
@@ -160,11 +160,11 @@ class Engine:
         for i, step in enumerate(steps):
             if isinstance(step, model.OutcomeStep):
                 continue
-            for trigger, only_outcomes in (("next", False), ("finish", True)):
+            for trigger, only_urgent in (("next", False), ("finish", True)):
                 if trigger == "finish" and not self.urgent_flags:
                     continue
                 for later in steps[i + 1 :]:
-                    if only_outcomes and not isinstance(later, model.OutcomeStep):
+                    if only_urgent and not (isinstance(later, model.OutcomeStep) and later.urgent):
                         continue
                     t: dict[str, Any] = {"trigger": trigger, "source": step.id, "dest": later.id}
                     predicate = self.shown[later.id]
@@ -343,6 +343,10 @@ class Engine:
             conv.answers[step.id] = value
         if isinstance(step, model.ConsentStep):
             conv.consent = {"version": step.version, "at": now or ""} if value == "agree" else None
+            if value == "decline":  # declining (or withdrawing) keeps nothing but the decision
+                conv.answers = {step.id: value}
+                conv.path[:] = [s for s in conv.path if self.order[s] <= self.order[step.id]]
+                changed = True
         if step.id not in conv.path:
             bisect.insort(conv.path, step.id, key=self.order.__getitem__)
         if changed:
@@ -360,10 +364,6 @@ class Engine:
             ):
                 self._trigger(self._next, conv)  # skip steps answered before, back to where they were
         finished = self.finished(conv)
-        if finished and self.consent_id and conv.answers.get(self.consent_id) == "decline":
-            # Declining consent keeps nothing but the decision itself.
-            conv.answers = {self.consent_id: "decline"}
-            conv.flags = []
         raised = tuple(f for f in conv.flags if f not in before)
         return Turn(True, raised=raised, finished=finished)
 
@@ -449,6 +449,13 @@ class Engine:
         for option_id, label in labels:
             if _same(text, label) or _same(text, option_id):
                 return option_id
+        # A person may type part of a label ("pores" for "Large-looking pores"): take it when
+        # exactly one label contains it.
+        wanted = text.strip().casefold()
+        if len(wanted) >= 3:
+            found = [option_id for option_id, label in labels if wanted in label.casefold()]
+            if len(found) == 1:
+                return found[0]
         return None
 
     def _parse_selection(self, step: model.MultiQuestion, text: str, lang: str) -> list[str]:

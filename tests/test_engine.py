@@ -340,3 +340,23 @@ def test_language_for_telegram_codes(skin: Engine) -> None:
     assert skin.language_for("DE") == "de"
     assert skin.language_for("fr") == skin.flow.default_language
     assert skin.language_for(None) == skin.flow.default_language
+
+
+def test_an_urgent_answer_still_standing_wins_over_an_early_ending(all_types: Engine) -> None:
+    """Found by the property test: urgent answer, back to age, then an age that ends early."""
+    conv = walk(all_types, "", "1", "40", "yes")
+    all_types.back(conv)
+    all_types.back(conv)
+    assert conv.state == "age" and "breathing" in conv.flags
+    all_types.reply(conv, "16")
+    assert conv.state == "urgent"
+
+
+def test_withdrawing_consent_later_keeps_nothing(all_types: Engine) -> None:
+    conv = walk(all_types, "", "1", "40", "yes")
+    for _ in range(3):
+        all_types.back(conv)
+    assert conv.state == "consent"
+    assert all_types.choose(conv, "decline").finished
+    assert conv.state == "declined" and conv.answers == {"consent": "decline"} and conv.flags == []
+    assert conv.path == ["welcome", "consent"]

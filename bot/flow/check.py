@@ -445,16 +445,20 @@ class _Checker:
         for fi, flag in enumerate(self.flow.flags):
             if flag.severity != "urgent":
                 continue
+            # The engine's `finish` event goes to the first urgent outcome whose `when` holds.
             chosen = next(
-                (s for _, s in outcomes if s.when is None or self.compiler.compile(s.when)({}, (flag.id,))),
+                (
+                    s
+                    for _, s in outcomes
+                    if s.urgent and (s.when is None or self.compiler.compile(s.when)({}, (flag.id,)))
+                ),
                 None,
             )
-            if chosen is None or not chosen.urgent:
-                name = f"'{chosen.id}', which is not urgent" if chosen else "no outcome"
+            if chosen is None:
                 self.error(
                     ("flags", fi),
-                    f"urgent flag '{flag.id}' leads to {name}: add an urgent outcome "
-                    "with `when: {severity: urgent}` before the other endings",
+                    f"urgent flag '{flag.id}' leads to no urgent outcome: add an outcome with "
+                    "`urgent: true` and `when: {severity: urgent}` before the other endings",
                 )
 
 

@@ -63,7 +63,7 @@ RULES: dict[str, list[Rule]] = {
         _rule(r"\bthis is (?:rosacea|acne|hyperhidrosis|melasma|eczema|psoriasis)\b", "names a condition"),
     ],
     "de": [
-        _rule(r"\bdiagnos\w*", "stellt eine Diagnose (gives a diagnosis)", negations=_DE_NEG),
+        _rule(r"\bdiagnos\w*", "gives or promises a diagnosis", negations=_DE_NEG),
         _rule(
             r"(?<!\bob )(?<!\bwenn )(?<!\bfalls )(?<!\bdass )\bSie\s+(?:haben|leiden an|leiden unter)\s+"
             r"(?:eine?n?\s+|wahrscheinlich\s+|vermutlich\s+)?(?!uns\b|angegeben|gesagt|geantwortet|zugestimmt)",
@@ -74,11 +74,19 @@ RULES: dict[str, list[Rule]] = {
         _rule(r"\bkommen Sie (?:nicht )?in Frage\b|\bSie kommen (?:nicht )?in Frage\b", "gives a suitability verdict"),
         _rule(r"\bsicher für Sie\b", "tells the person a treatment is safe for them"),
         _rule(
-            r"\b(?:nicht|kein\w*)\s+(?:zum\s+)?(?:Arzt|Ärztin|Hautarzt|Hautärztin|Arztbesuch)\w*\s*(?:nötig|notwendig|gehen)?",
+            r"\b(?:Arzt|Ärzt|Hautarzt|Hautärzt|Arztbesuch|Dermatolog)\w*\s+(?:ist\s+|sind\s+)?"
+            r"(?:nicht|kein\w*)\s+(?:nötig|notwendig|erforderlich)",
             "tells the person not to see a doctor",
         ),
         _rule(
-            r"\bsetzen Sie\s+(?:Ihre\s+)?\w*(?:medikament|tabletten)\w*\s+ab\b", "tells the person to stop a medicine"
+            r"\b(?:müssen|brauchen)\s+(?:Sie\s+)?(?:nicht|kein\w*)\s+(?:zum\s+|zur\s+|einen\s+)?"
+            r"(?:Arzt|Ärzt|Hautarzt|Hautärzt|Dermatolog)",
+            "tells the person not to see a doctor",
+        ),
+        _rule(
+            r"\bsetzen Sie\s+(?:Ihre\s+|Ihren\s+|das\s+|die\s+)?"
+            r"[\w-]*(?:medikament|tablette|blutverdünner)[\w-]*\s+ab\b",
+            "tells the person to stop a medicine",
         ),
     ],
 }
