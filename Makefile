@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m bot chat
+	$(PY) -m bot start
 
 test: $(STAMP)
 	$(PY) -m ruff check bot tests benchmarks

@@ -1,0 +1,77 @@
+"""The tables, as SQLAlchemy Core metadata (migrations in ``migrations/`` create and change them).
+
+An *intake* is one person's way through one flow in one Telegram chat: its conversation state
+(plain JSON from ``Conversation.to_dict``), status and a few columns copied out of that state
+so staff pages can filter without parsing it. A *message* is one line of the transcript, in or
+out; an outgoing message not yet sent is the outbox.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+# BigInteger ids for Telegram chats and users (they exceed 32 bits); SQLite needs plain INTEGER
+# for an auto-incrementing primary key, hence the variant.
+Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+When = sa.DateTime(timezone=True)
+
+intakes = sa.Table(
+    "intakes",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("chat_id", sa.BigInteger, nullable=False),
+    sa.Column("user_id", sa.BigInteger),
+    sa.Column("first_name", sa.String(256)),
+    sa.Column("last_name", sa.String(256)),
+    sa.Column("username", sa.String(64)),
+    sa.Column("flow_id", sa.String(64), nullable=False),
+    sa.Column("flow_version", sa.String(32), nullable=False),
+    sa.Column("language", sa.String(16), nullable=False),
+    sa.Column("source", sa.String(64)),
+    # in_progress | completed | declined | abandoned
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("outcome", sa.String(64)),
+    sa.Column("urgent", sa.Boolean, nullable=False, default=False),
+    sa.Column("flags", sa.Text, nullable=False, default="[]"),
+    sa.Column("state", sa.Text, nullable=False),
+    # the transcript row of the message showing the current step's buttons (edited once answered)
+    sa.Column("prompt_message_id", sa.BigInteger),
+    sa.Column("consent_version", sa.String(32)),
+    sa.Column("consented_at", When),
+    sa.Column("human_requested_at", When),
+    sa.Column("created_at", When, nullable=False),
+    sa.Column("updated_at", When, nullable=False),
+    sa.Column("completed_at", When),
+    sa.Column("reminded_at", When),
+    sa.Index("ix_intakes_chat", "chat_id", "id"),
+    sa.Index("ix_intakes_status_updated", "status", "updated_at"),
+)
+
+messages = sa.Table(
+    "messages",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("intake_id", Id, sa.ForeignKey("intakes.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("chat_id", sa.BigInteger, nullable=False),
+    # Telegram's update_id of an incoming message: unique, so a redelivered update is applied once
+    sa.Column("update_id", sa.BigInteger, unique=True),
+    sa.Column("direction", sa.String(3), nullable=False),  # in | out
+    # in: what the person did (text, command, press, other); out: send, edit or markup (buttons)
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("at", When, nullable=False),
+    # outgoing only: how to send it (JSON), and what happened when it was sent
+    sa.Column("payload", sa.Text),
+    sa.Column("sent_at", When),
+    sa.Column("telegram_message_id", sa.BigInteger),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_try_at", When),
+    sa.Column("last_error", sa.String(256)),
+    sa.Index("ix_messages_intake", "intake_id", "id"),
+)
+
+#: The outbox: outgoing messages not sent yet. A partial index keeps the scan to those rows only.
+_unsent = sa.and_(messages.c.direction == "out", messages.c.sent_at.is_(None))
+sa.Index("ix_messages_outbox", messages.c.chat_id, messages.c.id, sqlite_where=_unsent, postgresql_where=_unsent)
