@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from bot.config import load_settings
+from bot.config import SettingsError, load_settings
 from bot.flow import FlowError, load_checked
 from bot.flow.model import QUESTION_TYPES, OutcomeStep
 
@@ -47,17 +47,49 @@ def _engine(path: str):
 def cmd_chat(args: argparse.Namespace) -> int:
     from bot.channels.console import run_console
 
-    settings = load_settings()
-    if settings.telegram_token:
-        print(
-            "TELEGRAM_BOT_TOKEN is set, but this version has no Telegram channel yet: starting the terminal chat.",
-            file=sys.stderr,
-        )
-    engine = _engine(args.flow or settings.flow_path)
+    engine = _engine(args.flow or load_settings().flow_path)
     if args.lang and args.lang not in engine.flow.languages:
         print(f"language '{args.lang}' is not in this flow ({', '.join(engine.flow.languages)})", file=sys.stderr)
         return 2
     return run_console(engine, args.lang)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """The Telegram bot: polling, or a webhook when WEBHOOK_URL is set."""
+    import asyncio
+    import logging
+
+    from bot.channels.telegram.app import StartupError, run_telegram
+    from bot.store import Store, StoreError
+
+    settings = load_settings()
+    settings.check_token()
+    engine = _engine(settings.flow_path)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "httpcore"):  # their request lines carry the bot token in the URL
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        store = Store.open(settings.database_url)
+    except StoreError as err:
+        print(err, file=sys.stderr)
+        return 1
+    try:
+        asyncio.run(run_telegram(settings, engine, store))
+    except StartupError as err:
+        print(err, file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    """What `make run` runs: the Telegram bot when a token is set, else the terminal chat."""
+    if load_settings().telegram_token:
+        return cmd_run(args)
+    print("TELEGRAM_BOT_TOKEN is not set: opening the questionnaire in the terminal instead.", file=sys.stderr)
+    args.flow, args.lang = None, None
+    return cmd_chat(args)
 
 
 def cmd_diagram(args: argparse.Namespace) -> int:
@@ -83,6 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lang", help="language code, e.g. en or de (default: the flow's)")
     p.set_defaults(func=cmd_chat)
 
+    p = sub.add_parser("run", help="run the Telegram bot (polling, or a webhook when WEBHOOK_URL is set)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("start", help="the Telegram bot when TELEGRAM_BOT_TOKEN is set, else the terminal chat")
+    p.set_defaults(func=cmd_start)
+
     p = sub.add_parser("diagram", help="print a Mermaid state diagram of a flow")
     p.add_argument("flow", metavar="FLOW")
     p.set_defaults(func=cmd_diagram)
@@ -97,6 +135,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in err.problems:
             print(problem, file=sys.stderr)
         return 1
+    except SettingsError as err:
+        print(err, file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

@@ -1,27 +1,100 @@
-"""Settings from the environment and an optional ``.env`` file, as one typed object."""
+"""Settings from the environment and an optional ``.env`` file, as one typed object.
+
+Every setting is listed, with its default, in ``.env.example``. A malformed value stops start-up
+with one clear line (``SettingsError``), never a traceback.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from dotenv import load_dotenv
 
 DEFAULT_FLOW = "flows/skin_botox.yaml"
+DEFAULT_DATABASE = "sqlite:///data/intake.db"
+_TOKEN = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{30,}$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+class SettingsError(Exception):
+    """A setting is present but unusable."""
 
 
 @dataclass(frozen=True)
 class Settings:
-    flow_path: str
-    telegram_token: str | None
+    flow_path: str = DEFAULT_FLOW
+    telegram_token: str | None = None
+    telegram_base_url: str | None = None
+    database_url: str = DEFAULT_DATABASE
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    webhook_listen: str = "0.0.0.0"
+    webhook_port: int = 8443
+    remind_after: float = 24 * 3600.0
+    abandon_after: float = 7 * 86400.0
+    chat_rate: float = 1.0
+    log_level: str = "INFO"
+
+    def check_token(self) -> str:
+        """The bot token, or SettingsError saying what is wrong with it."""
+        token = self.telegram_token
+        if not token:
+            raise SettingsError("TELEGRAM_BOT_TOKEN is not set: get a token from @BotFather and put it in .env")
+        if not _TOKEN.match(token):
+            raise SettingsError(
+                "TELEGRAM_BOT_TOKEN does not look like a bot token (expected digits, a colon, then 30+ "
+                "letters, digits, - or _)"
+            )
+        return token
+
+
+def duration(name: str, value: str) -> float:
+    """'90' or '90s', '30m', '24h', '7d' -> seconds."""
+    match = _DURATION.match(value)
+    if not match:
+        raise SettingsError(f"{name}={value!r} is not a duration such as 90s, 30m, 24h or 7d")
+    return float(match.group(1)) * _UNITS[match.group(2)]
 
 
 def load_settings(env_file: str | Path | None = ".env") -> Settings:
     """Read settings; variables already in the environment win over the ``.env`` file."""
     if env_file is not None and Path(env_file).is_file():
         load_dotenv(env_file, override=False)
-    return Settings(
-        flow_path=os.environ.get("FLOW_PATH") or DEFAULT_FLOW,
-        telegram_token=os.environ.get("TELEGRAM_BOT_TOKEN") or None,
+    env = {k: v.strip() for k, v in os.environ.items() if v.strip()}
+    try:
+        port = int(env.get("WEBHOOK_PORT", "8443"))
+    except ValueError:
+        raise SettingsError(f"WEBHOOK_PORT={env['WEBHOOK_PORT']!r} is not a port number") from None
+    if not 0 < port < 65536:
+        raise SettingsError(f"WEBHOOK_PORT={port} is not a port number")
+    try:
+        chat_rate = float(env.get("TELEGRAM_CHAT_RATE", "1"))
+    except ValueError:
+        raise SettingsError("TELEGRAM_CHAT_RATE must be a number of messages per second") from None
+    webhook_url = env.get("WEBHOOK_URL")
+    if webhook_url and not webhook_url.startswith(("https://", "http://")):
+        raise SettingsError(f"WEBHOOK_URL={webhook_url!r} must start with https://")
+    secret = env.get("WEBHOOK_SECRET")
+    if secret and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret):
+        raise SettingsError("WEBHOOK_SECRET may hold only letters, digits, _ and - (1 to 256 of them)")
+    settings = Settings(
+        flow_path=env.get("FLOW_PATH", DEFAULT_FLOW),
+        telegram_token=env.get("TELEGRAM_BOT_TOKEN"),
+        telegram_base_url=env.get("TELEGRAM_BASE_URL"),
+        database_url=env.get("DATABASE_URL", DEFAULT_DATABASE),
+        webhook_url=webhook_url,
+        webhook_secret=secret,
+        webhook_listen=env.get("WEBHOOK_LISTEN", "0.0.0.0"),
+        webhook_port=port,
+        remind_after=duration("REMIND_AFTER", env.get("REMIND_AFTER", "24h")),
+        abandon_after=duration("ABANDON_AFTER", env.get("ABANDON_AFTER", "7d")),
+        chat_rate=chat_rate,
+        log_level=env.get("LOG_LEVEL", "INFO").upper(),
     )
+    if settings.webhook_url and not settings.webhook_secret:
+        raise SettingsError("WEBHOOK_URL is set but WEBHOOK_SECRET is not: set a secret so forged updates are refused")
+    return settings

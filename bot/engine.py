@@ -33,6 +33,7 @@ from bot.flow.messages import messages_for
 HELP_AFTER = 2  # invalid answers in a row before the choices and hint are shown again
 _NUMBER = re.compile(r"^([-+]?\d{1,12}(?:[.,]\d{1,6})?)\s*(.*)$")
 _SPLIT = re.compile(r"\s*[,;\n]\s*")
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 _TYPED = "*typed text*"  # not a valid step id, so it cannot clash with one
 
 
@@ -207,9 +208,14 @@ class Engine:
         return text
 
     def message(self, conv: Conversation | str, key: str, **values: Any) -> str:
+        """An interface message in the conversation's language, its {placeholders} filled."""
         lang = conv if isinstance(conv, str) else conv.language
         text = self.messages[lang][key]
-        return text.format_map(values) if values else text
+        if "{" not in text:
+            return text
+        values.setdefault("clinic", self.text(self.flow.clinic, lang))
+        values.setdefault("booking_link", self.flow.booking_link)
+        return _PLACEHOLDER.sub(lambda m: str(values.get(m[1], m[0])), text)
 
     # --- operations ----------------------------------------------------------------------------
 

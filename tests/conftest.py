@@ -22,3 +22,35 @@ def all_types() -> Engine:
 @pytest.fixture(scope="session")
 def skin() -> Engine:
     return Engine(load_checked(DEFAULT_FLOW))
+
+
+POSTGRES_ADMIN_URL = "postgresql://127.0.0.1:5432/test"
+
+
+def _postgres_schema_url(request: pytest.FixtureRequest) -> str:
+    """A fresh schema in the local PostgreSQL for one test, dropped afterwards."""
+    import uuid
+
+    import psycopg
+
+    try:
+        admin = psycopg.connect("host=127.0.0.1 port=5432 dbname=test connect_timeout=3", autocommit=True)
+    except psycopg.OperationalError as err:
+        pytest.skip(f"PostgreSQL is not reachable at 127.0.0.1:5432 ({str(err).strip()[:80]})")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin.execute(f'CREATE SCHEMA "{schema}"')
+
+    def drop() -> None:
+        admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.close()
+
+    request.addfinalizer(drop)
+    return f"{POSTGRES_ADMIN_URL}?options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The same tests against a real SQLite file and a real PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'intake.db'}"
+    return _postgres_schema_url(request)

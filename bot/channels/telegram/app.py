@@ -1,0 +1,317 @@
+"""The questionnaire on Telegram: python-telegram-bot's Application, polling or a webhook.
+
+Each update becomes one turn (``turns.py``) under its chat's lock, so a chat's updates apply in
+order while different chats are served concurrently; the turn's replies are then sent from the
+outbox. Updates are confirmed to Telegram only after their turn is committed: in polling mode the
+next ``getUpdates`` offset moves past an update only once it is applied, and in webhook mode the
+HTTP answer is sent after the turn. A crash at any moment therefore loses no answer, and a
+redelivered update is recognised by its ``update_id``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlparse
+
+from telegram import BotCommand, Update
+from telegram.error import Conflict, InvalidToken, NetworkError, TelegramError, TimedOut
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, TypeHandler
+
+from bot.channels.telegram.locks import KeyedLocks
+from bot.channels.telegram.outbox import ChatPacer, Outbox, markup
+from bot.channels.telegram.turns import COMMANDS, Turns
+from bot.channels.telegram.updates import ALLOWED_UPDATES, parse_update
+from bot.config import Settings
+from bot.engine import Engine
+from bot.store import Store, utcnow
+
+log = logging.getLogger(__name__)
+
+POLL_TIMEOUT = 25  # seconds a getUpdates long poll waits for news
+MAX_WEBHOOK_BODY = 1 << 20
+
+
+class StartupError(Exception):
+    """The bot cannot start (Telegram refused the token, or cannot be reached): one clear line."""
+
+
+def build_application(settings: Settings) -> Application:
+    builder = (
+        ApplicationBuilder()
+        .token(settings.check_token())
+        .updater(None)  # we poll ourselves, confirming an update only once its turn is committed
+        .rate_limiter(AIORateLimiter(overall_max_rate=30, overall_time_period=1, max_retries=3))
+        .get_updates_read_timeout(POLL_TIMEOUT + 10)
+    )
+    if settings.telegram_base_url:
+        base = settings.telegram_base_url.rstrip("/")
+        builder = builder.base_url(base if base.endswith("/bot") else base + "/bot")
+        builder = builder.base_file_url((base[: -len("/bot")] if base.endswith("/bot") else base) + "/file/bot")
+    return builder.build()
+
+
+class TelegramChannel:
+    def __init__(self, settings: Settings, engine: Engine, store: Store):
+        self.settings = settings
+        self.engine = engine
+        self.store = store
+        self.application = build_application(settings)
+        self.application.add_handler(TypeHandler(Update, self.on_update))
+        self.turns = Turns(engine, store)
+        self.outbox = Outbox(store, self.application.bot, ChatPacer(settings.chat_rate))
+        self.locks = KeyedLocks()
+        self.failed: set[int] = set()  # updates whose turn failed: not to be confirmed
+        self._tasks: list[asyncio.Task] = []
+
+    @property
+    def bot(self) -> Any:
+        return self.application.bot
+
+    # --- one update ------------------------------------------------------------------------------
+
+    async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        parsed = parse_update(update)
+        if parsed is None:
+            if update.callback_query is not None:
+                await self._answer(update, None)
+            return
+        chat, event = parsed
+        async with self.locks.hold(chat.id):
+            try:
+                result = self.turns.apply(update.update_id, chat, event)
+            except Exception:
+                # Nothing was committed: the update stays unconfirmed and comes back.
+                log.exception("turn failed for update %s", update.update_id)
+                self.failed.add(update.update_id)
+                return
+            if update.callback_query is not None:
+                await self._answer(update, result.toast)
+            for payload in result.direct:
+                await self._send_direct(chat.id, payload)
+            await self.outbox.deliver(chat.id)
+
+    async def _answer(self, update: Update, toast: str | None) -> None:
+        try:
+            await update.callback_query.answer(toast)
+        except TelegramError as err:  # an old query cannot be answered any more: nothing to do
+            log.info("callback query not answered: %s", err)
+
+    async def _send_direct(self, chat_id: int, payload: dict[str, Any]) -> None:
+        """A reply that is deliberately not stored (after /delete): best effort."""
+        try:
+            if payload["op"] == "send":
+                await self.bot.send_message(chat_id, payload["text"], reply_markup=markup(payload.get("keyboard")))
+            elif payload["op"] == "edit" and payload.get("message_id"):
+                await self.bot.edit_message_text(payload["text"], chat_id=chat_id, message_id=payload["message_id"])
+            elif payload.get("message_id"):
+                await self.bot.edit_message_reply_markup(chat_id=chat_id, message_id=payload["message_id"])
+        except TelegramError as err:
+            log.warning("direct reply to chat %s failed: %s", chat_id, err)
+
+    async def process(self, update: Update) -> bool:
+        """Apply one update; False if its turn failed (it must not be confirmed)."""
+        await self.application.process_update(update)
+        if update.update_id in self.failed:
+            self.failed.discard(update.update_id)
+            return False
+        return True
+
+    # --- start-up and background work -------------------------------------------------------
+
+    async def start(self) -> None:
+        try:
+            await self.application.initialize()  # getMe: checks the token and the connection
+        except InvalidToken:
+            raise StartupError("Telegram refused the bot token: check TELEGRAM_BOT_TOKEN") from None
+        except NetworkError as err:
+            where = self.settings.telegram_base_url or "api.telegram.org"
+            raise StartupError(f"cannot reach the Telegram Bot API at {where}: {err.message}") from None
+        await self.register_commands()
+        await self.outbox.deliver_due()  # replies committed before a crash or restart
+        self._tasks = [
+            asyncio.create_task(self.outbox.run(), name="outbox"),
+            asyncio.create_task(self.watch_quiet_intakes(), name="reminders"),
+        ]
+        log.info("bot @%s started with flow %s v%s", self.bot.username, self.engine.flow.id, self.engine.flow.version)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        with contextlib.suppress(TelegramError):
+            await self.application.shutdown()
+
+    async def register_commands(self) -> None:
+        """The command menu in every flow language (and the default language for the rest)."""
+        flow = self.engine.flow
+        for language in [None, *flow.languages]:
+            lang = language or flow.default_language
+            commands = [BotCommand(name, self.engine.message(lang, f"cmd_{name}")) for name in COMMANDS]
+            await self.bot.set_my_commands(commands, language_code=language)
+
+    async def watch_quiet_intakes(self) -> None:
+        """One reminder after REMIND_AFTER of quiet; abandoned after ABANDON_AFTER. Kept as data."""
+        remind_after = timedelta(seconds=self.settings.remind_after)
+        abandon_after = timedelta(seconds=self.settings.abandon_after)
+        interval = max(0.5, min(60.0, self.settings.remind_after / 4, self.settings.abandon_after / 4))
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.remind_and_abandon(remind_after, abandon_after)
+            except Exception:
+                log.exception("reminder round failed")
+
+    async def remind_and_abandon(self, remind_after: timedelta, abandon_after: timedelta) -> None:
+        now = utcnow()
+        if remind_after < abandon_after:
+            with self.store.transaction() as tx:
+                quiet = tx.quiet_intakes(now - remind_after, reminded=False)
+            for intake in quiet:
+                async with self.locks.hold(intake.chat_id):
+                    self.turns.remind(intake.id, now - remind_after)
+                    await self.outbox.deliver(intake.chat_id)
+        with self.store.transaction() as tx:
+            abandoned = tx.abandon(now - abandon_after)
+        if abandoned:
+            log.info("%d intake(s) marked abandoned", abandoned)
+
+    # --- polling -------------------------------------------------------------------------------
+
+    async def poll(self) -> None:
+        """Long polling; an update's offset is confirmed only after its turn is committed."""
+        await self.bot.delete_webhook()
+        offset: int | None = None
+        failures = 0
+        while True:
+            try:
+                updates = await self.bot.get_updates(
+                    offset=offset, timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES
+                )
+                failures = 0
+            except TimedOut:
+                continue
+            except Conflict as err:
+                log.error("another bot instance or a webhook is using this token: %s", err.message)
+                await asyncio.sleep(5)
+                continue
+            except NetworkError as err:
+                failures += 1
+                log.warning("getUpdates failed (%s); retrying", err.message)
+                await asyncio.sleep(min(30.0, 0.5 * 2**failures))
+                continue
+            if updates:
+                offset = await self.apply_batch(updates)
+
+    async def apply_batch(self, updates: list[Update]) -> int:
+        """Apply a batch, chats concurrently; the offset to confirm (the first failed update's)."""
+        by_chat: dict[Any, list[Update]] = {}
+        for update in updates:
+            chat = update.effective_chat
+            by_chat.setdefault(chat.id if chat else ("update", update.update_id), []).append(update)
+        failed: list[int] = []
+
+        async def run_chat(chat_updates: list[Update]) -> None:
+            for update in chat_updates:
+                if not await self.process(update):
+                    failed.append(update.update_id)
+                    return  # keep the chat's order: the rest come again with the failed one
+
+        await asyncio.gather(*(run_chat(u) for u in by_chat.values()))
+        if failed:
+            await asyncio.sleep(1)
+            return min(failed)
+        return updates[-1].update_id + 1
+
+    # --- webhook -------------------------------------------------------------------------------
+
+    def webhook_path(self) -> str:
+        return urlparse(self.settings.webhook_url or "").path or "/telegram"
+
+    async def webhook_endpoint(self, request: Any) -> Any:
+        """POST from Telegram: refused without the secret; answered only after the turn."""
+        from starlette.responses import PlainTextResponse
+
+        secret = self.settings.webhook_secret or ""
+        given = request.headers.get("x-telegram-bot-api-secret-token", "")
+        if not secret or not hmac.compare_digest(given.encode(), secret.encode()):
+            log.warning("webhook request with a wrong secret refused")
+            return PlainTextResponse("forbidden", status_code=403)
+        if int(request.headers.get("content-length") or 0) > MAX_WEBHOOK_BODY:
+            return PlainTextResponse("too large", status_code=413)
+        try:
+            update = Update.de_json(await request.json(), self.bot)
+        except Exception:  # any malformed body: Telegram never sends one
+            return PlainTextResponse("bad update", status_code=400)
+        if update is None:
+            return PlainTextResponse("bad update", status_code=400)
+        ok = await self.process(update)
+        return PlainTextResponse("ok" if ok else "retry", status_code=200 if ok else 500)
+
+    def webhook_routes(self) -> list[Any]:
+        from starlette.routing import Route
+
+        return [Route(self.webhook_path(), self.webhook_endpoint, methods=["POST"])]
+
+    async def serve_webhook(self) -> None:
+        import uvicorn
+        from starlette.applications import Starlette
+        from starlette.responses import PlainTextResponse
+        from starlette.routing import Route
+
+        async def health(request: Any) -> Any:
+            return PlainTextResponse("ok")
+
+        app = Starlette(routes=[*self.webhook_routes(), Route("/healthz", health)])
+        await self.bot.set_webhook(
+            self.settings.webhook_url,
+            secret_token=self.settings.webhook_secret,
+            allowed_updates=ALLOWED_UPDATES,
+        )
+        config = uvicorn.Config(
+            app,
+            host=self.settings.webhook_listen,
+            port=self.settings.webhook_port,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,  # request lines are not health data, but keep the log quiet
+        )
+        server = uvicorn.Server(config)
+        server.install_signal_handlers = lambda: None  # the runner owns signals
+        self._server = server
+        await server.serve()
+
+
+async def run_telegram(settings: Settings, engine: Engine, store: Store) -> None:
+    """Run until SIGINT or SIGTERM; StartupError when the bot cannot start."""
+    channel = TelegramChannel(settings, engine, store)
+    await channel.start()
+    mode: Callable[[], Awaitable[None]] = channel.serve_webhook if settings.webhook_url else channel.poll
+    main = asyncio.create_task(mode(), name="telegram")
+
+    def shut_down() -> None:
+        server = getattr(channel, "_server", None)
+        if server is not None:
+            server.should_exit = True  # uvicorn finishes the requests in flight, then returns
+        else:
+            main.cancel()
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, shut_down)
+    try:
+        await main
+    except asyncio.CancelledError:
+        pass
+    finally:
+        log.info("stopping")
+        await channel.stop()

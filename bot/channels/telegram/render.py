@@ -1,0 +1,168 @@
+"""What the patient sees on Telegram, as plain data: message texts, inline keyboards, callback data.
+
+Rendering is pure (no Telegram calls), so a reply can be stored in the outbox as JSON before it
+is sent, and sent again after a crash exactly as it was decided.
+
+Callback data carry the intake id and the conversation's turn, never labels: a button pressed
+after the conversation moved on is recognised as stale, and the data stay far below Telegram's
+64 bytes whatever the language.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bot.engine import Engine, Prompt
+
+MAX_TEXT = 4096  # Telegram's limit for one message
+MAX_CALLBACK_BYTES = 64
+CHECKED, UNCHECKED = "☑ ", "☐ "
+SUMMARY_BUTTONS_PER_ROW = 5
+
+Button = dict[str, str]  # {"text": ..., "data": ...} or {"text": ..., "url": ...}
+Keyboard = list[list[Button]]
+
+
+@dataclass(frozen=True)
+class Press:
+    """A decoded callback: what was pressed, on which intake, at which turn."""
+
+    intake_id: int
+    turn: int
+    action: str  # c choose, t toggle, d done, b back, s skip, k confirm, e change, n continue,
+    #              R restart, D delete, X cancel, L language
+    arg: str = ""
+
+
+def callback(intake_id: int, turn: int, action: str, arg: str = "") -> str:
+    data = f"{intake_id}.{turn}.{action}" + (f".{arg}" if arg else "")
+    if len(data.encode()) > MAX_CALLBACK_BYTES:  # pragma: no cover - ids are at most 24 characters
+        raise ValueError(f"callback data too long: {data!r}")
+    return data
+
+
+def parse_callback(data: str | None) -> Press | None:
+    """The press a callback's data describe, or None for data this bot never made."""
+    if not data:
+        return None
+    parts = data.split(".", 3)
+    if len(parts) < 3 or not parts[0].isdigit() or not parts[1].isdigit() or not parts[2]:
+        return None
+    return Press(int(parts[0]), int(parts[1]), parts[2], parts[3] if len(parts) > 3 else "")
+
+
+def send(text: str, keyboard: Keyboard | None = None) -> dict[str, Any]:
+    return {"op": "send", "text": text, "keyboard": keyboard}
+
+
+def edit(text: str, *, target: int | None = None, message_id: int | None = None) -> dict[str, Any]:
+    """Replace a sent message's text and remove its keyboard."""
+    return {"op": "edit", "text": text, "target": target, "message_id": message_id}
+
+
+def edit_keyboard(keyboard: Keyboard | None, *, target: int | None = None, message_id: int | None = None) -> dict:
+    return {"op": "markup", "keyboard": keyboard, "target": target, "message_id": message_id}
+
+
+def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
+    """Split a long text into messages at paragraph, then line, then word boundaries."""
+    chunks: list[str] = []
+    while len(text) > limit:
+        cut = max(text.rfind("\n\n", 0, limit), text.rfind("\n", 0, limit), text.rfind(" ", 0, limit))
+        if cut <= 0:
+            cut = limit
+        chunks.append(text[:cut].rstrip())
+        text = text[cut:].lstrip()
+    chunks.append(text)
+    return chunks
+
+
+class Renderer:
+    """Turns the engine's prompts into Telegram messages for one flow."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def body(self, prompt: Prompt, lang: str) -> str:
+        """The step's own text (with the answers list on the summary)."""
+        if prompt.ending is not None:
+            return self.ending_text(prompt, lang)
+        lines = [prompt.text]
+        if prompt.summary:
+            lines.append("")
+            for number, line in enumerate(prompt.summary, 1):
+                lines.append(f"{number}. {line.question}\n    → {line.answer}")
+        return "\n".join(lines)
+
+    def prompt_text(self, prompt: Prompt, lang: str, *, error: str | None = None, help: bool = False) -> str:
+        lines: list[str] = [f"⚠️ {error}", ""] if error else []
+        lines.append(self.body(prompt, lang))
+        if prompt.ending is not None:
+            return "\n".join(lines)
+        if prompt.hint:
+            lines += ["", f"ℹ️ {prompt.hint}"]
+        if prompt.answer == "multi":
+            lines += ["", self.engine.message(lang, "tick_then_done")]
+        if help and prompt.options and prompt.kind == "question":
+            lines += ["", self.engine.message(lang, "help_choices")]
+            lines += [f"{n}. {o.label}" for n, o in enumerate(prompt.options, 1)]
+        if prompt.current:
+            lines += ["", prompt.current]
+        return "\n".join(lines)
+
+    def keyboard(self, prompt: Prompt, intake_id: int, lang: str) -> Keyboard:
+        turn = prompt.turn
+        rows: Keyboard = []
+        if prompt.kind == "outcome":
+            label = self.engine.message(lang, "booking")
+            return [[{"text": label, "url": prompt.ending.booking_link}]] if prompt.ending else []
+        if prompt.kind == "summary":
+            numbers = [
+                {"text": f"✏️ {n}", "data": callback(intake_id, turn, "e", line.step_id)}
+                for n, line in enumerate(prompt.summary, 1)
+            ]
+            rows += [numbers[i : i + SUMMARY_BUTTONS_PER_ROW] for i in range(0, len(numbers), SUMMARY_BUTTONS_PER_ROW)]
+            rows.append([{"text": prompt.options[0].label, "data": callback(intake_id, turn, "k")}])
+        elif prompt.kind == "info":
+            rows.append([{"text": prompt.options[0].label, "data": callback(intake_id, turn, "n")}])
+        elif prompt.answer == "multi":
+            for option in prompt.options:
+                mark = CHECKED if option.selected else UNCHECKED
+                rows.append([{"text": mark + option.label, "data": callback(intake_id, turn, "t", option.id)}])
+            rows.append([{"text": "✅ " + self.engine.message(lang, "done"), "data": callback(intake_id, turn, "d")}])
+        elif prompt.answer == "yesno":
+            rows.append([{"text": o.label, "data": callback(intake_id, turn, "c", o.id)} for o in prompt.options])
+        else:
+            rows += [[{"text": o.label, "data": callback(intake_id, turn, "c", o.id)}] for o in prompt.options]
+        nav: list[Button] = []
+        if prompt.can_back:
+            nav.append({"text": "⬅️ " + self.engine.message(lang, "back"), "data": callback(intake_id, turn, "b")})
+        if prompt.can_skip:
+            nav.append({"text": self.engine.message(lang, "skip"), "data": callback(intake_id, turn, "s")})
+        if nav:
+            rows.append(nav)
+        return rows
+
+    def prompt_messages(
+        self, prompt: Prompt, intake_id: int, lang: str, *, error: str | None = None, help: bool = False
+    ) -> list[dict[str, Any]]:
+        """The messages that show a step; the keyboard goes on the last one."""
+        chunks = split_text(self.prompt_text(prompt, lang, error=error, help=help))
+        keyboard = self.keyboard(prompt, intake_id, lang) or None
+        return [send(c) for c in chunks[:-1]] + [send(chunks[-1], keyboard)]
+
+    def ending_text(self, prompt: Prompt, lang: str) -> str:
+        ending = prompt.ending
+        assert ending is not None
+        lines = [("🚨 " if ending.urgent else "") + ending.text]
+        if ending.topics:
+            lines += ["", self.engine.message(lang, "points_to_discuss")]
+            lines += [f"• {topic}" for topic in ending.topics]
+        lines += ["", ending.consultation]
+        return "\n".join(lines)
+
+    def answered_text(self, prompt: Prompt, lang: str, answer: str | None) -> str:
+        """A prompt once answered: its text with the answer under it, and no buttons."""
+        body = split_text(self.body(prompt, lang))[-1]
+        return body if answer is None else f"{body}\n\n✓ {answer}"

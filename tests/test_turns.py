@@ -1,0 +1,272 @@
+"""Turns on a real SQLite file: state, transcript and outbox committed together, once per update."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.channels.telegram import render
+from bot.channels.telegram.turns import Chat, Event, Turns
+from bot.engine import Engine
+from bot.store import Store
+
+CHAT = Chat(42, 42, "Ada", None, "ada", "en")
+
+
+@pytest.fixture()
+def store(database_url: str) -> Store:
+    store = Store.open(database_url)
+    yield store
+    store.close()
+
+
+@pytest.fixture()
+def turns(all_types: Engine, store: Store) -> Turns:
+    return Turns(all_types, store)
+
+
+class Patient:
+    """Drives turns like Telegram would: numbered updates, presses on the latest keyboard."""
+
+    def __init__(self, turns: Turns, chat: Chat = CHAT):
+        self.turns = turns
+        self.chat = chat
+        self.update_id = 1000
+
+    def _apply(self, event: Event):
+        self.update_id += 1
+        return self.turns.apply(self.update_id, self.chat, event)
+
+    def type(self, text: str):
+        return self._apply(Event("text", text=text))
+
+    def command(self, name: str, arg: str = ""):
+        return self._apply(Event("command", command=name, text=arg))
+
+    def press(self, label: str):
+        data = self.button(label)
+        return self._apply(Event("press", data=data, label=label, message_id=None))
+
+    def button(self, label: str) -> str:
+        for payload in reversed(self.outbox()):
+            for row in payload.get("keyboard") or []:
+                for button in row:
+                    if button["text"].endswith(label) and "data" in button:
+                        return button["data"]
+        raise AssertionError(f"no button {label!r}")
+
+    def outbox(self) -> list[dict]:
+        with self.turns.store.transaction() as tx:
+            return [row.payload for row in tx.pending(self.chat.id, limit=1000)]
+
+    def intake(self):
+        with self.turns.store.transaction() as tx:
+            return tx.current_intake(self.chat.id)
+
+    def transcript(self) -> list[tuple[str, str]]:
+        intake = self.intake()
+        with self.turns.store.transaction() as tx:
+            return [(line.direction, line.text) for line in tx.transcript(intake.id)]
+
+
+def test_start_creates_an_intake_and_commits_the_first_prompt(turns: Turns) -> None:
+    patient = Patient(turns)
+    patient.command("start", "website")
+    intake = patient.intake()
+    assert intake.status == "in_progress" and intake.source == "website" and intake.language == "en"
+    assert intake.first_name == "Ada" and intake.username == "ada"
+    outbox = patient.outbox()
+    assert outbox == [render.send("Welcome to Test Clinic.", [[{"text": "Continue", "data": f"{intake.id}.0.n"}]])]
+    assert intake.prompt_message_id is not None
+    assert patient.transcript() == [("in", "/start website"), ("out", "Welcome to Test Clinic.")]
+
+
+def test_a_redelivered_update_is_applied_once(turns: Turns) -> None:
+    patient = Patient(turns)
+    patient.command("start")
+    patient.press("Continue")
+    before = patient.transcript()
+    result = turns.apply(patient.update_id, CHAT, Event("text", text="I agree"))
+    assert result.duplicate
+    assert patient.transcript() == before
+    assert patient.intake().state["state"] == "consent"
+
+
+def test_text_before_consent_is_not_kept(turns: Turns) -> None:
+    patient = Patient(turns)
+    patient.command("start")
+    patient.press("Continue")
+    patient.type("I have terrible acne, can you help?")
+    lines = patient.transcript()
+    assert ("in", "(text not kept: no consent yet)") in lines
+    assert not any("acne" in text for _, text in lines)
+    patient.type("I agree")
+    assert ("in", "I agree") in patient.transcript()
+    patient.type("I really do have acne")  # not an age, but said after consent: kept as typed
+    assert ("in", "I really do have acne") in patient.transcript()
+    assert patient.intake().consent_version == "v7" and patient.intake().consented_at is not None
+
+
+def test_pressing_a_single_choice_edits_the_question_and_sends_the_next(turns: Turns) -> None:
+    patient = Patient(turns)
+    patient.command("start")
+    patient.press("Continue")
+    count = len(patient.outbox())
+    patient.press("I agree")
+    new = patient.outbox()[count:]
+    assert new[0]["op"] == "edit" and new[0]["text"].endswith("✓ I agree")
+    assert new[1]["op"] == "send" and new[1]["text"].startswith("How old are you?")
+
+
+def test_an_invalid_answer_repeats_the_question_with_the_correction(turns: Turns) -> None:
+    patient = Patient(turns)
+    for step in (lambda: patient.command("start"), lambda: patient.press("Continue"), lambda: patient.press("I agree")):
+        step()
+    count = len(patient.outbox())
+    patient.type("old")
+    new = patient.outbox()[count:]
+    assert new[0] == render.edit_keyboard(None, target=new[0]["target"])
+    assert new[1]["text"].startswith("⚠️ Please type a number, for example 42.\n\nHow old are you?")
+    assert patient.intake().state["state"] == "age"
+
+
+def test_stale_buttons_get_a_notice_and_the_current_question(turns: Turns) -> None:
+    patient = Patient(turns)
+    patient.command("start")
+    old = patient.button("Continue")
+    patient.press("Continue")
+    result = turns.apply(9999, CHAT, Event("press", data=old, label="Continue", message_id=7))
+    assert result.toast == "That button belongs to an earlier step."
+    last = patient.outbox()[-1]
+    assert last["text"].startswith("We ask some questions.")
+    assert patient.intake().state["state"] == "consent"
+    assert turns.apply(10000, CHAT, Event("press", data="garbage", message_id=7)).toast is not None
+
+
+def test_multi_choice_toggles_then_done(turns: Turns) -> None:
+    patient = Patient(turns)
+    patient.command("start")
+    patient.press("Continue")
+    patient.press("I agree")
+    patient.type("30")
+    patient.press("No")
+    patient.press("Fine lines")
+    keyboard = patient.outbox()[-1]["keyboard"]
+    assert keyboard[0][0]["text"] == "☑ Fine lines"
+    result = patient.press("Done")
+    assert result.toast is None
+    assert patient.intake().state["answers"]["concerns"] == ["lines"]
+
+
+def test_done_with_nothing_ticked_keeps_the_question_with_a_toast(turns: Turns) -> None:
+    patient = Patient(turns)
+    for action in ("start",):
+        patient.command(action)
+    patient.press("Continue")
+    patient.press("I agree")
+    patient.type("30")
+    patient.press("No")
+    result = patient.press("Done")
+    assert result.toast == "Please choose at least 1."
+    assert patient.intake().state["state"] == "concerns"
+
+
+def test_delete_erases_everything_after_confirmation(turns: Turns) -> None:
+    patient = Patient(turns)
+    patient.command("start")
+    patient.press("Continue")
+    patient.press("I agree")
+    patient.command("delete")
+    assert patient.intake() is not None  # nothing happens before the confirmation
+    result = patient.press("Yes, erase everything")
+    assert patient.intake() is None
+    assert result.direct[0]["text"].startswith("Done: everything stored about you here has been erased.")
+    with turns.store.transaction() as tx:
+        assert tx.pending(CHAT.id) == []
+    result = patient.command("delete")
+    assert result.direct == [render.send("Nothing is stored about you here.")]
+
+
+def test_restart_asks_first_then_starts_over(turns: Turns) -> None:
+    patient = Patient(turns)
+    patient.command("start")
+    patient.press("Continue")
+    patient.press("I agree")
+    patient.command("restart")
+    assert patient.intake().state["state"] == "age"
+    patient.press("No, carry on")
+    assert patient.intake().state["state"] == "age"
+    patient.command("restart")
+    patient.press("Yes, start again")
+    intake = patient.intake()
+    assert intake.state["state"] == "welcome" and "answers" not in intake.state and intake.consent_version is None
+
+
+def test_help_privacy_and_myanswers_return_to_the_same_question(turns: Turns) -> None:
+    patient = Patient(turns)
+    patient.command("start")
+    patient.press("Continue")
+    patient.press("I agree")
+    patient.type("30")
+    for command in ("help", "privacy", "myanswers", "human"):
+        patient.command(command)
+        assert patient.outbox()[-1]["text"].startswith("Right now, do you find it hard to breathe")
+    assert patient.intake().human_requested_at is not None
+    texts = [p["text"] for p in patient.outbox() if p["op"] == "send"]
+    assert any(t.startswith("This is what is stored from your answers:") and "30 years" in t for t in texts)
+
+
+def test_language_switch_shows_the_question_again(skin: Engine, store: Store) -> None:
+    patient = Patient(Turns(skin, store))
+    patient.command("start")
+    patient.command("language")
+    patient.press("Deutsch")
+    assert patient.intake().language == "de"
+    assert patient.outbox()[-1]["text"].startswith("Guten Tag!")
+
+
+def test_telegram_language_is_used_when_the_flow_has_it(skin: Engine, store: Store) -> None:
+    patient = Patient(Turns(skin, store), Chat(7, 7, "Jo", None, None, "de-AT"))
+    patient.command("start")
+    assert patient.intake().language == "de"
+
+
+def test_stickers_get_a_kind_reprompt(turns: Turns) -> None:
+    patient = Patient(turns)
+    patient.command("start")
+    patient._apply(Event("other", what="sticker"))
+    texts = [p["text"] for p in patient.outbox() if p["op"] == "send"]
+    assert texts[-2] == "I can only read typed text and button taps. Here is the question again:"
+    assert texts[-1] == "Welcome to Test Clinic."
+    assert ("in", "[sticker]") in patient.transcript()
+
+
+def test_a_finished_intake_starts_a_new_one_on_start(turns: Turns) -> None:
+    patient = Patient(turns)
+    patient.command("start")
+    patient.press("Continue")
+    patient.press("No thanks")
+    first = patient.intake()
+    assert first.status == "declined" and first.outcome == "declined" and first.completed_at is not None
+    patient.command("start")
+    second = patient.intake()
+    assert second.id != first.id and second.status == "in_progress"
+
+
+def test_reminder_once_after_quiet_and_abandoned_later(turns: Turns, store: Store) -> None:
+    from datetime import timedelta
+
+    patient = Patient(turns)
+    patient.command("start")
+    intake = patient.intake()
+    later = intake.updated_at + timedelta(hours=1)
+    turns.remind(intake.id, quiet_since=intake.updated_at - timedelta(seconds=1))
+    assert patient.intake().reminded_at is None  # not quiet long enough
+    turns.remind(intake.id, quiet_since=later)
+    turns.remind(intake.id, quiet_since=later)
+    texts = [p["text"] for p in patient.outbox() if p["op"] == "send"]
+    assert texts.count("Hello again! Your answers are saved. Whenever you are ready, here is where you left off:") == 1
+    with store.transaction() as tx:
+        assert tx.abandon(later) == 1
+    assert patient.intake().status == "abandoned"
+    patient.press("Continue")
+    assert patient.intake().status == "in_progress"
