@@ -66,7 +66,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings.check_token()
     engine = _engine(settings.flow_path)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "httpcore"):  # their request lines carry the bot token in the URL
+    # httpx logs request URLs, which carry the bot token; transitions logs every state a person
+    # enters, which would put their path through the questionnaire (health data) in the log.
+    for noisy in ("httpx", "httpcore", "transitions", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         store = Store.open(settings.database_url)

@@ -19,7 +19,8 @@ class Conversation:
     the completed steps in flow order; ``answers`` maps question id -> value (None when skipped);
     ``flags`` lists raised flag ids in flow order; ``draft`` holds a multiple-choice selection in
     progress; ``invalid`` counts invalid answers in a row at the current step; ``turn`` grows with
-    every accepted change, so a channel can tell a stale button from a current one.
+    every accepted change of step or language, so a channel can tell a stale button from a
+    current one (ticking a choice of a multiple-choice question keeps the turn).
     """
 
     __slots__ = ("answers", "consent", "draft", "flags", "flow_id", "invalid", "language", "path", "state", "turn")

@@ -33,6 +33,7 @@ from bot.flow.messages import messages_for
 HELP_AFTER = 2  # invalid answers in a row before the choices and hint are shown again
 _NUMBER = re.compile(r"^([-+]?\d{1,12}(?:[.,]\d{1,6})?)\s*(.*)$")
 _SPLIT = re.compile(r"\s*[,;\n]\s*")
+_REASKABLE = frozenset({"choose_one", "not_a_number", "not_whole", "text_empty"})
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 _TYPED = "*typed text*"  # not a valid step id, so it cannot clash with one
 
@@ -272,7 +273,7 @@ class Engine:
                 return self._invalid(conv, _Invalid("choose_at_most", {"max": step.max_selected}))
         order = [c.id for c in step.choices]
         conv.draft = sorted(selected, key=order.index)
-        conv.turn += 1
+        # The turn stays: a quick tap on Done right after a tick must not find its button stale.
         return Turn(True)
 
     def submit_selection(self, conv: Conversation) -> Turn:
@@ -334,7 +335,8 @@ class Engine:
         conv.invalid += 1
         step = self.step(conv)
         text = self.message(conv, bad.key, **bad.values)
-        if getattr(step, "reask", None) is not None and bad.key not in ("required", "choose_at_most"):
+        # The question's own re-ask words stand in for "not understood"; limits keep their figures.
+        if getattr(step, "reask", None) is not None and bad.key in _REASKABLE:
             text = self.text(step.reask, conv.language)
         return Turn(False, text, help=conv.invalid >= HELP_AFTER)
 

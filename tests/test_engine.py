@@ -141,8 +141,8 @@ def test_multi_choice_buttons_toggle_and_respect_exclusive_and_max(all_types: En
 def test_text_length_and_reask(all_types: Engine) -> None:
     conv = walk(all_types, *TO_CONCERNS, "lines", "", "often")
     turn = all_types.reply(conv, "x" * 41)
-    assert turn.error == "Please describe it in under 40 characters."  # the question's own re-ask
-    assert all_types.reply(conv, "   ").error == "Please describe it in under 40 characters."
+    assert turn.error == "That is a little long: please keep it under 40 characters (yours has 41)."
+    assert all_types.reply(conv, "   ").error == "Please describe it in under 40 characters."  # its own re-ask
     assert all_types.reply(conv, "  fine  ").accepted
     assert conv.answers["how_it_went"] == "fine"
 

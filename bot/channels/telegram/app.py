@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 from telegram import BotCommand, Update
 from telegram.error import Conflict, InvalidToken, NetworkError, TelegramError, TimedOut
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, TypeHandler
+from telegram.request import BaseRequest
 
 from bot.channels.telegram.locks import KeyedLocks
 from bot.channels.telegram.outbox import ChatPacer, Outbox, markup
@@ -42,14 +43,18 @@ class StartupError(Exception):
     """The bot cannot start (Telegram refused the token, or cannot be reached): one clear line."""
 
 
-def build_application(settings: Settings) -> Application:
+def build_application(settings: Settings, request: BaseRequest | None = None, rate_limit: bool = True) -> Application:
+    """The Application; ``request`` replaces the HTTP layer (benchmarks pass a stub network)."""
     builder = (
         ApplicationBuilder()
         .token(settings.check_token())
         .updater(None)  # we poll ourselves, confirming an update only once its turn is committed
-        .rate_limiter(AIORateLimiter(overall_max_rate=30, overall_time_period=1, max_retries=3))
         .get_updates_read_timeout(POLL_TIMEOUT + 10)
     )
+    if rate_limit:
+        builder = builder.rate_limiter(AIORateLimiter(overall_max_rate=30, overall_time_period=1, max_retries=3))
+    if request is not None:
+        builder = builder.request(request).get_updates_request(request)
     if settings.telegram_base_url:
         base = settings.telegram_base_url.rstrip("/")
         builder = builder.base_url(base if base.endswith("/bot") else base + "/bot")
@@ -58,11 +63,18 @@ def build_application(settings: Settings) -> Application:
 
 
 class TelegramChannel:
-    def __init__(self, settings: Settings, engine: Engine, store: Store):
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        store: Store,
+        request: BaseRequest | None = None,
+        rate_limit: bool = True,
+    ):
         self.settings = settings
         self.engine = engine
         self.store = store
-        self.application = build_application(settings)
+        self.application = build_application(settings, request, rate_limit)
         self.application.add_handler(TypeHandler(Update, self.on_update))
         self.turns = Turns(engine, store)
         self.outbox = Outbox(store, self.application.bot, ChatPacer(settings.chat_rate))

@@ -151,6 +151,9 @@ class _Turn:
     def commit(self, activity: bool = True) -> None:
         intake, conv = self.intake, self.conv
         if intake is None or conv is None:
+            # Nothing is stored about this person: answer without keeping anything.
+            self.result.direct += self.outs
+            self.outs = []
             return
         if self.update_id is not None or self.in_text:
             self.tx.record_in(intake.id, intake.chat_id, self.update_id, self.in_text, self.now, self.in_kind)

@@ -1,0 +1,81 @@
+"""The real bot as a separate process (``python -m bot run``), pointed at the fake Telegram server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from fake_telegram import FakeTelegram
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class BotProcess:
+    def __init__(self, fake: FakeTelegram, database_url: str, flow: str = "flows/skin_botox.yaml", **env: str):
+        self.fake = fake
+        self.env = {
+            **os.environ,
+            "TELEGRAM_BOT_TOKEN": fake.TOKEN,
+            "TELEGRAM_BASE_URL": fake.base_url,
+            "DATABASE_URL": database_url,
+            "FLOW_PATH": flow,
+            "TELEGRAM_CHAT_RATE": "1000",  # pacing has its own unit test; here it would only slow things
+            "LOG_LEVEL": "INFO",
+            **env,
+        }
+        self.proc: subprocess.Popen | None = None
+        self.output = ""
+
+    def start(self, wait: bool = True) -> BotProcess:
+        commands_before = len(self.fake.calls("setMyCommands"))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bot", "run"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        if wait:  # ready once it has registered its commands (after migrations and getMe)
+            deadline = time.monotonic() + 30
+            while len(self.fake.calls("setMyCommands")) <= commands_before:
+                if self.proc.poll() is not None:
+                    raise AssertionError(f"the bot exited with {self.proc.returncode}:\n{self.read()}")
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"the bot did not start:\n{self.fake.dump()}")
+                time.sleep(0.05)
+        return self
+
+    def read(self) -> str:
+        if self.proc is not None and self.proc.stdout is not None and self.proc.poll() is not None:
+            self.output += self.proc.stdout.read()
+        return self.output
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to finish anything."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        self.read()
+
+    def stop(self) -> int:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.read()
+        return self.proc.returncode
+
+    def wait_exit(self, timeout: float = 30) -> int:
+        assert self.proc is not None
+        self.proc.wait(timeout=timeout)
+        self.read()
+        return self.proc.returncode

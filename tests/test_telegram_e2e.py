@@ -1,0 +1,385 @@
+"""End to end: the real bot, as a separate process, against the fake Telegram Bot API server.
+
+Each test plays patients on the fake server's side and reads what the bot sent back. The bot
+under test is ``python -m bot run`` with TELEGRAM_BASE_URL pointing at the fake, a real SQLite
+file (or PostgreSQL) and the default flow.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from bot_process import ROOT, BotProcess
+from fake_telegram import FakeTelegram
+
+
+class Patient:
+    """One person on Telegram, waiting after each action for the bot's answer."""
+
+    def __init__(self, fake: FakeTelegram, chat_id: int, language_code: str = "en"):
+        self.fake = fake
+        self.chat_id = chat_id
+        self.language_code = language_code
+        self.seen = 0  # the newest bot message id already read
+
+    def _user(self) -> dict:
+        return {
+            "first_name": f"Pat{self.chat_id}",
+            "username": f"pat{self.chat_id}",
+            "language_code": self.language_code,
+        }
+
+    def expect(self, text: str, timeout: float = 15.0) -> dict:
+        message = self.fake.wait_for_text(self.chat_id, text, timeout=timeout, after=self.seen)
+        self.seen = max(m["message_id"] for m in self.fake.messages(self.chat_id))
+        return message
+
+    def command(self, command: str, expect: str | None = None) -> int:
+        update = self.fake.send_command(self.chat_id, command, **self._user())
+        if expect:
+            self.expect(expect)
+        return update
+
+    def type(self, text: str, expect: str | None = None) -> int:
+        update = self.fake.send_text(self.chat_id, text, **self._user())
+        if expect:
+            self.expect(expect)
+        return update
+
+    def tap(self, label: str, expect: str | None = None) -> int:
+        update = self.fake.press_button(self.chat_id, label, **self._user())
+        self.fake.wait_for(lambda: not self.fake.unanswered_callback_queries())
+        if expect:
+            self.expect(expect)
+        return update
+
+    def last(self) -> dict:
+        return self.fake.messages(self.chat_id)[-1]
+
+    def buttons(self, message: dict | None = None) -> list[str]:
+        message = message or self.last()
+        markup = message.get("reply_markup") or {}
+        return [b["text"] for row in markup.get("inline_keyboard", []) for b in row]
+
+
+@pytest.fixture()
+def fake() -> Iterator[FakeTelegram]:
+    with FakeTelegram() as server:
+        yield server
+
+
+@pytest.fixture()
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "intake.db"
+
+
+@pytest.fixture()
+def bot(fake: FakeTelegram, db_path: Path) -> Iterator[BotProcess]:
+    process = BotProcess(fake, f"sqlite:///{db_path}").start()
+    yield process
+    process.stop()
+    assert "Traceback" not in process.read(), process.read()
+
+
+def begin(patient: Patient) -> None:
+    patient.command("/start website", expect="automated assistant")
+    patient.tap("Continue", expect="Before we start")
+    patient.tap("I agree", expect="How old are you?")
+
+
+ROUTINE_TO_SUMMARY = [
+    ("tap", "18 to 64", "botulinum toxin injections"),
+    ("tap", "No, never", "A quick safety question"),
+    ("tap", "No", "What would you like to improve?"),
+    ("tap", "Large-looking pores", None),
+    ("tap", "Done", "react to the sun"),
+    ("tap", "Skip this question", "Are you pregnant"),
+    ("tap", "No, or this does not apply to me", "allergic reaction to a botulinum"),
+    ("tap", "No", "skin infection"),
+    ("tap", "No", "nerves and muscles"),
+    ("tap", "No", "trouble swallowing"),
+    ("tap", "No", "heart or circulation"),
+    ("tap", "No", "Do you currently take any of these medicines?"),
+    ("type", "None of these", "Do any of these apply to you?"),
+    ("type", "6", "In the last 4 weeks"),  # typed: the number of "None of these" in that list
+    ("tap", "None of these", None),
+    ("tap", "Done", "special event"),
+    ("tap", "No particular date", "What kind of result"),
+    ("tap", "A subtle, natural-looking improvement", "In a sentence or two"),
+    ("type", "Smaller pores before summer", "worrying about how you look"),
+    ("tap", "Less than 30 minutes", "avoid people"),
+    ("tap", "No, never", "How would you like the clinic to contact you"),
+    ("tap", "Here in Telegram", "best to reach you"),
+    ("tap", "Any time", None),
+    ("tap", "Done", "Here is what you told us"),
+]
+
+
+def walk(patient: Patient, steps: list[tuple[str, str, str | None]]) -> None:
+    for action, arg, expect in steps:
+        getattr(patient, action)(arg, expect=expect)
+
+
+def db_rows(db_path: Path, sql: str) -> list[tuple]:
+    with sqlite3.connect(db_path) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def test_a_full_intake_by_buttons_and_typing_ends_with_a_consultation(fake, bot, db_path) -> None:
+    patient = Patient(fake, 101)
+    begin(patient)
+    walk(patient, ROUTINE_TO_SUMMARY)
+    summary = patient.last()
+    assert "1. How old are you?" in summary["text"] and "→ 18 to 64" in summary["text"]
+    assert "✏️ 1" in patient.buttons()
+    patient.tap("Looks right, finish", expect="consultation")
+    ending = patient.last()
+    assert patient.buttons(ending) == ["Book a consultation"]
+    assert ending["reply_markup"]["inline_keyboard"][0][0]["url"] == "https://clinic.example/book"
+    # every earlier question lost its buttons and shows the answer given
+    for message in fake.messages(101)[:-1]:
+        assert not message.get("reply_markup"), message
+    assert any(m["text"].endswith("✓ 18 to 64") for m in fake.messages(101))
+    assert fake.unanswered_callback_queries() == []
+    status, outcome, source, flags = db_rows(db_path, "SELECT status, outcome, source, flags FROM intakes")[0]
+    assert (status, outcome, source, json.loads(flags)) == ("completed", "routine", "website", [])
+    transcript = db_rows(
+        db_path, "SELECT direction, text FROM messages WHERE kind IN ('text','command','press','send')"
+    )
+    assert transcript[0] == ("in", "/start website")
+    assert ("in", "Smaller pores before summer") in transcript
+    assert ("in", "18 to 64") in transcript  # a button press is recorded as the chosen label
+
+
+def test_points_to_discuss_and_urgent_care(fake, bot) -> None:
+    points = Patient(fake, 102)
+    begin(points)
+    steps = list(ROUTINE_TO_SUMMARY)
+    steps[6] = ("tap", "I am breastfeeding", "allergic reaction")
+    walk(points, steps)
+    points.tap("Looks right, finish", expect="Points to mention to the dermatologist")
+    assert "• Pregnancy, trying to get pregnant, or breastfeeding" in points.last()["text"]
+
+    urgent = Patient(fake, 103)
+    begin(urgent)
+    urgent.tap("18 to 64", expect="botulinum toxin injections")
+    urgent.tap("Yes, in the last 4 weeks", expect="Since your last injection")
+    urgent.tap("Yes", expect="🚨")
+    assert "consultation" in urgent.last()["text"].lower()
+
+
+def test_declining_consent_and_under_18_end_politely(fake, bot, db_path) -> None:
+    decline = Patient(fake, 104)
+    decline.command("/start", expect="automated assistant")
+    decline.tap("Continue", expect="Before we start")
+    decline.tap("No thanks", expect="No problem")
+    young = Patient(fake, 105)
+    begin(young)
+    young.tap("Under 18", expect="parent")
+    rows = dict(db_rows(db_path, "SELECT chat_id, status FROM intakes"))
+    assert rows == {104: "declined", 105: "completed"}
+
+
+def test_a_redelivered_update_is_applied_once(fake, bot, db_path) -> None:
+    patient = Patient(fake, 106)
+    begin(patient)
+    update = patient.tap("18 to 64", expect="botulinum toxin injections")
+    sent = len(fake.calls("sendMessage"))
+    fake.redeliver(update)
+    time.sleep(1.0)
+    assert len(fake.calls("sendMessage")) == sent
+    (count,) = db_rows(db_path, f"SELECT count(*) FROM messages WHERE update_id = {update}")[0]
+    assert count == 1
+
+
+def test_stale_button_sticker_and_overlong_message(fake, bot) -> None:
+    patient = Patient(fake, 107)
+    begin(patient)
+    age_question = patient.last()
+    patient.tap("18 to 64", expect="botulinum toxin injections")
+    fake.press(107, age_question["message_id"], age_question_data(age_question))
+    patient.fake.wait_for(lambda: not fake.unanswered_callback_queries())
+    toast = fake.calls("answerCallbackQuery")[-1]["params"]
+    assert toast.get("text") == "That button belongs to an earlier step."
+    patient.expect("botulinum toxin injections")  # the current question again
+
+    fake.send_sticker(107)
+    patient.expect("I can only read typed text and button taps")
+    patient.expect("botulinum toxin injections")
+
+    patient.tap("No, never", expect="A quick safety question")
+    patient.tap("No", expect="What would you like")
+    walk(patient, ROUTINE_TO_SUMMARY[3:18])
+    patient.type("x" * 10_000, expect="That is a little long")
+    assert "under 300 characters (yours has 10000)" in patient.last()["text"]
+
+
+def age_question_data(message: dict) -> str:
+    return message["reply_markup"]["inline_keyboard"][1][0]["callback_data"]
+
+
+def test_delete_erases_everything(fake, bot, db_path) -> None:
+    patient = Patient(fake, 108)
+    begin(patient)
+    patient.tap("18 to 64", expect="botulinum toxin injections")
+    patient.command("/delete", expect="Erase everything")
+    patient.tap("Yes, erase everything")
+    fake.wait_for(lambda: "erased" in fake.messages(108)[-1]["text"])
+    assert db_rows(db_path, "SELECT count(*) FROM intakes WHERE chat_id = 108") == [(0,)]
+    assert db_rows(db_path, "SELECT count(*) FROM messages WHERE chat_id = 108") == [(0,)]
+    patient.command("/myanswers", expect="No answers are stored yet.")  # and this stores nothing either
+    assert db_rows(db_path, "SELECT count(*) FROM intakes WHERE chat_id = 108") == [(0,)]
+
+
+def test_language_switch_and_telegram_language(fake, bot) -> None:
+    patient = Patient(fake, 109)
+    patient.command("/start", expect="automated assistant")
+    patient.command("/language", expect="Choose your language")
+    patient.tap("Deutsch", expect="automatische Assistent")
+    assert patient.buttons() == ["Weiter"]
+    german = Patient(fake, 110, language_code="de")
+    german.command("/start", expect="automatische Assistent")
+    assert set(fake.commands()) >= {"", "en", "de"}
+    assert fake.commands()["de"][0]["description"] == "Fragebogen beginnen oder fortsetzen"
+
+
+def test_two_patients_at_once(fake, bot) -> None:
+    first, second = Patient(fake, 111), Patient(fake, 112)
+    first.command("/start", expect="automated assistant")
+    second.command("/start", expect="automated assistant")
+    fake.press_button(111, "Continue")
+    fake.press_button(112, "Continue")
+    first.expect("Before we start")
+    second.expect("Before we start")
+    fake.press_button(111, "I agree")
+    fake.press_button(112, "No thanks")
+    first.expect("How old are you?")
+    second.expect("No problem")
+    assert "How old" not in " ".join(m["text"] for m in fake.messages(112))
+
+
+def test_back_and_restart(fake, bot) -> None:
+    patient = Patient(fake, 113)
+    begin(patient)
+    patient.tap("18 to 64", expect="botulinum toxin injections")
+    patient.tap("Back", expect="How old are you?")
+    assert "Your answer: 18 to 64" in patient.last()["text"]
+    patient.command("/back", expect="Before we start")
+    patient.command("/restart", expect="Start again from the beginning?")
+    patient.tap("Yes, start again", expect="automated assistant")
+
+
+def test_sigkill_mid_intake_then_restart_resumes(fake, db_path) -> None:
+    bot = BotProcess(fake, f"sqlite:///{db_path}").start()
+    patient = Patient(fake, 114)
+    begin(patient)
+    patient.tap("18 to 64", expect="botulinum toxin injections")
+    bot.kill()
+    fake.press_button(114, "No, never")  # pressed while the bot is down: Telegram keeps the update
+    bot = BotProcess(fake, f"sqlite:///{db_path}").start()
+    try:
+        patient.expect("A quick safety question")
+        patient.tap("No", expect="What would you like")
+        answers = json.loads(db_rows(db_path, "SELECT state FROM intakes WHERE chat_id = 114")[0][0])["answers"]
+        assert answers == {
+            "consent": "agree",
+            "age_band": "from_18_to_64",
+            "toxin_last_time": "never",
+            "allergy_signs_now": "no",
+        }
+        (ins,) = db_rows(db_path, "SELECT count(*) FROM messages WHERE chat_id = 114 AND direction = 'in'")[0]
+        assert ins == 6  # /start, Continue, I agree, 18 to 64, No never, No: each once
+    finally:
+        bot.stop()
+
+
+def test_replies_wait_out_a_429_and_arrive(fake, bot) -> None:
+    patient = Patient(fake, 115)
+    patient.command("/start", expect="automated assistant")
+    fake.fail_next("sendMessage", times=1, error_code=429, retry_after=1)
+    patient.tap("Continue", expect="Before we start")
+    assert any(c["status"] == 429 for c in fake.calls("sendMessage"))
+
+
+def test_webhook_mode_full_path_and_forged_secret(fake, db_path, unused_port) -> None:
+    url = f"http://127.0.0.1:{unused_port}/telegram/hook"
+    bot = BotProcess(
+        fake,
+        f"sqlite:///{db_path}",
+        WEBHOOK_URL=url,
+        WEBHOOK_SECRET="s3cret-value",
+        WEBHOOK_LISTEN="127.0.0.1",
+        WEBHOOK_PORT=str(unused_port),
+    ).start()
+    try:
+        fake.wait_for(lambda: fake.webhook() and fake.webhook().get("url") == url)
+        patient = Patient(fake, 116)
+        begin(patient)
+        patient.tap("Under 18", expect="parent")
+        forged = {
+            "update_id": 999_999,
+            "message": {
+                "message_id": 1,
+                "date": 0,
+                "chat": {"id": 116, "type": "private"},
+                "from": {"id": 116, "is_bot": False, "first_name": "X"},
+                "text": "/delete",
+            },
+        }
+        assert fake.post_to_webhook(forged, secret="wrong") == 403
+        assert fake.post_to_webhook(forged, secret=None) == 403
+        assert db_rows(db_path, "SELECT count(*) FROM intakes WHERE chat_id = 116") == [(1,)]
+    finally:
+        bot.stop()
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"TELEGRAM_BOT_TOKEN": ""}, "TELEGRAM_BOT_TOKEN is not set"),
+        ({"TELEGRAM_BOT_TOKEN": "not-a-token"}, "TELEGRAM_BOT_TOKEN does not look like a bot token"),
+        ({"DATABASE_URL": "postgresql://127.0.0.1:1/nowhere"}, "cannot open the database"),
+        ({"FLOW_PATH": "flows/missing.yaml"}, "flows/missing.yaml:1:1: file not found"),
+        ({"TELEGRAM_BOT_TOKEN": "123456789:AAWrongTokenForTheFakeServer_xyzabc"}, "Telegram refused the bot token"),
+        ({"REMIND_AFTER": "soon"}, "REMIND_AFTER='soon' is not a duration"),
+    ],
+)
+def test_start_up_problems_stop_with_one_clear_line(fake, db_path, env, message) -> None:
+    process = BotProcess(fake, f"sqlite:///{db_path}", **env).start(wait=False)
+    code = process.wait_exit(timeout=30)
+    output = process.read().strip()
+    assert code != 0
+    assert "Traceback" not in output
+    assert output.splitlines()[-1].startswith(message) or message in output.splitlines()[-1], output
+
+
+def test_unreachable_telegram_stops_with_one_line(db_path) -> None:
+    env = {
+        "TELEGRAM_BOT_TOKEN": FakeTelegram.TOKEN,
+        "TELEGRAM_BASE_URL": "http://127.0.0.1:9/bot",
+        "DATABASE_URL": f"sqlite:///{db_path}",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "run"],
+        cwd=ROOT,
+        env={**_base_env(), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("cannot reach the Telegram Bot API at http://127.0.0.1:9")
+
+
+def _base_env() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WEBHOOK_", "DATABASE_"))}
