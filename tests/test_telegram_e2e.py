@@ -383,3 +383,46 @@ def _base_env() -> dict[str, str]:
     import os
 
     return {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WEBHOOK_", "DATABASE_"))}
+
+
+def test_a_reply_committed_but_not_sent_goes_out_after_a_crash(fake, db_path) -> None:
+    bot = BotProcess(fake, f"sqlite:///{db_path}").start()
+    patient = Patient(fake, 117)
+    patient.command("/start", expect="automated assistant")
+    fake.set_rate_limited(True, retry_after=60)  # Telegram holds replies back for a minute...
+    patient.fake.press_button(117, "Continue")
+    fake.wait_for(lambda: any(c["status"] == 429 for c in fake.calls()))
+    bot.kill()  # ...and the bot dies before it could send the committed reply
+    fake.set_rate_limited(False)
+    assert db_rows(db_path, "SELECT count(*) FROM messages WHERE direction = 'out' AND sent_at IS NULL")[0][0] >= 1
+    bot = BotProcess(fake, f"sqlite:///{db_path}").start()
+    try:
+        patient.expect("Before we start")
+        unsent = "SELECT count(*) FROM messages WHERE direction = 'out' AND sent_at IS NULL"
+        fake.wait_for(lambda: db_rows(db_path, unsent) == [(0,)])
+        (presses,) = db_rows(db_path, "SELECT count(*) FROM messages WHERE chat_id = 117 AND kind = 'press'")[0]
+        assert presses == 1
+    finally:
+        bot.stop()
+
+
+def test_one_reminder_after_a_quiet_spell_survives_a_restart_then_abandoned(fake, db_path) -> None:
+    timing = {"REMIND_AFTER": "3s", "ABANDON_AFTER": "6s"}
+    bot = BotProcess(fake, f"sqlite:///{db_path}", **timing).start()
+    patient = Patient(fake, 118)
+    begin(patient)
+    bot.stop()  # the quiet period runs on while the bot is down
+    time.sleep(3.5)
+    bot = BotProcess(fake, f"sqlite:///{db_path}", **timing).start()
+    try:
+        patient.expect("Hello again! Your answers are saved.", timeout=10)
+        patient.expect("How old are you?")
+        fake.wait_for(
+            lambda: db_rows(db_path, "SELECT status FROM intakes WHERE chat_id = 118") == [("abandoned",)], timeout=15
+        )
+        texts = [m["text"] for m in fake.messages(118)]
+        assert sum(t.startswith("Hello again!") for t in texts) == 1
+        patient.tap("18 to 64", expect="botulinum toxin injections")  # coming back resumes the intake
+        assert db_rows(db_path, "SELECT status FROM intakes WHERE chat_id = 118") == [("in_progress",)]
+    finally:
+        bot.stop()

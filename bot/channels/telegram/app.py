@@ -81,6 +81,7 @@ class TelegramChannel:
         self.locks = KeyedLocks()
         self.failed: set[int] = set()  # updates whose turn failed: not to be confirmed
         self._tasks: list[asyncio.Task] = []
+        self._deliveries: set[asyncio.Task] = set()
 
     @property
     def bot(self) -> Any:
@@ -107,7 +108,19 @@ class TelegramChannel:
                 await self._answer(update, result.toast)
             for payload in result.direct:
                 await self._send_direct(chat.id, payload)
-            await self.outbox.deliver(chat.id)
+        # The turn is committed: the update is done. Sending runs on its own, so a chat that
+        # Telegram holds back (a 429 can ask for minutes) never delays anyone else's updates.
+        self.deliver_soon(chat.id)
+
+    def deliver_soon(self, chat_id: int) -> None:
+        task = asyncio.create_task(self.outbox.deliver(chat_id))
+        self._deliveries.add(task)
+        task.add_done_callback(self._deliveries.discard)
+
+    async def drain(self) -> None:
+        """Wait until every delivery started so far has finished (tests and benchmarks)."""
+        while self._deliveries:
+            await asyncio.gather(*list(self._deliveries), return_exceptions=True)
 
     async def _answer(self, update: Update, toast: str | None) -> None:
         try:
@@ -154,9 +167,11 @@ class TelegramChannel:
         log.info("bot @%s started with flow %s v%s", self.bot.username, self.engine.flow.id, self.engine.flow.version)
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        # Unsent replies stay in the outbox and go out at the next start.
+        tasks = [*self._tasks, *self._deliveries]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         with contextlib.suppress(TelegramError):
@@ -190,7 +205,7 @@ class TelegramChannel:
             for intake in quiet:
                 async with self.locks.hold(intake.chat_id):
                     self.turns.remind(intake.id, now - remind_after)
-                    await self.outbox.deliver(intake.chat_id)
+                self.deliver_soon(intake.chat_id)
         with self.store.transaction() as tx:
             abandoned = tx.abandon(now - abandon_after)
         if abandoned:

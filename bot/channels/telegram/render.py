@@ -69,9 +69,12 @@ def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
     """Split a long text into messages at paragraph, then line, then word boundaries."""
     chunks: list[str] = []
     while len(text) > limit:
-        cut = max(text.rfind("\n\n", 0, limit), text.rfind("\n", 0, limit), text.rfind(" ", 0, limit))
-        if cut <= 0:
-            cut = limit
+        cut = limit
+        for separator in ("\n\n", "\n", " "):  # the largest unit that still fills half a message
+            found = text.rfind(separator, 0, limit)
+            if found > limit // 2:
+                cut = found
+                break
         chunks.append(text[:cut].rstrip())
         text = text[cut:].lstrip()
     chunks.append(text)

@@ -1,0 +1,46 @@
+"""Telegram's limits: 4,096 characters a message, 64 bytes of callback data, about 1 message/s a chat."""
+
+from __future__ import annotations
+
+from bot.channels.telegram import render
+from bot.channels.telegram.outbox import ChatPacer
+from bot.engine import Engine
+
+
+def test_long_texts_are_split_at_paragraphs_within_the_limit() -> None:
+    text = "\n\n".join(f"Paragraph {i} " + "word " * 150 for i in range(12))
+    chunks = render.split_text(text)
+    assert len(chunks) > 1 and all(len(c) <= render.MAX_TEXT for c in chunks)
+    assert all(c.startswith("Paragraph") for c in chunks)
+    assert " ".join(chunks).split() == text.split()
+    assert render.split_text("x" * 9000) == ["x" * 4096, "x" * 4096, "x" * 808]
+
+
+def test_callback_data_stay_within_64_bytes_for_every_button_of_the_default_flow(skin: Engine) -> None:
+    renderer = render.Renderer(skin)
+    for lang in skin.flow.languages:
+        conv = skin.start(lang)
+        conv.turn = 10**9  # a long-lived conversation
+        for step in skin.flow.steps:
+            skin.machine.set_state(step.id, model=conv)
+            for row in renderer.keyboard(skin.view(conv), 10**12, lang):
+                for button in row:
+                    assert len(button.get("data", "").encode()) <= render.MAX_CALLBACK_BYTES
+                    assert 0 < len(button["text"]) <= 64
+
+
+def test_callback_data_round_trip_and_junk_is_refused() -> None:
+    data = render.callback(12, 7, "c", "from_18_to_64")
+    assert render.parse_callback(data) == render.Press(12, 7, "c", "from_18_to_64")
+    for junk in (None, "", "x", "1.2", "a.b.c", "1..c", "12.x.c"):
+        assert render.parse_callback(junk) is None
+
+
+def test_the_pacer_allows_a_short_burst_then_one_message_a_second_per_chat() -> None:
+    now = [0.0]
+    pacer = ChatPacer(rate=1.0, burst=3, clock=lambda: now[0])
+    assert [pacer.delay(1) for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert pacer.delay(1) == 1.0 and pacer.delay(1) == 2.0  # queued behind each other
+    assert pacer.delay(2) == 0.0  # other chats are not held up
+    now[0] = 10.0
+    assert pacer.delay(1) == 0.0  # refilled after a quiet spell
