@@ -125,7 +125,8 @@ class Outbox:
             self._failed(row, f"forbidden: {err.message}", None, give_up=True)
             return True
         except BadRequest as err:
-            if row.payload["op"] != "send" and any(e in err.message for e in _HARMLESS_EDIT_ERRORS):
+            # python-telegram-bot re-capitalises Telegram's descriptions: compare without case.
+            if row.payload["op"] != "send" and any(e in err.message.lower() for e in _HARMLESS_EDIT_ERRORS):
                 self._sent(row, None)
                 return True
             log.error("reply %s refused by Telegram: %s", row.id, err.message)
