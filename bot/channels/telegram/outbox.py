@@ -154,7 +154,8 @@ class Outbox:
                 message_id = tx.telegram_message_id(payload["target"])
         if message_id is None:
             return None  # the message to edit never went out: nothing to change
-        await self.pacer.wait(row.chat_id)
+        # Edits are not paced: the per-chat guideline is about new messages, and taking the
+        # buttons off an answered question should never lag behind the next question.
         if op == "edit":
             await self.bot.edit_message_text(payload["text"], chat_id=row.chat_id, message_id=message_id)
         else:
