@@ -38,7 +38,9 @@ class _Checker:
         self.index: dict[str, int] = {}
         for i, step in enumerate(flow.steps):
             self.index.setdefault(step.id, i)
-        self.steps = {s.id: s for s in flow.steps}
+        self.steps: dict[str, Any] = {}
+        for step in flow.steps:  # a duplicated id refers to its first step (the duplicate is reported)
+            self.steps.setdefault(step.id, step)
         self.flag_severity = {f.id: f.severity for f in flow.flags}
         text_questions = [s.id for s in flow.steps if isinstance(s, model.TextQuestion)]
         self.compiler = Compiler(text_questions, self.flag_severity)
@@ -347,16 +349,16 @@ class _Checker:
                 self.check_value(v, values, kind, cond.question, where)
         elif op in ("contains", "contains_any"):
             if kind != "multi":
-                self.error(opath, f"`{op}` is for multiple-choice questions; '{cond.question}' is {kind}")
+                self.error(opath, f"`{op}` is for multiple-choice questions; '{cond.question}' is {_kind_name(kind)}")
                 return
             for j, v in enumerate(arg if op == "contains_any" else [arg]):
                 where = (*opath, j) if op == "contains_any" else opath
                 self.check_value(v, values, kind, cond.question, where)
         elif op in ("less_than", "at_most", "greater_than", "at_least"):
             if kind not in ("number", "scale"):
-                self.error(opath, f"`{op}` compares numbers; '{cond.question}' is a {kind} question")
+                self.error(opath, f"`{op}` compares numbers; '{cond.question}' is {_kind_name(kind)}")
         elif op == "mentions" and kind != "text":
-            self.error(opath, f"`mentions` is for text questions; '{cond.question}' is a {kind} question")
+            self.error(opath, f"`mentions` is for text questions; '{cond.question}' is {_kind_name(kind)}")
 
     def check_value(self, value: Any, values: list | None, kind: str, question: str, path: Path) -> None:
         if kind == "number":
@@ -464,6 +466,10 @@ class _Checker:
 
 def _answerable(step: Any) -> bool:
     return isinstance(step, (*model.QUESTION_TYPES, model.ConsentStep))
+
+
+def _kind_name(kind: str) -> str:
+    return "the consent step" if kind == "consent" else f"a {kind} question"
 
 
 def _answer_kind(step: Any) -> str:
