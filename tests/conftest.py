@@ -27,7 +27,7 @@ def skin() -> Engine:
 POSTGRES_ADMIN_URL = "postgresql://127.0.0.1:5432/test"
 
 
-def _postgres_schema_url(request: pytest.FixtureRequest) -> str:
+def postgres_schema_url(request: pytest.FixtureRequest) -> str:
     """A fresh schema in the local PostgreSQL for one test, dropped afterwards."""
     import uuid
 
@@ -53,7 +53,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The same tests against a real SQLite file and a real PostgreSQL."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'intake.db'}"
-    return _postgres_schema_url(request)
+    return postgres_schema_url(request)
 
 
 @pytest.fixture()

@@ -431,11 +431,10 @@ def test_one_reminder_after_a_quiet_spell_survives_a_restart_then_abandoned(fake
 
 
 def test_the_bot_on_postgresql(fake, request) -> None:
-    from conftest import _postgres_schema_url
-
     import psycopg
+    from conftest import postgres_schema_url
 
-    url = _postgres_schema_url(request)
+    url = postgres_schema_url(request)
     bot = BotProcess(fake, url).start()
     try:
         patient = Patient(fake, 119)
