@@ -80,9 +80,20 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "intake.db"
 
 
-@pytest.fixture()
-def bot(fake: FakeTelegram, db_path: Path) -> Iterator[BotProcess]:
-    process = BotProcess(fake, f"sqlite:///{db_path}").start()
+@pytest.fixture(params=["polling", "webhook"])
+def bot(request: pytest.FixtureRequest, fake: FakeTelegram, db_path: Path, unused_port: int) -> Iterator[BotProcess]:
+    """The bot under test, once with long polling and once receiving a webhook."""
+    env = {}
+    if request.param == "webhook":
+        env = {
+            "WEBHOOK_URL": f"http://127.0.0.1:{unused_port}/telegram",
+            "WEBHOOK_SECRET": "e2e-secret",
+            "WEBHOOK_LISTEN": "127.0.0.1",
+            "WEBHOOK_PORT": str(unused_port),
+        }
+    process = BotProcess(fake, f"sqlite:///{db_path}", **env).start()
+    if request.param == "webhook":
+        fake.wait_for(lambda: (fake.webhook() or {}).get("url") == env["WEBHOOK_URL"])
     yield process
     process.stop()
     assert "Traceback" not in process.read(), process.read()
