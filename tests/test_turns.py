@@ -270,3 +270,23 @@ def test_reminder_once_after_quiet_and_abandoned_later(turns: Turns, store: Stor
     assert patient.intake().status == "abandoned"
     patient.press("Continue")
     assert patient.intake().status == "in_progress"
+
+
+def test_back_undoes_an_early_ending_but_not_a_confirmed_intake(turns: Turns) -> None:
+    patient = Patient(turns)
+    patient.command("start")
+    patient.press("Continue")
+    patient.press("I agree")
+    patient.type("16")
+    assert patient.intake().status == "completed" and patient.intake().outcome == "minor"
+    patient.command("back")
+    intake = patient.intake()
+    assert intake.status == "in_progress" and intake.state["state"] == "age" and intake.completed_at is None
+    for text in ("40", "no", "lines", "", "never", ""):  # the two empty answers skip optional questions
+        patient.type(text)
+    assert patient.intake().state["state"] == "review"
+    patient.press("Looks right, finish")
+    assert patient.intake().status == "completed"
+    patient.command("back")
+    assert patient.outbox()[-1]["text"] == "This questionnaire is finished. Send /restart to start again."
+    assert patient.intake().status == "completed"

@@ -275,7 +275,13 @@ class _Turn:
         )
 
     def on_back(self, event: Event | None = None, message_id: int | None = None) -> None:
-        if self.ensure_intake():
+        if self.intake is not None and self.intake.status in FINISHED and self.conv is not None:
+            # An early ending (a mistaken tap on "Under 18", say) can be undone; an intake
+            # confirmed at the summary is finished for good: /restart begins a new one.
+            if any(isinstance(self.engine.steps[s], model.SummaryStep) for s in self.conv.path):
+                self.say(self.msg("finished"))
+                return
+        elif self.ensure_intake():
             self.show_prompt()
             return
         assert self.conv is not None
