@@ -45,6 +45,8 @@ intakes = sa.Table(
     sa.Column("updated_at", When, nullable=False),
     sa.Column("completed_at", When),
     sa.Column("reminded_at", When),
+    sa.Column("reviewed_at", When),
+    sa.Column("reviewed_by", sa.String(64)),
     sa.Index("ix_intakes_chat", "chat_id", "id"),
     sa.Index("ix_intakes_status_updated", "status", "updated_at"),
 )
@@ -75,3 +77,68 @@ messages = sa.Table(
 #: The outbox: outgoing messages not sent yet. A partial index keeps the scan to those rows only.
 _unsent = sa.and_(messages.c.direction == "out", messages.c.sent_at.is_(None))
 sa.Index("ix_messages_outbox", messages.c.chat_id, messages.c.id, sqlite_where=_unsent, postgresql_where=_unsent)
+
+
+staff = sa.Table(
+    "staff",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(256), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),  # reviewer | admin
+    sa.Column("created_at", When, nullable=False),
+    sa.Column("disabled_at", When),
+    sa.Column("failed_logins", sa.Integer, nullable=False, default=0),
+    sa.Column("locked_until", When),
+    sa.Column("last_login_at", When),
+)
+
+notes = sa.Table(
+    "notes",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("intake_id", Id, sa.ForeignKey("intakes.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("author", sa.String(64), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("created_at", When, nullable=False),
+    sa.Index("ix_notes_intake", "intake_id", "id"),
+)
+
+audit = sa.Table(
+    "audit",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("actor", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("intake_id", sa.BigInteger),  # no foreign key: the record outlives an erased intake
+    sa.Column("detail", sa.String(256)),
+    sa.Column("at", When, nullable=False),
+    sa.Index("ix_audit_at", "at"),
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),  # SHA-256 of the token
+    sa.Column("created_at", When, nullable=False),
+    sa.Column("revoked_at", When),
+    sa.Column("last_used_at", When),
+)
+
+#: Completed intakes waiting to be POSTed to the clinic's webhook (a durable outbox).
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("intake_id", Id, sa.ForeignKey("intakes.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("created_at", When, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_try_at", When),
+    sa.Column("delivered_at", When),
+    sa.Column("gave_up_at", When),
+    sa.Column("last_error", sa.String(256)),
+    sa.Index("ix_webhook_deliveries_due", "delivered_at", "gave_up_at", "next_try_at"),
+)

@@ -65,13 +65,23 @@ class Intake:
     human_requested_at: datetime | None = None
     completed_at: datetime | None = None
     reminded_at: datetime | None = None
+    reviewed_at: datetime | None = None
+    reviewed_by: str | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> Intake:
         data = dict(row._mapping)
         data["state"] = json.loads(data["state"])
         data["flags"] = json.loads(data["flags"])
-        for key in ("created_at", "updated_at", "consented_at", "human_requested_at", "completed_at", "reminded_at"):
+        for key in (
+            "created_at",
+            "updated_at",
+            "consented_at",
+            "human_requested_at",
+            "completed_at",
+            "reminded_at",
+            "reviewed_at",
+        ):
             data[key] = _aware(data[key])
         return cls(**data)
 
