@@ -94,6 +94,65 @@ def cmd_start(args: argparse.Namespace) -> int:
     return cmd_chat(args)
 
 
+def _store():
+    from bot.store import Store
+
+    return Store.open(load_settings().database_url)
+
+
+def _read_password(prompt: str) -> str:
+    """From the terminal (asked twice), or the first line of standard input when piped."""
+    import getpass
+
+    from bot.review.accounts import AccountError
+
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass(prompt)
+    if getpass.getpass("Again: ") != first:
+        raise AccountError("the two passwords differ")
+    return first
+
+
+def cmd_staff(args: argparse.Namespace) -> int:
+    from bot.review.accounts import Accounts
+
+    accounts = Accounts(_store())
+    if args.action == "add":
+        member = accounts.add(args.name, _read_password(f"Password for {args.name}: "), args.role)
+        print(f"added {member.name} ({member.role})")
+    elif args.action == "passwd":
+        accounts.set_password(args.name, _read_password(f"New password for {args.name}: "))
+        print(f"password changed for {args.name}")
+    elif args.action == "disable":
+        accounts.disable(args.name)
+        print(f"disabled {args.name}")
+    else:
+        for m in accounts.list():
+            state = "disabled" if m.disabled else "active"
+            last = m.last_login_at.strftime("%Y-%m-%d %H:%M") if m.last_login_at else "never"
+            print(f"{m.name}\t{m.role}\t{state}\tlast login {last}")
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from bot.review.accounts import Accounts
+
+    accounts = Accounts(_store())
+    if args.action == "add":
+        token = accounts.add_token(args.name)
+        print(token)
+        print(f"(the token for {args.name}; it is shown only now)", file=sys.stderr)
+    elif args.action == "revoke":
+        accounts.revoke_token(args.name)
+        print(f"revoked {args.name}")
+    else:
+        for name, created, revoked, used in accounts.tokens():
+            last = used.strftime("%Y-%m-%d %H:%M") if used else "never"
+            print(f"{name}\t{'revoked' if revoked else 'active'}\tcreated {created:%Y-%m-%d}\tlast used {last}")
+    return 0
+
+
 def cmd_diagram(args: argparse.Namespace) -> int:
     from bot.diagram import mermaid
 
@@ -123,6 +182,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("start", help="the Telegram bot when TELEGRAM_BOT_TOKEN is set, else the terminal chat")
     p.set_defaults(func=cmd_start)
 
+    p = sub.add_parser("staff", help="staff accounts for the review web app")
+    staff_sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    q = staff_sub.add_parser("add", help="add a staff member (password asked, or read from standard input)")
+    q.add_argument("name")
+    q.add_argument("--role", choices=["reviewer", "admin"], default="reviewer")
+    for action, text in (("passwd", "change a password"), ("disable", "disable an account")):
+        staff_sub.add_parser(action, help=text).add_argument("name")
+    staff_sub.add_parser("list", help="list staff accounts")
+    p.set_defaults(func=cmd_staff)
+
+    p = sub.add_parser("token", help="bearer tokens for the clinic API")
+    token_sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    token_sub.add_parser("add", help="create a token (printed once)").add_argument("name")
+    token_sub.add_parser("revoke", help="revoke a token").add_argument("name")
+    token_sub.add_parser("list", help="list tokens")
+    p.set_defaults(func=cmd_token)
+
     p = sub.add_parser("diagram", help="print a Mermaid state diagram of a flow")
     p.add_argument("flow", metavar="FLOW")
     p.set_defaults(func=cmd_diagram)
@@ -140,6 +216,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as err:
         print(err, file=sys.stderr)
         return 2
+    except Exception as err:  # errors a person can cause, reported in one line
+        from bot.review.accounts import AccountError
+        from bot.store import StoreError
+
+        if isinstance(err, AccountError | StoreError):
+            print(err, file=sys.stderr)
+            return 1
+        raise
     except KeyboardInterrupt:
         return 130
 

@@ -33,7 +33,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _aware(value: datetime | None) -> datetime | None:
+def as_utc(value: datetime | None) -> datetime | None:
     # SQLite hands back naive datetimes; everything stored is UTC.
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
@@ -82,7 +82,7 @@ class Intake:
             "reminded_at",
             "reviewed_at",
         ):
-            data[key] = _aware(data[key])
+            data[key] = as_utc(data[key])
         return cls(**data)
 
     def to_row(self) -> dict[str, Any]:
@@ -310,7 +310,7 @@ class Tx:
             .where(messages.c.intake_id == intake_id, messages.c.kind.notin_(("edit", "markup")))
             .order_by(messages.c.id)
         )
-        return [TranscriptLine(r.direction, r.text, _aware(r.at), _aware(r.sent_at)) for r in rows]
+        return [TranscriptLine(r.direction, r.text, as_utc(r.at), as_utc(r.sent_at)) for r in rows]
 
 
 def _safe(url: str) -> str:
