@@ -153,6 +153,33 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from bot.engine import Engine
+    from bot.review.exports import Exporter, load_intakes
+
+    since = None
+    if args.since:
+        try:
+            since = datetime.fromisoformat(args.since)
+        except ValueError:
+            print(f"--since {args.since!r} is not a date such as 2026-11-01", file=sys.stderr)
+            return 2
+        since = since if since.tzinfo else since.replace(tzinfo=UTC)
+    settings = load_settings()
+    exporter = Exporter(Engine(load_checked(settings.flow_path)))
+    document = exporter.document(args.format, load_intakes(_store(), since=since))
+    if args.out:
+        from pathlib import Path
+
+        Path(args.out).write_text(document, encoding="utf-8")
+        print(f"wrote {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(document)
+    return 0
+
+
 def cmd_diagram(args: argparse.Namespace) -> int:
     from bot.diagram import mermaid
 
@@ -198,6 +225,12 @@ def build_parser() -> argparse.ArgumentParser:
     token_sub.add_parser("revoke", help="revoke a token").add_argument("name")
     token_sub.add_parser("list", help="list tokens")
     p.set_defaults(func=cmd_token)
+
+    p = sub.add_parser("export", help="export intakes as CSV, JSON or FHIR R4")
+    p.add_argument("--format", choices=["csv", "json", "fhir"], default="csv")
+    p.add_argument("--since", help="only intakes started on or after this date (YYYY-MM-DD)")
+    p.add_argument("--out", help="write to this file instead of standard output")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("diagram", help="print a Mermaid state diagram of a flow")
     p.add_argument("flow", metavar="FLOW")

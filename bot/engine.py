@@ -415,7 +415,7 @@ class Engine:
             return [str(p.value) for p in step.points]
         return [c.id for c in getattr(step, "choices", ())]
 
-    def _labels(self, step: Any, lang: str) -> list[tuple[str, str]]:
+    def option_labels(self, step: Any, lang: str) -> list[tuple[str, str]]:
         """(id, label) of each option of a choice-like step, in order."""
         if isinstance(step, model.ConsentStep):
             return [("agree", self.text(step.agree, lang)), ("decline", self.text(step.decline, lang))]
@@ -451,7 +451,7 @@ class Engine:
         return int(option) if isinstance(step, model.ScaleQuestion) else option
 
     def _match(self, step: Any, text: str, lang: str) -> str | None:
-        labels = self._labels(step, lang)
+        labels = self.option_labels(step, lang)
         if text.isdigit() and 1 <= int(text) <= len(labels):
             return labels[int(text) - 1][0]
         for option_id, label in labels:
@@ -556,13 +556,13 @@ class Engine:
                 turn=conv.turn,
             )
         if isinstance(step, model.ConsentStep):
-            options = tuple(Option(i, label) for i, label in self._labels(step, lang))
+            options = tuple(Option(i, label) for i, label in self.option_labels(step, lang))
             return Prompt(
                 step.id, "consent", None, self.text(step.text, lang), options=options, can_back=can_back, turn=conv.turn
             )
         selected = set(self._draft(conv, step)) if isinstance(step, model.MultiQuestion) else set()
         exclusive = {c.id for c in getattr(step, "choices", ()) if c.exclusive}
-        options = tuple(Option(i, label, i in selected, i in exclusive) for i, label in self._labels(step, lang))
+        options = tuple(Option(i, label, i in selected, i in exclusive) for i, label in self.option_labels(step, lang))
         current = None
         if step.id in conv.answers:
             current = self.message(lang, "your_answer", answer=self.display(step, conv.answers[step.id], lang))
@@ -597,7 +597,7 @@ class Engine:
             return f"{_plain(value)} {unit}".strip()
         if isinstance(step, model.TextQuestion):
             return str(value)
-        labels = dict(self._labels(step, lang))
+        labels = dict(self.option_labels(step, lang))
         if isinstance(value, list):
             return ", ".join(labels.get(v, v) for v in value) or "-"
         return labels.get(str(value), str(value))

@@ -30,7 +30,7 @@ class Patient:
     def __init__(self, turns: Turns, chat: Chat = CHAT):
         self.turns = turns
         self.chat = chat
-        self.update_id = 1000
+        self.update_id = chat.id * 1_000_000  # update ids are unique per bot, across chats
 
     def _apply(self, event: Event):
         self.update_id += 1

@@ -1,0 +1,268 @@
+"""Completed (and other) intakes out of the store: CSV, JSON, and FHIR R4.
+
+Every format says the same things: the intake's status and ending, its flags with their topics,
+and each answer with the question as the patient saw it. FHIR puts the flow in a
+``Questionnaire`` and each intake in a ``QuestionnaireResponse`` that points to it
+(``url|version``); step ids are the ``linkId``s, choice ids the codes, and the ending and flags
+travel as extensions, so a clinic's system sees them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from bot.engine import Engine
+from bot.flow import model
+from bot.store import Intake, Store
+from bot.store.schema import intakes
+
+FORMATS = ("csv", "json", "fhir")
+EXTENSION_BASE = "https://skin-botox-intake.invalid/fhir/StructureDefinition"
+STATUS_FHIR = {"completed": "completed", "in_progress": "in-progress", "abandoned": "stopped", "declined": "stopped"}
+
+
+def load_intakes(store: Store, since: datetime | None = None, ids: Iterable[int] | None = None) -> list[Intake]:
+    query = sa.select(intakes).order_by(intakes.c.id)
+    if since is not None:
+        query = query.where(intakes.c.created_at >= since)
+    if ids is not None:
+        query = query.where(intakes.c.id.in_(list(ids)))
+    with store.transaction() as tx:
+        return [Intake.from_row(r) for r in tx.conn.execute(query)]
+
+
+class Exporter:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.flow = engine.flow
+        self.lang = self.flow.default_language
+        self.questions = [s for s in self.flow.steps if isinstance(s, (*model.QUESTION_TYPES, model.ConsentStep))]
+
+    # --- shared -------------------------------------------------------------------------------
+
+    def question_text(self, step: Any) -> str:
+        if isinstance(step, model.ConsentStep):
+            return "Consent to store and use the answers"
+        return self.engine.text(step.ask, self.lang)
+
+    def answers(self, intake: Intake) -> Iterator[tuple[Any, Any, str]]:
+        """(step, raw value, display) of each question answered, in flow order (skips left out)."""
+        given = intake.state.get("answers", {})
+        for step in self.questions:
+            if step.id in given and given[step.id] is not None:
+                value = given[step.id]
+                yield step, value, self.engine.display(step, value, intake.language)
+
+    def flags(self, intake: Intake) -> list[dict[str, str]]:
+        by_id = {f.id: f for f in self.flow.flags}
+        return [
+            {"id": f, "severity": by_id[f].severity, "topic": self.engine.text(by_id[f].topic, self.lang)}
+            for f in intake.flags
+            if f in by_id
+        ]
+
+    def summary(self, intake: Intake) -> dict[str, Any]:
+        return {
+            "id": intake.id,
+            "status": intake.status,
+            "outcome": intake.outcome,
+            "urgent": intake.urgent,
+            "language": intake.language,
+            "source": intake.source,
+            "flow": {"id": intake.flow_id, "version": intake.flow_version},
+            "consent": {"version": intake.consent_version, "at": _iso(intake.consented_at)},
+            "created_at": _iso(intake.created_at),
+            "updated_at": _iso(intake.updated_at),
+            "completed_at": _iso(intake.completed_at),
+            "reviewed_at": _iso(intake.reviewed_at),
+            "reviewed_by": intake.reviewed_by,
+            "human_requested_at": _iso(intake.human_requested_at),
+        }
+
+    # --- JSON ---------------------------------------------------------------------------------
+
+    def to_json(self, intake: Intake) -> dict[str, Any]:
+        data = self.summary(intake)
+        data["patient"] = {
+            "telegram_user_id": intake.user_id,
+            "first_name": intake.first_name,
+            "last_name": intake.last_name,
+            "username": intake.username,
+        }
+        data["flags"] = self.flags(intake)
+        data["answers"] = [
+            {"question_id": step.id, "question": self.question_text(step), "value": value, "display": shown}
+            for step, value, shown in self.answers(intake)
+        ]
+        return data
+
+    def json_document(self, items: list[Intake]) -> str:
+        return json.dumps([self.to_json(i) for i in items], ensure_ascii=False, indent=2)
+
+    # --- CSV ----------------------------------------------------------------------------------
+
+    def csv_document(self, items: list[Intake]) -> str:
+        fixed = [
+            "id",
+            "status",
+            "outcome",
+            "urgent",
+            "flags",
+            "language",
+            "source",
+            "created_at",
+            "completed_at",
+            "reviewed_at",
+            "consent_version",
+        ]
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(fixed + [s.id for s in self.questions])
+        for intake in items:
+            shown = {step.id: text for step, _, text in self.answers(intake)}
+            summary = self.summary(intake)
+            row = [
+                intake.id,
+                intake.status,
+                intake.outcome or "",
+                "yes" if intake.urgent else "no",
+                "; ".join(f["id"] for f in self.flags(intake)),
+                intake.language,
+                intake.source or "",
+                summary["created_at"],
+                summary["completed_at"] or "",
+                summary["reviewed_at"] or "",
+                intake.consent_version or "",
+            ]
+            writer.writerow([_cell(v) for v in row + [shown.get(s.id, "") for s in self.questions]])
+        return out.getvalue()
+
+    # --- FHIR R4 ------------------------------------------------------------------------------
+
+    def canonical(self) -> str:
+        return self.flow.url or f"urn:skin-botox-intake:questionnaire:{self.flow.id}"
+
+    def questionnaire(self) -> dict[str, Any]:
+        items = []
+        for step in self.questions:
+            item: dict[str, Any] = {"linkId": step.id, "text": self.question_text(step), "type": _fhir_type(step)}
+            item["required"] = not getattr(step, "optional", False)
+            if isinstance(step, model.MultiQuestion):
+                item["repeats"] = True
+            options = self._options(step)
+            if options:
+                item["answerOption"] = [{"valueCoding": c} for c in options]
+            if isinstance(step, model.TextQuestion):
+                item["maxLength"] = step.max_length
+            items.append(item)
+        return {
+            "resourceType": "Questionnaire",
+            "id": self.flow.id.replace("_", "-"),
+            "url": self.canonical(),
+            "version": self.flow.version,
+            "name": "".join(part.capitalize() for part in self.flow.id.split("_")),
+            "title": self.engine.text(self.flow.title, self.lang),
+            "status": "active",
+            "publisher": self.engine.text(self.flow.clinic, self.lang),
+            "language": self.lang,
+            "item": items,
+        }
+
+    def _options(self, step: Any) -> list[dict[str, str]]:
+        if isinstance(step, model.YesNoQuestion):
+            return []  # a boolean
+        labels = self.engine.option_labels(step, self.lang)
+        if not labels:
+            return []
+        system = f"{self.canonical()}/{step.id}"
+        return [{"system": system, "code": code, "display": display} for code, display in labels]
+
+    def response(self, intake: Intake) -> dict[str, Any]:
+        items = []
+        for step, value, _shown in self.answers(intake):
+            items.append({"linkId": step.id, "text": self.question_text(step), "answer": self._answer(step, value)})
+        extensions: list[dict[str, Any]] = []
+        if intake.outcome:
+            extensions.append(
+                {
+                    "url": f"{EXTENSION_BASE}/intake-outcome",
+                    "valueCoding": {"code": intake.outcome, "display": self._outcome_text(intake.outcome)},
+                }
+            )
+        for flag in self.flags(intake):
+            extensions.append(
+                {
+                    "url": f"{EXTENSION_BASE}/intake-flag",
+                    "extension": [
+                        {"url": "code", "valueCode": flag["id"]},
+                        {"url": "severity", "valueCode": flag["severity"]},
+                        {"url": "topic", "valueString": flag["topic"]},
+                    ],
+                }
+            )
+        resource: dict[str, Any] = {
+            "resourceType": "QuestionnaireResponse",
+            "id": f"intake-{intake.id}",
+            "questionnaire": f"{self.canonical()}|{intake.flow_version}",
+            "status": STATUS_FHIR.get(intake.status, "in-progress"),
+            "authored": _iso(intake.completed_at or intake.updated_at),
+        }
+        if extensions:
+            resource["extension"] = extensions
+        if items:
+            resource["item"] = items
+        return resource
+
+    def _outcome_text(self, outcome: str) -> str:
+        step = self.engine.steps.get(outcome)
+        return self.engine.text(step.text, self.lang)[:200] if step is not None else outcome
+
+    def _answer(self, step: Any, value: Any) -> list[dict[str, Any]]:
+        if isinstance(step, model.YesNoQuestion):
+            return [{"valueBoolean": value == "yes"}]
+        if isinstance(step, model.NumberQuestion):
+            return [{"valueInteger": int(value)} if step.integer else {"valueDecimal": float(value)}]
+        if isinstance(step, model.TextQuestion):
+            return [{"valueString": str(value)}]
+        options = {c["code"]: c for c in self._options(step)}
+        values = value if isinstance(value, list) else [value]
+        return [{"valueCoding": options[str(v)]} for v in values if str(v) in options]
+
+    def fhir_bundle(self, items: list[Intake]) -> dict[str, Any]:
+        entries = [{"fullUrl": self.canonical(), "resource": self.questionnaire()}]
+        entries += [{"fullUrl": f"urn:uuid:intake-{i.id}", "resource": self.response(i)} for i in items]
+        return {"resourceType": "Bundle", "type": "collection", "entry": entries}
+
+    def document(self, fmt: str, items: list[Intake]) -> str:
+        if fmt == "csv":
+            return self.csv_document(items)
+        if fmt == "json":
+            return self.json_document(items)
+        return json.dumps(self.fhir_bundle(items), ensure_ascii=False, indent=2)
+
+
+def _fhir_type(step: Any) -> str:
+    if isinstance(step, model.YesNoQuestion):
+        return "boolean"
+    if isinstance(step, model.NumberQuestion):
+        return "integer" if step.integer else "decimal"
+    if isinstance(step, model.TextQuestion):
+        return "text"
+    return "choice"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _cell(value: Any) -> str:
+    """A CSV cell that a spreadsheet will not run as a formula (CSV injection)."""
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

@@ -1,0 +1,183 @@
+"""Exports: CSV, JSON and FHIR R4 (validated with fhir.resources' R4B models)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.questionnaire import Questionnaire
+from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
+from test_default_flow import ROUTINE, routine
+from test_turns import Patient
+
+from bot.channels.telegram.turns import Chat, Turns
+from bot.engine import Engine
+from bot.flow import model
+from bot.review.exports import Exporter, load_intakes
+from bot.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture()
+def filled(skin: Engine, tmp_path: Path) -> Store:
+    """Four intakes of the default flow: routine, flagged (German), declined, and in progress."""
+    store = Store.open(f"sqlite:///{tmp_path / 'intake.db'}")
+    turns = Turns(skin, store)
+
+    def play(chat_id: int, script: list[tuple[str, str]], lang: str = "en", finish: bool = True) -> None:
+        patient = Patient(turns, Chat(chat_id, chat_id, f"P{chat_id}", None, None, lang))
+        engine = turns.engine
+        patient.command("start", "website")
+        patient.press(engine.message(lang, "continue"))
+        for op, arg in script[1:]:
+            with store.transaction() as tx:
+                conv_state = tx.current_intake(chat_id).state["state"]
+            step = engine.steps[conv_state]
+            if op == "choose":
+                label = dict(engine.option_labels(step, lang))[arg]
+                patient.press(label)
+                if isinstance(step, model.MultiQuestion):
+                    patient.press(engine.message(lang, "done"))
+            else:
+                patient.type(arg)
+        if finish:
+            patient.press(engine.message(lang, "confirm"))
+
+    play(1, ROUTINE)
+    flagged = routine("de")
+    flagged[7] = ("choose", "breastfeeding")
+    play(2, flagged, lang="de")
+    patient = Patient(turns, Chat(3, 3, "P3", None, None, "en"))
+    patient.command("start")
+    patient.press("Continue")
+    patient.press("No thanks")
+    play(4, ROUTINE[:8], finish=False)
+    return store
+
+
+def test_json_export_has_answers_flags_and_ending(skin: Engine, filled: Store) -> None:
+    data = json.loads(Exporter(skin).json_document(load_intakes(filled)))
+    assert [d["status"] for d in data] == ["completed", "completed", "declined", "in_progress"]
+    first = data[0]
+    assert first["outcome"] == "routine" and first["source"] == "website" and first["flags"] == []
+    age = next(a for a in first["answers"] if a["question_id"] == "age_band")
+    assert age == {
+        "question_id": "age_band",
+        "question": "How old are you?",
+        "value": "from_18_to_64",
+        "display": "18 to 64",
+    }
+    assert data[1]["flags"] == [
+        {"id": "pregnancy", "severity": "high", "topic": "Pregnancy, trying to get pregnant, or breastfeeding"}
+    ]
+    assert data[1]["language"] == "de" and data[1]["outcome"] == "points_to_discuss"
+    assert [a["question_id"] for a in data[2]["answers"]] == ["consent"]  # declined: nothing else kept
+
+
+def test_csv_export_has_one_row_per_intake_and_one_column_per_question(skin: Engine, filled: Store) -> None:
+    rows = list(csv.reader(io.StringIO(Exporter(skin).csv_document(load_intakes(filled)))))
+    header, body = rows[0], rows[1:]
+    questions = [s.id for s in skin.flow.steps if isinstance(s, (*model.QUESTION_TYPES, model.ConsentStep))]
+    assert header[-len(questions) :] == questions
+    assert len(body) == 4
+    first = dict(zip(header, body[0], strict=True))
+    assert first["age_band"] == "18 to 64" and first["skin_concerns"] == "Large-looking pores, Oily skin or shine"
+    assert first["skin_type"] == ""  # skipped
+    assert dict(zip(header, body[1], strict=True))["flags"] == "pregnancy"
+
+
+def test_fhir_export_validates_and_fits_its_questionnaire(skin: Engine, filled: Store) -> None:
+    bundle = Exporter(skin).fhir_bundle(load_intakes(filled))
+    Bundle.model_validate(bundle)
+    questionnaire = bundle["entry"][0]["resource"]
+    Questionnaire.model_validate(questionnaire)
+    items = {item["linkId"]: item for item in questionnaire["item"]}
+    value_for_type = {
+        "boolean": "valueBoolean",
+        "choice": "valueCoding",
+        "integer": "valueInteger",
+        "decimal": "valueDecimal",
+        "text": "valueString",
+    }
+    responses = [e["resource"] for e in bundle["entry"][1:]]
+    assert len(responses) == 4
+    for response in responses:
+        QuestionnaireResponse.model_validate(response)
+        assert response["questionnaire"] == f"{questionnaire['url']}|{questionnaire['version']}"
+        for answered in response.get("item", []):
+            item = items[answered["linkId"]]  # every answered linkId exists in the Questionnaire
+            assert answered["text"] == item["text"]
+            for answer in answered["answer"]:
+                (key,) = answer
+                assert key == value_for_type[item["type"]], (answered["linkId"], answer)
+                if key == "valueCoding":
+                    assert answer["valueCoding"] in [o["valueCoding"] for o in item["answerOption"]]
+            if len(answered["answer"]) > 1:
+                assert item.get("repeats")
+    routine_response, flagged = responses[0], responses[1]
+    linked = {i["linkId"] for i in routine_response["item"]}
+    assert "sweat_areas" not in linked and "line_areas" not in linked  # hidden by skip logic: absent
+    assert "skin_type" not in linked  # skipped: absent
+    outcome = next(e for e in routine_response["extension"] if e["url"].endswith("intake-outcome"))
+    assert outcome["valueCoding"]["code"] == "routine"
+    flag = next(e for e in flagged["extension"] if e["url"].endswith("intake-flag"))
+    assert {"url": "code", "valueCode": "pregnancy"} in flag["extension"]
+    assert routine_response["status"] == "completed" and responses[3]["status"] == "in-progress"
+
+
+def test_export_command_writes_each_format(filled: Store, tmp_path: Path) -> None:
+    env = {"DATABASE_URL": filled.url, "PATH": "/usr/bin:/bin"}
+    for fmt in ("csv", "json", "fhir"):
+        out = tmp_path / f"export.{fmt}"
+        result = subprocess.run(
+            [sys.executable, "-m", "bot", "export", "--format", fmt, "--out", str(out), "--since", "2000-01-01"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, result.stderr
+        assert out.stat().st_size > 100
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "export", "--since", "yesterday"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2 and "is not a date" in result.stderr
+    future = subprocess.run(
+        [sys.executable, "-m", "bot", "export", "--format", "json", "--since", "2999-01-01"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert json.loads(future.stdout) == []
+
+
+def test_csv_cells_cannot_run_as_spreadsheet_formulas(skin: Engine, tmp_path: Path) -> None:
+    from bot.store import Intake, utcnow
+
+    store = Store.open(f"sqlite:///{tmp_path / 'x.db'}")
+    now = utcnow()
+    state = {
+        "v": 1,
+        "flow": "skin_botox",
+        "state": "review_answers",
+        "lang": "en",
+        "answers": {"consent": "agree", "goal_text": '=HYPERLINK("http://evil.example","click")'},
+    }
+    with store.transaction() as tx:
+        tx.create_intake(Intake(0, 9, "skin_botox", "1.0", "en", "in_progress", state, now, now, source="@SUM(A1)"))
+    row = list(csv.reader(io.StringIO(Exporter(skin).csv_document(load_intakes(store)))))[1]
+    assert '\'=HYPERLINK("http://evil.example","click")' in row
+    assert "'@SUM(A1)" in row
+    assert not any(cell[:1] in "=+@" for cell in row if cell)
