@@ -38,6 +38,10 @@ class Settings:
     abandon_after: float = 7 * 86400.0
     chat_rate: float = 1.0
     log_level: str = "INFO"
+    clinic_webhook_url: str | None = None
+    clinic_webhook_secret: str | None = None
+    clinic_webhook_max_attempts: int = 10
+    clinic_webhook_retry_base: float = 30.0
 
     def check_token(self) -> str:
         """The bot token, or SettingsError saying what is wrong with it."""
@@ -81,6 +85,15 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
     secret = env.get("WEBHOOK_SECRET")
     if secret and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret):
         raise SettingsError("WEBHOOK_SECRET may hold only letters, digits, _ and - (1 to 256 of them)")
+    clinic_url = env.get("CLINIC_WEBHOOK_URL")
+    if clinic_url and not clinic_url.startswith(("https://", "http://")):
+        raise SettingsError(f"CLINIC_WEBHOOK_URL={clinic_url!r} must start with https://")
+    if clinic_url and len(env.get("CLINIC_WEBHOOK_SECRET", "")) < 16:
+        raise SettingsError("CLINIC_WEBHOOK_URL is set: CLINIC_WEBHOOK_SECRET must be at least 16 characters")
+    try:
+        max_attempts = int(env.get("CLINIC_WEBHOOK_MAX_ATTEMPTS", "10"))
+    except ValueError:
+        raise SettingsError("CLINIC_WEBHOOK_MAX_ATTEMPTS must be a whole number") from None
     settings = Settings(
         flow_path=env.get("FLOW_PATH", DEFAULT_FLOW),
         telegram_token=env.get("TELEGRAM_BOT_TOKEN"),
@@ -94,6 +107,10 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
         abandon_after=duration("ABANDON_AFTER", env.get("ABANDON_AFTER", "7d")),
         chat_rate=chat_rate,
         log_level=env.get("LOG_LEVEL", "INFO").upper(),
+        clinic_webhook_url=clinic_url,
+        clinic_webhook_secret=env.get("CLINIC_WEBHOOK_SECRET"),
+        clinic_webhook_max_attempts=max(1, max_attempts),
+        clinic_webhook_retry_base=duration("CLINIC_WEBHOOK_RETRY_BASE", env.get("CLINIC_WEBHOOK_RETRY_BASE", "30s")),
     )
     if settings.webhook_url and not settings.webhook_secret:
         raise SettingsError("WEBHOOK_URL is set but WEBHOOK_SECRET is not: set a secret so forged updates are refused")

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from bot.store.schema import intakes, messages
+from bot.store.schema import intakes, messages, notes, webhook_deliveries
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 GAVE_UP = 999  # attempts recorded for a reply given up on: never pending again
@@ -214,7 +214,10 @@ class Tx:
     def delete_chat(self, chat_id: int) -> int:
         """Erase every intake of a chat with its transcript and outbox; how many intakes went."""
         ids = sa.select(intakes.c.id).where(intakes.c.chat_id == chat_id)
+        # Children first: SQLite enforces ON DELETE CASCADE only with its foreign_keys pragma.
         self.conn.execute(messages.delete().where(messages.c.intake_id.in_(ids)))
+        for child in (webhook_deliveries, notes):
+            self.conn.execute(child.delete().where(child.c.intake_id.in_(ids)))
         return self.conn.execute(intakes.delete().where(intakes.c.chat_id == chat_id)).rowcount
 
     def quiet_intakes(self, updated_before: datetime, *, reminded: bool | None = None) -> list[Intake]:
@@ -297,6 +300,10 @@ class Tx:
             .where(intakes.c.status == "in_progress", intakes.c.updated_at < updated_before)
             .values(status="abandoned")
         ).rowcount
+
+    def queue_completion(self, intake_id: int, now: datetime) -> None:
+        """Queue a completed intake for the clinic's webhook, in the turn that completes it."""
+        self.conn.execute(webhook_deliveries.insert().values(intake_id=intake_id, created_at=now, attempts=0))
 
     def telegram_message_id(self, message_id: int) -> int | None:
         return self.conn.execute(

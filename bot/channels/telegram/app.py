@@ -76,7 +76,21 @@ class TelegramChannel:
         self.store = store
         self.application = build_application(settings, request, rate_limit)
         self.application.add_handler(TypeHandler(Update, self.on_update))
-        self.turns = Turns(engine, store)
+        self.turns = Turns(engine, store, notify_completion=bool(settings.clinic_webhook_url))
+        self.webhook_sender = None
+        if settings.clinic_webhook_url and settings.clinic_webhook_secret:
+            from bot.review.webhook import WebhookSender, WebhookSettings
+
+            self.webhook_sender = WebhookSender(
+                store,
+                engine,
+                WebhookSettings(
+                    settings.clinic_webhook_url,
+                    settings.clinic_webhook_secret,
+                    settings.clinic_webhook_max_attempts,
+                    settings.clinic_webhook_retry_base,
+                ),
+            )
         self.outbox = Outbox(store, self.application.bot, ChatPacer(settings.chat_rate))
         self.locks = KeyedLocks()
         self.failed: set[int] = set()  # updates whose turn failed: not to be confirmed
@@ -164,6 +178,8 @@ class TelegramChannel:
             asyncio.create_task(self.outbox.run(), name="outbox"),
             asyncio.create_task(self.watch_quiet_intakes(), name="reminders"),
         ]
+        if self.webhook_sender is not None:
+            self._tasks.append(asyncio.create_task(self.webhook_sender.run(interval=0.5), name="clinic-webhook"))
         log.info("bot @%s started with flow %s v%s", self.bot.username, self.engine.flow.id, self.engine.flow.version)
 
     async def stop(self) -> None:
@@ -174,6 +190,8 @@ class TelegramChannel:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self.webhook_sender is not None:
+            await self.webhook_sender.close()
         with contextlib.suppress(TelegramError):
             await self.application.shutdown()
 

@@ -57,9 +57,13 @@ class TurnResult:
 class Turns:
     """Applies one update at a time for a chat (the caller keeps each chat's updates in order)."""
 
-    def __init__(self, engine: Engine, store: Store, clock: Callable[[], datetime] = utcnow):
+    def __init__(
+        self, engine: Engine, store: Store, clock: Callable[[], datetime] = utcnow, notify_completion: bool = False
+    ):
         self.engine = engine
         self.store = store
+        #: queue each completed intake for the clinic's webhook (when one is configured)
+        self.notify_completion = notify_completion
         self.renderer = render.Renderer(engine)
         self.clock = clock
 
@@ -96,6 +100,7 @@ class _Turn:
     def __init__(self, turns: Turns, tx: Tx, chat: Chat, now: datetime, update_id: int | None):
         self.engine = turns.engine
         self.renderer = turns.renderer
+        self.notify_completion = turns.notify_completion
         self.tx = tx
         self.chat = chat
         self.now = now
@@ -177,9 +182,12 @@ class _Turn:
             intake.consent_version = intake.consented_at = None
         if engine.finished(conv):
             declined = engine.consent_id is not None and conv.answers.get(engine.consent_id) == "decline"
+            status = "declined" if declined else "completed"
             if intake.status not in FINISHED:
                 intake.completed_at = self.now
-            intake.status = "declined" if declined else "completed"
+                if status == "completed" and self.notify_completion:
+                    self.tx.queue_completion(intake.id, self.now)
+            intake.status = status
             intake.outcome = conv.state
         else:
             intake.status, intake.outcome, intake.completed_at = "in_progress", None, None

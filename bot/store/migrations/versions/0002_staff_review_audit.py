@@ -68,7 +68,7 @@ def upgrade() -> None:
         "webhook_deliveries",
         sa.Column("id", Id, primary_key=True, autoincrement=True),
         sa.Column("intake_id", Id, sa.ForeignKey("intakes.id", ondelete="CASCADE"), nullable=False),
-        sa.Column("body", sa.Text, nullable=False),
+        sa.Column("body", sa.Text),  # set at the first attempt; retries send the same bytes
         sa.Column("created_at", When, nullable=False),
         sa.Column("attempts", sa.Integer, nullable=False),
         sa.Column("next_try_at", When),

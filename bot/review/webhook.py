@@ -1,0 +1,139 @@
+"""The completion webhook: each completed intake POSTed to the clinic, signed, from a durable queue.
+
+A delivery row is written in the same transaction that completes the intake (``Tx.queue_completion``),
+so none is lost;
+a background task sends due rows, retrying with exponential backoff across restarts, and gives
+up after a configurable number of tries (admins see those). The body is fixed at the first
+attempt, so every retry carries the same bytes and the same ``X-Intake-Delivery`` id.
+
+Signature: ``X-Intake-Signature: sha256=<hex>``, the HMAC-SHA256 of ``"{timestamp}.{body}"``
+with the shared secret, where ``timestamp`` is ``X-Intake-Timestamp`` (Unix seconds). The
+README shows how a receiver verifies it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import httpx
+import sqlalchemy as sa
+
+from bot.engine import Engine
+from bot.review.exports import Exporter, load_intakes
+from bot.store import Store, utcnow
+from bot.store.schema import webhook_deliveries
+
+log = logging.getLogger(__name__)
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    url: str
+    secret: str
+    max_attempts: int = 10
+    retry_base: float = 30.0  # seconds before the first retry; doubles each time, at most 6 hours
+    timeout: float = 10.0
+
+
+class WebhookSender:
+    def __init__(
+        self,
+        store: Store,
+        engine: Engine,
+        settings: WebhookSettings,
+        clock: Callable[[], datetime] = utcnow,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ):
+        self.store = store
+        self.exporter = Exporter(engine)
+        self.settings = settings
+        self.clock = clock
+        self.client = httpx.AsyncClient(timeout=settings.timeout, transport=transport)
+
+    async def run(self, interval: float = 1.0) -> None:
+        while True:
+            try:
+                await self.deliver_due()
+            except Exception:
+                log.exception("webhook round failed")
+            await asyncio.sleep(interval)
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    async def deliver_due(self) -> int:
+        """Try every due delivery once; how many were delivered."""
+        now = self.clock()
+        with self.store.transaction() as tx:
+            due = tx.conn.execute(
+                sa.select(webhook_deliveries)
+                .where(
+                    webhook_deliveries.c.delivered_at.is_(None),
+                    webhook_deliveries.c.gave_up_at.is_(None),
+                    sa.or_(webhook_deliveries.c.next_try_at.is_(None), webhook_deliveries.c.next_try_at <= now),
+                )
+                .order_by(webhook_deliveries.c.id)
+                .limit(50)
+            ).all()
+        delivered = 0
+        for row in due:
+            delivered += await self._deliver(row)
+        return delivered
+
+    async def _deliver(self, row: sa.Row) -> bool:
+        body = row.body
+        if body is None:
+            found = load_intakes(self.store, ids=[row.intake_id])
+            if not found:
+                return False  # erased meanwhile: its delivery went with it
+            body = json.dumps(
+                {"event": "intake.completed", "delivery": row.id, "intake": self.exporter.to_json(found[0])},
+                ensure_ascii=False,
+                separators=(",", ":"),
+            )
+            with self.store.transaction() as tx:
+                tx.conn.execute(webhook_deliveries.update().where(webhook_deliveries.c.id == row.id).values(body=body))
+        payload = body.encode()
+        timestamp = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/json",
+            "X-Intake-Delivery": str(row.id),
+            "X-Intake-Timestamp": timestamp,
+            "X-Intake-Signature": sign(self.settings.secret, timestamp, payload),
+        }
+        error = None
+        try:
+            response = await self.client.post(self.settings.url, content=payload, headers=headers)
+            if 200 <= response.status_code < 300:
+                self._update(row.id, delivered_at=self.clock(), last_error=None)
+                return True
+            error = f"HTTP {response.status_code}"
+        except httpx.HTTPError as err:
+            error = f"{type(err).__name__}: {err}"[:200]
+        attempts = row.attempts + 1
+        if attempts >= self.settings.max_attempts:
+            log.error("completion webhook for intake %s given up after %d tries", row.intake_id, attempts)
+            self._update(row.id, attempts=attempts, gave_up_at=self.clock(), last_error=error)
+        else:
+            delay = min(6 * 3600.0, self.settings.retry_base * 2 ** (attempts - 1))
+            self._update(
+                row.id, attempts=attempts, next_try_at=self.clock() + timedelta(seconds=delay), last_error=error
+            )
+        return False
+
+    def _update(self, delivery_id: int, **values: object) -> None:
+        with self.store.transaction() as tx:
+            tx.conn.execute(webhook_deliveries.update().where(webhook_deliveries.c.id == delivery_id).values(**values))

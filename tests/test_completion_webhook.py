@@ -1,0 +1,189 @@
+"""The completion webhook, end to end: the real bot completes an intake and a receiver in this test
+gets it, checks the signature with the README's own snippet, and fails on purpose to force retries."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from bot_process import BotProcess
+from fake_telegram import FakeTelegram
+from test_telegram_e2e import Patient, begin, db_rows
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+SECRET = "a-shared-secret-of-some-length"
+
+
+def documented_verify():
+    """The verification snippet exactly as the README shows it."""
+    text = README.read_text()
+    block = re.search(r"```python\n(import hashlib\n.*?def verify\(.*?)```", text, re.DOTALL)
+    assert block, "the README's verification snippet is missing"
+    namespace: dict = {}
+    exec(block.group(1), namespace)  # our own documentation, run as a reader would
+    return namespace["verify"]
+
+
+class Receiver:
+    """A clinic's endpoint: answers 500 for the first ``fail_first`` requests, then 200."""
+
+    def __init__(self, fail_first: int = 0):
+        self.requests: list[tuple[dict, bytes]] = []
+        self.fail_first = fail_first
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.requests.append((dict(self.headers), body))
+                status = 500 if len(receiver.requests) <= receiver.fail_first else 200
+                self.send_response(status)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+@pytest.fixture()
+def receiver() -> Iterator[Receiver]:
+    r = Receiver(fail_first=2)
+    yield r
+    r.close()
+
+
+def test_a_completed_intake_is_posted_signed_and_retried_until_accepted(receiver: Receiver, tmp_path: Path) -> None:
+    verify = documented_verify()
+    db = tmp_path / "intake.db"
+    with FakeTelegram() as fake:
+        bot = BotProcess(
+            fake,
+            f"sqlite:///{db}",
+            CLINIC_WEBHOOK_URL=receiver.url,
+            CLINIC_WEBHOOK_SECRET=SECRET,
+            CLINIC_WEBHOOK_RETRY_BASE="0.3s",
+        ).start()
+        try:
+            patient = Patient(fake, 301)
+            begin(patient)
+            patient.tap("Under 18", expect="parent")  # an ending: the intake is complete
+            fake.wait_for(lambda: len(receiver.requests) == 3, timeout=20)
+        finally:
+            bot.stop()
+    headers, body = receiver.requests[-1]
+    assert verify(SECRET, headers, body)
+    assert {h["X-Intake-Delivery"] for h, _ in receiver.requests} == {headers["X-Intake-Delivery"]}
+    assert {b for _, b in receiver.requests} == {body}  # every retry carries the same bytes
+    event = json.loads(body)
+    assert event["event"] == "intake.completed"
+    assert event["intake"]["outcome"] == "under_18_end" and event["intake"]["status"] == "completed"
+    assert [a["question_id"] for a in event["intake"]["answers"]] == ["consent", "age_band"]
+    delivered = db_rows(db, "SELECT attempts, delivered_at IS NOT NULL, last_error FROM webhook_deliveries")
+    assert delivered == [(2, 1, None)]
+
+
+def test_the_documented_check_rejects_tampering_and_old_or_missing_signatures() -> None:
+    import hashlib
+    import hmac
+    import time
+
+    verify = documented_verify()
+    body = b'{"event":"intake.completed"}'
+    now = str(int(time.time()))
+    good = "sha256=" + hmac.new(SECRET.encode(), now.encode() + b"." + body, hashlib.sha256).hexdigest()
+    headers = {"X-Intake-Timestamp": now, "X-Intake-Signature": good}
+    assert verify(SECRET, headers, body)
+    assert not verify(SECRET, headers, body.replace(b"completed", b"deleted"))  # tampered body
+    assert not verify("another-secret-entirely", headers, body)
+    assert not verify(SECRET, {**headers, "X-Intake-Signature": good[:-1] + "0"}, body)
+    old = str(int(time.time()) - 3600)
+    stale = "sha256=" + hmac.new(SECRET.encode(), old.encode() + b"." + body, hashlib.sha256).hexdigest()
+    assert not verify(SECRET, {"X-Intake-Timestamp": old, "X-Intake-Signature": stale}, body)
+    assert not verify(SECRET, {}, body)
+
+
+def test_the_sender_signs_what_it_sends(tmp_path: Path) -> None:
+    """In-process: the signature the sender puts on the wire is the documented one."""
+    import asyncio
+
+    import httpx
+
+    from bot.engine import Engine
+    from bot.flow import load_checked
+    from bot.review.webhook import WebhookSender, WebhookSettings
+    from bot.store import Intake, Store, utcnow
+
+    verify = documented_verify()
+    store = Store.open(f"sqlite:///{tmp_path / 'w.db'}")
+    now = utcnow()
+    with store.transaction() as tx:
+        intake = tx.create_intake(Intake(0, 5, "skin_botox", "1.0", "en", "completed", {"answers": {}}, now, now))
+        tx.queue_completion(intake.id, now)
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(204)
+
+    engine = Engine(load_checked("flows/skin_botox.yaml"))
+    sender = WebhookSender(
+        store, engine, WebhookSettings("https://clinic.test/hook", SECRET), transport=httpx.MockTransport(handler)
+    )
+
+    async def go() -> int:
+        try:
+            return await sender.deliver_due()
+        finally:
+            await sender.close()
+
+    assert asyncio.run(go()) == 1
+    assert verify(SECRET, dict(seen[0].headers), seen[0].content)
+    assert verify(SECRET, {k.title(): v for k, v in seen[0].headers.items()}, seen[0].content)
+
+
+def test_gives_up_after_the_configured_tries(tmp_path: Path) -> None:
+    import asyncio
+    from datetime import timedelta
+
+    import httpx
+
+    from bot.engine import Engine
+    from bot.flow import load_checked
+    from bot.review.webhook import WebhookSender, WebhookSettings
+    from bot.store import Intake, Store, utcnow
+
+    store = Store.open(f"sqlite:///{tmp_path / 'g.db'}")
+    start = utcnow()
+    with store.transaction() as tx:
+        intake = tx.create_intake(Intake(0, 6, "skin_botox", "1.0", "en", "completed", {"answers": {}}, start, start))
+        tx.queue_completion(intake.id, start)
+    clock = [start]
+    sender = WebhookSender(
+        store,
+        Engine(load_checked("flows/skin_botox.yaml")),
+        WebhookSettings("https://clinic.test/hook", SECRET, 3, 10),
+        clock=lambda: clock[0],
+        transport=httpx.MockTransport(lambda request: httpx.Response(503)),
+    )
+
+    async def go() -> None:
+        for _ in range(5):
+            await sender.deliver_due()
+            clock[0] += timedelta(hours=1)
+        await sender.close()
+
+    asyncio.run(go())
+    assert db_rows(
+        tmp_path / "g.db", "SELECT attempts, gave_up_at IS NOT NULL, last_error FROM webhook_deliveries"
+    ) == [(3, 1, "HTTP 503")]
