@@ -85,10 +85,35 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """The staff web app and clinic API, with the Telegram bot in the same process when a token is set."""
+    import logging
+
+    from bot.serve import serve
+    from bot.store import Store, StoreError
+
+    settings = load_settings()
+    if settings.telegram_token:
+        settings.check_token()
+    engine = _engine(settings.flow_path)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "httpcore", "transitions", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        store = Store.open(settings.database_url)
+    except StoreError as err:
+        print(err, file=sys.stderr)
+        return 1
+    try:
+        return serve(settings, engine, store)
+    finally:
+        store.close()
+
+
 def cmd_start(args: argparse.Namespace) -> int:
-    """What `make run` runs: the Telegram bot when a token is set, else the terminal chat."""
+    """What `make run` runs: the bot with the staff web app when a token is set, else the terminal chat."""
     if load_settings().telegram_token:
-        return cmd_run(args)
+        return cmd_serve(args)
     print("TELEGRAM_BOT_TOKEN is not set: opening the questionnaire in the terminal instead.", file=sys.stderr)
     args.flow, args.lang = None, None
     return cmd_chat(args)
@@ -205,6 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run the Telegram bot (polling, or a webhook when WEBHOOK_URL is set)")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("serve", help="the staff web app and clinic API (and the Telegram bot when a token is set)")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("start", help="the Telegram bot when TELEGRAM_BOT_TOKEN is set, else the terminal chat")
     p.set_defaults(func=cmd_start)

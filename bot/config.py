@@ -42,6 +42,10 @@ class Settings:
     clinic_webhook_secret: str | None = None
     clinic_webhook_max_attempts: int = 10
     clinic_webhook_retry_base: float = 30.0
+    secret_key: str | None = None
+    web_listen: str = "127.0.0.1"
+    web_port: int = 8000
+    public_url: str | None = None
 
     def check_token(self) -> str:
         """The bot token, or SettingsError saying what is wrong with it."""
@@ -62,6 +66,16 @@ def duration(name: str, value: str) -> float:
     if not match:
         raise SettingsError(f"{name}={value!r} is not a duration such as 90s, 30m, 24h or 7d")
     return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def _port(name: str, value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise SettingsError(f"{name}={value!r} is not a port number") from None
+    if not 0 < port < 65536:
+        raise SettingsError(f"{name}={port} is not a port number")
+    return port
 
 
 def load_settings(env_file: str | Path | None = ".env") -> Settings:
@@ -111,6 +125,10 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
         clinic_webhook_secret=env.get("CLINIC_WEBHOOK_SECRET"),
         clinic_webhook_max_attempts=max(1, max_attempts),
         clinic_webhook_retry_base=duration("CLINIC_WEBHOOK_RETRY_BASE", env.get("CLINIC_WEBHOOK_RETRY_BASE", "30s")),
+        secret_key=env.get("SECRET_KEY"),
+        web_listen=env.get("WEB_LISTEN", "127.0.0.1"),
+        web_port=_port("WEB_PORT", env.get("WEB_PORT", "8000")),
+        public_url=env.get("PUBLIC_URL"),
     )
     if settings.webhook_url and not settings.webhook_secret:
         raise SettingsError("WEBHOOK_URL is set but WEBHOOK_SECRET is not: set a secret so forged updates are refused")

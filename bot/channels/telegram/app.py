@@ -306,6 +306,13 @@ class TelegramChannel:
 
         return [Route(self.webhook_path(), self.webhook_endpoint, methods=["POST"])]
 
+    async def set_webhook(self) -> None:
+        await self.bot.set_webhook(
+            self.settings.webhook_url,
+            secret_token=self.settings.webhook_secret,
+            allowed_updates=ALLOWED_UPDATES,
+        )
+
     async def serve_webhook(self) -> None:
         import uvicorn
         from starlette.applications import Starlette
@@ -316,11 +323,7 @@ class TelegramChannel:
             return PlainTextResponse("ok")
 
         app = Starlette(routes=[*self.webhook_routes(), Route("/healthz", health)])
-        await self.bot.set_webhook(
-            self.settings.webhook_url,
-            secret_token=self.settings.webhook_secret,
-            allowed_updates=ALLOWED_UPDATES,
-        )
+        await self.set_webhook()
         config = uvicorn.Config(
             app,
             host=self.settings.webhook_listen,

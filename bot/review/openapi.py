@@ -1,0 +1,136 @@
+"""The clinic API's OpenAPI 3.1 document (read-only; bearer tokens from ``python -m bot token add``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_FILTERS = [
+    ("status", "in_progress | completed | abandoned | declined"),
+    ("outcome", "the ending's id, e.g. routine"),
+    ("flag", "a flag id, e.g. pregnancy"),
+    ("source", "the /start source, e.g. website"),
+    ("since", "started on or after this date (YYYY-MM-DD)"),
+    ("until", "started on or before this date (YYYY-MM-DD)"),
+    ("q", "search in the Telegram name and username"),
+    ("page", "page number, from 1 (25 intakes a page)"),
+]
+
+
+def document() -> dict[str, Any]:
+    flag = {
+        "type": "object",
+        "properties": {"id": {"type": "string"}, "severity": {"type": "string"}, "topic": {"type": "string"}},
+    }
+    summary = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "status": {"type": "string", "enum": ["in_progress", "completed", "abandoned", "declined"]},
+            "outcome": {"type": ["string", "null"]},
+            "urgent": {"type": "boolean"},
+            "language": {"type": "string"},
+            "source": {"type": ["string", "null"]},
+            "created_at": {"type": "string", "format": "date-time"},
+            "completed_at": {"type": ["string", "null"], "format": "date-time"},
+            "flags": {"type": "array", "items": {"$ref": "#/components/schemas/Flag"}},
+        },
+    }
+    answer = {
+        "type": "object",
+        "properties": {
+            "question_id": {"type": "string"},
+            "question": {"type": "string"},
+            "value": {},
+            "display": {"type": "string"},
+        },
+    }
+    line = {
+        "type": "object",
+        "properties": {
+            "direction": {"type": "string", "enum": ["in", "out"]},
+            "text": {"type": "string"},
+            "at": {"type": "string", "format": "date-time"},
+        },
+    }
+    intake = {
+        "allOf": [
+            {"$ref": "#/components/schemas/IntakeSummary"},
+            {
+                "type": "object",
+                "properties": {
+                    "answers": {"type": "array", "items": {"$ref": "#/components/schemas/Answer"}},
+                    "transcript": {"type": "array", "items": {"$ref": "#/components/schemas/TranscriptLine"}},
+                },
+            },
+        ]
+    }
+    unauthorized = {"description": "no or an invalid bearer token"}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Skin Botox intake: clinic API",
+            "version": "1",
+            "description": "Read-only access to intakes.",
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Flag": flag,
+                "IntakeSummary": summary,
+                "Answer": answer,
+                "TranscriptLine": line,
+                "Intake": intake,
+            },
+        },
+        "security": [{"bearer": []}],
+        "paths": {
+            "/api/intakes": {
+                "get": {
+                    "summary": "List intakes, newest first, with the staff list's filters",
+                    "parameters": [
+                        {"name": n, "in": "query", "required": False, "description": d, "schema": {"type": "string"}}
+                        for n, d in _FILTERS
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "a page of intakes",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "properties": {
+                                            "total": {"type": "integer"},
+                                            "page": {"type": "integer"},
+                                            "pages": {"type": "integer"},
+                                            "counts": {"type": "object"},
+                                            "intakes": {
+                                                "type": "array",
+                                                "items": {"$ref": "#/components/schemas/IntakeSummary"},
+                                            },
+                                        },
+                                    }
+                                }
+                            },
+                        },
+                        "401": unauthorized,
+                    },
+                }
+            },
+            "/api/intakes/{intake_id}": {
+                "get": {
+                    "summary": "One intake with its answers, flags and transcript",
+                    "parameters": [
+                        {"name": "intake_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "the intake",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Intake"}}},
+                        },
+                        "401": unauthorized,
+                        "404": {"description": "no such intake (or erased by the patient)"},
+                    },
+                }
+            },
+        },
+    }

@@ -1,0 +1,335 @@
+"""The staff web app and the clinic API: one Starlette application.
+
+Pages need a logged-in staff member (a signed, HttpOnly, SameSite session cookie; Secure over
+HTTPS); every form carries a CSRF token tied to the session; the API needs a bearer token from
+``python -m bot token add``. Templates escape everything (a patient's ``<script>`` is text).
+Viewing and exporting an intake are written to the audit log, which admins can read.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from bot.diagram import mermaid
+from bot.engine import Engine
+from bot.flow import model
+from bot.review.accounts import Accounts
+from bot.review.exports import FORMATS, Exporter, load_intakes
+from bot.review.queries import STATUSES, Filters, Review
+from bot.store import Store
+
+HERE = Path(__file__).parent
+MEDIA = {"csv": "text/csv; charset=utf-8", "json": "application/json", "fhir": "application/fhir+json"}
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class WebApp:
+    def __init__(self, engine: Engine, store: Store, secret_key: str, https: bool = False):
+        self.engine = engine
+        self.store = store
+        self.review = Review(store)
+        self.accounts = Accounts(store)
+        self.exporter = Exporter(engine)
+        self.secret_key = secret_key
+        self.https = https
+        self.templates = Environment(
+            loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]), trim_blocks=True
+        )
+        self.templates.globals["statuses"] = STATUSES
+        self.diagram = mermaid(engine)
+        flag_reads = {rule.id: rule.reads for rule in engine.flag_rules}
+        self.flags_of_question: dict[str, list[str]] = {}
+        for flag_id, reads in flag_reads.items():
+            for question in reads:
+                self.flags_of_question.setdefault(question, []).append(flag_id)
+
+    # --- plumbing ----------------------------------------------------------------------------
+
+    def routes(self) -> list[Any]:
+        page, api = self.page, self.api
+        return [
+            Route("/login", self.login, methods=["GET", "POST"]),
+            Route("/logout", self.logout, methods=["POST"]),
+            Route("/", page(self.intake_list)),
+            Route("/intakes/{intake_id:int}", page(self.intake_page)),
+            Route("/intakes/{intake_id:int}/review", page(self.mark_reviewed), methods=["POST"]),
+            Route("/intakes/{intake_id:int}/notes", page(self.add_note), methods=["POST"]),
+            Route("/flow", page(self.flow_page)),
+            Route("/export", page(self.export)),
+            Route("/audit", page(self.audit_page, admin=True)),
+            Route("/api/intakes", api(self.api_list)),
+            Route("/api/intakes/{intake_id:int}", api(self.api_intake)),
+            Route("/api/openapi.json", self.openapi),
+            Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+        ]
+
+    def middleware(self) -> list[Middleware]:
+        return [
+            Middleware(
+                SessionMiddleware,
+                secret_key=self.secret_key,
+                session_cookie="intake_session",
+                max_age=12 * 3600,
+                same_site="strict",
+                https_only=self.https,
+            )
+        ]
+
+    def render(self, request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+        context.setdefault("staff", request.session.get("staff"))
+        context.setdefault("role", request.session.get("role"))
+        context.setdefault("csrf", self.csrf_token(request))
+        context.setdefault("clinic", self.engine.text(self.engine.flow.clinic, self.engine.flow.default_language))
+        response = HTMLResponse(self.templates.get_template(name).render(request=request, **context), status)
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'"
+        )
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Cache-Control"] = "no-store"  # health data: not for shared caches
+        return response
+
+    def csrf_token(self, request: Request) -> str:
+        token = request.session.get("csrf")
+        if not token:
+            token = request.session["csrf"] = secrets.token_urlsafe(32)
+        return token
+
+    async def check_csrf(self, request: Request) -> dict[str, Any] | None:
+        form = dict(await request.form())
+        expected = request.session.get("csrf", "")
+        given = str(form.get("csrf", ""))
+        if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+            return None
+        return form
+
+    def page(self, handler: Handler, admin: bool = False) -> Handler:
+        async def guarded(request: Request) -> Response:
+            if not request.session.get("staff"):
+                return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+            if admin and request.session.get("role") != "admin":
+                return self.render(request, "message.html", 403, title="Admins only", text="This page is for admins.")
+            if request.method == "POST" and await self.check_csrf(request) is None:
+                return self.render(
+                    request,
+                    "message.html",
+                    403,
+                    title="Form expired",
+                    text="The form was out of date or not sent by this site. Please try again.",
+                )
+            return await handler(request)
+
+        return guarded
+
+    def api(self, handler: Handler) -> Handler:
+        async def guarded(request: Request) -> Response:
+            header = request.headers.get("authorization", "")
+            scheme, _, token = header.partition(" ")
+            name = self.accounts.token_name(token.strip()) if scheme.lower() == "bearer" and token else None
+            if name is None:
+                return JSONResponse(
+                    {"error": "a valid bearer token is required"}, 401, headers={"WWW-Authenticate": "Bearer"}
+                )
+            request.state.actor = f"token:{name}"
+            return await handler(request)
+
+        return guarded
+
+    # --- login ---------------------------------------------------------------------------------
+
+    async def login(self, request: Request) -> Response:
+        next_url = request.query_params.get("next", "/")
+        if not next_url.startswith("/") or next_url.startswith("//"):
+            next_url = "/"  # never redirect off-site
+        if request.method == "GET":
+            return self.render(request, "login.html", next=next_url, error=None)
+        form = await self.check_csrf(request)
+        if form is None:
+            return self.render(request, "login.html", 403, next=next_url, error="The form expired. Please try again.")
+        name = str(form.get("name", ""))[:64]
+        result = self.accounts.authenticate(name, str(form.get("password", ""))[:1024])
+        if result.member is None:
+            error = "Wrong name or password."
+            if result.locked_for:
+                minutes = max(1, round(result.locked_for.total_seconds() / 60))
+                error = f"Too many failed attempts: try again in {minutes} minute(s)."
+            self.review.record(name or "?", "login_failed")
+            return self.render(request, "login.html", 401, next=next_url, error=error)
+        request.session.clear()  # a fresh session (and CSRF token) for the signed-in person
+        request.session.update({"staff": result.member.name, "role": result.member.role})
+        self.review.record(result.member.name, "login")
+        return RedirectResponse(next_url, status_code=303)
+
+    async def logout(self, request: Request) -> Response:
+        if await self.check_csrf(request) is not None:
+            request.session.clear()
+        return RedirectResponse("/login", status_code=303)
+
+    # --- pages ---------------------------------------------------------------------------------
+
+    def outcomes(self) -> list[tuple[str, str]]:
+        lang = self.engine.flow.default_language
+        return [
+            (s.id, self.engine.text(s.text, lang)[:60])
+            for s in self.engine.flow.steps
+            if isinstance(s, model.OutcomeStep)
+        ]
+
+    def flag_names(self) -> dict[str, str]:
+        lang = self.engine.flow.default_language
+        return {f.id: self.engine.text(f.topic, lang) for f in self.engine.flow.flags}
+
+    async def intake_list(self, request: Request) -> Response:
+        filters = Filters.from_query(dict(request.query_params))
+        page = self.review.search(filters)
+        return self.render(
+            request, "list.html", page=page, filters=filters, outcomes=self.outcomes(), flags=self.flag_names()
+        )
+
+    def sections(self, intake: Any) -> list[dict[str, Any]]:
+        """Answers grouped by section, each with the flags it raised."""
+        lang = self.engine.flow.default_language
+        titles = {s.id: self.engine.text(s.title, lang) for s in self.engine.flow.sections}
+        raised = set(intake.flags)
+        names = self.flag_names()
+        severity = {f.id: f.severity for f in self.engine.flow.flags}
+        groups: list[dict[str, Any]] = []
+        for step, _value, shown in self.exporter.answers(intake):
+            section = getattr(step, "section", None) or "other"
+            if not groups or groups[-1]["id"] != section:
+                groups.append({"id": section, "title": titles.get(section, "Other"), "answers": []})
+            flags = [
+                {"id": f, "topic": names[f], "severity": severity[f]}
+                for f in self.flags_of_question.get(step.id, [])
+                if f in raised
+            ]
+            groups[-1]["answers"].append(
+                {"id": step.id, "question": self.exporter.question_text(step), "answer": shown, "flags": flags}
+            )
+        return groups
+
+    async def intake_page(self, request: Request) -> Response:
+        intake_id = request.path_params["intake_id"]
+        intake = self.review.intake(intake_id)
+        if intake is None:
+            return self.render(
+                request,
+                "message.html",
+                404,
+                title="Not found",
+                text="There is no such intake (it may have been erased by the patient).",
+            )
+        self.review.record(request.session["staff"], "view", intake_id)
+        names = self.flag_names()
+        severity = {f.id: f.severity for f in self.engine.flow.flags}
+        flags = [{"id": f, "topic": names.get(f, f), "severity": severity.get(f, "")} for f in intake.flags]
+        outcome = dict(self.outcomes()).get(intake.outcome or "", None)
+        return self.render(
+            request,
+            "intake.html",
+            intake=intake,
+            flags=flags,
+            outcome=outcome,
+            sections=self.sections(intake),
+            transcript=self.review.transcript(intake_id),
+            notes=self.review.notes(intake_id),
+        )
+
+    async def mark_reviewed(self, request: Request) -> Response:
+        intake_id = request.path_params["intake_id"]
+        form = dict(await request.form())
+        reviewed = form.get("reviewed", "1") == "1"
+        self.review.mark_reviewed(intake_id, request.session["staff"], reviewed)
+        self.review.record(request.session["staff"], "review" if reviewed else "unreview", intake_id)
+        return RedirectResponse(f"/intakes/{intake_id}", status_code=303)
+
+    async def add_note(self, request: Request) -> Response:
+        intake_id = request.path_params["intake_id"]
+        text = str(dict(await request.form()).get("text", "")).strip()[:4000]
+        if text and self.review.intake(intake_id) is not None:
+            self.review.add_note(intake_id, request.session["staff"], text)
+            self.review.record(request.session["staff"], "note", intake_id)
+        return RedirectResponse(f"/intakes/{intake_id}#notes", status_code=303)
+
+    async def flow_page(self, request: Request) -> Response:
+        lang = self.engine.flow.default_language
+        steps = []
+        for step in self.engine.flow.steps:
+            entry: dict[str, Any] = {"id": step.id, "kind": getattr(step, "answer", None) or step.kind}
+            entry["text"] = self.engine.text(getattr(step, "ask", None) or getattr(step, "text", None), lang)
+            entry["options"] = [label for _, label in self.engine.option_labels(step, lang)]
+            entry["when"] = step.when is not None
+            steps.append(entry)
+        return self.render(request, "flow.html", diagram=self.diagram, steps=steps, flow=self.engine.flow)
+
+    async def export(self, request: Request) -> Response:
+        fmt = request.query_params.get("format", "csv")
+        if fmt not in FORMATS:
+            return PlainTextResponse("unknown format", 400)
+        filters = Filters.from_query(dict(request.query_params))
+        page = self.review.search(Filters(**{**filters.__dict__, "page": 1}), page_size=100_000)
+        items = load_intakes(self.store, ids=[i.id for i in page.items])
+        self.review.record(request.session["staff"], "export", None, f"{fmt}: {len(items)} intake(s)")
+        extension = {"csv": "csv", "json": "json", "fhir": "fhir.json"}[fmt]
+        return Response(
+            self.exporter.document(fmt, items),
+            media_type=MEDIA[fmt],
+            headers={"Content-Disposition": f'attachment; filename="intakes.{extension}"', "Cache-Control": "no-store"},
+        )
+
+    async def audit_page(self, request: Request) -> Response:
+        return self.render(request, "audit.html", entries=self.review.audit_log(), failed=self.review.failed_webhooks())
+
+    # --- the clinic API ------------------------------------------------------------------------
+
+    async def api_list(self, request: Request) -> Response:
+        filters = Filters.from_query(dict(request.query_params))
+        page = self.review.search(filters)
+        self.review.record(request.state.actor, "api_list", None, f"{len(page.items)} intake(s)")
+        return JSONResponse(
+            {
+                "total": page.total,
+                "page": page.page,
+                "pages": page.pages,
+                "counts": page.counts,
+                "intakes": [self.exporter.summary(i) | {"flags": self.exporter.flags(i)} for i in page.items],
+            }
+        )
+
+    async def api_intake(self, request: Request) -> Response:
+        intake = self.review.intake(request.path_params["intake_id"])
+        if intake is None:
+            return JSONResponse({"error": "no such intake"}, 404)
+        self.review.record(request.state.actor, "api_view", intake.id)
+        data = self.exporter.to_json(intake)
+        data["transcript"] = [
+            {"direction": line.direction, "text": line.text, "at": line.at.isoformat()}
+            for line in self.review.transcript(intake.id)
+        ]
+        return JSONResponse(data)
+
+    async def openapi(self, request: Request) -> Response:
+        from bot.review.openapi import document
+
+        return JSONResponse(document())
+
+
+def create_app(
+    engine: Engine, store: Store, secret_key: str, https: bool = False, extra_routes: list[Any] | None = None
+) -> Starlette:
+    web = WebApp(engine, store, secret_key, https)
+    app = Starlette(routes=[*(extra_routes or []), *web.routes()], middleware=web.middleware())
+    app.state.web = web
+    return app

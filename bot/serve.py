@@ -1,0 +1,77 @@
+"""One process for a clinic: the staff web app, the clinic API and (with a token) the Telegram bot.
+
+In webhook mode Telegram's updates arrive on the same application and port as the web pages;
+in polling mode the bot polls in the background of the same process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import uvicorn
+
+from bot.config import Settings
+from bot.engine import Engine
+from bot.review.web import create_app
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+SECRET_FILE = Path("data/secret_key")
+
+
+def secret_key(settings: Settings) -> str:
+    """SECRET_KEY, or one made once and kept in data/ (readable by this user only)."""
+    if settings.secret_key:
+        return settings.secret_key
+    if SECRET_FILE.exists():
+        return SECRET_FILE.read_text().strip()
+    SECRET_FILE.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(SECRET_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
+
+
+def serve(settings: Settings, engine: Engine, store: Store) -> int:
+    channel = None
+    extra_routes = []
+    if settings.telegram_token:
+        from bot.channels.telegram.app import TelegramChannel
+
+        channel = TelegramChannel(settings, engine, store)
+        if settings.webhook_url:
+            extra_routes = channel.webhook_routes()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: object) -> AsyncIterator[None]:
+        task = None
+        if channel is not None:
+            await channel.start()
+            if settings.webhook_url:
+                await channel.set_webhook()
+            else:
+                task = asyncio.create_task(channel.poll(), name="telegram-polling")
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if channel is not None:
+                await channel.stop()
+
+    https = bool(settings.public_url and settings.public_url.startswith("https://"))
+    app = create_app(engine, store, secret_key(settings), https=https, extra_routes=extra_routes)
+    app.router.lifespan_context = lifespan
+    port = settings.web_port
+    log.info("staff web app on http://%s:%s", settings.web_listen, port)
+    uvicorn.run(app, host=settings.web_listen, port=port, log_level="warning", access_log=False)
+    return 0

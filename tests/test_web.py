@@ -1,0 +1,145 @@
+"""The staff web app and the clinic API, in-process (Starlette's test client over the real app)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+from test_turns import Patient
+
+from bot.channels.telegram.turns import Chat, Turns
+from bot.engine import Engine
+from bot.review.accounts import Accounts
+from bot.review.web import create_app
+from bot.store import Store
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture()
+def store(tmp_path: Path) -> Store:
+    store = Store.open(f"sqlite:///{tmp_path / 'web.db'}")
+    accounts = Accounts(store)
+    accounts.add("rita", PASSWORD, "reviewer")
+    accounts.add("adam", PASSWORD, "admin")
+    return store
+
+
+@pytest.fixture()
+def app(skin: Engine, store: Store):
+    return create_app(skin, store, secret_key="test-secret-key")
+
+
+def intake_with_script(skin: Engine, store: Store, chat_id: int = 7) -> int:
+    """An intake whose free text is a <script>, as a patient could type it."""
+    patient = Patient(Turns(skin, store), Chat(chat_id, chat_id, "Eve <b>", None, "eve", "en"))
+    patient.command("start", "website")
+    for label in ("Continue", "I agree", "18 to 64", "No, never", "No"):
+        patient.press(label)
+    patient.type("<script>alert('x')</script> pores")
+    with store.transaction() as tx:
+        return tx.current_intake(chat_id).id
+
+
+def login(client: TestClient, name: str = "rita", password: str = PASSWORD) -> None:
+    page = client.get("/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    response = client.post("/login", data={"name": name, "password": password, "csrf": csrf}, follow_redirects=False)
+    assert response.status_code == 303, response.text
+
+
+def csrf_of(client: TestClient, path: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', client.get(path).text).group(1)
+
+
+def test_every_page_and_api_route_refuses_the_logged_out(app) -> None:
+    client = TestClient(app)
+    for path in ("/", "/intakes/1", "/flow", "/export?format=csv", "/audit"):
+        response = client.get(path, follow_redirects=False)
+        assert response.status_code == 303 and response.headers["location"].startswith("/login"), path
+    for path in ("/intakes/1/review", "/intakes/1/notes"):
+        assert client.post(path, follow_redirects=False).status_code == 303
+    for path in ("/api/intakes", "/api/intakes/1"):
+        response = client.get(path)
+        assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
+        assert client.get(path, headers={"Authorization": "Bearer nope"}).status_code == 401
+
+
+def test_login_wrong_password_and_missing_csrf_are_refused(app) -> None:
+    client = TestClient(app)
+    csrf = csrf_of(client, "/login")
+    bad = client.post("/login", data={"name": "rita", "password": "wrong one", "csrf": csrf})
+    assert bad.status_code == 401 and "Wrong name or password." in bad.text
+    forged = client.post("/login", data={"name": "rita", "password": PASSWORD})
+    assert forged.status_code == 403
+    assert client.get("/", follow_redirects=False).status_code == 303  # still logged out
+
+
+def test_session_cookie_is_httponly_and_samesite_and_secure_over_https(skin: Engine, store: Store, app) -> None:
+    for application, secure in ((app, False), (create_app(skin, store, "k", https=True), True)):
+        client = TestClient(application, base_url="https://testserver" if secure else "http://testserver")
+        csrf = csrf_of(client, "/login")
+        response = client.post(
+            "/login", data={"name": "rita", "password": PASSWORD, "csrf": csrf}, follow_redirects=False
+        )
+        header = response.headers["set-cookie"].lower()
+        assert "httponly" in header and "samesite=strict" in header
+        assert ("secure" in header) is secure
+
+
+def test_list_intake_review_note_and_escaping(skin: Engine, store: Store, app) -> None:
+    intake_id = intake_with_script(skin, store)
+    client = TestClient(app)
+    login(client)
+    listing = client.get("/?q=eve")
+    assert f'href="/intakes/{intake_id}"' in listing.text and "Eve &lt;b&gt;" in listing.text
+    assert client.get("/?q=nobody").text.count("No intakes match.") == 1
+    page = client.get(f"/intakes/{intake_id}")
+    assert "<script>alert" not in page.text
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; pores" in page.text
+    csrf = csrf_of(client, f"/intakes/{intake_id}")
+    client.post(f"/intakes/{intake_id}/review", data={"csrf": csrf, "reviewed": "1"})
+    client.post(f"/intakes/{intake_id}/notes", data={"csrf": csrf, "text": "Call about <pores>"})
+    page = client.get(f"/intakes/{intake_id}")
+    assert "✓ by rita" in page.text and "Call about &lt;pores&gt;" in page.text
+    assert client.post(f"/intakes/{intake_id}/notes", data={"text": "no token"}).status_code == 403
+
+
+def test_exports_from_the_page_and_the_audit_log_for_admins_only(skin: Engine, store: Store, app) -> None:
+    intake_id = intake_with_script(skin, store)
+    client = TestClient(app)
+    login(client)
+    csv_export = client.get("/export?format=csv&q=eve")
+    assert csv_export.status_code == 200 and csv_export.headers["content-type"].startswith("text/csv")
+    assert client.get("/export?format=fhir").json()["resourceType"] == "Bundle"
+    assert client.get("/audit").status_code == 403
+    client.get(f"/intakes/{intake_id}")
+    admin = TestClient(app)
+    login(admin, "adam")
+    audit = admin.get("/audit").text
+    assert "rita" in audit and "export" in audit and "view" in audit
+
+
+def test_flow_page_shows_the_diagram_without_external_requests(app) -> None:
+    client = TestClient(app)
+    login(client)
+    page = client.get("/flow").text
+    assert "stateDiagram-v2" in page and 'src="/static/vendor/mermaid-11.17.2.min.js"' in page
+    assert "http://" not in page.replace("http://www.w3.org", "") and "https://cdn" not in page
+    assert client.get("/static/vendor/mermaid-11.17.2.min.js").status_code == 200
+
+
+def test_api_with_a_bearer_token(skin: Engine, store: Store, app) -> None:
+    intake_id = intake_with_script(skin, store)
+    token = Accounts(store).add_token("erp")
+    client = TestClient(app)
+    headers = {"Authorization": f"Bearer {token}"}
+    listing = client.get("/api/intakes?status=in_progress", headers=headers).json()
+    assert listing["total"] == 1 and listing["intakes"][0]["id"] == intake_id
+    one = client.get(f"/api/intakes/{intake_id}", headers=headers).json()
+    assert one["answers"][0]["question_id"] == "consent" and one["transcript"][0]["text"] == "/start website"
+    assert client.get("/api/intakes/999", headers=headers).status_code == 404
+    spec = client.get("/api/openapi.json").json()
+    assert spec["openapi"].startswith("3.1") and "/api/intakes/{intake_id}" in spec["paths"]
