@@ -205,6 +205,21 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_purge(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from bot.store import utcnow
+
+    days = args.days or load_settings().retention_days
+    if not days:
+        print("set RETENTION_DAYS (or pass --days N) to say how long intakes are kept", file=sys.stderr)
+        return 2
+    with _store().transaction() as tx:
+        erased = tx.purge_before(utcnow() - timedelta(days=days))
+    print(f"erased {erased} intake(s) with no activity in the last {days} day(s)")
+    return 0
+
+
 def cmd_diagram(args: argparse.Namespace) -> int:
     from bot.diagram import mermaid
 
@@ -259,6 +274,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", help="only intakes started on or after this date (YYYY-MM-DD)")
     p.add_argument("--out", help="write to this file instead of standard output")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("purge", help="erase intakes older than RETENTION_DAYS (answers, transcript, notes)")
+    p.add_argument("--days", type=int, help="override RETENTION_DAYS")
+    p.set_defaults(func=cmd_purge)
 
     p = sub.add_parser("diagram", help="print a Mermaid state diagram of a flow")
     p.add_argument("flow", metavar="FLOW")

@@ -46,6 +46,7 @@ class Settings:
     web_listen: str = "127.0.0.1"
     web_port: int = 8000
     public_url: str | None = None
+    retention_days: int | None = None
 
     def check_token(self) -> str:
         """The bot token, or SettingsError saying what is wrong with it."""
@@ -76,6 +77,14 @@ def _port(name: str, value: str) -> int:
     if not 0 < port < 65536:
         raise SettingsError(f"{name}={port} is not a port number")
     return port
+
+
+def _retention(value: str | None) -> int | None:
+    if value is None:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise SettingsError(f"RETENTION_DAYS={value!r} must be a whole number of days (1 or more)")
+    return int(value)
 
 
 def load_settings(env_file: str | Path | None = ".env") -> Settings:
@@ -129,6 +138,7 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
         web_listen=env.get("WEB_LISTEN", "127.0.0.1"),
         web_port=_port("WEB_PORT", env.get("WEB_PORT", "8000")),
         public_url=env.get("PUBLIC_URL"),
+        retention_days=_retention(env.get("RETENTION_DAYS")),
     )
     if settings.webhook_url and not settings.webhook_secret:
         raise SettingsError("WEBHOOK_URL is set but WEBHOOK_SECRET is not: set a secret so forged updates are refused")

@@ -78,3 +78,23 @@ def test_an_unreachable_database_is_one_clear_line() -> None:
     message = str(caught.value)
     assert message.startswith("cannot open the database postgresql://nobody:***@127.0.0.1:1/nowhere:")
     assert "secret" not in message and "\n" not in message
+
+
+def test_retention_erases_quiet_intakes_with_everything_they_hold(store: Store) -> None:
+    from datetime import timedelta
+
+    from bot.store.schema import audit
+
+    now = utcnow()
+    with store.transaction() as tx:
+        old, fresh = new_intake(1), new_intake(2)
+        old.updated_at = now - timedelta(days=40)
+        old, fresh = tx.create_intake(old), tx.create_intake(fresh)
+        for intake in (old, fresh):
+            tx.record_in(intake.id, intake.chat_id, None, "text", now)
+            tx.queue_completion(intake.id, now)
+        tx.conn.execute(audit.insert().values(actor="rita", action="view", intake_id=old.id, at=now))
+        assert tx.purge_before(now - timedelta(days=30)) == 1
+        assert tx.intake(old.id) is None and tx.transcript(old.id) == []
+        assert tx.intake(fresh.id) is not None
+        assert tx.conn.execute(audit.select()).first().intake_id == old.id  # who looked stays on record

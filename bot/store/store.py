@@ -213,12 +213,19 @@ class Tx:
 
     def delete_chat(self, chat_id: int) -> int:
         """Erase every intake of a chat with its transcript and outbox; how many intakes went."""
-        ids = sa.select(intakes.c.id).where(intakes.c.chat_id == chat_id)
+        return self._delete_intakes(intakes.c.chat_id == chat_id)
+
+    def purge_before(self, cutoff: datetime) -> int:
+        """Retention: erase intakes with no activity since ``cutoff``; how many went."""
+        return self._delete_intakes(intakes.c.updated_at < cutoff)
+
+    def _delete_intakes(self, which: sa.ColumnElement[bool]) -> int:
+        ids = sa.select(intakes.c.id).where(which)
         # Children first: SQLite enforces ON DELETE CASCADE only with its foreign_keys pragma.
         self.conn.execute(messages.delete().where(messages.c.intake_id.in_(ids)))
         for child in (webhook_deliveries, notes):
             self.conn.execute(child.delete().where(child.c.intake_id.in_(ids)))
-        return self.conn.execute(intakes.delete().where(intakes.c.chat_id == chat_id)).rowcount
+        return self.conn.execute(intakes.delete().where(which)).rowcount
 
     def quiet_intakes(self, updated_before: datetime, *, reminded: bool | None = None) -> list[Intake]:
         query = sa.select(intakes).where(intakes.c.status == "in_progress", intakes.c.updated_at < updated_before)

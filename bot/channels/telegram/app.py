@@ -180,6 +180,8 @@ class TelegramChannel:
         ]
         if self.webhook_sender is not None:
             self._tasks.append(asyncio.create_task(self.webhook_sender.run(interval=0.5), name="clinic-webhook"))
+        if self.settings.retention_days:
+            self._tasks.append(asyncio.create_task(self.purge_daily(), name="retention"))
         log.info("bot @%s started with flow %s v%s", self.bot.username, self.engine.flow.id, self.engine.flow.version)
 
     async def stop(self) -> None:
@@ -214,6 +216,18 @@ class TelegramChannel:
                 await self.remind_and_abandon(remind_after, abandon_after)
             except Exception:
                 log.exception("reminder round failed")
+
+    async def purge_daily(self) -> None:
+        """RETENTION_DAYS: erase intakes with no activity for that long, at start and then daily."""
+        while True:
+            try:
+                with self.store.transaction() as tx:
+                    erased = tx.purge_before(utcnow() - timedelta(days=self.settings.retention_days or 0))
+                if erased:
+                    log.info("retention: erased %d intake(s)", erased)
+            except Exception:
+                log.exception("retention round failed")
+            await asyncio.sleep(24 * 3600)
 
     async def remind_and_abandon(self, remind_after: timedelta, abandon_after: timedelta) -> None:
         now = utcnow()
