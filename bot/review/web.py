@@ -201,13 +201,13 @@ class WebApp:
     def sections(self, intake: Any) -> list[dict[str, Any]]:
         """Answers grouped by section, each with the flags it raised."""
         lang = self.engine.flow.default_language
-        titles = {s.id: self.engine.text(s.title, lang) for s in self.engine.flow.sections}
+        titles = {s.id: self.engine.text(s.title, lang) for s in self.engine.flow.sections} | {"consent": "Consent"}
         raised = set(intake.flags)
         names = self.flag_names()
         severity = {f.id: f.severity for f in self.engine.flow.flags}
         groups: list[dict[str, Any]] = []
         for step, _value, shown in self.exporter.answers(intake):
-            section = getattr(step, "section", None) or "other"
+            section = "consent" if isinstance(step, model.ConsentStep) else getattr(step, "section", None) or "other"
             if not groups or groups[-1]["id"] != section:
                 groups.append({"id": section, "title": titles.get(section, "Other"), "answers": []})
             flags = [

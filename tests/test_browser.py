@@ -1,0 +1,167 @@
+"""The staff web app in a real browser (Debian's Chromium driven by Playwright).
+
+The intake under review is made by the real bot talking to the fake Telegram server; the web app
+is ``python -m bot serve`` as a separate process on the same database.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from bot_process import ROOT, BotProcess
+from fake_telegram import FakeTelegram
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+from test_telegram_e2e import Patient, begin
+
+CHROMIUM = "/usr/bin/chromium"
+# Flags this machine needs: no sandbox as root, and no background traffic to Google's hosts.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database with intakes made over Telegram, a staff account, and the web app serving it."""
+    tmp = tmp_path_factory.mktemp("browser")
+    database = f"sqlite:///{tmp / 'intake.db'}"
+    with FakeTelegram() as fake:
+        bot = BotProcess(fake, database).start()
+        try:
+            eve = Patient(fake, 501)
+            fake.send_command(501, "/start website", first_name="Eve", username="eve_s")
+            eve.expect("automated assistant")
+            eve.tap("Continue", expect="Before we start")
+            eve.tap("I agree", expect="How old are you?")
+            eve.tap("18 to 64", expect="botulinum toxin injections")
+            eve.tap("No, never", expect="A quick safety question")
+            eve.tap("No", expect="What would you like")
+            eve.type("<script>alert('owned')</script> and pores", expect="Please choose")
+            sam = Patient(fake, 502)
+            begin(sam)
+            sam.tap("Under 18", expect="parent")
+        finally:
+            bot.stop()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WEBHOOK_"))}
+    env.update(DATABASE_URL=database, SECRET_KEY="browser-test-secret", WEB_PORT=str(_free_port()))
+    subprocess.run(
+        [sys.executable, "-m", "bot", "staff", "add", "rita"],
+        input=PASSWORD + "\n",
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    server = subprocess.Popen([sys.executable, "-m", "bot", "serve"], cwd=ROOT, env=env)
+    url = f"http://127.0.0.1:{env['WEB_PORT']}"
+    try:
+        _wait_for(url)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for(url: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url + "/login", timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise AssertionError("the web app did not start")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture()
+def page(browser: Browser, site: str) -> Iterator[Page]:
+    context = browser.new_context(base_url=site, accept_downloads=True)
+    page = context.new_page()
+    outside: list[str] = []
+    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(site) else None)
+    page.on("dialog", lambda d: pytest.fail(f"a script ran in the page: {d.message}"))
+    yield page
+    context.close()
+    assert outside == [], f"requests left the site: {outside}"
+
+
+def log_in(page: Page) -> None:
+    page.goto("/")
+    expect(page).to_have_url("/login?next=/")
+    page.get_by_label("Name").fill("rita")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Intakes")).to_be_visible()
+
+
+def test_every_page_sends_the_logged_out_to_the_login(page: Page) -> None:
+    for path in ("/", "/intakes/1", "/flow", "/audit", "/export?format=csv"):
+        page.goto(path)
+        expect(page.get_by_role("heading", name="Staff log in")).to_be_visible()
+    response = page.request.get("/api/intakes")
+    assert response.status == 401
+
+
+def test_review_an_intake_made_on_telegram(page: Page, tmp_path: Path) -> None:
+    log_in(page)
+    page.get_by_label("Status", exact=True).select_option("in_progress")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.get_by_role("link", name="Eve")).to_be_visible()
+    expect(page.get_by_role("cell", name="completed")).to_have_count(0)
+    page.get_by_label("Name or @username").fill("eve_s")
+    page.get_by_role("button", name="Filter").click()
+    page.get_by_role("link", name="Eve").click()
+    expect(page.get_by_role("heading", name="Transcript")).to_be_visible()
+    # what the patient typed is shown as text, never run
+    expect(page.get_by_text("<script>alert('owned')</script> and pores")).to_be_visible()
+    expect(page.get_by_text("/start website")).to_be_visible()
+    page.get_by_role("button", name="Mark reviewed").click()
+    expect(page.get_by_text("✓ by rita")).to_be_visible()
+    page.get_by_label("Add a note").fill("Call back about the pores question.")
+    page.get_by_role("button", name="Save note").click()
+    expect(page.get_by_text("Call back about the pores question.")).to_be_visible()
+    page.screenshot(path=str(tmp_path / "intake.png"), full_page=True)
+    page.goto("/")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="CSV").click()
+    content = Path(download.value.path()).read_text()
+    assert content.splitlines()[0].startswith("id,status,outcome")
+    assert len(content.splitlines()) == 3  # both intakes
+
+
+def test_the_flow_diagram_renders_offline(page: Page) -> None:
+    log_in(page)
+    page.goto("/flow")
+    expect(page.locator(".diagram svg")).to_be_visible(timeout=15_000)
+    expect(page.get_by_text("age_band")).not_to_have_count(0)
