@@ -11,7 +11,8 @@ import contextlib
 import logging
 import os
 import secrets
-from collections.abc import AsyncIterator
+import signal
+import sys
 from pathlib import Path
 
 import uvicorn
@@ -49,29 +50,44 @@ def serve(settings: Settings, engine: Engine, store: Store) -> int:
         if settings.webhook_url:
             extra_routes = channel.webhook_routes()
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: object) -> AsyncIterator[None]:
-        task = None
+    https = bool(settings.public_url and settings.public_url.startswith("https://"))
+    app = create_app(engine, store, secret_key(settings), https=https, extra_routes=extra_routes)
+    port = settings.web_port
+    log.info("staff web app on http://%s:%s", settings.web_listen, port)
+    config = uvicorn.Config(
+        app, host=settings.web_listen, port=port, log_level="warning", access_log=False, lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    # uvicorn re-raises SIGTERM after shutting down (exit status -15); a clean stop should exit 0.
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+
+    async def main() -> int:
+        from bot.channels.telegram.app import StartupError
+
+        polling = None
         if channel is not None:
-            await channel.start()
+            try:
+                await channel.start()
+            except StartupError as err:
+                print(err, file=sys.stderr)
+                return 1
             if settings.webhook_url:
                 await channel.set_webhook()
             else:
-                task = asyncio.create_task(channel.poll(), name="telegram-polling")
+                polling = asyncio.create_task(channel.poll(), name="telegram-polling")
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
         try:
-            yield
+            await server.serve()
         finally:
-            if task is not None:
-                task.cancel()
+            if polling is not None:
+                polling.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                    await polling
             if channel is not None:
                 await channel.stop()
+        return 0 if server.started else 1
 
-    https = bool(settings.public_url and settings.public_url.startswith("https://"))
-    app = create_app(engine, store, secret_key(settings), https=https, extra_routes=extra_routes)
-    app.router.lifespan_context = lifespan
-    port = settings.web_port
-    log.info("staff web app on http://%s:%s", settings.web_listen, port)
-    uvicorn.run(app, host=settings.web_listen, port=port, log_level="warning", access_log=False)
-    return 0
+    return asyncio.run(main())

@@ -15,8 +15,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class BotProcess:
-    def __init__(self, fake: FakeTelegram, database_url: str, flow: str = "flows/skin_botox.yaml", **env: str):
+    def __init__(
+        self,
+        fake: FakeTelegram,
+        database_url: str,
+        flow: str = "flows/skin_botox.yaml",
+        command: str = "run",
+        **env: str,
+    ):
         self.fake = fake
+        self.command = command
         self.env = {
             **os.environ,
             "TELEGRAM_BOT_TOKEN": fake.TOKEN,
@@ -33,7 +41,7 @@ class BotProcess:
     def start(self, wait: bool = True) -> BotProcess:
         commands_before = len(self.fake.calls("setMyCommands"))
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot", "run"],
+            [sys.executable, "-m", "bot", self.command],
             cwd=ROOT,
             env=self.env,
             stdout=subprocess.PIPE,

@@ -461,3 +461,32 @@ def test_the_bot_on_postgresql(fake, request) -> None:
         assert count == 1
     finally:
         bot.stop()
+
+
+def test_one_process_serves_the_web_app_and_the_telegram_webhook(fake, db_path, unused_port) -> None:
+    import httpx
+
+    url = f"http://127.0.0.1:{unused_port}/telegram/hook"
+    bot = BotProcess(
+        fake,
+        f"sqlite:///{db_path}",
+        command="serve",
+        WEBHOOK_URL=url,
+        WEBHOOK_SECRET="one-process-secret",
+        WEB_LISTEN="127.0.0.1",
+        WEB_PORT=str(unused_port),
+        SECRET_KEY="k" * 32,
+    ).start()
+    try:
+        fake.wait_for(lambda: (fake.webhook() or {}).get("url") == url)
+        patient = Patient(fake, 120)
+        begin(patient)
+        login_page = httpx.get(f"http://127.0.0.1:{unused_port}/login")
+        assert login_page.status_code == 200 and "Staff log in" in login_page.text
+        forged = {
+            "update_id": 1,
+            "message": {"message_id": 1, "date": 0, "chat": {"id": 120, "type": "private"}, "text": "/delete"},
+        }
+        assert fake.post_to_webhook(forged, secret="nope") == 403
+    finally:
+        assert bot.stop() == 0

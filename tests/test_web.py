@@ -143,3 +143,51 @@ def test_api_with_a_bearer_token(skin: Engine, store: Store, app) -> None:
     assert client.get("/api/intakes/999", headers=headers).status_code == 404
     spec = client.get("/api/openapi.json").json()
     assert spec["openapi"].startswith("3.1") and "/api/intakes/{intake_id}" in spec["paths"]
+
+
+def test_pagination_and_date_and_status_filters(skin: Engine, store: Store, app) -> None:
+    from datetime import timedelta
+
+    from bot.store import Intake, utcnow
+
+    now = utcnow()
+    with store.transaction() as tx:
+        for i in range(30):
+            when = now - timedelta(days=i)
+            tx.create_intake(
+                Intake(
+                    0,
+                    1000 + i,
+                    "skin_botox",
+                    "1.0",
+                    "en",
+                    "completed" if i % 2 else "in_progress",
+                    {"v": 1},
+                    when,
+                    when,
+                    first_name=f"P{i}",
+                    source="flyer" if i < 3 else None,
+                )
+            )
+    client = TestClient(app)
+    login(client)
+    first = client.get("/")
+    assert "Page 1 of 2" in first.text and ">P0<" not in first.text  # names sit in links with the last name
+    second = client.get("/?page=2")
+    assert "Page 2 of 2" in second.text and "P29" in second.text and "P0 " not in second.text
+    recent = client.get(f"/?since={(now - timedelta(days=2)).date()}")
+    assert "3 intake(s)." in recent.text
+    assert "15 intake(s)." in client.get("/?status=completed").text
+    assert "3 intake(s)." in client.get("/?source=flyer").text
+    assert "completed: <strong>15</strong>" in first.text
+
+
+def test_repeated_failed_logins_lock_the_form_with_a_clear_message(app) -> None:
+    client = TestClient(app)
+    for _ in range(5):
+        csrf = csrf_of(client, "/login")
+        response = client.post("/login", data={"name": "rita", "password": "guess guess", "csrf": csrf})
+    assert response.status_code == 401 and "Too many failed attempts: try again in" in response.text
+    csrf = csrf_of(client, "/login")
+    locked = client.post("/login", data={"name": "rita", "password": PASSWORD, "csrf": csrf})
+    assert locked.status_code == 401  # even the right password waits for the lock to pass
