@@ -54,27 +54,35 @@ def cmd_chat(args: argparse.Namespace) -> int:
     return run_console(engine, args.lang)
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    """The Telegram bot: polling, or a webhook when WEBHOOK_URL is set."""
-    import asyncio
+def _long_running(need_token: bool):
+    """Settings, the checked flow's engine and the migrated store for `run` and `serve`.
+
+    StoreError propagates (main() prints it in one line); so do SettingsError and FlowError.
+    """
     import logging
 
-    from bot.channels.telegram.app import StartupError, run_telegram
-    from bot.store import Store, StoreError
+    from bot.engine import Engine
+    from bot.store import Store
 
     settings = load_settings()
-    settings.check_token()
-    engine = _engine(settings.flow_path)
+    if need_token or settings.telegram_token:
+        settings.check_token()
+    engine = Engine(load_checked(settings.flow_path))
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # httpx logs request URLs, which carry the bot token; transitions logs every state a person
     # enters, which would put their path through the questionnaire (health data) in the log.
     for noisy in ("httpx", "httpcore", "transitions", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    try:
-        store = Store.open(settings.database_url)
-    except StoreError as err:
-        print(err, file=sys.stderr)
-        return 1
+    return settings, engine, Store.open(settings.database_url)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """The Telegram bot: polling, or a webhook when WEBHOOK_URL is set."""
+    import asyncio
+
+    from bot.channels.telegram.app import StartupError, run_telegram
+
+    settings, engine, store = _long_running(need_token=True)
     try:
         asyncio.run(run_telegram(settings, engine, store))
     except StartupError as err:
@@ -87,23 +95,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """The staff web app and clinic API, with the Telegram bot in the same process when a token is set."""
-    import logging
-
     from bot.serve import serve
-    from bot.store import Store, StoreError
 
-    settings = load_settings()
-    if settings.telegram_token:
-        settings.check_token()
-    engine = _engine(settings.flow_path)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "httpcore", "transitions", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    try:
-        store = Store.open(settings.database_url)
-    except StoreError as err:
-        print(err, file=sys.stderr)
-        return 1
+    settings, engine, store = _long_running(need_token=False)
     try:
         return serve(settings, engine, store)
     finally:
