@@ -49,12 +49,13 @@ def build_application(settings: Settings, request: BaseRequest | None = None, ra
         ApplicationBuilder()
         .token(settings.check_token())
         .updater(None)  # we poll ourselves, confirming an update only once its turn is committed
-        .get_updates_read_timeout(POLL_TIMEOUT + 10)
     )
     if rate_limit:
         builder = builder.rate_limiter(AIORateLimiter(overall_max_rate=30, overall_time_period=1, max_retries=3))
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
+    else:
+        builder = builder.get_updates_read_timeout(POLL_TIMEOUT + 10)
     if settings.telegram_base_url:
         base = settings.telegram_base_url.rstrip("/")
         builder = builder.base_url(base if base.endswith("/bot") else base + "/bot")

@@ -87,14 +87,21 @@ class Outbox:
     async def deliver(self, chat_id: int) -> None:
         """Send this chat's due replies in order; stop at the first that must wait for a retry."""
         async with self._locks.hold(chat_id):
+            batch = 20
             while True:
                 with self.store.transaction() as tx:
-                    rows = tx.pending(chat_id, due_by=self.clock(), max_attempts=MAX_ATTEMPTS, limit=20)
-                if not rows:
+                    rows = tx.pending(chat_id, due_by=self.clock(), max_attempts=MAX_ATTEMPTS, limit=batch)
+                sent: list[tuple[int, int | None]] = []
+                try:
+                    for row in rows:
+                        if not await self._send(row, sent):
+                            return
+                finally:
+                    # Marked together: a crash before this line sends these once more, never loses them.
+                    with self.store.transaction() as tx:
+                        tx.mark_all_sent(sent, self.clock())
+                if len(rows) < batch:
                     return
-                for row in rows:
-                    if not await self._send(row):
-                        return
 
     async def deliver_due(self) -> int:
         """Every chat with a reply due (after a restart, or for a retry); how many chats."""
@@ -112,11 +119,11 @@ class Outbox:
             except Exception:  # keep retrying whatever one round met; the error is logged
                 log.exception("outbox round failed")
 
-    async def _send(self, row: Outgoing) -> bool:
-        """Send one reply; True to go on with the chat's next one."""
+    async def _send(self, row: Outgoing, sent: list[tuple[int, int | None]]) -> bool:
+        """Send one reply (recorded in ``sent``); True to go on with the chat's next one."""
         now = self.clock()
         try:
-            telegram_id = await self._call(row)
+            telegram_id = await self._call(row, dict(sent))
         except RetryAfter as err:
             retry = err.retry_after if isinstance(err.retry_after, (int, float)) else err.retry_after.total_seconds()
             self._failed(row, f"429: retry after {retry}s", now + timedelta(seconds=float(retry)))
@@ -127,7 +134,7 @@ class Outbox:
         except BadRequest as err:
             # python-telegram-bot re-capitalises Telegram's descriptions: compare without case.
             if row.payload["op"] != "send" and any(e in err.message.lower() for e in _HARMLESS_EDIT_ERRORS):
-                self._sent(row, None)
+                sent.append((row.id, None))
                 return True
             log.error("reply %s refused by Telegram: %s", row.id, err.message)
             self._failed(row, f"bad request: {err.message}", None, give_up=True)
@@ -136,10 +143,10 @@ class Outbox:
             backoff = min(300.0, 2.0 ** (row.attempts + 1))
             self._failed(row, f"network: {err.message}", now + timedelta(seconds=backoff))
             return False
-        self._sent(row, telegram_id)
+        sent.append((row.id, telegram_id))
         return True
 
-    async def _call(self, row: Outgoing) -> int | None:
+    async def _call(self, row: Outgoing, sent_now: dict[int, int | None]) -> int | None:
         payload: dict[str, Any] = row.payload
         op = payload["op"]
         if op == "send":
@@ -149,9 +156,13 @@ class Outbox:
             )
             return message.message_id
         message_id = payload.get("message_id")
-        if message_id is None and payload.get("target") is not None:
-            with self.store.transaction() as tx:
-                message_id = tx.telegram_message_id(payload["target"])
+        target = payload.get("target")
+        if message_id is None and target is not None:
+            if target in sent_now:  # sent a moment ago in this pass, not marked yet
+                message_id = sent_now[target]
+            else:
+                with self.store.transaction() as tx:
+                    message_id = tx.telegram_message_id(target)
         if message_id is None:
             return None  # the message to edit never went out: nothing to change
         # Edits are not paced: the per-chat guideline is about new messages, and taking the
@@ -163,10 +174,6 @@ class Outbox:
                 chat_id=row.chat_id, message_id=message_id, reply_markup=markup(payload["keyboard"])
             )
         return None
-
-    def _sent(self, row: Outgoing, telegram_id: int | None) -> None:
-        with self.store.transaction() as tx:
-            tx.mark_sent(row.id, telegram_id, self.clock())
 
     def _failed(self, row: Outgoing, error: str, retry_at: datetime | None, give_up: bool = False) -> None:
         with self.store.transaction() as tx:
