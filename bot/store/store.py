@@ -147,7 +147,9 @@ class Store:
             reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
             raise StoreError(f"cannot open the database {_safe(url)}: {reason}") from None
         dialect = self.engine.dialect.name
-        self._insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect]
+        insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect]
+        # A redelivered update_id inserts nothing (and returns no row): see Tx.record_in.
+        self._record_in = insert(messages).on_conflict_do_nothing(index_elements=["update_id"]).returning(messages.c.id)
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -175,7 +177,7 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
         with self.engine.begin() as conn:
-            yield Tx(conn, self._insert)
+            yield Tx(conn, self._record_in)
 
 
 # The per-turn statements, built once: executing a prebuilt statement with parameters skips
@@ -212,9 +214,9 @@ class Duplicate(Exception):
 class Tx:
     """The operations of one transaction."""
 
-    def __init__(self, conn: Connection, insert: Any):
+    def __init__(self, conn: Connection, record_in: Any):
         self.conn = conn
-        self._insert = insert
+        self._record_in_stmt = record_in
 
     # --- intakes ---------------------------------------------------------------------------------
 
@@ -275,13 +277,8 @@ class Tx:
             "at": at,
             "attempts": 0,
         }
-        stmt = (
-            self._insert(messages)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=["update_id"])
-            .returning(messages.c.id)  # rowcount is not reliable here across drivers; a row is
-        )
-        if self.conn.execute(stmt).first() is None:
+        # rowcount is not reliable here across drivers; a returned row is
+        if self.conn.execute(self._record_in_stmt, values).first() is None:
             raise Duplicate(update_id)
 
     def add_out(self, intake_id: int, chat_id: int, text: str, payload: dict[str, Any], at: datetime) -> int:
