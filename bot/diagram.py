@@ -6,6 +6,8 @@ staff and authors see is what patients get. Conditions label the edges; endings 
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from transitions import State
 from transitions.extensions import GraphMachine
 
@@ -21,6 +23,8 @@ class _LabelledState(State):
 
 class _LabelledGraphMachine(GraphMachine):
     state_cls = _LabelledState
+    # A questionnaire reads top to bottom; left to right, a long flow becomes a thin strip.
+    machine_attributes: ClassVar[dict[str, str]] = {**GraphMachine.machine_attributes, "rankdir": "TB"}
 
 
 class _Diagram:
@@ -37,12 +41,21 @@ def mermaid(engine: Engine) -> str:
         if isinstance(step, model.OutcomeStep):
             label = f"{step.id} (ending{', urgent' if step.urgent else ''})"
         states.append({"name": step.id, "label": label, "final": isinstance(step, model.OutcomeStep)})
+    # `finish` exists from every step (an urgent answer left standing ends the questions wherever
+    # the person is), but drawing all of them hides the flow: draw it where urgent flags are raised.
+    raising: set[str] = set()
+    for rule in engine.flag_rules:
+        if rule.severity == "urgent":
+            raising |= {q if q in engine.steps else "*" for q in rule.reads}
+    if "*" in raising:  # a typed-text rule: every free-text question can raise it
+        raising |= engine.text_questions
+    transitions = [t for t in engine.transitions if t["trigger"] != "finish" or t["source"] in raising]
     title = engine.text(flow.title, flow.default_language)
     diagram = _Diagram()
     _LabelledGraphMachine(
         model=diagram,
         states=states,
-        transitions=engine.transitions,
+        transitions=transitions,
         initial=engine.first,
         auto_transitions=False,
         graph_engine="mermaid",

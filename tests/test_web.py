@@ -191,3 +191,34 @@ def test_repeated_failed_logins_lock_the_form_with_a_clear_message(app) -> None:
     csrf = csrf_of(client, "/login")
     locked = client.post("/login", data={"name": "rita", "password": PASSWORD, "csrf": csrf})
     assert locked.status_code == 401  # even the right password waits for the lock to pass
+
+
+def test_admins_see_completion_webhooks_that_were_given_up(skin: Engine, store: Store, app) -> None:
+    from bot.store import utcnow
+    from bot.store.schema import webhook_deliveries
+
+    intake_id = intake_with_script(skin, store)
+    with store.transaction() as tx:
+        tx.conn.execute(
+            webhook_deliveries.insert().values(
+                intake_id=intake_id, created_at=utcnow(), attempts=10, gave_up_at=utcnow(), last_error="HTTP 503"
+            )
+        )
+    admin = TestClient(app)
+    login(admin, "adam")
+    page = admin.get("/audit").text
+    assert "Completion webhooks given up on" in page and "HTTP 503" in page and f"/intakes/{intake_id}" in page
+
+
+def test_an_erased_intake_is_gone_from_pages_exports_and_the_api(skin: Engine, store: Store, app) -> None:
+    intake_id = intake_with_script(skin, store)
+    token = Accounts(store).add_token("erp")
+    with store.transaction() as tx:
+        tx.delete_chat(7)  # what /delete does
+    client = TestClient(app)
+    login(client)
+    assert client.get(f"/intakes/{intake_id}").status_code == 404
+    assert "No intakes match." in client.get("/").text
+    assert client.get("/export?format=json").json() == []
+    api = client.get(f"/api/intakes/{intake_id}", headers={"Authorization": f"Bearer {token}"})
+    assert api.status_code == 404
