@@ -61,7 +61,7 @@ def test_every_page_and_api_route_refuses_the_logged_out(app) -> None:
         assert response.status_code == 303 and response.headers["location"].startswith("/login"), path
     for path in ("/intakes/1/review", "/intakes/1/notes"):
         assert client.post(path, follow_redirects=False).status_code == 303
-    for path in ("/api/intakes", "/api/intakes/1"):
+    for path in ("/api/intakes", "/api/intakes/1", "/api/openapi.json"):
         response = client.get(path)
         assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
         assert client.get(path, headers={"Authorization": "Bearer nope"}).status_code == 401
@@ -120,6 +120,7 @@ def test_exports_from_the_page_and_the_audit_log_for_admins_only(skin: Engine, s
     login(admin, "adam")
     audit = admin.get("/audit").text
     assert "rita" in audit and "export" in audit and "view" in audit
+    assert f"<td>export</td><td>{intake_id}</td><td>csv</td>" in audit.replace("\n", "").replace("  ", "")
 
 
 def test_flow_page_shows_the_diagram_without_external_requests(app) -> None:
@@ -141,7 +142,7 @@ def test_api_with_a_bearer_token(skin: Engine, store: Store, app) -> None:
     one = client.get(f"/api/intakes/{intake_id}", headers=headers).json()
     assert one["answers"][0]["question_id"] == "consent" and one["transcript"][0]["text"] == "/start website"
     assert client.get("/api/intakes/999", headers=headers).status_code == 404
-    spec = client.get("/api/openapi.json").json()
+    spec = client.get("/api/openapi.json", headers=headers).json()
     assert spec["openapi"].startswith("3.1") and "/api/intakes/{intake_id}" in spec["paths"]
 
 
