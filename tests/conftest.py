@@ -56,10 +56,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return postgres_schema_url(request)
 
 
-@pytest.fixture()
-def unused_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
     import socket
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@pytest.fixture()
+def unused_port() -> int:
+    return free_port()

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from bot_process import ROOT, BotProcess
+from conftest import free_port
 from fake_telegram import FakeTelegram
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from test_telegram_e2e import Patient, begin
@@ -57,7 +58,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         finally:
             bot.stop()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WEBHOOK_"))}
-    env.update(DATABASE_URL=database, SECRET_KEY="browser-test-secret", WEB_PORT=str(_free_port()))
+    env.update(DATABASE_URL=database, SECRET_KEY="browser-test-secret", WEB_PORT=str(free_port()))
     subprocess.run(
         [sys.executable, "-m", "bot", "staff", "add", "rita"],
         input=PASSWORD + "\n",
@@ -75,14 +76,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(timeout=10)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait_for(url: str) -> None:
