@@ -1,7 +1,9 @@
 """A catalogue of broken flows: each reports its mistakes at the exact line and column.
 
 Every file in ``broken_flows/`` is the format guide's small example with one deliberate mistake,
-and starts with the problems the checker must print, one ``# expect: LINE:COLUMN: MESSAGE`` each.
+and starts with the problems the checker must print, one ``# expect: LINE:COLUMN: MESSAGE`` each,
+in the order ``python -m bot validate`` prints them. The expectation lines sit above the flow, so
+the line numbers count them too.
 """
 
 from __future__ import annotations
@@ -15,20 +17,31 @@ import pytest
 from bot.flow import FlowError, load_checked
 
 HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
 CATALOGUE = sorted((HERE / "broken_flows").glob("*.yaml"))
+EXPECT = "# expect: "
 
 
 def expectations(path: Path) -> list[str]:
-    return [line.removeprefix("# expect: ") for line in path.read_text().splitlines() if line.startswith("# expect: ")]
+    return [
+        line.removeprefix(EXPECT) for line in path.read_text(encoding="utf-8").splitlines() if line.startswith(EXPECT)
+    ]
 
 
 def test_the_catalogue_is_large_enough() -> None:
-    assert len(CATALOGUE) >= 15
+    assert len(CATALOGUE) >= 20
 
 
-@pytest.mark.parametrize("path", CATALOGUE, ids=[p.stem for p in CATALOGUE])
+@pytest.mark.parametrize("path", CATALOGUE, ids=[p.name for p in CATALOGUE])
+def test_each_file_states_its_expectations_first(path: Path) -> None:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    count = len(expectations(path))
+    assert count >= 1
+    assert all(line.startswith(EXPECT) for line in lines[:count])
+
+
+@pytest.mark.parametrize("path", CATALOGUE, ids=[p.name for p in CATALOGUE])
 def test_each_broken_flow_reports_exactly_its_problems(path: Path) -> None:
-    # The expectation lines sit above the flow, so the positions below count them too.
     with pytest.raises(FlowError) as caught:
         load_checked(path)
     problems = caught.value.problems
@@ -37,13 +50,15 @@ def test_each_broken_flow_reports_exactly_its_problems(path: Path) -> None:
 
 
 def test_validate_prints_file_line_column_and_exits_1() -> None:
-    paths = [str(HERE / "broken_flows" / name) for name in ("unknown_key_typo.yaml", "condition_later_question.yaml")]
+    paths = [HERE / "broken_flows" / name for name in ("unknown_key_typo.yaml", "condition_later_question.yaml")]
     result = subprocess.run(
-        [sys.executable, "-m", "bot", "validate", *paths], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "bot", "validate", *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
     )
-    assert result.returncode == 1
     assert "Traceback" not in result.stdout + result.stderr
-    assert result.stdout.splitlines() == [
-        f"{paths[0]}:{expectations(Path(paths[0]))[0]}",
-        f"{paths[1]}:{expectations(Path(paths[1]))[0]}",
-    ]
+    assert result.returncode == 1
+    expected = [f"{path}:{line}" for path in paths for line in expectations(path)]
+    assert result.stdout.splitlines() == expected

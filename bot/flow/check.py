@@ -342,7 +342,7 @@ class _Checker:
         if op in ("equals", "one_of"):
             if kind in ("multi", "text"):
                 hint = "contains" if kind == "multi" else "mentions"
-                self.error(opath, f"'{cond.question}' is a {kind} question: use `{hint}`")
+                self.error(opath, f"'{cond.question}' is {_kind_name(kind)}: use `{hint}`")
                 return
             for j, v in enumerate(arg if op == "one_of" else [arg]):
                 where = (*opath, j) if op == "one_of" else opath
@@ -468,8 +468,19 @@ def _answerable(step: Any) -> bool:
     return isinstance(step, (*model.QUESTION_TYPES, model.ConsentStep))
 
 
+_KIND_NAMES = {
+    "consent": "the consent step",
+    "yesno": "a yes/no question",
+    "single": "a single-choice question",
+    "multi": "a multiple-choice question",
+    "number": "a number question",
+    "text": "a text question",
+    "scale": "a scale question",
+}
+
+
 def _kind_name(kind: str) -> str:
-    return "the consent step" if kind == "consent" else f"a {kind} question"
+    return _KIND_NAMES.get(kind, f"a {kind} question")
 
 
 def _answer_kind(step: Any) -> str:

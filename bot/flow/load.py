@@ -35,6 +35,7 @@ def _all_field_names() -> set[str]:
 
 _FIELD_NAMES = _all_field_names()
 _STEP_KINDS = ("question", "info", "consent", "summary", "outcome")
+_ANSWER_MODELS = {cls.model_fields["answer"].annotation.__args__[0]: cls for cls in model.QUESTION_TYPES}
 _ANSWER_TYPES = ("yesno", "single", "multi", "number", "text", "scale")
 
 
@@ -50,15 +51,38 @@ def parse_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
         finally:
             loader.dispose()
     except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        reason = err.problem or "not valid YAML"
-        raise FlowError([Problem(file, line, column, f"YAML syntax: {reason}")]) from None
+        raise FlowError([_yaml_problem(err, text, file)]) from None
     except yaml.YAMLError as err:
         raise FlowError([Problem(file, 1, 1, f"YAML syntax: {err}")]) from None
     if problems:
         raise FlowError(problems)
     return data, source
+
+
+def _yaml_problem(err: yaml.MarkedYAMLError, text: str, file: str) -> Problem:
+    """A YAML syntax error in an author's words (libyaml's and PyYAML's own texts differ)."""
+    mark = err.problem_mark or err.context_mark
+    line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    problem = (err.problem or "not valid YAML").strip()
+    lines = text.splitlines()
+    # An unclosed quote makes the parser stumble a line or more later: find the quote itself.
+    for number in range(min(line, len(lines)), 0, -1):
+        content = lines[number - 1].split(" #", 1)[0]
+        if content.count('"') - content.count('\\"') == 1:
+            return Problem(file, number, content.index('"') + 1, "YAML syntax: this quote is not closed on its line")
+    if "mapping values are not allowed" in problem:
+        return Problem(
+            file,
+            line,
+            column,
+            "YAML syntax: unexpected ':' here: check this line's indentation, or put a text that contains "
+            "': ' in quotes",
+        )
+    if "expected key" in problem or "expected <block end>" in problem:
+        return Problem(file, line, column, "YAML syntax: this line is not indented like the lines around it")
+    if "found character '\\t'" in problem:
+        return Problem(file, line, column, "YAML syntax: a tab is used for indentation; use spaces")
+    return Problem(file, line, column, f"YAML syntax: {problem}")
 
 
 def _to_python(loader: Any, node: yaml.Node, path: Path, source: SourceMap, problems: list) -> Any:
@@ -144,7 +168,13 @@ def _explain(err: ValidationError, data: Any, source: SourceMap) -> list[Problem
         if error["type"] == "missing" and (path, str(rest[-1])) in explained:
             continue
         message, at_key = _message(error, value, rest)
-        problems[path] = source.problem(path, message, at_key=at_key)
+        where = path
+        # An unknown kind or answer type is the fault of that value, not of the whole step.
+        if error["type"] in ("step_kind", "answer_type") and isinstance(value, dict):
+            key = "kind" if error["type"] == "step_kind" else "answer"
+            if key in value:
+                where = (*path, key)
+        problems[path] = source.problem(where, message, at_key=at_key)
     return list(problems.values())
 
 
@@ -170,7 +200,14 @@ def _message(error: dict, value: Any, rest: list) -> tuple[str, bool]:
     if kind == "missing":
         return f"missing required key '{missing or rest[-1]}'", False
     if kind == "extra_forbidden":
-        key = error["loc"][-1]
+        key = str(error["loc"][-1])
+        if key in _FIELD_NAMES:  # a real key, in the wrong place
+            answer = next((r[1:-1] for r in rest if isinstance(r, str) and r[1:-1] in _ANSWER_TYPES), None)
+            if answer is not None:
+                users = [a for a, cls in _ANSWER_MODELS.items() if key in cls.model_fields]
+                where = f" (it is for: {', '.join(users)})" if users else ""
+                return f"key '{key}' does not belong to a {answer} question{where}", True
+            return f"key '{key}' does not belong here", True
         return f"unknown key '{key}'{did_you_mean(key, _FIELD_NAMES)}", True
     if kind == "step_kind":
         got = value.get("kind") if isinstance(value, dict) else None

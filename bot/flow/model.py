@@ -92,26 +92,32 @@ class NotCondition(_Model):
 _CONDITION_TAGS = ("question", "flag", "severity", "typed_text_mentions", "all", "any", "not")
 
 
+# Union tags appear in pydantic's error locations; a "<...>" name can never be mistaken for a
+# key of the flow (a condition's tag "question" would otherwise look like its `question:` key).
+def _tag(name: str) -> str:
+    return f"<{name}>"
+
+
 def _condition_tag(value: Any) -> str | None:
     if isinstance(value, dict):
         for key in _CONDITION_TAGS:
             if key in value:
-                return key
+                return _tag(key)
         return None
     for key, cls in _CONDITION_CLASSES.items():
         if isinstance(value, cls):
-            return key
+            return _tag(key)
     return None
 
 
 Condition = Annotated[
-    Annotated[QuestionCondition, Tag("question")]
-    | Annotated[FlagCondition, Tag("flag")]
-    | Annotated[SeverityCondition, Tag("severity")]
-    | Annotated[TypedTextCondition, Tag("typed_text_mentions")]
-    | Annotated[AllCondition, Tag("all")]
-    | Annotated[AnyCondition, Tag("any")]
-    | Annotated[NotCondition, Tag("not")],
+    Annotated[QuestionCondition, Tag("<question>")]
+    | Annotated[FlagCondition, Tag("<flag>")]
+    | Annotated[SeverityCondition, Tag("<severity>")]
+    | Annotated[TypedTextCondition, Tag("<typed_text_mentions>")]
+    | Annotated[AllCondition, Tag("<all>")]
+    | Annotated[AnyCondition, Tag("<any>")]
+    | Annotated[NotCondition, Tag("<not>")],
     Discriminator(
         _condition_tag,
         custom_error_type="condition_kind",
@@ -198,14 +204,14 @@ class ScaleQuestion(_Question):
 AnswerType = Literal["yesno", "single", "multi", "number", "text", "scale"]
 
 Question = Annotated[
-    Annotated[YesNoQuestion, Tag("yesno")]
-    | Annotated[SingleQuestion, Tag("single")]
-    | Annotated[MultiQuestion, Tag("multi")]
-    | Annotated[NumberQuestion, Tag("number")]
-    | Annotated[TextQuestion, Tag("text")]
-    | Annotated[ScaleQuestion, Tag("scale")],
+    Annotated[YesNoQuestion, Tag("<yesno>")]
+    | Annotated[SingleQuestion, Tag("<single>")]
+    | Annotated[MultiQuestion, Tag("<multi>")]
+    | Annotated[NumberQuestion, Tag("<number>")]
+    | Annotated[TextQuestion, Tag("<text>")]
+    | Annotated[ScaleQuestion, Tag("<scale>")],
     Discriminator(
-        lambda v: v.get("answer") if isinstance(v, dict) else getattr(v, "answer", None),
+        lambda v: _tag(str(v.get("answer") if isinstance(v, dict) else getattr(v, "answer", None))),
         custom_error_type="answer_type",
         custom_error_message="a question needs `answer:` one of yesno, single, multi, number, text, scale",
     ),
@@ -250,16 +256,16 @@ class OutcomeStep(_Step):
 
 def _step_tag(value: Any) -> str | None:
     if isinstance(value, dict):
-        return value.get("kind", "question")
-    return getattr(value, "kind", None)
+        return _tag(str(value.get("kind", "question")))
+    return _tag(str(getattr(value, "kind", None)))
 
 
 Step = Annotated[
-    Annotated[Question, Tag("question")]
-    | Annotated[InfoStep, Tag("info")]
-    | Annotated[ConsentStep, Tag("consent")]
-    | Annotated[SummaryStep, Tag("summary")]
-    | Annotated[OutcomeStep, Tag("outcome")],
+    Annotated[Question, Tag("<question>")]
+    | Annotated[InfoStep, Tag("<info>")]
+    | Annotated[ConsentStep, Tag("<consent>")]
+    | Annotated[SummaryStep, Tag("<summary>")]
+    | Annotated[OutcomeStep, Tag("<outcome>")],
     Discriminator(
         _step_tag,
         custom_error_type="step_kind",
