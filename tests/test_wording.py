@@ -47,6 +47,7 @@ def test_verdicts_are_caught(text: str, lang: str) -> None:
         ("Nichts hier ist eine Diagnose.", "de"),
         ("Sie haben uns gesagt, dass Ihre Haut fettig ist.", "de"),
         ("Bitte setzen Sie kein Medikament ab.", "de"),
+        ("Welche Pflege finden Sie bisher geeignet?", "de"),
     ],
 )
 def test_honest_wording_passes(text: str, lang: str) -> None:

@@ -70,7 +70,7 @@ RULES: dict[str, list[Rule]] = {
             'states a condition ("Sie haben ...")',
             statements_only=True,
         ),
-        _rule(r"\b(?:un)?geeignet\b", "gives a suitability verdict"),
+        _rule(r"\b(?:un)?geeignet\b", "gives a suitability verdict", statements_only=True),
         _rule(r"\bkommen Sie (?:nicht )?in Frage\b|\bSie kommen (?:nicht )?in Frage\b", "gives a suitability verdict"),
         _rule(r"\bsicher für Sie\b", "tells the person a treatment is safe for them"),
         _rule(
