@@ -40,7 +40,7 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/engine_bench.py
-	$(PY) benchmarks/bot_throughput.py
+	$(PY) benchmarks/telegram_bench.py
 
 validate: $(STAMP)
 	$(PY) -m bot validate flows/*.yaml
