@@ -48,18 +48,81 @@ def test_an_update_id_is_recorded_once_and_the_transaction_rolls_back(store: Sto
 
 def test_the_outbox_keeps_order_retries_and_gives_up(store: Store) -> None:
     now = utcnow()
+    later = now.replace(year=now.year + 1)
     with store.transaction() as tx:
         intake = tx.create_intake(new_intake())
         first = tx.add_out(intake.id, 1, "one", {"op": "send", "text": "one"}, now)
         second = tx.add_out(intake.id, 1, "two", {"op": "send", "text": "two"}, now)
-        assert [r.id for r in tx.pending(1)] == [first, second]
-        tx.mark_failed(first, "network", now.replace(year=now.year + 1))
-        assert [r.id for r in tx.pending(1, due_by=now)] == [second]
-        tx.mark_failed(second, "forbidden", None, give_up=True)
-        assert [r.id for r in tx.pending(1)] == [first]  # given up on: never pending again
-        tx.mark_sent(first, 77, now)
+        assert tx.pending(1) == [first, second]
+        tx.mark_failed(first.id, "network", later)
+        # still first in line, with when it may be tried again: the outbox holds the chat until then
+        assert [(r.id, r.attempts, r.next_try_at) for r in tx.pending(1)] == [
+            (first.id, 1, later),
+            (second.id, 0, None),
+        ]
+        tx.mark_failed(second.id, "forbidden", None, give_up=True)
+        assert [r.id for r in tx.pending(1)] == [first.id]  # given up on: never pending again
+        tx.mark_sent(first.id, 77, now)
         assert tx.pending(1) == []
-        assert tx.telegram_message_id(first) == 77
+        assert tx.telegram_message_id(first.id) == 77
+
+
+def test_what_the_driver_writes_reads_back_through_core(store: Store) -> None:
+    """The per-turn statements bypass SQLAlchemy: its reads must still see the same values."""
+    import sqlalchemy as sa
+
+    from bot.store.schema import intakes, messages
+
+    now = utcnow()
+    with store.transaction() as tx:
+        intake = tx.create_intake(new_intake(5))
+        tx.record_in(intake.id, 5, 901, "Ja, gern – ✓", now, "press")
+        out = tx.add_out(intake.id, 5, "Frage", {"op": "send", "text": "Frage", "keyboard": None}, now)
+        intake.state = {"v": 1, "answers": {"note": "Grüße 🌿"}}
+        intake.flags, intake.urgent, intake.status = ["pregnant"], True, "completed"
+        intake.consented_at = intake.completed_at = now
+        intake.prompt_message_id = out.id
+        tx.save_intake(intake)
+        tx.mark_all_sent([(out.id, 4242, now)])
+    with store.transaction(read_only=True) as tx:
+        core = Intake.from_row(tx.conn.execute(sa.select(intakes).where(intakes.c.id == intake.id)).one())
+        driver = tx.current_intake(5)
+        row = tx.conn.execute(sa.select(messages).where(messages.c.id == out.id)).one()
+        (text,) = tx.conn.execute(sa.select(messages.c.text).where(messages.c.update_id == 901)).one()
+    assert core == driver == intake
+    assert core.completed_at == now and core.urgent is True and core.state["answers"]["note"] == "Grüße 🌿"
+    assert text == "Ja, gern – ✓"
+    assert row.telegram_message_id == 4242 and row.sent_at.replace(tzinfo=now.tzinfo) == now
+
+
+def test_a_turn_never_overwrites_the_review_mark(store: Store) -> None:
+    from bot.review.queries import Review
+
+    with store.transaction() as tx:
+        intake = tx.create_intake(new_intake(6))
+    Review(store).mark_reviewed(intake.id, "rita")  # while the patient's next turn is in flight
+    intake.state = {"v": 1, "turn": 2}
+    with store.transaction() as tx:
+        tx.save_intake(intake)
+    with store.transaction() as tx:
+        saved = tx.intake(intake.id)
+    assert saved.reviewed_by == "rita" and saved.reviewed_at is not None and saved.state == {"v": 1, "turn": 2}
+
+
+def test_a_savepoint_undoes_only_its_own_writes_and_callbacks(store: Store) -> None:
+    ran: list[str] = []
+    with store.transaction() as tx:
+        intake = tx.create_intake(new_intake(7))
+        tx.record_in(intake.id, 7, 1001, "kept", utcnow())
+        tx.on_commit(lambda: ran.append("kept"))
+        with pytest.raises(Duplicate), tx.savepoint():
+            tx.record_in(intake.id, 7, 1002, "undone", utcnow())
+            tx.on_commit(lambda: ran.append("undone"))
+            tx.record_in(intake.id, 7, 1001, "a redelivery", utcnow())
+        assert ran == []  # nothing runs before the commit
+    assert ran == ["kept"]
+    with store.transaction() as tx:
+        assert [line.text for line in tx.transcript(intake.id)] == ["kept"]
 
 
 def test_delete_chat_erases_intakes_and_transcripts_of_that_chat_only(store: Store) -> None:

@@ -1,5 +1,6 @@
 """Storage: intakes (conversation state), transcripts and the outbox; SQLite or PostgreSQL."""
 
-from bot.store.store import Duplicate, Intake, Outgoing, Store, StoreError, TranscriptLine, Tx, as_utc, utcnow
+from bot.store.records import Intake, Outgoing, TranscriptLine, as_utc, utcnow
+from bot.store.store import Duplicate, Store, StoreError, Tx
 
 __all__ = ["Duplicate", "Intake", "Outgoing", "Store", "StoreError", "TranscriptLine", "Tx", "as_utc", "utcnow"]

@@ -1,24 +1,26 @@
 """Intakes, transcripts and the outbox in SQLite (default) or PostgreSQL, via SQLAlchemy Core.
 
-Every turn is one transaction (``Store.transaction``): the patient's input, the engine's new
-state and the bot's replies are committed together before anything is sent. The replies wait in
-the outbox (outgoing transcript rows with no ``sent_at``) until the channel has sent them.
+Every turn is atomic (``Store.transaction``): the patient's input, the engine's new state and the
+bot's replies are committed together before anything is sent. The replies wait in the outbox
+(outgoing transcript rows with no ``sent_at``) until the channel has sent them. Under load the
+channel commits several chats' turns in one transaction, each in its own savepoint
+(``bot.store.group``), so one commit, the costly part on disk, serves them all.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from bot.store.driver import Statements
+from bot.store.records import Intake, Outgoing, TranscriptLine, as_utc, dumps
 from bot.store.schema import intakes, messages, notes, webhook_deliveries
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -29,98 +31,20 @@ class StoreError(Exception):
     """The database cannot be used (unreachable, wrong URL, failed migration): one clear line."""
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def as_utc(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; everything stored is UTC.
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
-@dataclass
-class Intake:
-    id: int
-    chat_id: int
-    flow_id: str
-    flow_version: str
-    language: str
-    status: str
-    state: dict[str, Any]
-    created_at: datetime
-    updated_at: datetime
-    user_id: int | None = None
-    first_name: str | None = None
-    last_name: str | None = None
-    username: str | None = None
-    source: str | None = None
-    outcome: str | None = None
-    urgent: bool = False
-    flags: list[str] = field(default_factory=list)
-    prompt_message_id: int | None = None
-    consent_version: str | None = None
-    consented_at: datetime | None = None
-    human_requested_at: datetime | None = None
-    completed_at: datetime | None = None
-    reminded_at: datetime | None = None
-    reviewed_at: datetime | None = None
-    reviewed_by: str | None = None
-
-    @classmethod
-    def from_row(cls, row: Any) -> Intake:
-        data = dict(row._mapping)
-        data["state"] = json.loads(data["state"])
-        data["flags"] = json.loads(data["flags"])
-        for key in (
-            "created_at",
-            "updated_at",
-            "consented_at",
-            "human_requested_at",
-            "completed_at",
-            "reminded_at",
-            "reviewed_at",
-        ):
-            data[key] = as_utc(data[key])
-        return cls(**data)
-
-    def to_row(self) -> dict[str, Any]:
-        data = {f.name: getattr(self, f.name) for f in fields(self)}
-        data["state"] = json.dumps(self.state, ensure_ascii=False, separators=(",", ":"))
-        data["flags"] = json.dumps(self.flags)
-        return data
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    """An outbox row: a reply committed but not sent yet."""
-
-    id: int
-    intake_id: int
-    chat_id: int
-    text: str
-    payload: dict[str, Any]
-    attempts: int
-
-
-@dataclass(frozen=True)
-class TranscriptLine:
-    direction: str
-    text: str
-    at: datetime
-    sent_at: datetime | None
-
-
 def _engine(url: str) -> Engine:
+    # hide_parameters: an error's message never quotes the values (a patient's answers) into a log.
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
         if str(path) not in ("", ":memory:"):
             path.parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url)
+        engine = sa.create_engine(url, hide_parameters=True)
 
         @sa.event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+            # SQLAlchemy's recipe for pysqlite: the driver's own transaction handling is off and
+            # we say BEGIN ourselves (below), so reads happen inside the transaction and
+            # savepoints work (the driver would otherwise begin only at the first write).
+            dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             # WAL with synchronous=NORMAL survives a killed process (the log is on disk at
             # commit) at a fraction of the cost of an fsync per transaction.
@@ -128,12 +52,19 @@ def _engine(url: str) -> Engine:
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=10000")
+            cursor.execute("PRAGMA cache_size=-65536")
             cursor.close()
+
+        @sa.event.listens_for(engine, "begin")
+        def _begin(conn: Connection) -> None:
+            # A transaction that reads and then writes takes the write lock at once: with a
+            # deferred BEGIN, another process's commit in between would fail it with SQLITE_BUSY.
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("read_only") else "BEGIN IMMEDIATE")
 
         return engine
     if url.startswith(("postgresql://", "postgres://")):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
-    return sa.create_engine(url, pool_pre_ping=True)
+    return sa.create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 class Store:
@@ -146,10 +77,7 @@ class Store:
         except (sa.exc.SQLAlchemyError, OSError, ImportError, ValueError) as err:
             reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
             raise StoreError(f"cannot open the database {_safe(url)}: {reason}") from None
-        dialect = self.engine.dialect.name
-        insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect]
-        # A redelivered update_id inserts nothing (and returns no row): see Tx.record_in.
-        self._record_in = insert(messages).on_conflict_do_nothing(index_elements=["update_id"]).returning(messages.c.id)
+        self.statements = Statements(self.engine.dialect.name)
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -175,35 +103,28 @@ class Store:
         self.engine.dispose()
 
     @contextmanager
-    def transaction(self) -> Iterator[Tx]:
-        with self.engine.begin() as conn:
-            yield Tx(conn, self._record_in)
+    def transaction(self, *, read_only: bool = False) -> Iterator[Tx]:
+        """One transaction; what was registered with ``Tx.on_commit`` runs once it has committed.
+
+        ``read_only`` lets SQLite read a snapshot without taking the write lock (a long export
+        never holds up the bot); it is a promise, not a check.
+        """
+        with self.engine.connect() as conn:
+            if read_only:
+                conn.execution_options(read_only=True)
+            with conn.begin():
+                tx = Tx(conn, self.statements)
+                yield tx
+        for callback in tx.committed:
+            callback()
 
 
-# The per-turn statements, built once: executing a prebuilt statement with parameters skips
-# SQLAlchemy's per-call statement construction, which dominated a turn's cost when profiled.
-_CURRENT_INTAKE = (
-    sa.select(intakes).where(intakes.c.chat_id == sa.bindparam("chat")).order_by(intakes.c.id.desc()).limit(1)
-)
 _INTAKE_BY_ID = sa.select(intakes).where(intakes.c.id == sa.bindparam("intake"))
-_SAVE_INTAKE = intakes.update().where(intakes.c.id == sa.bindparam("_id"))
-_ADD_OUT = messages.insert().returning(messages.c.id)
 _PENDING = (
     sa.select(messages)
-    .where(
-        messages.c.direction == "out",
-        messages.c.sent_at.is_(None),
-        messages.c.attempts < sa.bindparam("max_attempts"),
-        messages.c.chat_id == sa.bindparam("chat"),
-        sa.or_(messages.c.next_try_at.is_(None), messages.c.next_try_at <= sa.bindparam("due")),
-    )
+    .where(messages.c.direction == "out", messages.c.sent_at.is_(None), messages.c.attempts < sa.bindparam("most"))
     .order_by(messages.c.id)
     .limit(sa.bindparam("limit"))
-)
-_MARK_SENT = (
-    messages.update()
-    .where(messages.c.id == sa.bindparam("_id"))
-    .values(sent_at=sa.bindparam("sent_at"), telegram_message_id=sa.bindparam("telegram_id"), last_error=None)
 )
 
 
@@ -212,17 +133,42 @@ class Duplicate(Exception):
 
 
 class Tx:
-    """The operations of one transaction."""
+    """The operations of one transaction.
 
-    def __init__(self, conn: Connection, record_in: Any):
+    The per-turn ones (``current_intake``, ``record_in``, ``add_out``, ``save_intake``,
+    ``mark_all_sent``) run on the driver (``bot.store.driver``); the rest on SQLAlchemy Core.
+    """
+
+    def __init__(self, conn: Connection, statements: Statements):
         self.conn = conn
-        self._record_in_stmt = record_in
+        self.sql = statements
+        self.driver = conn.connection.driver_connection
+        #: run once the transaction has committed (never if it rolls back)
+        self.committed: list[Callable[[], None]] = []
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` after the commit: sending a reply must never precede storing it."""
+        self.committed.append(callback)
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """If the block raises, only its writes are undone (and its ``on_commit`` work dropped)."""
+        kept = len(self.committed)
+        self.driver.execute("SAVEPOINT part")
+        try:
+            yield
+        except BaseException:
+            self.driver.execute("ROLLBACK TO SAVEPOINT part")
+            self.driver.execute("RELEASE SAVEPOINT part")
+            del self.committed[kept:]
+            raise
+        self.driver.execute("RELEASE SAVEPOINT part")
 
     # --- intakes ---------------------------------------------------------------------------------
 
     def current_intake(self, chat_id: int) -> Intake | None:
-        row = self.conn.execute(_CURRENT_INTAKE, {"chat": chat_id}).first()
-        return Intake.from_row(row) if row is not None else None
+        row = self.driver.execute(self.sql.current_intake, (chat_id,)).fetchone()
+        return self.sql.intake(row) if row is not None else None
 
     def intake(self, intake_id: int) -> Intake | None:
         row = self.conn.execute(_INTAKE_BY_ID, {"intake": intake_id}).first()
@@ -235,9 +181,8 @@ class Tx:
         return intake
 
     def save_intake(self, intake: Intake) -> None:
-        values = intake.to_row()
-        values["_id"] = values.pop("id")
-        self.conn.execute(_SAVE_INTAKE, values)
+        """Write what a turn changes (never the review mark, which staff may set meanwhile)."""
+        self.driver.execute(self.sql.save_intake, self.sql.intake_values(intake))
 
     def delete_chat(self, chat_id: int) -> int:
         """Erase every intake of a chat with its transcript and outbox; how many intakes went."""
@@ -267,58 +212,38 @@ class Tx:
         self, intake_id: int, chat_id: int, update_id: int | None, text: str, at: datetime, kind: str = "text"
     ) -> None:
         """The patient's input; raises Duplicate when this update_id was applied already."""
-        values = {
-            "intake_id": intake_id,
-            "chat_id": chat_id,
-            "update_id": update_id,
-            "direction": "in",
-            "kind": kind,
-            "text": text,
-            "at": at,
-            "attempts": 0,
-        }
+        values = (intake_id, chat_id, update_id, kind, text, self.sql.time(at))
         # rowcount is not reliable here across drivers; a returned row is
-        if self.conn.execute(self._record_in_stmt, values).first() is None:
+        if self.driver.execute(self.sql.record_in, values).fetchone() is None:
             raise Duplicate(update_id)
 
-    def add_out(self, intake_id: int, chat_id: int, text: str, payload: dict[str, Any], at: datetime) -> int:
-        values = {
-            "intake_id": intake_id,
-            "chat_id": chat_id,
-            "direction": "out",
-            "kind": payload["op"],
-            "text": text,
-            "at": at,
-            "payload": json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
-            "attempts": 0,
-        }
-        return self.conn.execute(_ADD_OUT, values).scalar_one()
+    def add_out(self, intake_id: int, chat_id: int, text: str, payload: dict[str, Any], at: datetime) -> Outgoing:
+        """A reply into the transcript and the outbox; the row to send once this commits."""
+        body = dumps(payload)
+        values = (intake_id, chat_id, payload["op"], text, self.sql.time(at), body)
+        (row_id,) = self.driver.execute(self.sql.add_out, values).fetchone()
+        return Outgoing(row_id, intake_id, chat_id, text, payload, 0)
 
-    def pending(
-        self, chat_id: int | None = None, *, due_by: datetime | None = None, max_attempts: int = 8, limit: int = 100
-    ) -> list[Outgoing]:
-        """Unsent replies in order; with ``due_by``, only those that may be tried now."""
-        if chat_id is not None and due_by is not None:  # the per-turn case, prebuilt
-            rows = self.conn.execute(
-                _PENDING, {"chat": chat_id, "due": due_by, "max_attempts": max_attempts, "limit": limit}
-            )
-        else:
-            query = sa.select(messages).where(
-                messages.c.direction == "out", messages.c.sent_at.is_(None), messages.c.attempts < max_attempts
-            )
-            if chat_id is not None:
-                query = query.where(messages.c.chat_id == chat_id)
-            if due_by is not None:
-                query = query.where(sa.or_(messages.c.next_try_at.is_(None), messages.c.next_try_at <= due_by))
-            rows = self.conn.execute(query.order_by(messages.c.id).limit(limit))
-        return [Outgoing(r.id, r.intake_id, r.chat_id, r.text, json.loads(r.payload), r.attempts) for r in rows]
+    def pending(self, chat_id: int | None = None, *, max_attempts: int = 8, limit: int = 100) -> list[Outgoing]:
+        """Unsent replies not given up on, in order (each with when it may be tried again)."""
+        query = _PENDING if chat_id is None else _PENDING.where(messages.c.chat_id == chat_id)
+        rows = self.conn.execute(query, {"most": max_attempts, "limit": limit})
+        return [
+            Outgoing(r.id, r.intake_id, r.chat_id, r.text, orjson.loads(r.payload), r.attempts, as_utc(r.next_try_at))
+            for r in rows
+        ]
 
     def mark_sent(self, message_id: int, telegram_message_id: int | None, at: datetime) -> None:
-        self.mark_all_sent([(message_id, telegram_message_id)], at)
+        self.mark_all_sent([(message_id, telegram_message_id, at)])
 
-    def mark_all_sent(self, sent: list[tuple[int, int | None]], at: datetime) -> None:
+    def mark_all_sent(self, sent: list[tuple[int, int | None, datetime]]) -> None:
+        """Replies that went out: (row, Telegram's message id, when)."""
         if sent:
-            self.conn.execute(_MARK_SENT, [{"_id": i, "telegram_id": t, "sent_at": at} for i, t in sent])
+            cursor = self.driver.cursor()
+            try:
+                cursor.executemany(self.sql.mark_sent, [(self.sql.time(at), tg, row) for row, tg, at in sent])
+            finally:
+                cursor.close()
 
     def mark_failed(self, message_id: int, error: str, next_try_at: datetime | None, give_up: bool = False) -> None:
         attempts = GAVE_UP if give_up else messages.c.attempts + 1

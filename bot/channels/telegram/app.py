@@ -1,11 +1,13 @@
 """The questionnaire on Telegram: python-telegram-bot's Application, polling or a webhook.
 
 Each update becomes one turn (``turns.py``) under its chat's lock, so a chat's updates apply in
-order while different chats are served concurrently; the turn's replies are then sent from the
-outbox. Updates are confirmed to Telegram only after their turn is committed: in polling mode the
-next ``getUpdates`` offset moves past an update only once it is applied, and in webhook mode the
-HTTP answer is sent after the turn. A crash at any moment therefore loses no answer, and a
-redelivered update is recognised by its ``update_id``.
+order while different chats are served concurrently. The turns of updates that arrive together
+(a ``getUpdates`` batch, concurrent webhook requests) are committed together, each in its own
+savepoint (``bot.store.group``); once committed, a turn's replies are sent by the outbox. Updates
+are confirmed to Telegram only after their turn is committed: in polling mode the next
+``getUpdates`` offset moves past an update only once it is applied, and in webhook mode the HTTP
+answer is sent after the turn. A crash at any moment therefore loses no answer, and a redelivered
+update is recognised by its ``update_id``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import hmac
 import logging
 import signal
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlparse
 
@@ -27,11 +29,12 @@ from telegram.request import BaseRequest
 
 from bot.channels.telegram.locks import KeyedLocks
 from bot.channels.telegram.outbox import ChatPacer, Outbox, markup
-from bot.channels.telegram.turns import COMMANDS, Turns
+from bot.channels.telegram.turns import COMMANDS, Chat, Event, TurnResult, Turns
 from bot.channels.telegram.updates import ALLOWED_UPDATES, parse_update
 from bot.config import Settings
 from bot.engine import Engine
-from bot.store import Store, utcnow
+from bot.store import Duplicate, Store, Tx, utcnow
+from bot.store.group import GroupCommit
 
 log = logging.getLogger(__name__)
 
@@ -92,11 +95,11 @@ class TelegramChannel:
                     settings.clinic_webhook_retry_base,
                 ),
             )
-        self.outbox = Outbox(store, self.application.bot, ChatPacer(settings.chat_rate))
+        self.group = GroupCommit(store)
+        self.outbox = Outbox(store, self.application.bot, ChatPacer(settings.chat_rate), self.group)
         self.locks = KeyedLocks()
         self.failed: set[int] = set()  # updates whose turn failed: not to be confirmed
         self._tasks: list[asyncio.Task] = []
-        self._deliveries: set[asyncio.Task] = set()
 
     @property
     def bot(self) -> Any:
@@ -113,7 +116,9 @@ class TelegramChannel:
         chat, event = parsed
         async with self.locks.hold(chat.id):
             try:
-                result = self.turns.apply(update.update_id, chat, event)
+                result = await self.group.run(lambda tx: self._turn(tx, update.update_id, chat, event))
+            except Duplicate:
+                result = TurnResult(duplicate=True)
             except Exception:
                 # Nothing was committed: the update stays unconfirmed and comes back.
                 log.exception("turn failed for update %s", update.update_id)
@@ -123,19 +128,20 @@ class TelegramChannel:
                 await self._answer(update, result.toast)
             for payload in result.direct:
                 await self._send_direct(chat.id, payload)
-        # The turn is committed: the update is done. Sending runs on its own, so a chat that
-        # Telegram holds back (a 429 can ask for minutes) never delays anyone else's updates.
-        self.deliver_soon(chat.id)
 
-    def deliver_soon(self, chat_id: int) -> None:
-        task = asyncio.create_task(self.outbox.deliver(chat_id))
-        self._deliveries.add(task)
-        task.add_done_callback(self._deliveries.discard)
+    def _turn(self, tx: Tx, update_id: int, chat: Chat, event: Event) -> TurnResult:
+        result = self.turns.apply_in(tx, update_id, chat, event)
+        # Sending starts once the turn is committed, on its own: a chat that Telegram holds back
+        # (a 429 can ask for minutes) never delays anyone else's updates.
+        if result.erased:
+            tx.on_commit(lambda: self.outbox.forget(chat.id))
+        tx.on_commit(lambda: self.outbox.push(result.outgoing))
+        return result
 
     async def drain(self) -> None:
-        """Wait until every delivery started so far has finished (tests and benchmarks)."""
-        while self._deliveries:
-            await asyncio.gather(*list(self._deliveries), return_exceptions=True)
+        """Wait until every reply committed so far was sent and recorded (tests and benchmarks)."""
+        await self.outbox.idle()
+        self.group.commit_now()
 
     async def _answer(self, update: Update, toast: str | None) -> None:
         try:
@@ -187,12 +193,12 @@ class TelegramChannel:
 
     async def stop(self) -> None:
         # Unsent replies stay in the outbox and go out at the next start.
-        tasks = [*self._tasks, *self._deliveries]
-        for task in tasks:
+        for task in self._tasks:
             task.cancel()
-        for task in tasks:
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.outbox.stop()
         if self.webhook_sender is not None:
             await self.webhook_sender.close()
         with contextlib.suppress(TelegramError):
@@ -230,6 +236,10 @@ class TelegramChannel:
                 log.exception("retention round failed")
             await asyncio.sleep(24 * 3600)
 
+    def _remind(self, tx: Tx, intake_id: int, quiet_since: datetime) -> None:
+        result = self.turns.remind_in(tx, intake_id, quiet_since)
+        tx.on_commit(lambda: self.outbox.push(result.outgoing))
+
     async def remind_and_abandon(self, remind_after: timedelta, abandon_after: timedelta) -> None:
         now = utcnow()
         if remind_after < abandon_after:
@@ -237,8 +247,7 @@ class TelegramChannel:
                 quiet = tx.quiet_intakes(now - remind_after, reminded=False)
             for intake in quiet:
                 async with self.locks.hold(intake.chat_id):
-                    self.turns.remind(intake.id, now - remind_after)
-                self.deliver_soon(intake.chat_id)
+                    await self.group.run(lambda tx, intake=intake: self._remind(tx, intake.id, now - remind_after))
         with self.store.transaction() as tx:
             abandoned = tx.abandon(now - abandon_after)
         if abandoned:

@@ -1,9 +1,12 @@
 """Sending committed replies: in order per chat, paced, retried, and marked sent.
 
-A turn commits its replies first (see ``turns.py``); this module sends them. If the process dies
-between sending and marking a reply sent, the reply goes out once more after the restart; it is
-never lost. A chat's replies are sent strictly in order: a reply that fails holds back the ones
-after it until a retry succeeds or the reply is given up on.
+A turn commits its replies first (see ``turns.py``); the channel then hands the committed rows to
+``Outbox.push`` and they are sent from memory, with no second read of the database. Each send is
+recorded ("sent", with Telegram's message id) in whichever group commit comes next, or within
+``MARK_DELAY`` seconds. If the process dies before that, those replies go out once more after the
+restart; none is ever lost. A chat's replies are sent strictly in order: one that must wait for a
+retry holds back the ones after it (they wait in the store, not in memory) until the retry round
+sends it or it is given up on.
 """
 
 from __future__ import annotations
@@ -11,19 +14,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
-from bot.channels.telegram.locks import KeyedLocks
-from bot.store import Outgoing, Store, utcnow
+from bot.store import Outgoing, Store, Tx, utcnow
+from bot.store.group import GroupCommit
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
+#: Longest a sent reply waits for a group commit to record it (a crash in between sends it again).
+MARK_DELAY = 0.2
+#: Recently sent rows whose Telegram message id an edit may need, kept in memory.
+REMEMBERED_IDS = 20_000
 # Edits that cannot matter any more: the message is gone, too old, or already shows this.
 _HARMLESS_EDIT_ERRORS = ("message is not modified", "message to edit not found", "message can't be edited")
 
@@ -77,38 +85,70 @@ class ChatPacer:
 
 
 class Outbox:
-    def __init__(self, store: Store, bot: Bot, pacer: ChatPacer, clock: Callable[[], datetime] = utcnow):
+    """The replies to send: per chat a queue in memory, fed by commits and by the retry round.
+
+    It is also a rider of the group commit (``bot.store.group.Rider``): the "sent" marks ride
+    along with the next turns' transaction instead of costing one of their own.
+    """
+
+    def __init__(
+        self, store: Store, bot: Bot, pacer: ChatPacer, group: GroupCommit, clock: Callable[[], datetime] = utcnow
+    ):
         self.store = store
         self.bot = bot
         self.pacer = pacer
+        self.group = group
         self.clock = clock
-        self._locks = KeyedLocks()
+        group.riders.append(self)
+        self._queues: dict[int, deque[Outgoing]] = {}
+        self._workers: dict[int, asyncio.Task] = {}
+        self._known: set[int] = set()  # rows in memory: queued, being sent, or sent and not marked yet
+        self._held: set[int] = set()  # chats whose next reply waits in the store for a retry
+        self._marks: list[tuple[int, int | None, datetime]] = []  # (row, Telegram message id, when)
+        self._mark_timer: asyncio.TimerHandle | None = None
+        self._telegram_ids: dict[int, int | None] = {}  # row -> Telegram message id, recent sends
 
-    async def deliver(self, chat_id: int) -> None:
-        """Send this chat's due replies in order; stop at the first that must wait for a retry."""
-        async with self._locks.hold(chat_id):
-            batch = 20
-            while True:
-                with self.store.transaction() as tx:
-                    rows = tx.pending(chat_id, due_by=self.clock(), max_attempts=MAX_ATTEMPTS, limit=batch)
-                sent: list[tuple[int, int | None]] = []
-                try:
-                    for row in rows:
-                        if not await self._send(row, sent):
-                            return
-                finally:
-                    # Marked together: a crash before this line sends these once more, never loses them.
-                    with self.store.transaction() as tx:
-                        tx.mark_all_sent(sent, self.clock())
-                if len(rows) < batch:
-                    return
+    # --- what to send ----------------------------------------------------------------------------
+
+    def push(self, rows: Iterable[Outgoing]) -> None:
+        """Committed replies, to send in order after what the chat is already waiting for."""
+        for row in rows:
+            chat = row.chat_id
+            if chat in self._held:
+                continue  # stays in the store: the retry round sends it after the one held up
+            self._queues.setdefault(chat, deque()).append(row)
+            self._known.add(row.id)
+            if chat not in self._workers:
+                self._workers[chat] = asyncio.get_running_loop().create_task(self._work(chat))
+
+    def forget(self, chat_id: int) -> None:
+        """The chat was erased: nothing queued for it may go out any more."""
+        for row in self._queues.pop(chat_id, ()):
+            self._known.discard(row.id)
+        self._held.discard(chat_id)
 
     async def deliver_due(self) -> int:
-        """Every chat with a reply due (after a restart, or for a retry); how many chats."""
-        with self.store.transaction() as tx:
-            chats = sorted({r.chat_id for r in tx.pending(due_by=self.clock(), max_attempts=MAX_ATTEMPTS, limit=500)})
-        await asyncio.gather(*(self.deliver(chat) for chat in chats))
-        return len(chats)
+        """The retry round: replies in the store and not in memory (after a restart, or held up
+        by a failure) whose chat may send again now; how many chats were started."""
+        with self.store.transaction(read_only=True) as tx:
+            rows = tx.pending(max_attempts=MAX_ATTEMPTS, limit=1000)
+        now = self.clock()
+        waiting: dict[int, list[Outgoing]] = {}
+        for row in rows:
+            if row.id not in self._known:
+                waiting.setdefault(row.chat_id, []).append(row)
+        self._held &= waiting.keys()  # a held chat with nothing left (erased, given up) is free
+        started = 0
+        for chat, chat_rows in waiting.items():
+            if chat in self._workers:
+                continue  # cannot happen while held; never reorder around a running worker
+            first = chat_rows[0]
+            if first.next_try_at is not None and first.next_try_at > now:
+                continue  # its first reply is not due yet: everything after it waits too
+            self._held.discard(chat)
+            self.push(chat_rows)
+            started += 1
+        return started
 
     async def run(self, interval: float = 2.0) -> None:
         """Retry what failed, forever (cancelled at shutdown)."""
@@ -119,11 +159,41 @@ class Outbox:
             except Exception:  # keep retrying whatever one round met; the error is logged
                 log.exception("outbox round failed")
 
-    async def _send(self, row: Outgoing, sent: list[tuple[int, int | None]]) -> bool:
-        """Send one reply (recorded in ``sent``); True to go on with the chat's next one."""
+    async def idle(self) -> None:
+        """Wait until every queued reply has been sent or held (tests and benchmarks)."""
+        while self._workers:
+            await asyncio.gather(*list(self._workers.values()), return_exceptions=True)
+
+    async def stop(self) -> None:
+        """Stop sending and record what was sent; unsent replies stay in the store for the next start."""
+        workers = list(self._workers.values())
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        if self._marks:
+            self.group.commit_now()
+
+    # --- sending ---------------------------------------------------------------------------------
+
+    async def _work(self, chat: int) -> None:
+        try:
+            while queue := self._queues.get(chat):
+                row = queue.popleft()
+                if not await self._send(row):  # must wait for a retry: hold the chat back
+                    self._known.discard(row.id)
+                    self._held.add(chat)
+                    for later in self._queues.pop(chat, ()):
+                        self._known.discard(later.id)  # in the store: the retry round sends them
+        finally:
+            del self._workers[chat]
+            if not self._queues.get(chat):
+                self._queues.pop(chat, None)
+
+    async def _send(self, row: Outgoing) -> bool:
+        """Send one reply; True to go on with the chat's next one."""
         now = self.clock()
         try:
-            telegram_id = await self._call(row, dict(sent))
+            telegram_id = await self._call(row)
         except RetryAfter as err:
             retry = err.retry_after if isinstance(err.retry_after, (int, float)) else err.retry_after.total_seconds()
             self._failed(row, f"429: retry after {retry}s", now + timedelta(seconds=float(retry)))
@@ -134,7 +204,7 @@ class Outbox:
         except BadRequest as err:
             # python-telegram-bot re-capitalises Telegram's descriptions: compare without case.
             if row.payload["op"] != "send" and any(e in err.message.lower() for e in _HARMLESS_EDIT_ERRORS):
-                sent.append((row.id, None))
+                self._sent(row, None)
                 return True
             log.error("reply %s refused by Telegram: %s", row.id, err.message)
             self._failed(row, f"bad request: {err.message}", None, give_up=True)
@@ -143,11 +213,11 @@ class Outbox:
             backoff = min(300.0, 2.0 ** (row.attempts + 1))
             self._failed(row, f"network: {err.message}", now + timedelta(seconds=backoff))
             return False
-        sent.append((row.id, telegram_id))
+        self._sent(row, telegram_id)
         return True
 
-    async def _call(self, row: Outgoing, sent_now: dict[int, int | None]) -> int | None:
-        payload: dict[str, Any] = row.payload
+    async def _call(self, row: Outgoing) -> int | None:
+        payload: Any = row.payload
         op = payload["op"]
         if op == "send":
             await self.pacer.wait(row.chat_id)
@@ -158,11 +228,7 @@ class Outbox:
         message_id = payload.get("message_id")
         target = payload.get("target")
         if message_id is None and target is not None:
-            if target in sent_now:  # sent a moment ago in this pass, not marked yet
-                message_id = sent_now[target]
-            else:
-                with self.store.transaction() as tx:
-                    message_id = tx.telegram_message_id(target)
+            message_id = self._telegram_id(target)
         if message_id is None:
             return None  # the message to edit never went out: nothing to change
         # Edits are not paced: the per-chat guideline is about new messages, and taking the
@@ -175,6 +241,45 @@ class Outbox:
             )
         return None
 
+    def _telegram_id(self, row_id: int) -> int | None:
+        """Telegram's id of a reply this bot sent (from memory when recent, else from the store)."""
+        if row_id in self._telegram_ids:
+            return self._telegram_ids[row_id]
+        with self.store.transaction(read_only=True) as tx:
+            return tx.telegram_message_id(row_id)
+
     def _failed(self, row: Outgoing, error: str, retry_at: datetime | None, give_up: bool = False) -> None:
         with self.store.transaction() as tx:
             tx.mark_failed(row.id, error, retry_at, give_up=give_up or row.attempts + 1 >= MAX_ATTEMPTS)
+
+    # --- recording what was sent (a rider of the group commit) ---------------------------------
+
+    def _sent(self, row: Outgoing, telegram_id: int | None) -> None:
+        self._marks.append((row.id, telegram_id, self.clock()))
+        ids = self._telegram_ids
+        ids[row.id] = telegram_id
+        if len(ids) > REMEMBERED_IDS:
+            del ids[next(iter(ids))]  # the oldest: dicts keep their order
+        if self._mark_timer is None:
+            self._mark_timer = asyncio.get_running_loop().call_later(MARK_DELAY, self._marks_due)
+
+    def _marks_due(self) -> None:
+        self._mark_timer = None
+        if self._marks:
+            self.group.flush_soon()
+
+    def has_work(self) -> bool:
+        return bool(self._marks)
+
+    def write(self, tx: Tx) -> list[tuple[int, int | None, datetime]]:
+        taken, self._marks = self._marks, []
+        tx.mark_all_sent(taken)
+        return taken
+
+    def done(self, taken: list[tuple[int, int | None, datetime]], committed: bool) -> None:
+        if committed:
+            self._known.difference_update(row for row, _, _ in taken)
+            return
+        self._marks[:0] = taken  # not recorded: keep them for the next commit
+        if self._mark_timer is None:
+            self._mark_timer = asyncio.get_running_loop().call_later(MARK_DELAY, self._marks_due)

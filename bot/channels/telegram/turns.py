@@ -1,9 +1,10 @@
 """One turn of a Telegram conversation: input -> engine -> one transaction (state, transcript, outbox).
 
 Nothing here talks to Telegram. A turn reads the chat's current intake, lets the engine decide,
-renders the replies, and commits the input, the new state and the replies together. The caller
-sends the replies from the outbox afterwards, so a crash between committing and sending loses
-nothing, and a redelivered update (same ``update_id``) is refused by the store as a duplicate.
+renders the replies, and writes the input, the new state and the replies in one transaction (or
+one savepoint of a group's transaction: ``bot.store.group``). The caller sends the replies only
+once that has committed, so a crash between committing and sending loses nothing, and a
+redelivered update (same ``update_id``) is refused by the store as a duplicate.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from bot.channels.telegram import render
 from bot.conversation import Conversation
 from bot.engine import Engine, Prompt, Turn
 from bot.flow import model
-from bot.store import Duplicate, Intake, Store, Tx, utcnow
+from bot.store import Duplicate, Intake, Outgoing, Store, Tx, utcnow
 
 FINISHED = ("completed", "declined")
 
@@ -52,6 +53,8 @@ class TurnResult:
     toast: str | None = None  # the answer to a callback query
     duplicate: bool = False
     direct: list[dict[str, Any]] = field(default_factory=list)  # replies to send without storing
+    outgoing: list[Outgoing] = field(default_factory=list)  # the replies stored, to send once committed
+    erased: bool = False  # everything of the chat was erased (/delete): nothing of it may be sent
 
 
 class Turns:
@@ -68,30 +71,38 @@ class Turns:
         self.clock = clock
 
     def apply(self, update_id: int | None, chat: Chat, event: Event) -> TurnResult:
+        """One update in a transaction of its own."""
         try:
             with self.store.transaction() as tx:
-                turn = _Turn(self, tx, chat, self.clock(), update_id)
-                turn.run(event)
-                turn.commit()
-                return turn.result
+                return self.apply_in(tx, update_id, chat, event)
         except Duplicate:
             return TurnResult(duplicate=True)
 
-    def remind(self, intake_id: int, quiet_since: datetime) -> None:
+    def apply_in(self, tx: Tx, update_id: int | None, chat: Chat, event: Event) -> TurnResult:
+        """One update within ``tx``; raises Duplicate (write nothing more) for an update seen before."""
+        turn = _Turn(self, tx, chat, self.clock(), update_id)
+        turn.run(event)
+        turn.commit()
+        return turn.result
+
+    def remind(self, intake_id: int, quiet_since: datetime) -> TurnResult:
         """Send one reminder to an intake quiet since ``quiet_since``, with its current question again."""
         with self.store.transaction() as tx:
-            intake = tx.intake(intake_id)
-            if intake is None or intake.status != "in_progress" or intake.reminded_at is not None:
-                return
-            if intake.updated_at >= quiet_since:  # the person wrote meanwhile
-                return
-            turn = _Turn(self, tx, Chat(intake.chat_id), self.clock(), None)
-            turn.load(intake)
-            turn.say(self.engine.message(turn.lang, "reminder"))
-            turn.show_prompt()
-            turn.commit(activity=False)
-            intake.reminded_at = turn.now
-            tx.save_intake(intake)
+            return self.remind_in(tx, intake_id, quiet_since)
+
+    def remind_in(self, tx: Tx, intake_id: int, quiet_since: datetime) -> TurnResult:
+        intake = tx.intake(intake_id)
+        if intake is None or intake.status != "in_progress" or intake.reminded_at is not None:
+            return TurnResult()
+        if intake.updated_at >= quiet_since:  # the person wrote meanwhile
+            return TurnResult()
+        turn = _Turn(self, tx, Chat(intake.chat_id), self.clock(), None)
+        turn.load(intake)
+        turn.say(self.engine.message(turn.lang, "reminder"))
+        turn.show_prompt()
+        intake.reminded_at = turn.now
+        turn.commit(activity=False)
+        return turn.result
 
 
 class _Turn:
@@ -164,8 +175,9 @@ class _Turn:
             self.tx.record_in(intake.id, intake.chat_id, self.update_id, self.in_text, self.now, self.in_kind)
         for i, payload in enumerate(self.outs):
             row = self.tx.add_out(intake.id, intake.chat_id, payload.get("text") or "", payload, self.now)
+            self.result.outgoing.append(row)
             if i == self.new_prompt:
-                intake.prompt_message_id = row
+                intake.prompt_message_id = row.id
         self._sync(intake, conv, activity)
         self.tx.save_intake(intake)
 
@@ -505,6 +517,7 @@ class _Turn:
         self.tx.delete_chat(self.chat.id)
         self.intake = self.conv = None
         self.outs = []
+        self.result.erased = True
         self.result.direct = [
             render.edit(self.engine.message(lang, "deleted"), message_id=event.message_id)
             if event.message_id is not None

@@ -1,0 +1,112 @@
+"""The statements every turn runs, as SQL text on the database driver itself.
+
+A turn runs about six statements. Through SQLAlchemy Core each cost some 30 µs of Python on top
+of the driver's own few µs (profiled for issue 3 §5), which made them most of a durable turn's
+cost. These few are therefore written once per dialect and run on the DBAPI connection of the
+same SQLAlchemy transaction; everything else stays on Core. The tests run them on both SQLite
+and PostgreSQL, and read what they wrote back through Core.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.store.records import Intake, dumps
+from bot.store.schema import intakes
+
+COLUMNS = tuple(column.name for column in intakes.columns)
+#: What a turn changes on its intake. Never the staff's review mark, nor who and where it began:
+#: a reviewer marking an intake while the patient answers keeps the mark.
+TURN_COLUMNS = (
+    "language",
+    "status",
+    "outcome",
+    "urgent",
+    "flags",
+    "state",
+    "prompt_message_id",
+    "consent_version",
+    "consented_at",
+    "human_requested_at",
+    "updated_at",
+    "completed_at",
+    "reminded_at",
+)
+_TIMES = frozenset(("consented_at", "human_requested_at", "updated_at", "completed_at", "reminded_at"))
+
+
+def sqlite_time(value: datetime | None) -> str | None:
+    """A time as SQLAlchemy's SQLite DateTime stores it (naive UTC text), so Core reads it back."""
+    if value is None:
+        return None
+    if value.tzinfo is not None and value.utcoffset():
+        value = value.astimezone(UTC)
+    return value.isoformat(" ", "microseconds")[:26]
+
+
+class _LastTime:
+    """``sqlite_time`` remembering its last answer: a turn stores the same moment five times."""
+
+    def __init__(self) -> None:
+        self.value: datetime | None = None
+        self.text: str | None = None
+
+    def __call__(self, value: datetime | None) -> str | None:
+        if value is not self.value:
+            self.value, self.text = value, sqlite_time(value)
+        return self.text
+
+
+def parse_sqlite_time(value: str | datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return value if value is None or value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+class Statements:
+    """The per-turn SQL of one dialect, and how values cross the driver."""
+
+    def __init__(self, dialect: str):
+        self.sqlite = dialect == "sqlite"
+        p = "?" if self.sqlite else "%s"  # sqlite3 takes qmark parameters, psycopg format ones
+        self.time = _LastTime() if self.sqlite else _aware
+        self.read_time = parse_sqlite_time if self.sqlite else _aware
+        self.current_intake = f"SELECT {', '.join(COLUMNS)} FROM intakes WHERE chat_id = {p} ORDER BY id DESC LIMIT 1"
+        self.save_intake = f"UPDATE intakes SET {', '.join(f'{c} = {p}' for c in TURN_COLUMNS)} WHERE id = {p}"
+        # A redelivered update_id inserts nothing and returns no row: the turn is a duplicate.
+        self.record_in = (
+            "INSERT INTO messages (intake_id, chat_id, update_id, direction, kind, text, at, attempts) "
+            f"VALUES ({p}, {p}, {p}, 'in', {p}, {p}, {p}, 0) ON CONFLICT (update_id) DO NOTHING RETURNING id"
+        )
+        self.add_out = (
+            "INSERT INTO messages (intake_id, chat_id, direction, kind, text, at, payload, attempts) "
+            f"VALUES ({p}, {p}, 'out', {p}, {p}, {p}, {p}, 0) RETURNING id"
+        )
+        self.mark_sent = (
+            f"UPDATE messages SET sent_at = {p}, telegram_message_id = {p}, last_error = NULL WHERE id = {p}"
+        )
+
+    def intake(self, row: Sequence[Any]) -> Intake:
+        return Intake.from_mapping(dict(zip(COLUMNS, row, strict=True)), self.read_time)
+
+    def intake_values(self, intake: Intake) -> list[Any]:
+        values: list[Any] = []
+        for name in TURN_COLUMNS:
+            value = getattr(intake, name)
+            if name in _TIMES:
+                value = self.time(value)
+            elif name in ("state", "flags"):
+                value = dumps(value)
+            elif name == "urgent" and self.sqlite:
+                value = int(value)
+            values.append(value)
+        values.append(intake.id)
+        return values

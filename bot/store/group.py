@@ -1,0 +1,136 @@
+"""Group commit: the turns of many chats that arrive together share one transaction.
+
+On disk the commit is the costly part of a turn (SQLite writes its log, PostgreSQL flushes its
+WAL), and its cost hardly depends on how much it carries. When several chats' updates arrive
+together (a ``getUpdates`` batch, concurrent webhook requests), each caller's work runs in its
+own savepoint of one shared transaction, and one commit serves them all:
+
+- each piece of work is still atomic: one that raises is rolled back alone (its savepoint) and
+  its caller gets the exception; the others commit;
+- nobody hears back before the commit: a caller's ``await`` returns only once its work is on
+  disk, so a reply can never be sent before what it answers is stored;
+- if the commit itself fails, every caller of that group gets the error and nothing of it is kept.
+
+A lone caller waits one turn of the event loop at most, so one update at a time costs what it
+did before. Riders (the outbox's "sent" marks) add their writes to whichever group commits next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
+
+from bot.store.store import Store, Tx
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: Rounds of the event loop a group may wait for more callers while more keep arriving.
+MAX_GATHER_ROUNDS = 8
+#: Most callers in one transaction (a getUpdates batch is at most 100 updates).
+MAX_GROUP = 256
+
+
+class Rider(Protocol):
+    """Writes that ride along with the next commit, whoever else it carries."""
+
+    def has_work(self) -> bool: ...
+
+    def write(self, tx: Tx) -> Any:
+        """Write within the group's transaction; what it returns is handed to ``done``."""
+
+    def done(self, taken: Any, committed: bool) -> None:
+        """After the commit (``committed``) or after it failed (then retry ``taken`` later)."""
+
+
+class GroupCommit:
+    def __init__(self, store: Store):
+        self.store = store
+        self.riders: list[Rider] = []
+        self._waiting: list[tuple[Callable[[Tx], Any], asyncio.Future]] = []
+        self._scheduled = False
+        self._seen = 0
+        self._rounds = 0
+        #: figures for the benchmark: transactions committed, and the work they carried
+        self.commits = 0
+        self.carried = 0
+
+    async def run(self, work: Callable[[Tx], T]) -> T:
+        """Run ``work(tx)`` in the next group's transaction; its result once that has committed."""
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._waiting.append((work, future))
+        self._schedule()
+        return await future
+
+    def flush_soon(self) -> None:
+        """Commit the riders' writes soon even if no other work comes."""
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if not self._scheduled:
+            self._scheduled = True
+            self._seen, self._rounds = len(self._waiting), 0
+            asyncio.get_running_loop().call_soon(self._gather)
+
+    def _gather(self) -> None:
+        # While callers keep arriving (the other chats of a batch, started together), wait one
+        # more round so that they join this group rather than each start one of their own.
+        waiting = len(self._waiting)
+        if waiting > self._seen and waiting < MAX_GROUP and self._rounds < MAX_GATHER_ROUNDS:
+            self._seen, self._rounds = waiting, self._rounds + 1
+            asyncio.get_running_loop().call_soon(self._gather)
+            return
+        self._scheduled = False
+        self.commit_now()
+
+    def commit_now(self) -> None:
+        """Commit everything waiting, now (synchronously)."""
+        group, self._waiting = self._waiting[:MAX_GROUP], self._waiting[MAX_GROUP:]
+        if self._waiting:
+            self._schedule()
+        riders = [rider for rider in self.riders if rider.has_work()]
+        if not group and not riders:
+            return
+        outcomes: list[tuple[asyncio.Future, Any, BaseException | None]] = []
+        taken: list[tuple[Rider, Any]] = []
+        try:
+            with self.store.transaction() as tx:
+                for work, future in group:
+                    try:
+                        with tx.savepoint():
+                            outcomes.append((future, work(tx), None))
+                    except Exception as err:  # this caller's work only; the others go on
+                        outcomes.append((future, None, err))
+                for rider in riders:
+                    try:
+                        with tx.savepoint():
+                            taken.append((rider, rider.write(tx)))
+                    except Exception as err:  # the rider tries again with a later group
+                        log.error("%s failed in a group commit: %s", type(rider).__name__, _reason(err))
+        except Exception as err:  # the commit (or the database) failed: nothing of the group is kept
+            log.error("group commit of %d turn(s) failed: %s", len(group), _reason(err))
+            for rider, load in taken:
+                rider.done(load, committed=False)
+            for _, future in group:
+                if not future.done():
+                    future.set_exception(err)
+            return
+        self.commits += 1
+        self.carried += len(group)
+        for rider, load in taken:
+            rider.done(load, committed=True)
+        for future, result, err in outcomes:
+            if future.done():  # the caller was cancelled meanwhile: its work is stored all the same
+                continue
+            if err is not None:
+                future.set_exception(err)
+            else:
+                future.set_result(result)
+
+
+def _reason(err: BaseException) -> str:
+    # The driver's message only: SQLAlchemy's own would quote the statement (never its values,
+    # see hide_parameters in the store, but the statement is noise here).
+    return f"{type(err).__name__}: {getattr(err, 'orig', None) or err}".splitlines()[0][:300]
