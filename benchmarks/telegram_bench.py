@@ -328,94 +328,121 @@ class Round:
 Process = Callable[[list[Update]], Awaitable[Any]]
 
 
-async def drive(
-    process: Process, network: StubNetwork, bot: Any, hints: Hints, patients: int, seed: int, batch: int
-) -> Round:
+@dataclass
+class Contestant:
+    """One version under test: how it takes a batch of updates, and its own stub network."""
+
+    name: str
+    process: Process
+    network: StubNetwork
+    bot: Any  # for Update.de_json
+    finish: Callable[[], Awaitable[None]]  # timed once at the end (ours records its last marks)
+    close: Callable[[], Awaitable[None]]
+    stats: Callable[[Round], None] = lambda result: None
+
+
+class Crowd:
+    """The patients of one contestant. Every crowd of a round is made alike: the same people
+    doing the same things, so every contestant gets the very same updates."""
+
+    def __init__(self, contestant: Contestant, hints: Hints, patients: int, seed: int):
+        self.contestant = contestant
+        ids = iter(range(seed * 10_000_000 + 1, seed * 10_000_000 + 10_000_000))
+        self.people = [Patient(chat_id, seed, hints, ids) for chat_id in range(1_000_001, 1_000_001 + patients)]
+        self.result = Round()
+
+    def tick(self, batch: int) -> list[list[Update]]:
+        """Every patient still busy does one thing: their updates, cut into batches."""
+        clock, live = time.perf_counter, self.contestant.network.live
+        still, updates = [], []
+        for person in self.people:
+            data = person.next_update(live.get(person.chat_id))
+            if data is None:
+                self.result.unfinished += not person.ended
+                continue
+            still.append(person)
+            began = clock()
+            updates.append(Update.de_json(data, self.contestant.bot))
+            self.result.parse_seconds += clock() - began
+        self.people = still
+        return [updates[i : i + batch] for i in range(0, len(updates), batch)]
+
+    async def take(self, updates: list[Update]) -> None:
+        began = time.perf_counter()
+        await self.contestant.process(updates)
+        self.result.seconds += time.perf_counter() - began
+        self.result.updates += len(updates)
+
+
+async def drive(contestants: list[Contestant], hints: Hints, patients: int, seed: int, batch: int) -> list[Round]:
     """All patients in flight at once, taking turns, each until their intake ends.
 
     Each round of turns, every patient still busy does one thing. With ``batch`` 1 the updates
     are processed one at a time, each only after the one before was answered; otherwise they
     are handed over ``batch`` at a time, the way ``getUpdates`` returns what piled up (at most
-    100) while the bot was busy. Either way a patient acts only on what the bot last showed them,
-    so both versions and both ways see the very same updates.
+    100) while the bot was busy. A patient acts only on what the bot last showed them.
+
+    The contestants run in lockstep, taking a batch each in turn: this machine is a shared
+    virtual one whose speed drifts by a third within seconds, and so a drift hits both alike.
     """
-    ids = iter(range(seed * 10_000_000 + 1, seed * 10_000_000 + 10_000_000))
-    people = [Patient(chat_id, seed, hints, ids) for chat_id in range(1_000_001, 1_000_001 + patients)]
-    result = Round()
-    clock = time.perf_counter
+    crowds = [Crowd(c, hints, patients, seed) for c in contestants]
     gc.collect()
-    while people:
-        still, updates = [], []
-        for person in people:
-            data = person.next_update(network.live.get(person.chat_id))
-            if data is None:
-                result.unfinished += not person.ended
-                continue
-            still.append(person)
-            began = clock()
-            updates.append(Update.de_json(data, bot))
-            result.parse_seconds += clock() - began
-            if len(updates) == batch:
-                result.seconds += await _timed(process, updates)
-                result.updates += len(updates)
-                updates = []
-        if updates:
-            result.seconds += await _timed(process, updates)
-            result.updates += len(updates)
-        people = still
-    result.calls = network.calls
-    return result
+    while any(crowd.people for crowd in crowds):
+        ticks = [crowd.tick(batch) for crowd in crowds]
+        for chunks in zip(*ticks, strict=True):
+            for crowd, updates in zip(crowds, chunks, strict=True):
+                await crowd.take(updates)
+    results = []
+    for crowd in crowds:
+        began = time.perf_counter()
+        await crowd.contestant.finish()
+        crowd.result.seconds += time.perf_counter() - began
+        crowd.result.calls = crowd.contestant.network.calls
+        crowd.contestant.stats(crowd.result)
+        await crowd.contestant.close()
+        results.append(crowd.result)
+    return results
 
 
-async def _timed(process: Process, updates: list[Update]) -> float:
-    began = time.perf_counter()
-    await process(updates)
-    return time.perf_counter() - began
-
-
-async def run_ours(
-    engine: Engine, hints: Hints, patients: int, seed: int, tmp: Path, batch: int, profile: Any = None
-) -> Round:
+async def ours(engine: Engine, tmp: Path, profile: Any = None) -> Contestant:
+    """The shipped TelegramChannel on a fresh SQLite file."""
     network = StubNetwork()
-    db = tmp / f"ours-{seed}-{time.monotonic_ns()}.db"
+    db = tmp / f"ours-{time.monotonic_ns()}.db"
     settings = Settings(telegram_token=TOKEN, database_url=f"sqlite:///{db}", chat_rate=1e9)
     store = Store.open(settings.database_url)
     channel = TelegramChannel(settings, engine, store, request=network, rate_limit=False)
     await channel.application.initialize()
 
     async def process(updates: list[Update]) -> None:
-        if len(updates) == 1:
-            ok = await channel.process(updates[0])
-        else:  # what polling does with a getUpdates batch: chats concurrently, each in order
-            ok = await channel.apply_batch(updates) == updates[-1].update_id + 1
-        if not ok:
-            raise RuntimeError(f"a turn failed in updates {updates[0].update_id}..{updates[-1].update_id}")
-        await channel.outbox.idle()  # every reply sent before the patients read them
-
-    async def profiled(updates: list[Update]) -> None:
-        profile.enable()
+        if profile is not None:
+            profile.enable()
         try:
-            await process(updates)
+            if len(updates) == 1:
+                ok = await channel.process(updates[0])
+            else:  # what polling does with a getUpdates batch: chats concurrently, each in order
+                ok = await channel.apply_batch(updates) == updates[-1].update_id + 1
+            if not ok:
+                raise RuntimeError(f"a turn failed in updates {updates[0].update_id}..{updates[-1].update_id}")
+            await channel.outbox.idle()  # every reply sent before the patients read them
         finally:
-            profile.disable()
+            if profile is not None:
+                profile.disable()
 
-    try:
-        result = await drive(
-            profiled if profile is not None else process, network, channel.bot, hints, patients, seed, batch
-        )
-        began = time.perf_counter()
-        await channel.drain()  # the last "sent" marks, recorded: part of the cost
-        result.seconds += time.perf_counter() - began
-        result.commits, result.carried = channel.group.commits, channel.group.carried
-        return result
-    finally:
+    async def close() -> None:
         await channel.application.shutdown()
         store.close()
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db}{suffix}").unlink(missing_ok=True)
 
+    def stats(result: Round) -> None:
+        result.commits, result.carried = channel.group.commits, channel.group.carried
 
-async def run_baseline(engine: Engine, hints: Hints, patients: int, seed: int, batch: int) -> Round:
+    # drain: the last "sent" marks recorded, part of the cost
+    return Contestant("ours", process, network, channel.bot, channel.drain, close, stats)
+
+
+async def baseline(engine: Engine) -> Contestant:
+    """The same flow on a ConversationHandler, in memory."""
     network = StubNetwork()
     application = build_application(engine, TOKEN, request=network)
     await application.initialize()
@@ -424,10 +451,18 @@ async def run_baseline(engine: Engine, hints: Hints, patients: int, seed: int, b
         for update in updates:  # python-telegram-bot's Application takes its queue one at a time
             await application.process_update(update)
 
-    try:
-        return await drive(process, network, application.bot, hints, patients, seed, batch)
-    finally:
-        await application.shutdown()
+    async def nothing() -> None:
+        pass
+
+    return Contestant("base", process, network, application.bot, nothing, application.shutdown)
+
+
+async def run_pair(
+    engine: Engine, hints: Hints, patients: int, seed: int, tmp: Path, batch: int
+) -> tuple[Round, Round]:
+    """One round: ours and the ConversationHandler version in lockstep (ours, base)."""
+    first, second = await drive([await ours(engine, tmp), await baseline(engine)], hints, patients, seed, batch)
+    return first, second
 
 
 class TimedEngine(Engine):
@@ -495,31 +530,27 @@ class Comparison:
 
 
 async def compare(engine: Engine, hints: Hints, args: argparse.Namespace, tmp: Path, batch: int) -> Comparison | None:
-    """Rounds of both versions on the same patients (so the same updates), each on a fresh bot and
-    database; the order of the two versions alternates from round to round."""
+    """Rounds of both versions in lockstep on the same patients, each on a fresh bot and database."""
     result = Comparison(batch)
     for number in range(1, args.rounds + 1):
-        runs = [
-            ("ours", lambda: run_ours(engine, hints, args.patients, args.seed, tmp, batch)),
-            ("base", lambda: run_baseline(engine, hints, args.patients, args.seed, batch)),
-        ]
-        for name, run in runs if number % 2 else runs[::-1]:
-            getattr(result, name).append(await run())
-        ours, base = result.ours[-1], result.base[-1]
-        if ours.updates != base.updates or ours.unfinished or base.unfinished:
+        ours_round, base_round = await run_pair(engine, hints, args.patients, args.seed, tmp, batch)
+        result.ours.append(ours_round)
+        result.base.append(base_round)
+        if ours_round.updates != base_round.updates or ours_round.unfinished or base_round.unfinished:
             print(
-                f"round {number}: updates {ours.updates} / {base.updates}, patients without an ending "
-                f"{ours.unfinished} / {base.unfinished} (ours / ConversationHandler): not comparable"
+                f"round {number}: updates {ours_round.updates} / {base_round.updates}, patients without an ending "
+                f"{ours_round.unfinished} / {base_round.unfinished} (ours / ConversationHandler): not comparable"
             )
             return None
     return result
 
 
 def report(comparison: Comparison) -> float:
-    """Print one way of feeding the bots; the ratio of the best rounds."""
+    """Print one way of feeding the bots; the median over rounds of each round's ratio."""
     ours, base = comparison.ours, comparison.base
     best_ours, best_base = max(ours, key=lambda r: r.rate), max(base, key=lambda r: r.rate)
-    ratio = best_ours.rate / best_base.rate
+    ratios = [o.rate / b.rate for o, b in zip(ours, base, strict=True)]
+    median = statistics.median(ratios)
     how = (
         "one update at a time, each after the last was answered"
         if comparison.batch == 1
@@ -528,13 +559,12 @@ def report(comparison: Comparison) -> float:
     print(f"  {how}:")
     print(report_line("ours (SQLite, durable)", best_ours, [r.rate for r in ours]))
     print(report_line("ConversationHandler", best_base, [r.rate for r in base]))
-    median = statistics.median(o.rate / b.rate for o, b in zip(ours, base, strict=True))
     print(
-        f"    ratio ours / ConversationHandler: {ratio:.2f} (median over rounds {median:.2f}); "
+        f"    ratio ours / ConversationHandler: median {median:.2f} (rounds {', '.join(f'{r:.2f}' for r in ratios)}); "
         f"extra cost of ours {best_ours.micros - best_base.micros:.0f} µs/update; "
         f"{best_ours.commits} commits, {best_ours.carried / max(1, best_ours.commits):.1f} turns each"
     )
-    return ratio
+    return median
 
 
 async def main(args: argparse.Namespace) -> int:
@@ -545,31 +575,28 @@ async def main(args: argparse.Namespace) -> int:
         tmp = Path(tmp_name)
         if args.profile:
             return await profile_ours(engine, hints, args, tmp)
-        # Warm-up: imports, caches, SQLAlchemy's compiled statements.
-        await run_ours(engine, hints, 20, 0, tmp, args.batch)
-        await run_baseline(engine, hints, 20, 0, args.batch)
+        await run_pair(engine, hints, 20, 0, tmp, args.batch)  # warm-up: imports, caches, compiled statements
         comparisons = []
         for batch in dict.fromkeys((args.batch, 1)):
             comparison = await compare(engine, hints, args, tmp, batch)
             if comparison is None:
                 return 1
             comparisons.append(comparison)
-        timed = TimedEngine(engine.flow)  # one more small round each, to see the engine's share
-        engine_updates = (await run_ours(timed, hints, args.patients // 4, 99, tmp, args.batch)).updates
-        ours_engine, timed.seconds = timed.seconds, 0.0
-        await run_baseline(timed, hints, args.patients // 4, 99, args.batch)
-        base_engine = timed.seconds
+        # One more small round, with a stopwatch on each version's engine, to see its share.
+        timed_ours, timed_base = TimedEngine(engine.flow), TimedEngine(engine.flow)
+        contestants = [await ours(timed_ours, tmp), await baseline(timed_base)]
+        engine_updates = (await drive(contestants, hints, args.patients // 4, 99, args.batch))[0].updates
 
     print(
         f"Telegram bot throughput: {args.patients} patients in flight, complete intakes of {FLOW.name}, "
-        f"best of {args.rounds} rounds"
+        f"{args.rounds} rounds, both versions in lockstep"
     )
     ratios = [report(comparison) for comparison in comparisons]
     print(f"  ratio ours / ConversationHandler under load: {ratios[0]:.2f}   (aim >= 0.80)")
     best_ours = max(comparisons[0].ours, key=lambda r: r.rate)
     best_base = max(comparisons[0].base, key=lambda r: r.rate)
-    engine_ours = 1e6 * ours_engine / engine_updates
-    engine_base = 1e6 * base_engine / engine_updates
+    engine_ours = 1e6 * timed_ours.seconds / engine_updates
+    engine_base = 1e6 * timed_base.seconds / engine_updates
     print(
         f"  engine alone: {engine_ours:.0f} µs/update in ours ({engine_ours / best_ours.micros:.0%}), "
         f"{engine_base:.0f} µs/update in the ConversationHandler version ({engine_base / best_base.micros:.0%})"
@@ -585,9 +612,9 @@ async def main(args: argparse.Namespace) -> int:
 
 async def profile_ours(engine: Engine, hints: Hints, args: argparse.Namespace, tmp: Path) -> int:
     """cProfile over our path only (process + delivery), the top functions by own and total time."""
-    await run_ours(engine, hints, 20, 0, tmp, args.batch)
+    await drive([await ours(engine, tmp)], hints, 20, 0, args.batch)
     profile = cProfile.Profile()
-    result = await run_ours(engine, hints, args.patients, args.seed, tmp, args.batch, profile=profile)
+    (result,) = await drive([await ours(engine, tmp, profile)], hints, args.patients, args.seed, args.batch)
     print(f"ours, profiled: {result.updates} updates, {result.micros:.0f} µs/update under the profiler")
     for order in ("tottime", "cumulative"):
         out = io.StringIO()
@@ -599,7 +626,7 @@ async def profile_ours(engine: Engine, hints: Hints, args: argparse.Namespace, t
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=100, help="patients in flight in each round (default 100)")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of each version; the best counts (default 3)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds; the median ratio counts (default 5)")
     parser.add_argument("--seed", type=int, default=1, help="which patients (default 1)")
     parser.add_argument(
         "--batch", type=int, default=100, help="updates handed over together under load (default 100, getUpdates' most)"

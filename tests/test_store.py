@@ -161,3 +161,52 @@ def test_retention_erases_quiet_intakes_with_everything_they_hold(store: Store) 
         assert tx.intake(old.id) is None and tx.transcript(old.id) == []
         assert tx.intake(fresh.id) is not None
         assert tx.conn.execute(audit.select()).first().intake_id == old.id  # who looked stays on record
+
+
+def test_migrating_old_data_keeps_every_row_and_never_reuses_an_id(database_url: str) -> None:
+    """0003 rebuilds SQLite's tables (for AUTOINCREMENT): no cascade may erase a transcript."""
+    import sqlalchemy as sa
+
+    from bot.store.schema import messages
+
+    old = Store(database_url)
+    old.migrate("0002")
+    now = utcnow()
+    ids = []
+    with old.engine.begin() as conn:  # the 0002 schema: written as plain SQL, not with today's tables
+        for chat in (1, 2):
+            intake_id = conn.execute(
+                sa.text(
+                    "INSERT INTO intakes (chat_id, flow_id, flow_version, language, status, urgent, flags,"
+                    " state, created_at, updated_at) VALUES (:chat, 'f', '1', 'en', 'in_progress', false, '[]',"
+                    " :state, :now, :now) RETURNING id"
+                ),
+                {"chat": chat, "now": now, "state": '{"v":1}'},
+            ).scalar_one()
+            conn.execute(
+                sa.text(
+                    "INSERT INTO messages (intake_id, chat_id, direction, kind, text, at, attempts)"
+                    " VALUES (:intake, :chat, 'in', 'text', 'hi', :now, 0)"
+                ),
+                {"intake": intake_id, "chat": chat, "now": now},
+            )
+            ids.append(intake_id)
+    old.close()
+    store = Store.open(database_url)
+    try:
+        with store.transaction() as tx:
+            assert [tx.intake(i).version for i in ids] == [0, 0]
+            assert [len(tx.transcript(i)) for i in ids] == [1, 1]
+            newest_message = tx.conn.execute(sa.select(sa.func.max(messages.c.id))).scalar_one()
+            assert tx.delete_chat(2) == 1  # the newest intake and message go...
+            newer = tx.create_intake(new_intake(3))
+            tx.record_in(newer.id, 3, None, "again", utcnow())
+        with store.transaction() as tx:
+            assert newer.id > ids[1]  # ...and their ids do not come back
+            (message_id,) = tx.conn.execute(sa.select(messages.c.id).where(messages.c.chat_id == 3)).one()
+            assert message_id > newest_message
+            with pytest.raises(sa.exc.IntegrityError):  # foreign keys are enforced again
+                orphan = {"chat_id": 9, "direction": "in", "kind": "text", "text": "x", "at": now, "attempts": 0}
+                tx.conn.execute(messages.insert().values(intake_id=999, **orphan))
+    finally:
+        store.close()

@@ -290,3 +290,39 @@ def test_back_undoes_an_early_ending_but_not_a_confirmed_intake(turns: Turns) ->
     patient.command("back")
     assert patient.outbox()[-1]["text"] == "This questionnaire is finished. Send /restart to start again."
     assert patient.intake().status == "completed"
+
+
+def test_a_turn_reads_the_store_again_once_it_moved_on(turns: Turns, store: Store) -> None:
+    """The copy of an intake kept in memory between turns is used only while it is current."""
+    from datetime import timedelta
+
+    patient = Patient(turns)
+    patient.command("start")
+    patient.press("Continue")
+    first = patient.intake()
+    assert len(turns.recent) == 1
+    with store.transaction() as tx:  # retention erases it behind the channel's back
+        assert tx.purge_before(first.updated_at + timedelta(days=1)) == 1
+    patient.command("start")
+    second = patient.intake()
+    assert second.id != first.id and second.state["state"] == "welcome"
+    assert patient.transcript() == [("in", "/start"), ("out", "Welcome to Test Clinic.")]
+
+
+def test_a_failed_turn_leaves_nothing_behind_in_memory(turns: Turns, monkeypatch: pytest.MonkeyPatch) -> None:
+    patient = Patient(turns)
+    patient.command("start")
+    patient.press("Continue")
+    agree = patient.button("I agree")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("rendering failed")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(turns.renderer, "prompt_messages", broken)
+        with pytest.raises(RuntimeError):  # the engine had moved the conversation on in memory
+            patient.press("I agree")
+    assert patient.intake().state["state"] == "consent"
+    result = turns.apply(patient.update_id + 1, CHAT, Event("press", data=agree, label="I agree"))
+    assert result.toast is None  # the same button is still the current one: nothing half-done was kept
+    assert patient.intake().state["state"] == "age"

@@ -80,7 +80,10 @@ class Statements:
         self.time = _LastTime() if self.sqlite else _aware
         self.read_time = parse_sqlite_time if self.sqlite else _aware
         self.current_intake = f"SELECT {', '.join(COLUMNS)} FROM intakes WHERE chat_id = {p} ORDER BY id DESC LIMIT 1"
-        self.save_intake = f"UPDATE intakes SET {', '.join(f'{c} = {p}' for c in TURN_COLUMNS)} WHERE id = {p}"
+        self.intake_version = f"SELECT id, version FROM intakes WHERE chat_id = {p} ORDER BY id DESC LIMIT 1"
+        self.save_intake = (
+            f"UPDATE intakes SET {', '.join(f'{c} = {p}' for c in TURN_COLUMNS)}, version = version + 1 WHERE id = {p}"
+        )
         # A redelivered update_id inserts nothing and returns no row: the turn is a duplicate.
         self.record_in = (
             "INSERT INTO messages (intake_id, chat_id, update_id, direction, kind, text, at, attempts) "

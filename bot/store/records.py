@@ -64,6 +64,7 @@ class Intake:
     reminded_at: datetime | None = None
     reviewed_at: datetime | None = None
     reviewed_by: str | None = None
+    version: int = 0  # raised by every write of the conversation (see Tx.save_intake)
 
     @classmethod
     def from_row(cls, row: Any) -> Intake:

@@ -47,8 +47,11 @@ intakes = sa.Table(
     sa.Column("reminded_at", When),
     sa.Column("reviewed_at", When),
     sa.Column("reviewed_by", sa.String(64)),
+    # raised by every write of the conversation: a copy kept in memory checks it is still current
+    sa.Column("version", sa.Integer, nullable=False, default=0, server_default="0"),
     sa.Index("ix_intakes_chat", "chat_id", "id"),
     sa.Index("ix_intakes_status_updated", "status", "updated_at"),
+    sqlite_autoincrement=True,  # an erased intake's id never comes back (migration 0003)
 )
 
 messages = sa.Table(
@@ -72,6 +75,7 @@ messages = sa.Table(
     sa.Column("next_try_at", When),
     sa.Column("last_error", sa.String(256)),
     sa.Index("ix_messages_intake", "intake_id", "id"),
+    sqlite_autoincrement=True,  # nor an erased message's
 )
 
 #: The outbox: outgoing messages not sent yet. A partial index keeps the scan to those rows only.

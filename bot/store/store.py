@@ -86,16 +86,32 @@ class Store:
         store.migrate()
         return store
 
-    def migrate(self) -> None:
+    def migrate(self, revision: str = "head") -> None:
+        """Bring the schema up to ``revision`` (tests stop earlier to migrate old data)."""
         from alembic import command
         from alembic.config import Config
 
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
+        sqlite = self.engine.dialect.name == "sqlite"
         try:
-            with self.engine.begin() as conn:
-                config.attributes["connection"] = conn
-                command.upgrade(config, "head")
+            with self.engine.connect() as conn:
+                driver = conn.connection.driver_connection
+                if sqlite:
+                    # Rebuilding a table (SQLite's way to change one) drops the old one; with
+                    # foreign keys on, that would cascade into its children. The pragma works
+                    # only outside a transaction, hence on the driver, before BEGIN.
+                    driver.execute("PRAGMA foreign_keys=OFF")
+                try:
+                    with conn.begin():
+                        config.attributes["connection"] = conn
+                        command.upgrade(config, revision)
+                        broken = sqlite and conn.exec_driver_sql("PRAGMA foreign_key_check").first()
+                        if broken:
+                            raise StoreError(f"migrating {_safe(self.url)} broke a reference in table {broken[0]}")
+                finally:
+                    if sqlite:
+                        driver.execute("PRAGMA foreign_keys=ON")
         except sa.exc.SQLAlchemyError as err:
             raise StoreError(f"cannot migrate the database {_safe(self.url)}: {err}") from None
 
@@ -180,9 +196,15 @@ class Tx:
         intake.id = self.conn.execute(intakes.insert().values(**values).returning(intakes.c.id)).scalar_one()
         return intake
 
+    def intake_version(self, chat_id: int) -> tuple[int, int] | None:
+        """The chat's current intake as (id, version): is a copy kept in memory still current?"""
+        row = self.driver.execute(self.sql.intake_version, (chat_id,)).fetchone()
+        return (row[0], row[1]) if row is not None else None
+
     def save_intake(self, intake: Intake) -> None:
         """Write what a turn changes (never the review mark, which staff may set meanwhile)."""
         self.driver.execute(self.sql.save_intake, self.sql.intake_values(intake))
+        intake.version += 1
 
     def delete_chat(self, chat_id: int) -> int:
         """Erase every intake of a chat with its transcript and outbox; how many intakes went."""
@@ -258,7 +280,7 @@ class Tx:
         return self.conn.execute(
             intakes.update()
             .where(intakes.c.status == "in_progress", intakes.c.updated_at < updated_before)
-            .values(status="abandoned")
+            .values(status="abandoned", version=intakes.c.version + 1)
         ).rowcount
 
     def queue_completion(self, intake_id: int, now: datetime) -> None:

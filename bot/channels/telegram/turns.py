@@ -57,6 +57,32 @@ class TurnResult:
     erased: bool = False  # everything of the chat was erased (/delete): nothing of it may be sent
 
 
+class Recent:
+    """Recently active chats' intakes as their last committed turn left them (with the conversation).
+
+    The next turn of the chat then needs neither to read the whole intake nor to parse its state:
+    it takes the entry, checks the store's (id, version) of the chat's intake against it, and puts
+    it back only once its own transaction has committed. A turn that fails, or a store that moved
+    on (an intake abandoned or erased, a newer one), simply reads the intake again.
+    """
+
+    def __init__(self, size: int = 10_000):
+        self.size = size
+        self._entries: dict[int, tuple[Intake, Conversation]] = {}
+
+    def take(self, chat_id: int) -> tuple[Intake, Conversation] | None:
+        return self._entries.pop(chat_id, None)
+
+    def put(self, chat_id: int, intake: Intake, conv: Conversation) -> None:
+        entries = self._entries
+        entries[chat_id] = (intake, conv)
+        if len(entries) > self.size:
+            del entries[next(iter(entries))]  # the least recently active: dicts keep their order
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
 class Turns:
     """Applies one update at a time for a chat (the caller keeps each chat's updates in order)."""
 
@@ -69,6 +95,7 @@ class Turns:
         self.notify_completion = notify_completion
         self.renderer = render.Renderer(engine)
         self.clock = clock
+        self.recent = Recent()
 
     def apply(self, update_id: int | None, chat: Chat, event: Event) -> TurnResult:
         """One update in a transaction of its own."""
@@ -83,6 +110,9 @@ class Turns:
         turn = _Turn(self, tx, chat, self.clock(), update_id)
         turn.run(event)
         turn.commit()
+        intake, conv = turn.intake, turn.conv
+        if intake is not None and conv is not None:
+            tx.on_commit(lambda: self.recent.put(chat.id, intake, conv))
         return turn.result
 
     def remind(self, intake_id: int, quiet_since: datetime) -> TurnResult:
@@ -109,6 +139,7 @@ class _Turn:
     """The working state of one turn."""
 
     def __init__(self, turns: Turns, tx: Tx, chat: Chat, now: datetime, update_id: int | None):
+        self.turns = turns
         self.engine = turns.engine
         self.renderer = turns.renderer
         self.notify_completion = turns.notify_completion
@@ -248,7 +279,11 @@ class _Turn:
     # --- the turn -----------------------------------------------------------------------------
 
     def run(self, event: Event) -> None:
-        self.load(self.tx.current_intake(self.chat.id))
+        kept = self.turns.recent.take(self.chat.id)
+        if kept is not None and self.tx.intake_version(self.chat.id) == (kept[0].id, kept[0].version):
+            self.intake, self.conv = kept
+        else:
+            self.load(self.tx.current_intake(self.chat.id))
         self.in_kind = event.kind
         if event.kind == "command":
             self.in_text = f"/{event.command}" + (f" {event.text}" if event.text else "")
