@@ -210,3 +210,26 @@ def test_migrating_old_data_keeps_every_row_and_never_reuses_an_id(database_url:
                 tx.conn.execute(messages.insert().values(intake_id=999, **orphan))
     finally:
         store.close()
+
+
+def test_a_write_from_an_outdated_copy_is_refused_as_stale(store: Store) -> None:
+    """Another writer (abandoning, erasing) moves the intake on: an older copy cannot overwrite it."""
+    from datetime import timedelta
+
+    from bot.store import Stale
+
+    with store.transaction() as tx:
+        intake = tx.create_intake(new_intake(8))
+    with store.transaction() as tx:
+        assert tx.abandon(intake.updated_at + timedelta(hours=1)) == 1
+    intake.state = {"v": 1, "turn": 2}
+    with pytest.raises(Stale), store.transaction() as tx:
+        tx.save_intake(intake)
+    with store.transaction() as tx:
+        fresh = tx.intake(intake.id)
+        assert fresh.status == "abandoned" and fresh.state == {"v": 1} and fresh.version == 1
+        fresh.status = "in_progress"
+        tx.save_intake(fresh)  # the copy just read is current
+        tx.delete_chat(8)
+        with pytest.raises(Stale):
+            tx.save_intake(fresh)  # erased meanwhile

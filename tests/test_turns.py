@@ -326,3 +326,34 @@ def test_a_failed_turn_leaves_nothing_behind_in_memory(turns: Turns, monkeypatch
     result = turns.apply(patient.update_id + 1, CHAT, Event("press", data=agree, label="I agree"))
     assert result.toast is None  # the same button is still the current one: nothing half-done was kept
     assert patient.intake().state["state"] == "age"
+
+
+def test_a_copy_kept_in_memory_is_checked_by_the_write_and_the_turn_run_again(
+    turns: Turns, store: Store, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between turns the chat's intake is kept in memory and not read again; if another process
+    wrote it meanwhile, the turn's write notices, and the turn runs once more from the store,
+    recording the patient's input once."""
+    from datetime import timedelta
+
+    from bot.channels.telegram.turns import _Turn
+
+    reads: list[int] = []  # turns that read the chat's intake from the store
+    load = _Turn.load
+    monkeypatch.setattr(_Turn, "load", lambda turn, intake: reads.append(turn.chat.id) or load(turn, intake))
+    patient = Patient(turns)
+    patient.command("start")
+    patient.press("Continue")
+    assert reads == [42]  # only the first turn read the store
+    later = patient.intake().updated_at + timedelta(hours=1)
+    other = Store(database_url)  # another process: marks the intake abandoned
+    with other.transaction() as tx:
+        assert tx.abandon(later) == 1
+    other.close()
+    patient.press("I agree")
+    assert reads == [42, 42]  # the copy in memory was refused by the write; read again once
+    intake = patient.intake()
+    assert intake.status == "in_progress" and intake.state["state"] == "age"
+    assert [text for direction, text in patient.transcript() if direction == "in"] == ["/start", "Continue", "I agree"]
+    patient.type("40")
+    assert reads == [42, 42]  # and kept again from then on

@@ -1,6 +1,17 @@
 """Storage: intakes (conversation state), transcripts and the outbox; SQLite or PostgreSQL."""
 
 from bot.store.records import Intake, Outgoing, TranscriptLine, as_utc, utcnow
-from bot.store.store import Duplicate, Store, StoreError, Tx
+from bot.store.store import Duplicate, Stale, Store, StoreError, Tx
 
-__all__ = ["Duplicate", "Intake", "Outgoing", "Store", "StoreError", "TranscriptLine", "Tx", "as_utc", "utcnow"]
+__all__ = [
+    "Duplicate",
+    "Intake",
+    "Outgoing",
+    "Stale",
+    "Store",
+    "StoreError",
+    "TranscriptLine",
+    "Tx",
+    "as_utc",
+    "utcnow",
+]

@@ -80,9 +80,10 @@ class Statements:
         self.time = _LastTime() if self.sqlite else _aware
         self.read_time = parse_sqlite_time if self.sqlite else _aware
         self.current_intake = f"SELECT {', '.join(COLUMNS)} FROM intakes WHERE chat_id = {p} ORDER BY id DESC LIMIT 1"
-        self.intake_version = f"SELECT id, version FROM intakes WHERE chat_id = {p} ORDER BY id DESC LIMIT 1"
+        # Only if nobody else wrote the intake since it was read (its version): see ``Tx.save_intake``.
         self.save_intake = (
-            f"UPDATE intakes SET {', '.join(f'{c} = {p}' for c in TURN_COLUMNS)}, version = version + 1 WHERE id = {p}"
+            f"UPDATE intakes SET {', '.join(f'{c} = {p}' for c in TURN_COLUMNS)}, version = version + 1 "
+            f"WHERE id = {p} AND version = {p}"
         )
         # A redelivered update_id inserts nothing and returns no row: the turn is a duplicate.
         self.record_in = (
@@ -112,4 +113,5 @@ class Statements:
                 value = int(value)
             values.append(value)
         values.append(intake.id)
+        values.append(intake.version)
         return values

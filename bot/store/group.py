@@ -6,7 +6,7 @@ together (a ``getUpdates`` batch, concurrent webhook requests), each caller's wo
 own savepoint of one shared transaction, and one commit serves them all:
 
 - each piece of work is still atomic: one that raises is rolled back alone (its savepoint) and
-  its caller gets the exception; the others commit;
+  its caller gets the exception; the others commit (work that raises ``Stale`` is run once more);
 - nobody hears back before the commit: a caller's ``await`` returns only once its work is on
   disk, so a reply can never be sent before what it answers is stored;
 - if the commit itself fails, every caller of that group gets the error and nothing of it is kept.
@@ -22,7 +22,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
-from bot.store.store import Store, Tx
+from bot.store.store import Stale, Store, Tx
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -31,6 +31,8 @@ T = TypeVar("T")
 MAX_GATHER_ROUNDS = 8
 #: Most callers in one transaction (a getUpdates batch is at most 100 updates).
 MAX_GROUP = 256
+#: Runs of a caller's work that keeps meeting a Stale read.
+STALE_ATTEMPTS = 2
 
 
 class Rider(Protocol):
@@ -98,11 +100,7 @@ class GroupCommit:
         try:
             with self.store.transaction() as tx:
                 for work, future in group:
-                    try:
-                        with tx.savepoint():
-                            outcomes.append((future, work(tx), None))
-                    except Exception as err:  # this caller's work only; the others go on
-                        outcomes.append((future, None, err))
+                    outcomes.append((future, *_attempt(tx, work)))
                 for rider in riders:
                     try:
                         with tx.savepoint():
@@ -128,6 +126,24 @@ class GroupCommit:
                 future.set_exception(err)
             else:
                 future.set_result(result)
+
+
+def _attempt(tx: Tx, work: Callable[[Tx], Any]) -> tuple[Any, BaseException | None]:
+    """Run one caller's work in its own savepoint: (its result, None) or (None, what it raised).
+
+    Work that raises Stale read something another process changed meanwhile: it is rolled back and
+    run once more, when it reads the store afresh.
+    """
+    for attempt in range(STALE_ATTEMPTS):
+        try:
+            with tx.savepoint():
+                return work(tx), None
+        except Stale as err:
+            if attempt == STALE_ATTEMPTS - 1:
+                return None, err
+        except Exception as err:  # this caller's work only; the others go on
+            return None, err
+    raise AssertionError("unreachable")
 
 
 def _reason(err: BaseException) -> str:

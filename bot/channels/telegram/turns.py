@@ -18,9 +18,11 @@ from bot.channels.telegram import render
 from bot.conversation import Conversation
 from bot.engine import Engine, Prompt, Turn
 from bot.flow import model
-from bot.store import Duplicate, Intake, Outgoing, Store, Tx, utcnow
+from bot.store import Duplicate, Intake, Outgoing, Stale, Store, Tx, utcnow
 
 FINISHED = ("completed", "declined")
+#: A turn begun from a stale copy in memory is run once more, from the store.
+ATTEMPTS = 2
 
 
 @dataclass(frozen=True)
@@ -60,10 +62,11 @@ class TurnResult:
 class Recent:
     """Recently active chats' intakes as their last committed turn left them (with the conversation).
 
-    The next turn of the chat then needs neither to read the whole intake nor to parse its state:
-    it takes the entry, checks the store's (id, version) of the chat's intake against it, and puts
-    it back only once its own transaction has committed. A turn that fails, or a store that moved
-    on (an intake abandoned or erased, a newer one), simply reads the intake again.
+    The next turn of the chat then needs neither to read the intake nor to parse its state: it
+    takes the entry and puts it back only once its own transaction has committed. Whether the
+    store moved on meanwhile (an intake marked abandoned or erased by another process) is checked
+    by the turn's own write (``Tx.save_intake`` compares the version); if it did, or if the turn
+    fails in any way, the turn is rolled back and run again from what the store holds.
     """
 
     def __init__(self, size: int = 10_000):
@@ -99,17 +102,33 @@ class Turns:
 
     def apply(self, update_id: int | None, chat: Chat, event: Event) -> TurnResult:
         """One update in a transaction of its own."""
-        try:
-            with self.store.transaction() as tx:
-                return self.apply_in(tx, update_id, chat, event)
-        except Duplicate:
-            return TurnResult(duplicate=True)
+        for attempt in range(ATTEMPTS):
+            try:
+                with self.store.transaction() as tx:
+                    return self.apply_in(tx, update_id, chat, event)
+            except Duplicate:
+                return TurnResult(duplicate=True)
+            except Stale:
+                if attempt == ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     def apply_in(self, tx: Tx, update_id: int | None, chat: Chat, event: Event) -> TurnResult:
-        """One update within ``tx``; raises Duplicate (write nothing more) for an update seen before."""
+        """One update within ``tx``; raises Duplicate (write nothing more) for an update seen before,
+        and Stale when the caller must roll back and run it again (it will then read the store)."""
+        kept = self.recent.take(chat.id)
         turn = _Turn(self, tx, chat, self.clock(), update_id)
-        turn.run(event)
-        turn.commit()
+        try:
+            turn.run(event, kept)
+            turn.commit()
+        except Duplicate:
+            raise
+        except Exception as err:
+            if kept is None:
+                raise
+            # Begun from the copy kept in memory: whatever went wrong (the intake was erased or
+            # marked abandoned meanwhile, or anything else), try once more from the store.
+            raise Stale(chat.id) from err
         intake, conv = turn.intake, turn.conv
         if intake is not None and conv is not None:
             tx.on_commit(lambda: self.recent.put(chat.id, intake, conv))
@@ -278,9 +297,8 @@ class _Turn:
 
     # --- the turn -----------------------------------------------------------------------------
 
-    def run(self, event: Event) -> None:
-        kept = self.turns.recent.take(self.chat.id)
-        if kept is not None and self.tx.intake_version(self.chat.id) == (kept[0].id, kept[0].version):
+    def run(self, event: Event, kept: tuple[Intake, Conversation] | None = None) -> None:
+        if kept is not None:
             self.intake, self.conv = kept
         else:
             self.load(self.tx.current_intake(self.chat.id))

@@ -1,0 +1,151 @@
+"""The group commit on a real SQLite file and a real PostgreSQL: many callers' work in one
+transaction, each atomic on its own, nobody answered before the commit."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import sqlalchemy as sa
+
+from bot.store import Intake, Stale, Store, Tx, utcnow
+from bot.store.group import GroupCommit
+from bot.store.schema import messages
+
+
+@pytest.fixture()
+def store(database_url: str):
+    store = Store.open(database_url)
+    yield store
+    store.close()
+
+
+def inputs(store: Store) -> list[str]:
+    with store.transaction(read_only=True) as tx:
+        return list(tx.conn.execute(sa.select(messages.c.text).order_by(messages.c.id)).scalars())
+
+
+def record(text: str, update_id: int):
+    def work(tx: Tx) -> str:
+        intake = tx.current_intake(1) or tx.create_intake(
+            Intake(0, 1, "f", "1", "en", "in_progress", {}, utcnow(), utcnow())
+        )
+        tx.record_in(intake.id, 1, update_id, text, utcnow())
+        return text
+
+    return work
+
+
+async def test_callers_that_arrive_together_share_one_commit(store: Store) -> None:
+    group = GroupCommit(store)
+    results = await asyncio.gather(*(group.run(record(f"answer {i}", i)) for i in range(1, 21)))
+    assert results == [f"answer {i}" for i in range(1, 21)]
+    assert group.commits == 1 and group.carried == 20
+    assert inputs(store) == [f"answer {i}" for i in range(1, 21)]
+
+
+async def test_one_callers_failure_is_undone_alone(store: Store) -> None:
+    group = GroupCommit(store)
+
+    def broken(tx: Tx) -> None:
+        record("half-done", 3)(tx)
+        raise RuntimeError("the turn failed")
+
+    outcome = await asyncio.gather(
+        group.run(record("first", 1)), group.run(broken), group.run(record("second", 2)), return_exceptions=True
+    )
+    assert outcome[0] == "first" and outcome[2] == "second"
+    assert isinstance(outcome[1], RuntimeError)
+    assert inputs(store) == ["first", "second"]  # nothing of the failed work was kept
+    assert group.commits == 1
+
+
+async def test_stale_work_is_rolled_back_and_run_once_more(store: Store) -> None:
+    group = GroupCommit(store)
+    runs: list[int] = []
+
+    def stale_once(tx: Tx) -> str:
+        runs.append(len(runs))
+        record(f"try {len(runs)}", 10 + len(runs))(tx)
+        if len(runs) == 1:
+            raise Stale(1)
+        return "applied"
+
+    def always_stale(tx: Tx) -> None:
+        record("never kept", 99)(tx)
+        raise Stale(1)
+
+    outcome = await asyncio.gather(group.run(stale_once), group.run(always_stale), return_exceptions=True)
+    assert outcome[0] == "applied" and runs == [0, 1]
+    assert isinstance(outcome[1], Stale)  # given up after a second stale run
+    assert inputs(store) == ["try 2"]  # the first run's write was undone, the second kept once
+
+
+class Marks:
+    """A rider: writes that go with whichever group commits next."""
+
+    def __init__(self, load: list[str]) -> None:
+        self.load = load
+        self.done_with: list[tuple[list[str], bool]] = []
+
+    def has_work(self) -> bool:
+        return bool(self.load)
+
+    def write(self, tx: Tx) -> list[str]:
+        taken, self.load = self.load, []
+        return taken
+
+    def done(self, taken: list[str], committed: bool) -> None:
+        self.done_with.append((taken, committed))
+        if not committed:
+            self.load[:0] = taken
+
+
+async def test_riders_write_with_the_next_commit(store: Store) -> None:
+    group = GroupCommit(store)
+    marks = Marks(["a", "b"])
+    group.riders.append(marks)
+    await group.run(record("first", 1))  # the rider's writes go with this commit
+    assert marks.done_with == [(["a", "b"], True)] and marks.load == []
+    group.flush_soon()  # nothing left to carry: no transaction at all
+    await asyncio.sleep(0)
+    assert group.commits == 1
+
+
+async def test_a_failed_commit_fails_every_caller_and_riders_keep_their_load(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    group = GroupCommit(store)
+    marks = Marks(["a"])
+    group.riders.append(marks)
+    committed: list[str] = []
+
+    def work(tx: Tx) -> str:
+        record("lost", 1)(tx)
+        tx.on_commit(lambda: committed.append("lost"))
+        return "done"
+
+    real = Store.transaction
+
+    class RefusedCommit:
+        """The database refuses the commit itself (a full disk, say): everything is rolled back."""
+
+        def __init__(self, store: Store, **kwargs) -> None:
+            self.inner = real(store, **kwargs)
+
+        def __enter__(self) -> Tx:
+            return self.inner.__enter__()
+
+        def __exit__(self, *exc) -> None:
+            error = RuntimeError("disk full")
+            self.inner.__exit__(RuntimeError, error, None)
+            raise error
+
+    monkeypatch.setattr(Store, "transaction", lambda self, **kwargs: RefusedCommit(self, **kwargs))
+    outcome = await asyncio.gather(group.run(work), group.run(work), return_exceptions=True)
+    monkeypatch.undo()
+    assert all(isinstance(o, RuntimeError) and str(o) == "disk full" for o in outcome)
+    assert committed == [] and inputs(store) == [] and group.commits == 0
+    assert marks.done_with == [(["a"], False)] and marks.load == ["a"]  # carried by the next commit
+    await group.run(record("next", 2))
+    assert marks.done_with[-1] == (["a"], True) and inputs(store) == ["next"]
