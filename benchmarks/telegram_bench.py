@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import gc
 import io
 import json
 import pstats
@@ -56,6 +55,7 @@ from telegram.request import BaseRequest, RequestData  # noqa: E402
 from telegram.warnings import PTBUserWarning  # noqa: E402
 
 from benchmarks.conversation_handler_flow import build_application  # noqa: E402
+from bot import heap  # noqa: E402
 from bot.channels.telegram.app import TelegramChannel  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.engine import Engine  # noqa: E402
@@ -386,7 +386,9 @@ async def drive(contestants: list[Contestant], hints: Hints, patients: int, seed
     virtual one whose speed drifts by a third within seconds, and so a drift hits both alike.
     """
     crowds = [Crowd(c, hints, patients, seed) for c in contestants]
-    gc.collect()
+    # The garbage collector as `python -m bot run` leaves it once started (bot/heap.py). It is
+    # process-wide, so both versions run with it.
+    heap.settle()
     while any(crowd.people for crowd in crowds):
         ticks = [crowd.tick(batch) for crowd in crowds]
         for chunks in zip(*ticks, strict=True):

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import uvicorn
 
+from bot import heap
 from bot.config import Settings
 from bot.engine import Engine
 from bot.review.web import create_app
@@ -75,6 +76,7 @@ def serve(settings: Settings, engine: Engine, store: Store) -> int:
                 await channel.set_webhook()
             else:
                 polling = asyncio.create_task(channel.poll(), name="telegram-polling")
+        heap.settle()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):

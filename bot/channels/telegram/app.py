@@ -27,6 +27,7 @@ from telegram.error import Conflict, InvalidToken, NetworkError, TelegramError, 
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, TypeHandler
 from telegram.request import BaseRequest
 
+from bot import heap
 from bot.channels.telegram.locks import KeyedLocks
 from bot.channels.telegram.outbox import ChatPacer, Outbox, markup
 from bot.channels.telegram.turns import COMMANDS, Chat, Event, TurnResult, Turns
@@ -366,6 +367,7 @@ async def run_telegram(settings: Settings, engine: Engine, store: Store) -> None
     """Run until SIGINT or SIGTERM; StartupError when the bot cannot start."""
     channel = TelegramChannel(settings, engine, store)
     await channel.start()
+    heap.settle()
     mode: Callable[[], Awaitable[None]] = channel.serve_webhook if settings.webhook_url else channel.poll
     main = asyncio.create_task(mode(), name="telegram")
 
