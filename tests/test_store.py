@@ -39,7 +39,7 @@ def test_an_update_id_is_recorded_once_and_the_transaction_rolls_back(store: Sto
         intake = tx.create_intake(new_intake())
         tx.record_in(intake.id, 1, 500, "hello", utcnow())
     with pytest.raises(Duplicate), store.transaction() as tx:
-        tx.add_out(intake.id, 1, "would be lost", {"op": "send", "text": "x"}, utcnow())
+        tx.add_out(intake.id, 1, {"op": "send", "text": "would be lost"}, utcnow())
         tx.record_in(intake.id, 1, 500, "hello again", utcnow())
     with store.transaction() as tx:
         assert [line.text for line in tx.transcript(intake.id)] == ["hello"]
@@ -51,8 +51,8 @@ def test_the_outbox_keeps_order_retries_and_gives_up(store: Store) -> None:
     later = now.replace(year=now.year + 1)
     with store.transaction() as tx:
         intake = tx.create_intake(new_intake())
-        first = tx.add_out(intake.id, 1, "one", {"op": "send", "text": "one"}, now)
-        second = tx.add_out(intake.id, 1, "two", {"op": "send", "text": "two"}, now)
+        first = tx.add_out(intake.id, 1, {"op": "send", "text": "one"}, now)
+        second = tx.add_out(intake.id, 1, {"op": "send", "text": "two"}, now)
         assert tx.pending(1) == [first, second]
         tx.mark_failed(first.id, "network", later)
         # still first in line, with when it may be tried again: the outbox holds the chat until then
@@ -77,7 +77,7 @@ def test_what_the_driver_writes_reads_back_through_core(store: Store) -> None:
     with store.transaction() as tx:
         intake = tx.create_intake(new_intake(5))
         tx.record_in(intake.id, 5, 901, "Ja, gern – ✓", now, "press")
-        out = tx.add_out(intake.id, 5, "Frage", {"op": "send", "text": "Frage", "keyboard": None}, now)
+        out = tx.add_out(intake.id, 5, {"op": "send", "text": "Frage", "keyboard": None}, now)
         intake.state = {"v": 1, "answers": {"note": "Grüße 🌿"}}
         intake.flags, intake.urgent, intake.status = ["pregnant"], True, "completed"
         intake.consented_at = intake.completed_at = now
@@ -233,3 +233,77 @@ def test_a_write_from_an_outdated_copy_is_refused_as_stale(store: Store) -> None
         tx.delete_chat(8)
         with pytest.raises(Stale):
             tx.save_intake(fresh)  # erased meanwhile
+
+
+def test_a_turns_input_and_replies_go_in_together_in_order_and_once(store: Store) -> None:
+    now = utcnow()
+    replies = [{"op": "edit", "text": "Age?\n✓ 40", "target": 1}, {"op": "send", "text": "Next?", "keyboard": None}]
+    with store.transaction() as tx:
+        intake = tx.create_intake(new_intake(9))
+        rows = tx.record_turn(intake.id, 9, 700, "40", "text", replies, now)
+        assert [(r.text, r.payload) for r in rows] == [("Age?\n✓ 40", replies[0]), ("Next?", replies[1])]
+        assert rows[0].id < rows[1].id
+        assert tx.record_turn(intake.id, 9, None, None, "text", [], now) == []  # nothing to write
+        reminder = tx.record_turn(intake.id, 9, None, None, "text", [replies[1]], now)  # no input row
+    with pytest.raises(Duplicate), store.transaction() as tx:
+        tx.record_turn(intake.id, 9, 700, "40 again", "text", replies, now)  # redelivered: nothing kept
+    with store.transaction() as tx:
+        lines = [(line.direction, line.text) for line in tx.transcript(intake.id)]
+        assert lines == [("in", "40"), ("out", "Next?"), ("out", "Next?")]  # edits are not transcript lines
+        assert [r.id for r in tx.pending(9)] == [rows[0].id, rows[1].id, reminder[0].id]
+
+
+def test_a_long_running_store_checkpoints_from_its_own_thread(database_url: str) -> None:
+    import time
+
+    store = Store.open(database_url)
+    store.checkpoint_in_background()
+    checkpointer = store._checkpointer
+    try:
+        if not database_url.startswith("sqlite"):
+            assert checkpointer is None  # PostgreSQL has nothing of the kind to do
+            return
+        with store.transaction() as tx:
+            intake = tx.create_intake(new_intake(11))
+            tx.record_in(intake.id, 11, 1100, "text", utcnow())
+            (autocheckpoint,) = tx.driver.execute("PRAGMA wal_autocheckpoint").fetchone()
+        assert autocheckpoint == 10_000  # committing connections only checkpoint as a safety net
+        deadline = time.monotonic() + 10
+        while checkpointer.checkpoints == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert checkpointer.checkpoints > 0
+    finally:
+        store.close()
+    assert store._checkpointer is None and not checkpointer._thread.is_alive()
+    with Store(database_url).transaction() as tx:  # everything committed is in the database file
+        assert [line.text for line in tx.transcript(intake.id)] == ["text"]
+
+
+def test_an_erased_chat_keeps_only_its_update_ids_for_two_days(store: Store) -> None:
+    """A redelivered update applied before /delete is still refused, and nothing else remains."""
+    from datetime import timedelta
+
+    import sqlalchemy as sa
+
+    from bot.store.schema import messages
+
+    with store.transaction() as tx:
+        intake = tx.create_intake(new_intake(12))
+        tx.record_in(intake.id, 12, 1201, "my answer", utcnow())
+        tx.add_out(intake.id, 12, {"op": "send", "text": "a question"}, utcnow())
+        assert tx.delete_chat(12) == 1
+
+    def rows(tx) -> list[tuple]:
+        columns = ("intake_id", "chat_id", "update_id", "kind", "text", "payload")
+        return [tuple(r) for r in tx.conn.execute(sa.select(*(messages.c[c] for c in columns)))]
+
+    with store.transaction() as tx:
+        assert rows(tx) == [(None, 0, 1201, "erased", "", None)]  # no intake, chat, text or reply
+        assert tx.pending() == [] and tx.current_intake(12) is None
+        fresh = tx.create_intake(new_intake(12))
+    with pytest.raises(Duplicate), store.transaction() as tx:
+        tx.record_in(fresh.id, 12, 1201, "my answer", utcnow())  # Telegram sends it again
+    with store.transaction() as tx:
+        tx.conn.execute(messages.update().values(at=utcnow() - timedelta(days=3)))  # two days on
+        tx.delete_chat(99)  # any later erasure sweeps old tombstones
+        assert rows(tx) == []

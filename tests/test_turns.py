@@ -36,6 +36,12 @@ class Patient:
         self.update_id += 1
         return self.turns.apply(self.update_id, self.chat, event)
 
+    def consent(self) -> None:
+        """/start, past the welcome, and agree: at the first question."""
+        self.command("start")
+        self.press("Continue")
+        self.press("I agree")
+
     def type(self, text: str):
         return self._apply(Event("text", text=text))
 
@@ -142,11 +148,26 @@ def test_stale_buttons_get_a_notice_and_the_current_question(turns: Turns) -> No
     assert turns.apply(10000, CHAT, Event("press", data="garbage", message_id=7)).toast is not None
 
 
-def test_multi_choice_toggles_then_done(turns: Turns) -> None:
+def test_a_button_of_a_finished_intake_says_it_is_finished(turns: Turns) -> None:
     patient = Patient(turns)
     patient.command("start")
     patient.press("Continue")
+    old = patient.button("I agree")
     patient.press("I agree")
+    patient.type("16")  # an early ending
+    assert patient.intake().status == "completed"
+    result = turns.apply(patient.update_id + 1, CHAT, Event("press", data=old, label="I agree", message_id=7))
+    assert result.toast == "That button belongs to an earlier step."
+    assert patient.outbox()[-2:] == [
+        render.edit_keyboard(None, message_id=7),
+        render.send("This questionnaire is finished. Send /restart to start again."),
+    ]
+    assert patient.intake().status == "completed"
+
+
+def test_multi_choice_toggles_then_done(turns: Turns) -> None:
+    patient = Patient(turns)
+    patient.consent()
     patient.type("30")
     patient.press("No")
     patient.press("Fine lines")
@@ -357,3 +378,19 @@ def test_a_copy_kept_in_memory_is_checked_by_the_write_and_the_turn_run_again(
     assert [text for direction, text in patient.transcript() if direction == "in"] == ["/start", "Continue", "I agree"]
     patient.type("40")
     assert reads == [42, 42]  # and kept again from then on
+
+
+def test_updates_redelivered_after_delete_do_not_begin_a_new_intake(turns: Turns) -> None:
+    """The bot died after committing /delete but before Telegram heard the batch was applied."""
+    patient = Patient(turns)
+    patient.consent()
+    patient.type("40")
+    answer = patient.update_id
+    patient.command("delete")
+    confirm = Event("press", data=patient.button("Yes, erase everything"), label="Yes, erase everything")
+    turns.apply(answer + 2, CHAT, confirm)
+    assert patient.intake() is None
+    assert turns.apply(answer, CHAT, Event("text", text="40")).duplicate
+    again = turns.apply(answer + 2, CHAT, confirm)  # a button of the erased intake: stale, stores nothing
+    assert again.toast == "That button belongs to an earlier step." and again.outgoing == []
+    assert patient.intake() is None  # nothing about the person was stored again

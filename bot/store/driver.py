@@ -76,7 +76,7 @@ class Statements:
 
     def __init__(self, dialect: str):
         self.sqlite = dialect == "sqlite"
-        p = "?" if self.sqlite else "%s"  # sqlite3 takes qmark parameters, psycopg format ones
+        self.p = p = "?" if self.sqlite else "%s"  # sqlite3 takes qmark parameters, psycopg format ones
         self.time = _LastTime() if self.sqlite else _aware
         self.read_time = parse_sqlite_time if self.sqlite else _aware
         self.current_intake = f"SELECT {', '.join(COLUMNS)} FROM intakes WHERE chat_id = {p} ORDER BY id DESC LIMIT 1"
@@ -85,18 +85,26 @@ class Statements:
             f"UPDATE intakes SET {', '.join(f'{c} = {p}' for c in TURN_COLUMNS)}, version = version + 1 "
             f"WHERE id = {p} AND version = {p}"
         )
-        # A redelivered update_id inserts nothing and returns no row: the turn is a duplicate.
-        self.record_in = (
-            "INSERT INTO messages (intake_id, chat_id, update_id, direction, kind, text, at, attempts) "
-            f"VALUES ({p}, {p}, {p}, 'in', {p}, {p}, {p}, 0) ON CONFLICT (update_id) DO NOTHING RETURNING id"
-        )
-        self.add_out = (
-            "INSERT INTO messages (intake_id, chat_id, direction, kind, text, at, payload, attempts) "
-            f"VALUES ({p}, {p}, 'out', {p}, {p}, {p}, {p}, 0) RETURNING id"
-        )
+        self._turn_rows: dict[tuple[int, int], str] = {}
         self.mark_sent = (
             f"UPDATE messages SET sent_at = {p}, telegram_message_id = {p}, last_error = NULL WHERE id = {p}"
         )
+
+    def turn_rows(self, inputs: int, replies: int) -> str:
+        """One INSERT of a turn's input row (``inputs`` 0 or 1) and its reply rows, ids returned.
+
+        A redelivered update_id (unique) leaves the input row out, and only it: fewer ids come back.
+        """
+        key = (inputs, replies)
+        if key not in self._turn_rows:
+            p = self.p
+            rows = [f"({p}, {p}, {p}, 'in', {p}, {p}, {p}, NULL, 0)"] * inputs
+            rows += [f"({p}, {p}, NULL, 'out', {p}, {p}, {p}, {p}, 0)"] * replies
+            self._turn_rows[key] = (
+                "INSERT INTO messages (intake_id, chat_id, update_id, direction, kind, text, at, payload, attempts) "
+                f"VALUES {', '.join(rows)} ON CONFLICT (update_id) DO NOTHING RETURNING id"
+            )
+        return self._turn_rows[key]
 
     def intake(self, row: Sequence[Any]) -> Intake:
         return Intake.from_mapping(dict(zip(COLUMNS, row, strict=True)), self.read_time)

@@ -58,7 +58,9 @@ messages = sa.Table(
     "messages",
     metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
-    sa.Column("intake_id", Id, sa.ForeignKey("intakes.id", ondelete="CASCADE"), nullable=False),
+    # None only on the tombstone of an erased chat's input (update_id kept, nothing else): see
+    # Tx.delete_chat and migration 0004
+    sa.Column("intake_id", Id, sa.ForeignKey("intakes.id", ondelete="CASCADE")),
     sa.Column("chat_id", sa.BigInteger, nullable=False),
     # Telegram's update_id of an incoming message: unique, so a redelivered update is applied once
     sa.Column("update_id", sa.BigInteger, unique=True),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,19 +19,23 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from bot.store.checkpoint import SAFETY_NET_PAGES, Checkpointer
 from bot.store.driver import Statements
-from bot.store.records import Intake, Outgoing, TranscriptLine, as_utc, dumps
+from bot.store.records import Intake, Outgoing, TranscriptLine, as_utc, dumps, utcnow
 from bot.store.schema import intakes, messages, notes, webhook_deliveries
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 GAVE_UP = 999  # attempts recorded for a reply given up on: never pending again
+#: How long an erased input's update_id is kept (Telegram keeps an unconfirmed update for 24 hours).
+TOMBSTONE_AGE = timedelta(days=2)
 
 
 class StoreError(Exception):
     """The database cannot be used (unreachable, wrong URL, failed migration): one clear line."""
 
 
-def _engine(url: str) -> Engine:
+def _engine(url: str, extra_pragmas: list[str]) -> Engine:
+    """``extra_pragmas`` (SQLite) is read as each new connection is made: the store may add to it."""
     # hide_parameters: an error's message never quotes the values (a patient's answers) into a log.
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
@@ -57,6 +61,8 @@ def _engine(url: str) -> Engine:
             # journal; on disk that was a third of a turn's cost, and it is never needed after a
             # crash (the WAL is what recovers), so it lives in memory.
             cursor.execute("PRAGMA temp_store=MEMORY")
+            for pragma in extra_pragmas:
+                cursor.execute(f"PRAGMA {pragma}")
             cursor.close()
 
         @sa.event.listens_for(engine, "begin")
@@ -74,8 +80,10 @@ def _engine(url: str) -> Engine:
 class Store:
     def __init__(self, url: str):
         self.url = url
+        self._pragmas: list[str] = []
+        self._checkpointer: Checkpointer | None = None
         try:
-            self.engine = _engine(url)
+            self.engine = _engine(url, self._pragmas)
             with self.engine.connect() as conn:
                 conn.execute(sa.text("SELECT 1"))
         except (sa.exc.SQLAlchemyError, OSError, ImportError, ValueError) as err:
@@ -119,7 +127,21 @@ class Store:
         except sa.exc.SQLAlchemyError as err:
             raise StoreError(f"cannot migrate the database {_safe(self.url)}: {err}") from None
 
+    def checkpoint_in_background(self) -> None:
+        """For a long-running process on SQLite: checkpoints leave the event loop (see
+        ``bot.store.checkpoint``). Nothing to do on PostgreSQL."""
+        database = self.engine.url.database
+        if self.engine.dialect.name != "sqlite" or not database or database == ":memory:" or self._checkpointer:
+            return
+        self._pragmas.append(f"wal_autocheckpoint={SAFETY_NET_PAGES}")
+        self.engine.dispose()  # connections made from now on take the pragma
+        self._checkpointer = Checkpointer(database)
+        self._checkpointer.start()
+
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
         self.engine.dispose()
 
     @contextmanager
@@ -160,8 +182,8 @@ class Stale(Exception):
 class Tx:
     """The operations of one transaction.
 
-    The per-turn ones (``current_intake``, ``record_in``, ``add_out``, ``save_intake``,
-    ``mark_all_sent``) run on the driver (``bot.store.driver``); the rest on SQLAlchemy Core.
+    The per-turn ones (``current_intake``, ``record_turn``, ``save_intake``, ``mark_all_sent``) run
+    on the driver (``bot.store.driver``); the rest on SQLAlchemy Core.
     """
 
     def __init__(self, conn: Connection, statements: Statements):
@@ -217,7 +239,20 @@ class Tx:
         intake.version += 1
 
     def delete_chat(self, chat_id: int) -> int:
-        """Erase every intake of a chat with its transcript and outbox; how many intakes went."""
+        """Erase every intake of a chat with its transcript and outbox; how many intakes went.
+
+        Each erased input leaves a tombstone: its ``update_id`` and nothing else, so that Telegram
+        redelivering an update applied before the erasure cannot begin a new intake (migration
+        0004). Tombstones older than TOMBSTONE_AGE go at the same time.
+        """
+        now = utcnow()
+        self.conn.execute(messages.delete().where(messages.c.intake_id.is_(None), messages.c.at < now - TOMBSTONE_AGE))
+        chat_intakes = sa.select(intakes.c.id).where(intakes.c.chat_id == chat_id)
+        self.conn.execute(
+            messages.update()
+            .where(messages.c.intake_id.in_(chat_intakes), messages.c.update_id.isnot(None))
+            .values(intake_id=None, chat_id=0, kind="erased", text="", at=now, payload=None)
+        )
         return self._delete_intakes(intakes.c.chat_id == chat_id)
 
     def purge_before(self, cutoff: datetime) -> int:
@@ -244,17 +279,45 @@ class Tx:
         self, intake_id: int, chat_id: int, update_id: int | None, text: str, at: datetime, kind: str = "text"
     ) -> None:
         """The patient's input; raises Duplicate when this update_id was applied already."""
-        values = (intake_id, chat_id, update_id, kind, text, self.sql.time(at))
-        # rowcount is not reliable here across drivers; a returned row is
-        if self.driver.execute(self.sql.record_in, values).fetchone() is None:
-            raise Duplicate(update_id)
+        self.record_turn(intake_id, chat_id, update_id, text, kind, [], at)
 
-    def add_out(self, intake_id: int, chat_id: int, text: str, payload: dict[str, Any], at: datetime) -> Outgoing:
+    def add_out(self, intake_id: int, chat_id: int, payload: dict[str, Any], at: datetime) -> Outgoing:
         """A reply into the transcript and the outbox; the row to send once this commits."""
-        body = dumps(payload)
-        values = (intake_id, chat_id, payload["op"], text, self.sql.time(at), body)
-        (row_id,) = self.driver.execute(self.sql.add_out, values).fetchone()
-        return Outgoing(row_id, intake_id, chat_id, text, payload, 0)
+        return self.record_turn(intake_id, chat_id, None, None, "text", [payload], at)[0]
+
+    def record_turn(
+        self,
+        intake_id: int,
+        chat_id: int,
+        update_id: int | None,
+        text: str | None,
+        kind: str,
+        replies: list[dict[str, Any]],
+        at: datetime,
+    ) -> list[Outgoing]:
+        """A turn's input (none when ``text`` is None) and its replies, in one statement: what
+        ``record_in`` and ``add_out`` each do, for the cost of one. Raises Duplicate as
+        ``record_in`` does; the replies to send once this commits, in order."""
+        sql = self.sql
+        when = sql.time(at)
+        values: list[Any] = [intake_id, chat_id, update_id, kind, text, when] if text is not None else []
+        bodies = []
+        for payload in replies:
+            body = dumps(payload)
+            bodies.append(body)
+            values += (intake_id, chat_id, payload["op"], payload.get("text") or "", when, body)
+        rows = 1 if text is not None else 0
+        if not rows and not replies:
+            return []
+        # Ids grow in the order the rows are listed (AUTOINCREMENT, a sequence), whatever order
+        # RETURNING gives them back in.
+        ids = sorted(row[0] for row in self.driver.execute(sql.turn_rows(rows, len(replies)), values).fetchall())
+        if len(ids) != rows + len(replies):  # the input row was left out: this update was applied before
+            raise Duplicate(update_id)
+        return [
+            Outgoing(row_id, intake_id, chat_id, payload.get("text") or "", payload, 0)
+            for row_id, payload in zip(ids[rows:], replies, strict=True)
+        ]
 
     def pending(self, chat_id: int | None = None, *, max_attempts: int = 8, limit: int = 100) -> list[Outgoing]:
         """Unsent replies not given up on, in order (each with when it may be tried again)."""

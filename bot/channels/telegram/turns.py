@@ -221,13 +221,19 @@ class _Turn:
             self.result.direct += self.outs
             self.outs = []
             return
-        if self.update_id is not None or self.in_text:
-            self.tx.record_in(intake.id, intake.chat_id, self.update_id, self.in_text, self.now, self.in_kind)
-        for i, payload in enumerate(self.outs):
-            row = self.tx.add_out(intake.id, intake.chat_id, payload.get("text") or "", payload, self.now)
-            self.result.outgoing.append(row)
-            if i == self.new_prompt:
-                intake.prompt_message_id = row.id
+        recorded = self.update_id is not None or self.in_text
+        rows = self.tx.record_turn(
+            intake.id,
+            intake.chat_id,
+            self.update_id,
+            self.in_text if recorded else None,
+            self.in_kind,
+            self.outs,
+            self.now,
+        )
+        self.result.outgoing += rows
+        if self.new_prompt is not None and self.new_prompt < len(rows):
+            intake.prompt_message_id = rows[self.new_prompt].id
         self._sync(intake, conv, activity)
         self.tx.save_intake(intake)
 
@@ -553,7 +559,9 @@ class _Turn:
             self.outs.append(render.edit_keyboard(None, message_id=event.message_id))
         if self.intake is not None and self.intake.status not in FINISHED:
             self.show_prompt()
-        elif self.intake is None:
+        elif self.intake is not None:  # say where they stand: done, and how to begin again
+            self.say(self.msg("finished"))
+        else:
             self.result.direct, self.outs = [render.edit_keyboard(None, message_id=event.message_id)], []
 
     def cancelled_text(self, event: Event) -> str:

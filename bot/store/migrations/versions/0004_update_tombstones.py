@@ -1,0 +1,39 @@
+"""Tombstones of erased updates: messages.intake_id may be empty.
+
+``/delete`` erases everything of a chat, including the transcript rows whose ``update_id`` tells a
+redelivered update from a new one. If the bot died after committing the erasure but before
+Telegram heard the batch was applied, Telegram sends the batch's updates again, and an answer given
+before the erasure would begin a new intake holding the person's Telegram name. The erasure
+therefore keeps each erased input's ``update_id`` on a row with nothing else (no intake, no chat,
+no text) for two days, longer than Telegram keeps an update; the unique ``update_id`` refuses the
+redelivery as it refuses any other.
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-12-03
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    rebuild = {"recreate": "always", "table_kwargs": {"sqlite_autoincrement": True}} if sqlite else {}
+    with op.batch_alter_table("messages", **rebuild) as batch:
+        batch.alter_column("intake_id", existing_type=sa.BigInteger().with_variant(sa.Integer, "sqlite"), nullable=True)
+
+
+def downgrade() -> None:
+    op.execute("DELETE FROM messages WHERE intake_id IS NULL")
+    with op.batch_alter_table("messages") as batch:
+        batch.alter_column(
+            "intake_id", existing_type=sa.BigInteger().with_variant(sa.Integer, "sqlite"), nullable=False
+        )
