@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.store.records import Intake, dumps
+from bot.store.records import TIME_FIELDS, Intake, dumps
 from bot.store.schema import intakes
 
 COLUMNS = tuple(column.name for column in intakes.columns)
@@ -34,7 +34,8 @@ TURN_COLUMNS = (
     "completed_at",
     "reminded_at",
 )
-_TIMES = frozenset(("consented_at", "human_requested_at", "updated_at", "completed_at", "reminded_at"))
+NEW_COLUMNS = tuple(name for name in COLUMNS if name != "id")
+_TIMES = frozenset(TIME_FIELDS)
 
 
 def sqlite_time(value: datetime | None) -> str | None:
@@ -85,6 +86,9 @@ class Statements:
             f"UPDATE intakes SET {', '.join(f'{c} = {p}' for c in TURN_COLUMNS)}, version = version + 1 "
             f"WHERE id = {p} AND version = {p}"
         )
+        self.create_intake = (
+            f"INSERT INTO intakes ({', '.join(NEW_COLUMNS)}) VALUES ({', '.join([p] * len(NEW_COLUMNS))}) RETURNING id"
+        )
         self._turn_rows: dict[tuple[int, int], str] = {}
         self.mark_sent = (
             f"UPDATE messages SET sent_at = {p}, telegram_message_id = {p}, last_error = NULL WHERE id = {p}"
@@ -110,8 +114,16 @@ class Statements:
         return Intake.from_mapping(dict(zip(COLUMNS, row, strict=True)), self.read_time)
 
     def intake_values(self, intake: Intake) -> list[Any]:
+        """For ``save_intake``: what a turn changes, then the id and the version it was read as."""
+        return [*self._values(intake, TURN_COLUMNS), intake.id, intake.version]
+
+    def new_intake_values(self, intake: Intake) -> list[Any]:
+        """For ``create_intake``: every column but the id."""
+        return self._values(intake, NEW_COLUMNS)
+
+    def _values(self, intake: Intake, columns: Sequence[str]) -> list[Any]:
         values: list[Any] = []
-        for name in TURN_COLUMNS:
+        for name in columns:
             value = getattr(intake, name)
             if name in _TIMES:
                 value = self.time(value)
@@ -120,6 +132,4 @@ class Statements:
             elif name == "urgent" and self.sqlite:
                 value = int(value)
             values.append(value)
-        values.append(intake.id)
-        values.append(intake.version)
         return values

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -80,12 +80,6 @@ class Intake:
         for key in TIME_FIELDS:
             data[key] = time(data[key])
         return cls(**data)
-
-    def to_row(self) -> dict[str, Any]:
-        data = {f.name: getattr(self, f.name) for f in fields(self)}
-        data["state"] = dumps(self.state)
-        data["flags"] = dumps(self.flags)
-        return data
 
 
 @dataclass(frozen=True)

@@ -182,8 +182,8 @@ class Stale(Exception):
 class Tx:
     """The operations of one transaction.
 
-    The per-turn ones (``current_intake``, ``record_turn``, ``save_intake``, ``mark_all_sent``) run
-    on the driver (``bot.store.driver``); the rest on SQLAlchemy Core.
+    The per-turn ones (``current_intake``, ``create_intake``, ``record_turn``, ``save_intake``,
+    ``mark_all_sent``) run on the driver (``bot.store.driver``); the rest on SQLAlchemy Core.
     """
 
     def __init__(self, conn: Connection, statements: Statements):
@@ -222,9 +222,7 @@ class Tx:
         return Intake.from_row(row) if row is not None else None
 
     def create_intake(self, intake: Intake) -> Intake:
-        values = intake.to_row()
-        values.pop("id")
-        intake.id = self.conn.execute(intakes.insert().values(**values).returning(intakes.c.id)).scalar_one()
+        (intake.id,) = self.driver.execute(self.sql.create_intake, self.sql.new_intake_values(intake)).fetchone()
         return intake
 
     def save_intake(self, intake: Intake) -> None:
