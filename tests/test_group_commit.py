@@ -60,6 +60,27 @@ async def test_one_callers_failure_is_undone_alone(store: Store) -> None:
     assert group.commits == 1
 
 
+async def test_work_runs_without_savepoints_unless_some_work_fails(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    savepoints: list[int] = []
+    real = Tx.savepoint
+    monkeypatch.setattr(Tx, "savepoint", lambda tx: savepoints.append(1) or real(tx))
+    group = GroupCommit(store)
+    await asyncio.gather(*(group.run(record(f"answer {i}", i)) for i in range(1, 4)))
+    assert savepoints == [] and group.reruns == 0
+
+    def broken(tx: Tx) -> None:
+        raise RuntimeError("the turn failed")
+
+    outcome = await asyncio.gather(
+        group.run(record("kept", 10)), group.run(broken), group.run(record("kept too", 11)), return_exceptions=True
+    )
+    assert outcome[0] == "kept" and isinstance(outcome[1], RuntimeError) and outcome[2] == "kept too"
+    assert group.reruns == 1 and len(savepoints) == 3  # the second run isolates each caller
+    assert inputs(store)[-2:] == ["kept", "kept too"]  # each kept once
+
+
 async def test_stale_work_is_rolled_back_and_run_once_more(store: Store) -> None:
     group = GroupCommit(store)
     runs: list[int] = []
@@ -120,8 +141,10 @@ async def test_a_failed_commit_fails_every_caller_and_riders_keep_their_load(
     group.riders.append(marks)
     committed: list[str] = []
 
+    ids = iter(range(100, 200))
+
     def work(tx: Tx) -> str:
-        record("lost", 1)(tx)
+        record("lost", next(ids))(tx)
         tx.on_commit(lambda: committed.append("lost"))
         return "done"
 
@@ -136,7 +159,9 @@ async def test_a_failed_commit_fails_every_caller_and_riders_keep_their_load(
         def __enter__(self) -> Tx:
             return self.inner.__enter__()
 
-        def __exit__(self, *exc) -> None:
+        def __exit__(self, *exc) -> bool | None:
+            if exc[0] is not None:  # rolling back works as ever
+                return self.inner.__exit__(*exc)
             error = RuntimeError("disk full")
             self.inner.__exit__(RuntimeError, error, None)
             raise error
