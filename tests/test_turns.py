@@ -394,3 +394,30 @@ def test_updates_redelivered_after_delete_do_not_begin_a_new_intake(turns: Turns
     again = turns.apply(answer + 2, CHAT, confirm)  # a button of the erased intake: stale, stores nothing
     assert again.toast == "That button belongs to an earlier step." and again.outgoing == []
     assert patient.intake() is None  # nothing about the person was stored again
+
+
+def test_writing_after_an_ending_begins_nothing_new_and_an_urgent_ending_is_shown_again(turns: Turns) -> None:
+    patient = Patient(turns)
+    patient.consent()
+    patient.type("40")
+    patient.press("Yes")  # hard to breathe right now: the urgent ending at once
+    first = patient.intake()
+    assert first.status == "completed" and first.outcome == "urgent"
+    for message in (patient.type("I am scared"), patient._apply(Event("other", what="sticker"))):
+        assert message.outgoing[-1].payload["text"].startswith("🚨 Please seek medical care now.")
+    assert patient.intake().id == first.id  # only /start or /restart begin again
+    patient.command("start")
+    assert patient.intake().id != first.id
+
+
+def test_delete_erases_a_finished_intake_too(turns: Turns) -> None:
+    patient = Patient(turns)
+    patient.consent()
+    patient.type("16")  # an early ending
+    assert patient.type("hello").outgoing[-1].payload["text"] == (
+        "This questionnaire is finished. Send /restart to start again."
+    )
+    patient.command("delete")
+    result = patient.press("Yes, erase everything")
+    assert result.toast is None and patient.intake() is None
+    assert result.direct[0]["text"].startswith("Done: everything stored about you here has been erased.")

@@ -325,22 +325,24 @@ class _Turn:
             self.in_text = f"[{event.what or 'message'}]"
             self.on_other()
 
-    def ensure_intake(self, source: str | None = None) -> bool:
-        """Make sure there is an intake in progress; True when one was just begun."""
-        if self.intake is None or self.intake.status in FINISHED:
+    def ensure_intake(self, source: str | None = None, anew: bool = False) -> bool:
+        """Make sure the chat has an intake, a new one after a finished one when ``anew`` (only
+        /start and /restart begin again: a message after an ending must not); True when one was
+        just begun."""
+        if self.intake is None or (anew and self.intake.status in FINISHED):
             self.begin_intake(source)
             return True
         return False
 
     def on_start(self, event: Event) -> None:
-        if self.ensure_intake(event.text.strip() or None):
+        if self.ensure_intake(event.text.strip() or None, anew=True):
             self.show_prompt()
             return
         self.say(self.msg("resumed"))
         self.show_prompt()
 
     def on_restart(self, event: Event) -> None:
-        if self.ensure_intake():
+        if self.ensure_intake(anew=True):
             self.show_prompt()
             return
         assert self.intake is not None and self.conv is not None
@@ -358,7 +360,7 @@ class _Turn:
             # An early ending (a mistaken tap on "Under 18", say) can be undone; an intake
             # confirmed at the summary is finished for good: /restart begins a new one.
             if any(isinstance(self.engine.steps[s], model.SummaryStep) for s in self.conv.path):
-                self.say(self.msg("finished"))
+                self.say_finished()
                 return
         elif self.ensure_intake():
             self.show_prompt()
@@ -437,15 +439,28 @@ class _Turn:
         if self.ensure_intake():
             self.show_prompt()
             return
+        if self.conv is not None and self.engine.finished(self.conv):
+            self.say_finished()
+            return
         self.say(self.msg("unsupported"))
         self.reprompt()
+
+    def say_finished(self) -> None:
+        """After an ending: an urgent one is shown again (someone writing after being told to get
+        help now, or given crisis lines, needs that message, not a formality); otherwise say the
+        questionnaire is finished and how to begin again."""
+        step = self.engine.step(self.conv) if self.conv is not None else None
+        if isinstance(step, model.OutcomeStep) and step.urgent:
+            self.show_prompt()
+            return
+        self.say(self.msg("finished"))
 
     def reprompt(self) -> None:
         """Show the current question again, so a detour never loses the person's place."""
         if self.intake is None or self.conv is None:
             return
         if self.engine.finished(self.conv):
-            self.say(self.msg("finished"))
+            self.say_finished()
             return
         self.show_prompt()
 
@@ -457,7 +472,7 @@ class _Turn:
             return
         assert self.conv is not None
         if self.engine.finished(self.conv):
-            self.say(self.msg("finished"))
+            self.say_finished()
             return
         before = self.prompt()
         step = self.engine.step(self.conv)
@@ -497,7 +512,7 @@ class _Turn:
         if press is None or intake is None or conv is None or press.intake_id != intake.id or press.turn != conv.turn:
             self.stale(event)
             return
-        if intake.status in FINISHED:
+        if intake.status in FINISHED and press.action not in ("D", "X"):  # erasing is always possible
             self.stale(event)
             return
         before = self.prompt()
@@ -560,7 +575,7 @@ class _Turn:
         if self.intake is not None and self.intake.status not in FINISHED:
             self.show_prompt()
         elif self.intake is not None:  # say where they stand: done, and how to begin again
-            self.say(self.msg("finished"))
+            self.say_finished()
         else:
             self.result.direct, self.outs = [render.edit_keyboard(None, message_id=event.message_id)], []
 

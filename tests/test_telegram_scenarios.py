@@ -1,0 +1,651 @@
+"""End to end, more scenarios: the real bot (``python -m bot run``, or ``serve``/``start``) as a separate
+process against the fake Telegram Bot API server, the default flow and a real SQLite file.
+
+What each test covers, in a patient's words:
+
+* changing an answer at the summary (and the questions that this makes relevant or irrelevant);
+* the urgent endings (symptoms right now, self-harm words in a typed answer, and both reached by a
+  change at the summary): urgent care first, no further question, flagged urgent in the store;
+* photos, voice notes, videos, files, locations and contacts get a kind re-prompt and change nothing;
+* stale buttons of a finished and of an erased intake are answered and change nothing, and an erased
+  person leaves nothing behind in the store;
+* /help and /privacy in the middle of a question come back to that same question;
+* several updates of one chat in one getUpdates batch are applied in order, each once (polling only:
+  a webhook delivers one update per request);
+* ``python -m bot serve`` (and ``start``, what ``make run`` runs) in polling mode: the bot answers and
+  the staff web app answers on its port.
+
+Tests that take the ``bot`` fixture run twice, with long polling and with a webhook.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import test_telegram_e2e as e2e
+from bot_process import BotProcess
+from fake_telegram import FakeTelegram
+
+from bot.store import Intake, Store, TranscriptLine
+
+# The e2e module's fixtures, under their own names: a fake Telegram server, a SQLite file, and the bot
+# (parametrized: long polling and webhook).
+fake = e2e.fake
+db_path = e2e.db_path
+bot = e2e.bot
+
+STALE = "That button belongs to an earlier step."
+UNSUPPORTED = "I can only read typed text and button taps"
+FINISHED = "This questionnaire is finished"
+VERDICTS = re.compile(
+    r"\b(you are (not )?suitable|not suitable|suitable for|eligible|you qualify|you have (a|an) )", re.I
+)
+
+# Question texts (fragments) of the default flow, as the patient reads them.
+Q_WELCOME = "Hello! This is the automated assistant"
+Q_AGE = "How old are you?"
+Q_TOXIN = "botulinum toxin injections"
+Q_ALLERGY_NOW = "A quick safety question"
+Q_CONCERNS = "What would you like to improve?"
+Q_SKIN_TYPE = "react to the sun"
+Q_PREVIOUS = "How did your last botulinum toxin treatment go?"
+Q_PREVIOUS_DETAILS = "Is there anything about that treatment"
+Q_GOAL = "In a sentence or two"
+Q_CONTACT = "How would you like the clinic to contact you"
+Q_CONTACT_TIMES = "When is it usually best to reach you?"
+SUMMARY = "Here is what you told us"
+
+# From "A quick safety question" (answered No) up to the typed goal, the shortest routine way.
+SAFETY_TO_GOAL = [
+    ("tap", "No", Q_CONCERNS),
+    ("tap", "Large-looking pores", None),
+    ("tap", "Done", Q_SKIN_TYPE),
+    ("tap", "Skip this question", "Are you pregnant"),
+    ("tap", "No, or this does not apply to me", "allergic reaction to a botulinum"),
+    ("tap", "No", "skin infection"),
+    ("tap", "No", "nerves and muscles"),
+    ("tap", "No", "trouble swallowing"),
+    ("tap", "No", "heart or circulation"),
+    ("tap", "No", "Do you currently take any of these medicines?"),
+    ("type", "None of these", "Do any of these apply to you?"),
+    ("type", "None of these", "In the last 4 weeks"),
+    ("type", "None of these", "special event"),
+    ("tap", "No particular date", "What kind of result"),
+    ("tap", "A subtle, natural-looking improvement", Q_GOAL),
+]
+GOAL_TO_SUMMARY = [
+    ("type", "Smaller pores before summer", "worrying about how you look"),
+    ("tap", "Less than 30 minutes", "avoid people"),
+    ("tap", "No, never", Q_CONTACT),
+    ("tap", "Here in Telegram", Q_CONTACT_TIMES),
+    ("tap", "Any time", None),
+    ("tap", "Done", SUMMARY),
+]
+
+
+class Person(e2e.Patient):
+    """A patient whose ``expect`` moves on to exactly the message it matched (not past later ones),
+    so a reply and the question shown right after it can be awaited one after the other."""
+
+    def expect(self, text: str, timeout: float = 15.0) -> dict:
+        message = self.fake.wait_for_text(self.chat_id, text, timeout=timeout, after=self.seen)
+        self.seen = message["message_id"]
+        return message
+
+    def user(self) -> dict:
+        return self._user()
+
+    def newest_id(self) -> int:
+        return max((m["message_id"] for m in self.fake.messages(self.chat_id)), default=0)
+
+    def quiet_after(self, message_id: int, seconds: float = 1.0) -> None:
+        """Nothing more from the bot in this chat after ``message_id`` for ``seconds``."""
+        time.sleep(seconds)
+        later = [m for m in self.fake.messages(self.chat_id) if m["message_id"] > message_id]
+        assert later == [], f"the bot sent more: {[m['text'][:80] for m in later]}"
+
+    def live_keyboards(self) -> list[dict]:
+        """The bot's messages that still show callback buttons (at most the current step's)."""
+        return [
+            m
+            for m in self.fake.messages(self.chat_id)
+            if any(
+                "callback_data" in b for row in (m.get("reply_markup") or {}).get("inline_keyboard", []) for b in row
+            )
+        ]
+
+    def press_data(self, message_id: int, data: str) -> dict:
+        """Press a button by its data (a stale or double-tapped one); the answerCallbackQuery call."""
+        answered = len(self.fake.calls("answerCallbackQuery"))
+        self.fake.press(self.chat_id, message_id, data, **self.user())
+        self.fake.wait_for(lambda: not self.fake.unanswered_callback_queries())
+        self.fake.wait_for(lambda: len(self.fake.calls("answerCallbackQuery")) > answered)
+        return self.fake.calls("answerCallbackQuery")[answered]["params"]
+
+
+def walk(patient: Person, steps: list[tuple[str, str, str | None]]) -> None:
+    for action, arg, expect in steps:
+        getattr(patient, action)(arg, expect=expect)
+
+
+def to_safety_question(patient: Person, source: str = "/start") -> None:
+    patient.command(source, expect="automated assistant")
+    patient.tap("Continue", expect="Before we start")
+    patient.tap("I agree", expect=Q_AGE)
+    patient.tap("18 to 64", expect=Q_TOXIN)
+    patient.tap("No, never", expect=Q_ALLERGY_NOW)
+
+
+def to_summary(patient: Person) -> dict:
+    to_safety_question(patient)
+    walk(patient, SAFETY_TO_GOAL + GOAL_TO_SUMMARY)
+    return message(patient, patient.seen)
+
+
+def message(patient: Person, message_id: int) -> dict:
+    """A bot message of the patient's chat as it is now."""
+    return next(m for m in patient.fake.messages(patient.chat_id) if m["message_id"] == message_id)
+
+
+def summary_lines(text: str) -> list[tuple[int, str, str]]:
+    """(number, question, answer) of each line of a summary message."""
+    return [(int(n), q, a) for n, q, a in re.findall(r"^(\d+)\. (.+)\n\s+→ (.*)$", text, re.M)]
+
+
+def line_of(summary: dict, question: str) -> tuple[int, str]:
+    """The summary line (number, answer) whose question contains ``question``."""
+    found = [(n, a) for n, q, a in summary_lines(summary["text"]) if question in q]
+    assert len(found) == 1, (question, summary["text"])
+    return found[0]
+
+
+def callback_data(message: dict, label: str) -> str:
+    for row in (message.get("reply_markup") or {}).get("inline_keyboard", []):
+        for button in row:
+            if button["text"] == label:
+                return button["callback_data"]
+    raise AssertionError(f"no button {label!r} on {message}")
+
+
+def stored(db: Path, chat_id: int) -> tuple[Intake | None, list[TranscriptLine]]:
+    """The chat's current intake and its transcript, read through the bot's own store."""
+    store = Store(f"sqlite:///{db}")
+    try:
+        with store.transaction(read_only=True) as tx:
+            intake = tx.current_intake(chat_id)
+            return intake, (tx.transcript(intake.id) if intake is not None else [])
+    finally:
+        store.close()
+
+
+def ins(transcript: list[TranscriptLine]) -> list[str]:
+    return [line.text for line in transcript if line.direction == "in"]
+
+
+def rows(db: Path, sql: str, *params: object) -> list[tuple]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+# --------------------------------------------------------------------------- 1. changing an answer at the summary
+
+
+def test_a_change_at_the_summary_shows_the_new_answer_and_reapplies_skip_logic(fake, bot, db_path) -> None:
+    patient = Person(fake, 201)
+    first = to_summary(patient)
+    assert line_of(first, "botulinum toxin injections")[1] == "No, never"
+    assert Q_PREVIOUS not in first["text"]
+    assert line_of(first, Q_CONTACT_TIMES)[1] == "Any time"
+
+    # ✏️ the toxin answer: the question comes again with the answer given, the summary's buttons go
+    number, _ = line_of(first, "botulinum toxin injections")
+    patient.tap(f"✏️ {number}", expect=Q_TOXIN)
+    assert "Your answer: No, never" in patient.last()["text"]
+    assert not message(patient, first["message_id"]).get("reply_markup")
+    # a recent treatment makes the two questions about it relevant: they are asked, then the summary
+    patient.tap("Yes, 1 to 3 months ago", expect=Q_PREVIOUS)
+    patient.tap("It went well", expect=None)
+    patient.tap("Done", expect=Q_PREVIOUS_DETAILS)
+    patient.tap("Skip this question", expect=SUMMARY)
+    second = patient.last()
+    assert line_of(second, "botulinum toxin injections")[1] == "Yes, 1 to 3 months ago"
+    assert line_of(second, Q_PREVIOUS)[1] == "It went well"
+    assert line_of(second, Q_PREVIOUS_DETAILS)[1] == "(skipped)"
+    assert len(summary_lines(second["text"])) == len(summary_lines(first["text"])) + 2
+    assert second["text"].count("Yes, 1 to 3 months ago") == 1
+
+    # contacting the clinic oneself makes "when to reach you" irrelevant: straight back, line gone
+    number, _ = line_of(second, Q_CONTACT)
+    patient.tap(f"✏️ {number}", expect=Q_CONTACT)
+    patient.tap("I will contact the clinic myself", expect=SUMMARY)
+    third = patient.last()
+    assert line_of(third, Q_CONTACT)[1] == "I will contact the clinic myself"
+    assert Q_CONTACT_TIMES not in third["text"]
+    assert len(live := patient.live_keyboards()) == 1 and live[0]["message_id"] == third["message_id"]
+
+    patient.tap("Looks right, finish", expect="Points to mention to the dermatologist")
+    assert "• Botulinum toxin treatment in the last 3 months" in patient.last()["text"]
+
+    intake, transcript = stored(db_path, 201)
+    assert intake is not None
+    answers = intake.state["answers"]
+    assert answers["toxin_last_time"] == "within_3_months"
+    assert answers["previous_result"] == ["went_well"]
+    assert answers["previous_details"] is None
+    assert answers["contact_method"] == "self_contact"
+    assert "contact_times" not in answers and "contact_detail" not in answers
+    path = intake.state["path"]
+    assert len(path) == len(set(path)) and "contact_times" not in path
+    assert (intake.status, intake.outcome, intake.flags, intake.urgent) == (
+        "completed",
+        "points_to_discuss",
+        ["recent_toxin"],
+        False,
+    )
+    assert ins(transcript).count("Yes, 1 to 3 months ago") == 1
+
+
+# --------------------------------------------------------------------------- 2. urgent endings
+
+
+def assert_urgent_ending(patient: Person, db: Path, outcome: str, flag: str, *words: str) -> None:
+    """The patient reads an urgent ending (and nothing else after it); the store holds it as urgent."""
+    ending = patient.last()
+    text = ending["text"]
+    assert text.startswith("🚨"), text
+    for word in words:
+        assert word in text, (word, text)
+    assert "112" in text and "now" in text.lower()  # seek help now, with an emergency number
+    assert "consultation" in text.lower()  # and still recommends a consultation, later
+    assert not VERDICTS.search(text), text
+    # no further question: only the booking link, and no live keyboard anywhere in the chat
+    assert patient.buttons(ending) == ["Book a consultation"]
+    assert patient.live_keyboards() == []
+    patient.quiet_after(ending["message_id"], 0.5)
+    intake, _ = stored(db, patient.chat_id)
+    assert intake is not None
+    assert (intake.status, intake.outcome, intake.urgent) == ("completed", outcome, True)
+    assert flag in intake.flags
+
+
+def test_symptoms_right_now_end_in_urgent_care_at_once(fake, bot, db_path) -> None:
+    spread = Person(fake, 211)
+    spread.command("/start", expect="automated assistant")
+    spread.tap("Continue", expect="Before we start")
+    spread.tap("I agree", expect=Q_AGE)
+    spread.tap("18 to 64", expect=Q_TOXIN)
+    spread.tap("Yes, in the last 4 weeks", expect="Since your last injection")
+    spread.tap("Yes", expect="Please get medical help now")
+    assert_urgent_ending(spread, db_path, "urgent_care", "toxin_spread_now", "don't wait")
+    intake, _ = stored(db_path, 211)
+    assert "allergy_signs_now" not in intake.state["answers"]  # no question after the urgent answer
+
+    allergy = Person(fake, 212)
+    allergy.command("/start", expect="automated assistant")
+    allergy.tap("Continue", expect="Before we start")
+    allergy.tap("I agree", expect=Q_AGE)
+    allergy.tap("65 or over", expect=Q_TOXIN)
+    allergy.tap("No, never", expect=Q_ALLERGY_NOW)
+    allergy.tap("Yes", expect="Please get medical help now")
+    assert_urgent_ending(allergy, db_path, "urgent_care", "allergy_now", "swelling of the lips")
+    intake, _ = stored(db_path, 212)
+    assert "skin_concerns" not in intake.state["answers"]
+
+
+def test_self_harm_words_in_a_typed_answer_end_in_crisis_support(fake, bot, db_path) -> None:
+    goal = Person(fake, 213)
+    to_safety_question(goal)
+    walk(goal, SAFETY_TO_GOAL)
+    goal.type("Honestly some days I just want to die", expect="Something you wrote makes us want to check")
+    assert_urgent_ending(goal, db_path, "crisis_support", "self_harm", "Samaritans", "don't wait for us")
+    intake, _ = stored(db_path, 213)
+    assert "appearance_time" not in intake.state["answers"]
+
+    # the earlier free-text question (about a previous treatment), in other words and capitals
+    earlier = Person(fake, 214)
+    earlier.command("/start", expect="automated assistant")
+    earlier.tap("Continue", expect="Before we start")
+    earlier.tap("I agree", expect=Q_AGE)
+    earlier.tap("18 to 64", expect=Q_TOXIN)
+    earlier.tap("Yes, more than 3 months ago", expect=Q_ALLERGY_NOW)
+    walk(earlier, SAFETY_TO_GOAL[:-4])  # up to "Do any of these apply to you?" (bruising)
+    earlier.type("None of these", expect=Q_PREVIOUS)
+    earlier.tap("I had a side effect or reaction that worried me", expect=None)
+    earlier.tap("Done", expect=Q_PREVIOUS_DETAILS)
+    earlier.type("Afterwards I kept HURTING MYSELF", expect="Something you wrote makes us want to check")
+    assert_urgent_ending(earlier, db_path, "crisis_support", "self_harm", "TelefonSeelsorge")
+
+
+def test_a_change_at_the_summary_to_an_urgent_answer_ends_at_once(fake, bot, db_path) -> None:
+    allergy = Person(fake, 215)
+    summary = to_summary(allergy)
+    number, answer = line_of(summary, Q_ALLERGY_NOW)
+    assert answer == "No"
+    allergy.tap(f"✏️ {number}", expect=Q_ALLERGY_NOW)
+    allergy.tap("Yes", expect="Please get medical help now")
+    assert_urgent_ending(allergy, db_path, "urgent_care", "allergy_now")
+    assert sum(SUMMARY in (m["text"] or "") for m in fake.messages(215)) == 1  # no summary after it
+
+    words = Person(fake, 216)
+    summary = to_summary(words)
+    number, _ = line_of(summary, Q_GOAL)
+    words.tap(f"✏️ {number}", expect=Q_GOAL)
+    words.type("Nothing, I want to end my life", expect="Something you wrote makes us want to check")
+    assert_urgent_ending(words, db_path, "crisis_support", "self_harm")
+    intake, _ = stored(db_path, 216)
+    assert intake.state["answers"]["goal_text"] == "Nothing, I want to end my life"
+
+
+def test_writing_after_an_urgent_ending_starts_no_new_questionnaire(fake, bot, db_path) -> None:
+    patient = Person(fake, 217)
+    to_safety_question(patient)
+    walk(patient, SAFETY_TO_GOAL)
+    patient.type("I want to end it all", expect="Something you wrote makes us want to check")
+    ending = patient.last()
+    patient.type("I am scared")  # the crisis lines again, not a formality and not a new questionnaire
+    patient.expect("Something you wrote makes us want to check", timeout=5)
+    reply = patient.last()
+    assert reply["message_id"] > ending["message_id"] and reply["text"] == ending["text"]
+    assert "automated assistant of" not in (reply["text"] or "")  # not the welcome again
+    assert patient.live_keyboards() == []  # no question, no Continue button
+    patient.quiet_after(reply["message_id"], 0.5)
+    assert rows(db_path, "SELECT count(*) FROM intakes WHERE chat_id = 217") == [(1,)]
+    intake, _ = stored(db_path, 217)
+    assert (intake.outcome, intake.urgent) == ("crisis_support", True)
+    assert ending["message_id"] < reply["message_id"]
+
+
+# --------------------------------------------------------------------------- 3. photos, voice, files...
+
+
+def test_media_locations_and_contacts_get_a_kind_reprompt_and_change_nothing(fake, bot, db_path) -> None:
+    patient = Person(fake, 221)
+    to_safety_question(patient)
+    before, _ = stored(db_path, 221)
+    assert before is not None
+    sends = [
+        ("photo", lambda: fake.send_photo(221, caption="caption-secret-221", **patient.user())),
+        ("voice", lambda: fake.send_voice(221, **patient.user())),
+        ("video", lambda: fake.send_video(221, caption="video-secret-221", **patient.user())),
+        ("document", lambda: fake.send_document(221, file_name="lab-secret-221.pdf", **patient.user())),
+        ("location", lambda: fake.send_location(221, latitude=48.137, longitude=11.575, **patient.user())),
+        ("contact", lambda: fake.send_contact(221, phone_number="+49 170 2210221", **patient.user())),
+    ]
+    updates = {}
+    for kind, send in sends:
+        updates[kind] = send()
+        reply = patient.expect(UNSUPPORTED)
+        assert not reply.get("reply_markup"), kind
+        question = patient.expect(Q_ALLERGY_NOW)
+        assert patient.buttons(question) == ["Yes", "No", "⬅️ Back"], kind
+        assert [m["message_id"] for m in patient.live_keyboards()] == [question["message_id"]], kind
+        after, _ = stored(db_path, 221)
+        assert after.state == before.state, kind  # same step, same answers, same turn
+        assert (after.status, after.flags) == (before.status, before.flags), kind
+
+    _, transcript = stored(db_path, 221)
+    assert ins(transcript)[-6:] == [f"[{kind}]" for kind, _ in sends]
+    for kind, update in updates.items():
+        assert rows(db_path, "SELECT kind, text FROM messages WHERE update_id = ?", update) == [("other", f"[{kind}]")]
+    everything = " ".join(str(row) for row in rows(db_path, "SELECT * FROM messages"))
+    for secret in ("caption-secret", "video-secret", "lab-secret", "2210221", "48.137", "BQACAgIAAxkBAAIB"):
+        assert secret not in everything, secret
+
+    # and the question still takes its answer, once
+    patient.tap("No", expect=Q_CONCERNS)
+    intake, transcript = stored(db_path, 221)
+    assert intake.state["answers"]["allergy_signs_now"] == "no"
+    assert ins(transcript).count("No") == 1
+
+
+# --------------------------------------------------------------------------- 4. stale buttons, finished and erased
+
+
+def test_stale_buttons_of_a_finished_intake_are_answered_and_change_nothing(fake, bot, db_path) -> None:
+    patient = Person(fake, 231)
+    summary = to_summary(patient)
+    edit_first, finish = callback_data(summary, "✏️ 1"), callback_data(summary, "Looks right, finish")
+    patient.tap("Looks right, finish", expect="consultation")
+    ending_id = patient.newest_id()
+    done, _ = stored(db_path, 231)
+    assert (done.status, done.outcome) == ("completed", "routine")
+
+    # a double tap on "finish", and a late tap on ✏️ 1 of the summary
+    for data in (finish, edit_first):
+        answer = patient.press_data(summary["message_id"], data)
+        assert answer.get("text") == STALE
+    time.sleep(0.5)
+    for later in [m for m in fake.messages(231) if m["message_id"] > ending_id]:
+        # at most a word on where they stand; never a question or a button
+        assert FINISHED in later["text"] and not later.get("reply_markup"), later
+    assert patient.live_keyboards() == []
+    after, _ = stored(db_path, 231)
+    assert (after.id, after.state, after.status, after.outcome, after.completed_at) == (
+        done.id,
+        done.state,
+        done.status,
+        done.outcome,
+        done.completed_at,
+    )
+    assert rows(db_path, "SELECT count(*) FROM intakes WHERE chat_id = 231") == [(1,)]
+
+
+def erase(patient: Person) -> dict:
+    """/delete and its confirmation; the confirmation message as it was before the tap."""
+    patient.command("/delete", expect="Erase everything")
+    confirm = patient.last()
+    patient.tap("Yes, erase everything")
+    patient.fake.wait_for(lambda: "has been erased" in (message(patient, confirm["message_id"])["text"] or ""), 5)
+    return confirm
+
+
+def test_stale_buttons_after_delete_are_answered_and_nothing_about_the_person_remains(fake, bot, db_path) -> None:
+    patient = Person(fake, 232)
+    to_safety_question(patient)
+    patient.tap("No", expect=Q_CONCERNS)
+    question = patient.last()
+    patient.type("Something else", expect=None)  # typed: a multi-choice answer in words
+    patient.command("/human", expect="asked someone from the clinic team")
+    confirm = erase(patient)
+    assert stored(db_path, 232) == (None, [])
+    erased_id = patient.newest_id()
+
+    # a second tap on the erase button, and a tap on the question the person was at
+    taps = [
+        (confirm["message_id"], callback_data(confirm, "Yes, erase everything")),
+        (question["message_id"], callback_data(question, "✅ Done")),
+    ]
+    for message_id, data in taps:
+        answer = patient.press_data(message_id, data)
+        assert answer.get("text"), "a press after /delete is answered with a short notice"
+        assert len(answer["text"]) <= 200
+    patient.quiet_after(erased_id, 0.5)
+    assert stored(db_path, 232) == (None, [])
+    assert_nothing_about(db_path, 232, ["pat232", "Pat232", "Something else"])
+
+
+def test_delete_after_finishing_erases_everything(fake, bot, db_path) -> None:
+    patient = Person(fake, 233)
+    summary = to_summary(patient)
+    patient.tap("Looks right, finish", expect="consultation")
+    erase(patient)
+    assert stored(db_path, 233) == (None, [])
+    answer = patient.press_data(summary["message_id"], callback_data(summary, "✏️ 1"))
+    assert answer.get("text")
+    assert_nothing_about(db_path, 233, ["pat233", "Pat233", "Smaller pores before summer"])
+
+
+def assert_nothing_about(db: Path, chat_id: int, words: list[str]) -> None:
+    """No table holds a row of this chat, nor any of ``words`` (name, username, typed answers)."""
+    with sqlite3.connect(db) as conn:
+        tables = [name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        for table in tables:
+            columns = [c[1] for c in conn.execute(f'PRAGMA table_info("{table}")')]
+            for row in conn.execute(f'SELECT * FROM "{table}"'):
+                values = dict(zip(columns, row, strict=True))
+                for column in ("chat_id", "user_id"):
+                    assert values.get(column) != chat_id, (table, values)
+                for value in values.values():
+                    if isinstance(value, str):
+                        for word in words:
+                            assert word not in value, (table, word, values)
+
+
+# --------------------------------------------------------------------------- 5. /help and /privacy mid-question
+
+
+def test_help_and_privacy_mid_question_come_back_to_the_same_question(fake, bot, db_path) -> None:
+    patient = Person(fake, 241)
+    to_safety_question(patient)
+    patient.tap("No", expect=Q_CONCERNS)
+    patient.tap("Large-looking pores")  # a tick in progress, not yet Done
+    fake.wait_for(lambda: "☑ Large-looking pores" in patient.buttons(patient.live_keyboards()[-1]))
+    before, _ = stored(db_path, 241)
+
+    patient.command("/help", expect="I am the automated assistant of Example Skin Clinic")
+    assert "/privacy" in patient.last()["text"] and "/delete" in patient.last()["text"]
+    again = patient.expect(Q_CONCERNS)
+    assert "☑ Large-looking pores" in patient.buttons(again)  # the tick survived the detour
+    assert [m["message_id"] for m in patient.live_keyboards()] == [again["message_id"]]
+
+    patient.command("/privacy", expect="What is stored")
+    privacy = patient.last()["text"]
+    assert "your answers" in privacy and "this conversation" in privacy  # what is stored
+    assert "Who sees it: only the staff of Example Skin Clinic" in privacy  # who sees it
+    assert "How long" in privacy
+    assert "/delete erases everything" in privacy  # how to erase it
+    again = patient.expect(Q_CONCERNS)
+    assert "☑ Large-looking pores" in patient.buttons(again)
+    assert [m["message_id"] for m in patient.live_keyboards()] == [again["message_id"]]
+
+    after, transcript = stored(db_path, 241)
+    assert after.state == before.state
+    assert ins(transcript)[-2:] == ["/help", "/privacy"]
+    patient.tap("Done", expect=Q_SKIN_TYPE)  # the place was kept: Done submits the same selection
+    intake, _ = stored(db_path, 241)
+    assert intake.state["answers"]["skin_concerns"] == ["large_pores"]
+
+
+# --------------------------------------------------------------------------- 6. one getUpdates batch of one chat
+
+
+def _batched(fake: FakeTelegram, queued: list[int]) -> None:
+    """The bot's next getUpdates after ``queued`` were taken confirmed all of them at once."""
+    offsets = [c["params"].get("offset") for c in fake.calls("getUpdates")]
+    assert queued[-1] + 1 in offsets, offsets
+    # the confirmation right after the batch skipped past every queued update in one step
+    moved = [o for o in offsets if o is not None and queued[0] < o <= queued[-1] + 1]
+    assert moved == [queued[-1] + 1], offsets
+
+
+def test_one_chats_updates_in_one_getupdates_batch_apply_in_order_once_each(fake, db_path) -> None:
+    """Polling only: a webhook is sent one update per request, so there is no batch to speak of."""
+    patient = Person(fake, 251)
+    user = patient.user()
+    # queued before the bot ever polls: they all come in its first getUpdates
+    first = [
+        fake.send_command(251, "/start batch", **user),
+        fake.send_text(251, "Continue", **user),
+        fake.send_text(251, "I agree", **user),
+        fake.send_text(251, "18 to 64", **user),
+    ]
+    process = BotProcess(fake, f"sqlite:///{db_path}").start()
+    try:
+        for text in (Q_WELCOME, "Before we start", Q_AGE, Q_TOXIN):
+            patient.expect(text)
+        fake.wait_for(lambda: any(c["params"].get("offset") == first[-1] + 1 for c in fake.calls("getUpdates")))
+        _batched(fake, first)
+        # a clean stop right after a send may leave it unmarked and send it again at the next start
+        # (allowed after a crash, not what this test is about): stop once every reply is recorded
+        unsent = "SELECT count(*) FROM messages WHERE direction = 'out' AND sent_at IS NULL"
+        fake.wait_for(lambda: rows(db_path, unsent) == [(0,)])
+        process.stop()
+
+        # a button press and typed answers queued while the bot is down: its next batch
+        second = [
+            fake.press_button(251, "No, never", **user),
+            fake.send_text(251, "no", **user),
+            fake.send_text(251, "Large-looking pores, Fine lines", **user),
+            fake.send_text(251, "Forehead", **user),
+        ]
+        process = BotProcess(fake, f"sqlite:///{db_path}").start()
+        for text in (Q_ALLERGY_NOW, Q_CONCERNS, "Where are the fine lines", Q_SKIN_TYPE):
+            patient.expect(text)
+        fake.wait_for(lambda: any(c["params"].get("offset") == second[-1] + 1 for c in fake.calls("getUpdates")))
+        _batched(fake, second)
+        fake.wait_for(lambda: not fake.unanswered_callback_queries())
+    finally:
+        process.stop()
+    assert "Traceback" not in process.read(), process.read()
+
+    # each question was shown once, in order
+    texts = [m["text"] or "" for m in fake.messages(251)]
+    questions = [Q_WELCOME, "Before we start", Q_AGE, Q_TOXIN, Q_ALLERGY_NOW, Q_CONCERNS]
+    questions += ["Where are the fine lines", Q_SKIN_TYPE]
+    positions = []
+    for question in questions:
+        shown = [i for i, text in enumerate(texts) if question in text]
+        assert len(shown) == 1, (question, fake.dump())
+        positions += shown
+    assert positions == sorted(positions)
+
+    intake, transcript = stored(db_path, 251)
+    assert intake.source == "batch"
+    assert ins(transcript) == [
+        "/start batch",
+        "(text not kept: no consent yet)",  # typed before consenting: not kept, by design
+        "I agree",
+        "18 to 64",
+        "No, never",
+        "no",
+        "Large-looking pores, Fine lines",
+        "Forehead",
+    ]
+    for update in first + second:
+        assert rows(db_path, "SELECT count(*) FROM messages WHERE update_id = ?", update) == [(1,)]
+    answers = intake.state["answers"]
+    assert answers["skin_concerns"] == ["fine_lines", "large_pores"]
+    assert answers["line_areas"] == ["forehead"]
+    assert intake.state["state"] == "skin_type"
+
+
+# --------------------------------------------------------------------------- 7. serve / start, polling
+
+
+@pytest.mark.parametrize("command", ["serve", "start"])
+def test_serve_in_polling_mode_runs_the_bot_and_the_staff_web_app(fake, db_path, unused_port, command) -> None:
+    """``serve`` with a token, and ``start`` (what ``make run`` runs): polling and the web app in one process."""
+    process = BotProcess(
+        fake,
+        f"sqlite:///{db_path}",
+        command=command,
+        WEB_LISTEN="127.0.0.1",
+        WEB_PORT=str(unused_port),
+        SECRET_KEY="s" * 32,
+        WEBHOOK_URL="",
+    ).start()
+    try:
+        patient = Person(fake, 261)
+        to_safety_question(patient, "/start make-run")
+        patient.tap("No", expect=Q_CONCERNS)
+        assert fake.webhook() is None and fake.calls("getUpdates")  # long polling, no webhook
+
+        def login() -> list[httpx.Response]:
+            try:
+                return [httpx.get(f"http://127.0.0.1:{unused_port}/login", timeout=5)]
+            except httpx.TransportError:
+                return []
+
+        (page,) = fake.wait_for(login, timeout=15)
+        assert page.status_code == 200 and "Staff log in" in page.text
+        intake, _ = stored(db_path, 261)
+        assert (intake.source, intake.state["state"]) == ("make-run", "skin_concerns")
+    finally:
+        code = process.stop()
+    assert code == 0, process.read()
+    assert "Traceback" not in process.read(), process.read()
