@@ -73,6 +73,11 @@ def _long_running(need_token: bool):
     # enters, which would put their path through the questionnaire (health data) in the log.
     for noisy in ("httpx", "httpcore", "transitions", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # python-telegram-bot logs every Bot API call's parameters and result at DEBUG: the updates
+    # with what patients typed, and every reply with their answers. Never below INFO, whatever
+    # LOG_LEVEL says (and never above it either, or its INFO lines would pass a WARNING setting).
+    telegram_level = max(logging.INFO, logging.getLogger().getEffectiveLevel())
+    logging.getLogger("telegram").setLevel(telegram_level)
     return settings, engine, Store.open(settings.database_url)
 
 

@@ -6,6 +6,7 @@ with one clear line (``SettingsError``), never a traceback.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -79,10 +80,41 @@ def _port(name: str, value: str) -> int:
     return port
 
 
+def _chat_rate(value: str) -> float:
+    """Messages per second to one chat: a positive, finite number (the pacer divides by it)."""
+    try:
+        rate = float(value)
+    except ValueError:
+        rate = math.nan
+    if not (math.isfinite(rate) and rate > 0):
+        raise SettingsError(f"TELEGRAM_CHAT_RATE={value!r} must be a number of messages per second above 0, such as 1")
+    return rate
+
+
+def _webhook_url(value: str | None, base_url: str | None) -> str | None:
+    """WEBHOOK_URL: https, which Telegram insists on. Plain http only for a self-hosted Bot API
+    server (TELEGRAM_BASE_URL), which accepts it when run with --local (the tests' fake does)."""
+    if value is None:
+        return None
+    if value.startswith("https://") or (base_url and value.startswith("http://")):
+        return value
+    raise SettingsError(
+        f"WEBHOOK_URL={value!r} must start with https:// (Telegram delivers updates only over HTTPS; "
+        "plain http:// is accepted only with a self-hosted Bot API server in TELEGRAM_BASE_URL)"
+    )
+
+
+def _log_level(value: str) -> str:
+    level = value.upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):  # logging would raise on it
+        raise SettingsError(f"LOG_LEVEL={value!r} must be DEBUG, INFO, WARNING or ERROR")
+    return level
+
+
 def _retention(value: str | None) -> int | None:
     if value is None:
         return None
-    if not value.isdigit() or int(value) < 1:
+    if not value.isdecimal() or int(value) < 1:  # isdigit() would let "²" through to int()
         raise SettingsError(f"RETENTION_DAYS={value!r} must be a whole number of days (1 or more)")
     return int(value)
 
@@ -92,19 +124,7 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
     if env_file is not None and Path(env_file).is_file():
         load_dotenv(env_file, override=False)
     env = {k: v.strip() for k, v in os.environ.items() if v.strip()}
-    try:
-        port = int(env.get("WEBHOOK_PORT", "8443"))
-    except ValueError:
-        raise SettingsError(f"WEBHOOK_PORT={env['WEBHOOK_PORT']!r} is not a port number") from None
-    if not 0 < port < 65536:
-        raise SettingsError(f"WEBHOOK_PORT={port} is not a port number")
-    try:
-        chat_rate = float(env.get("TELEGRAM_CHAT_RATE", "1"))
-    except ValueError:
-        raise SettingsError("TELEGRAM_CHAT_RATE must be a number of messages per second") from None
-    webhook_url = env.get("WEBHOOK_URL")
-    if webhook_url and not webhook_url.startswith(("https://", "http://")):
-        raise SettingsError(f"WEBHOOK_URL={webhook_url!r} must start with https://")
+    webhook_url = _webhook_url(env.get("WEBHOOK_URL"), env.get("TELEGRAM_BASE_URL"))
     secret = env.get("WEBHOOK_SECRET")
     if secret and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret):
         raise SettingsError("WEBHOOK_SECRET may hold only letters, digits, _ and - (1 to 256 of them)")
@@ -125,11 +145,11 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
         webhook_url=webhook_url,
         webhook_secret=secret,
         webhook_listen=env.get("WEBHOOK_LISTEN", "0.0.0.0"),
-        webhook_port=port,
+        webhook_port=_port("WEBHOOK_PORT", env.get("WEBHOOK_PORT", "8443")),
         remind_after=duration("REMIND_AFTER", env.get("REMIND_AFTER", "24h")),
         abandon_after=duration("ABANDON_AFTER", env.get("ABANDON_AFTER", "7d")),
-        chat_rate=chat_rate,
-        log_level=env.get("LOG_LEVEL", "INFO").upper(),
+        chat_rate=_chat_rate(env.get("TELEGRAM_CHAT_RATE", "1")),
+        log_level=_log_level(env.get("LOG_LEVEL", "INFO")),
         clinic_webhook_url=clinic_url,
         clinic_webhook_secret=env.get("CLINIC_WEBHOOK_SECRET"),
         clinic_webhook_max_attempts=max(1, max_attempts),

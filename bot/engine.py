@@ -452,8 +452,9 @@ class Engine:
 
     def _match(self, step: Any, text: str, lang: str) -> str | None:
         labels = self.option_labels(step, lang)
-        if text.isdigit() and 1 <= int(text) <= len(labels):
-            return labels[int(text) - 1][0]
+        number = _ordinal(text, len(labels))
+        if number is not None:
+            return labels[number - 1][0]
         for option_id, label in labels:
             if _same(text, label) or _same(text, option_id):
                 return option_id
@@ -511,8 +512,9 @@ class Engine:
     def _summary_reply(self, conv: Conversation, text: str) -> Turn:
         text = text.strip()
         lines = [s for s in conv.path if s in conv.answers and s != self.consent_id]
-        if text.isdigit() and 1 <= int(text) <= len(lines):
-            return self.change(conv, lines[int(text) - 1])
+        number = _ordinal(text, len(lines))
+        if number is not None:
+            return self.change(conv, lines[number - 1])
         if not text or _same(text, self.message(conv, "confirm")):
             return self._answer(conv, None, None)
         return self._invalid(conv, _Invalid("summary_hint"))
@@ -617,6 +619,18 @@ def _reads(cond: Any) -> set[str]:
     elif isinstance(cond, model.NotCondition):
         parts = [cond.not_]
     return set().union(*(_reads(p) for p in parts)) if parts else set()
+
+
+def _ordinal(text: str, count: int) -> int | None:
+    """The 1-based position ``text`` names among ``count`` options, or None.
+
+    ``isdecimal``, not ``isdigit``: "²" is a digit to Python yet ``int("²")`` raises. The length
+    cap keeps ``int`` cheap (and within its digit limit) whatever was typed.
+    """
+    if not (text.isdecimal() and len(text) <= 6):
+        return None
+    number = int(text)
+    return number if 1 <= number <= count else None
 
 
 def _same(a: str, b: str) -> bool:

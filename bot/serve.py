@@ -1,7 +1,8 @@
 """One process for a clinic: the staff web app, the clinic API and (with a token) the Telegram bot.
 
-In webhook mode Telegram's updates arrive on the same application and port as the web pages;
-in polling mode the bot polls in the background of the same process.
+In webhook mode Telegram's updates arrive on the same application and port as the web pages
+(WEB_LISTEN:WEB_PORT, at WEBHOOK_URL's path); WEBHOOK_LISTEN and WEBHOOK_PORT are for ``run``
+alone. In polling mode the bot polls in the background of the same process.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ def serve(settings: Settings, engine: Engine, store: Store) -> int:
         channel = TelegramChannel(settings, engine, store)
         if settings.webhook_url:
             extra_routes = channel.webhook_routes()
+            # Said at start because it surprises: WEBHOOK_LISTEN and WEBHOOK_PORT do not apply here.
+            log.info("Telegram webhook served at %s on WEB_LISTEN:WEB_PORT", channel.webhook_path())
 
     https = bool(settings.public_url and settings.public_url.startswith("https://"))
     app = create_app(engine, store, secret_key(settings), https=https, extra_routes=extra_routes)
@@ -68,13 +71,11 @@ def serve(settings: Settings, engine: Engine, store: Store) -> int:
         polling = None
         if channel is not None:
             try:
-                await channel.start()
+                await channel.start()  # sets the webhook, or deletes it for polling
             except StartupError as err:
                 print(err, file=sys.stderr)
                 return 1
-            if settings.webhook_url:
-                await channel.set_webhook()
-            else:
+            if not settings.webhook_url:
                 polling = asyncio.create_task(channel.poll(), name="telegram-polling")
         heap.settle()
         loop = asyncio.get_running_loop()

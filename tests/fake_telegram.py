@@ -358,7 +358,7 @@ class FakeTelegram:
         self._calls: list[JSON] = []
         self._callback_queries: dict[str, bool] = {}
         self._commands: dict[tuple[str, str], list[JSON]] = {}
-        self._failures: dict[str, list[ApiError]] = {}
+        self._failures: dict[str, list[tuple[int | None, ApiError]]] = {}  # method -> (chat or any, error)
         self._rate_limit: int | None = None
         self._poll_generation = 0
         self._handlers: dict[str, Callable[[JSON], Any]] = {
@@ -521,7 +521,7 @@ class FakeTelegram:
             if parse_error is not None:
                 raise parse_error
             with self._lock:
-                self._check_failure_switches(method)
+                self._check_failure_switches(method, params)
             if method == "getUpdates":
                 result = await self._get_updates(params)
             else:
@@ -573,10 +573,12 @@ class FakeTelegram:
         params.update(typed)
         return params
 
-    def _check_failure_switches(self, method: str) -> None:
-        queued = self._failures.get(method.lower())
-        if queued:
-            raise queued.pop(0)
+    def _check_failure_switches(self, method: str, params: JSON) -> None:
+        queued = self._failures.get(method.lower(), [])
+        for index, (chat_id, error) in enumerate(queued):
+            if chat_id is None or chat_id == params.get("chat_id"):
+                del queued[index]
+                raise error
         if self._rate_limit is not None and method.lower().startswith(("send", "edit")):
             raise too_many_requests(self._rate_limit)
 
@@ -1213,8 +1215,12 @@ class FakeTelegram:
         error_code: int = 429,
         retry_after: int = 1,
         description: str | None = None,
+        chat_id: int | None = None,
     ) -> None:
-        """Make the next ``times`` calls of ``method`` fail with ``error_code`` (429 carries ``retry_after``)."""
+        """Make the next ``times`` calls of ``method`` fail with ``error_code`` (429 carries ``retry_after``).
+
+        With ``chat_id``, only calls for that chat fail (a flood limit Telegram applies to one chat).
+        """
 
         def error() -> ApiError:
             if error_code == 429:
@@ -1223,7 +1229,7 @@ class FakeTelegram:
             return ApiError(error_code, description or _DEFAULT_DESCRIPTIONS.get(error_code, "Internal Server Error"))
 
         with self._lock:
-            self._failures.setdefault(method.lower(), []).extend(error() for _ in range(times))
+            self._failures.setdefault(method.lower(), []).extend((chat_id, error()) for _ in range(times))
 
     def set_rate_limited(self, enabled: bool, retry_after: int = 1) -> None:
         """While enabled, every send* and edit* call answers 429 with ``retry_after``."""

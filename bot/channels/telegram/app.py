@@ -7,7 +7,10 @@ savepoint (``bot.store.group``); once committed, a turn's replies are sent by th
 are confirmed to Telegram only after their turn is committed: in polling mode the next
 ``getUpdates`` offset moves past an update only once it is applied, and in webhook mode the HTTP
 answer is sent after the turn. A crash at any moment therefore loses no answer, and a redelivered
-update is recognised by its ``update_id``.
+update is recognised by its ``update_id``. An update whose turn keeps failing for any reason but
+the database (a bug it triggers) is given up on after a few runs: the patient gets an apology and
+the update is confirmed, so one poisoned update never stalls its chat, nor every chat behind a
+webhook, which Telegram delivers in order.
 """
 
 from __future__ import annotations
@@ -15,36 +18,97 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import json
 import logging
+import re
 import signal
+import sqlite3
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlparse
 
+import sqlalchemy.exc
 from telegram import BotCommand, Update
-from telegram.error import Conflict, InvalidToken, NetworkError, TelegramError, TimedOut
+from telegram.error import BadRequest, Conflict, InvalidToken, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, TypeHandler
 from telegram.request import BaseRequest
 
 from bot import heap
+from bot.channels.telegram import render
 from bot.channels.telegram.locks import KeyedLocks
-from bot.channels.telegram.outbox import ChatPacer, Outbox, markup
+from bot.channels.telegram.outbox import ChatPacer, Outbox, log_failure, markup, retry_seconds
 from bot.channels.telegram.turns import COMMANDS, Chat, Event, TurnResult, Turns
 from bot.channels.telegram.updates import ALLOWED_UPDATES, parse_update
 from bot.config import Settings
 from bot.engine import Engine
-from bot.store import Duplicate, Store, Tx, utcnow
+from bot.store import Duplicate, Stale, Store, StoreError, Tx, utcnow
 from bot.store.group import GroupCommit
 
 log = logging.getLogger(__name__)
 
 POLL_TIMEOUT = 25  # seconds a getUpdates long poll waits for news
 MAX_WEBHOOK_BODY = 1 << 20
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,12}")
+#: Runs of a turn that keeps raising something other than a database problem before the update
+#: is given up on (answered with an apology and confirmed): one more run rarely helps a bug, but
+#: a race with another process can heal.
+MAX_TURN_FAILURES = 3
+#: Times the bot waits out a 429 at start-up before giving up.
+STARTUP_WAITS = 5
+#: Said when a turn cannot be applied. In code rather than in bot/flow/messages.yaml, which has no
+#: such message yet: it must not depend on the flow or on anything the failed turn touched.
+#: (Move it there, per language, when that file is next edited.)
+APOLOGY = {
+    "en": "Sorry, something went wrong with your last message and it was not saved. Please send it "
+    "again, or send /start to see the current question.",
+    "de": "Entschuldigung, bei Ihrer letzten Nachricht ist etwas schiefgegangen, sie wurde nicht "
+    "gespeichert. Bitte senden Sie sie noch einmal, oder senden Sie /start, um die aktuelle Frage zu sehen.",
+}
+#: Database trouble that heals (the server is down or busy, a connection broke): an update that
+#: met it is left unconfirmed and comes again. Other errors from a driver (a value PostgreSQL
+#: refuses, say) belong to that update and count as its failures.
+_STORE_TROUBLE: tuple[type[BaseException], ...] = (
+    StoreError,
+    Stale,
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.DisconnectionError,
+    sqlalchemy.exc.TimeoutError,
+    sqlite3.OperationalError,
+    sqlite3.InterfaceError,
+)
+try:
+    import psycopg
+
+    _STORE_TROUBLE += (psycopg.OperationalError, psycopg.InterfaceError)
+except ImportError:  # pragma: no cover - installed with the project, needed only for PostgreSQL
+    pass
 
 
 class StartupError(Exception):
     """The bot cannot start (Telegram refused the token, or cannot be reached): one clear line."""
+
+
+class _RetryAfterIsHandled(logging.Filter):
+    """Drops AIORateLimiter's log of a 429 it passes on.
+
+    With ``max_retries=0`` it logs every 429 with a traceback before raising it; the caller
+    handles it (the outbox holds just that chat back), so the record is only noise.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], RetryAfter))
+
+
+def _rate_limiter() -> AIORateLimiter:
+    # max_retries=0: the limiter would otherwise sleep out a 429 itself, and while it sleeps it
+    # holds back every request of the bot, so one chat's 429 would pause all chats. A 429 goes
+    # to the caller instead: the outbox holds back only that chat.
+    limiter_log = logging.getLogger("telegram.ext.AIORateLimiter")
+    if not any(isinstance(f, _RetryAfterIsHandled) for f in limiter_log.filters):
+        limiter_log.addFilter(_RetryAfterIsHandled())
+    return AIORateLimiter(overall_max_rate=30, overall_time_period=1, max_retries=0)
 
 
 def build_application(settings: Settings, request: BaseRequest | None = None, rate_limit: bool = True) -> Application:
@@ -55,7 +119,7 @@ def build_application(settings: Settings, request: BaseRequest | None = None, ra
         .updater(None)  # we poll ourselves, confirming an update only once its turn is committed
     )
     if rate_limit:
-        builder = builder.rate_limiter(AIORateLimiter(overall_max_rate=30, overall_time_period=1, max_retries=3))
+        builder = builder.rate_limiter(_rate_limiter())
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
     else:
@@ -100,7 +164,9 @@ class TelegramChannel:
         self.outbox = Outbox(store, self.application.bot, ChatPacer(settings.chat_rate), self.group)
         self.locks = KeyedLocks()
         self.failed: set[int] = set()  # updates whose turn failed: not to be confirmed
+        self._failures: dict[int, int] = {}  # update_id -> failed runs of its turn so far
         self._tasks: list[asyncio.Task] = []
+        self._later: set[asyncio.Task] = set()  # direct replies waiting out a 429
 
     @property
     def bot(self) -> Any:
@@ -109,7 +175,17 @@ class TelegramChannel:
     # --- one update ------------------------------------------------------------------------------
 
     async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        parsed = parse_update(update)
+        try:
+            await self._on_update(update)
+        except Exception as err:  # a bug outside the turn: never let it reach (and stall) the caller
+            log_failure(log, f"update {update.update_id} not handled", err)
+
+    async def _on_update(self, update: Update) -> None:
+        try:
+            parsed = parse_update(update)
+        except Exception as err:  # an update this bot cannot read: nothing to apply
+            log_failure(log, f"update {update.update_id} not understood", err)
+            parsed = None
         if parsed is None:
             if update.callback_query is not None:
                 await self._answer(update, None)
@@ -120,15 +196,44 @@ class TelegramChannel:
                 result = await self.group.run(lambda tx: self._turn(tx, update.update_id, chat, event))
             except Duplicate:
                 result = TurnResult(duplicate=True)
-            except Exception:
-                # Nothing was committed: the update stays unconfirmed and comes back.
-                log.exception("turn failed for update %s", update.update_id)
-                self.failed.add(update.update_id)
-                return
+            except Exception as err:
+                # Nothing was committed. Unconfirmed, the update comes back; given up on, the
+                # patient hears so and the update is confirmed, so the bot moves on.
+                if not self._give_up(update.update_id, err):
+                    self.failed.add(update.update_id)
+                    return
+                result = TurnResult(direct=[render.send(self._apology(chat))])
+            else:
+                self._failures.pop(update.update_id, None)
             if update.callback_query is not None:
                 await self._answer(update, result.toast)
             for payload in result.direct:
                 await self._send_direct(chat.id, payload)
+
+    def _give_up(self, update_id: int, err: Exception) -> bool:
+        """Whether to confirm an update whose turn raised ``err`` without applying it.
+
+        Never for database trouble: the update comes again until the database answers. Anything
+        else is a problem of this update (a bug it triggers): after MAX_TURN_FAILURES runs, so
+        one poisoned update can neither stall its chat (polling) nor every chat (a webhook
+        delivers in order). Only the exception's type is logged: its text can quote the patient.
+        """
+        if isinstance(err, _STORE_TROUBLE):
+            log_failure(log, f"turn for update {update_id} failed (database); it comes again", err, logging.WARNING)
+            return False
+        failures = self._failures.pop(update_id, 0) + 1
+        if failures < MAX_TURN_FAILURES:
+            self._failures[update_id] = failures
+            if len(self._failures) > 10_000:  # updates that never came again (a webhook gave up)
+                del self._failures[next(iter(self._failures))]
+            log_failure(log, f"turn for update {update_id} failed ({failures} of {MAX_TURN_FAILURES})", err)
+            return False
+        log_failure(log, f"turn for update {update_id} failed {failures} times; skipped, the patient was told", err)
+        return True
+
+    def _apology(self, chat: Chat) -> str:
+        language = self.engine.language_for(chat.language_code)
+        return APOLOGY.get(language, APOLOGY["en"])
 
     def _turn(self, tx: Tx, update_id: int, chat: Chat, event: Event) -> TurnResult:
         result = self.turns.apply_in(tx, update_id, chat, event)
@@ -145,13 +250,14 @@ class TelegramChannel:
         self.group.commit_now()
 
     async def _answer(self, update: Update, toast: str | None) -> None:
+        # A 429 is not waited out: a query unanswered for long cannot be answered any more.
         try:
             await update.callback_query.answer(toast)
         except TelegramError as err:  # an old query cannot be answered any more: nothing to do
-            log.info("callback query not answered: %s", err)
+            log.info("callback query not answered: %s", err.message)
 
-    async def _send_direct(self, chat_id: int, payload: dict[str, Any]) -> None:
-        """A reply that is deliberately not stored (after /delete): best effort."""
+    async def _send_direct(self, chat_id: int, payload: dict[str, Any], tries: int = 3) -> None:
+        """A reply that is deliberately not stored (after /delete, an apology): best effort."""
         try:
             if payload["op"] == "send":
                 await self.bot.send_message(chat_id, payload["text"], reply_markup=markup(payload.get("keyboard")))
@@ -159,8 +265,22 @@ class TelegramChannel:
                 await self.bot.edit_message_text(payload["text"], chat_id=chat_id, message_id=payload["message_id"])
             elif payload.get("message_id"):
                 await self.bot.edit_message_reply_markup(chat_id=chat_id, message_id=payload["message_id"])
+        except RetryAfter as err:
+            if tries > 1:  # waited out in the background: this chat's lock and webhook answer go on
+                self._send_later(retry_seconds(err), chat_id, payload, tries - 1)
+            else:
+                log.warning("direct reply to chat %s given up: Telegram keeps asking to wait", chat_id)
         except TelegramError as err:
-            log.warning("direct reply to chat %s failed: %s", chat_id, err)
+            log.warning("direct reply to chat %s failed: %s", chat_id, err.message)
+
+    def _send_later(self, delay: float, chat_id: int, payload: dict[str, Any], tries: int) -> None:
+        async def later() -> None:
+            await asyncio.sleep(delay)
+            await self._send_direct(chat_id, payload, tries)
+
+        task = asyncio.get_running_loop().create_task(later())
+        self._later.add(task)
+        task.add_done_callback(self._later.discard)
 
     async def process(self, update: Update) -> bool:
         """Apply one update; False if its turn failed (it must not be confirmed)."""
@@ -173,14 +293,19 @@ class TelegramChannel:
     # --- start-up and background work -------------------------------------------------------
 
     async def start(self) -> None:
+        """Connect (getMe), register the commands, route updates (a webhook, or none for polling),
+        and start the background work; StartupError, in one line, when Telegram refuses."""
+        await self._at_start("getMe", self.application.initialize)  # checks the token and the connection
         try:
-            await self.application.initialize()  # getMe: checks the token and the connection
-        except InvalidToken:
-            raise StartupError("Telegram refused the bot token: check TELEGRAM_BOT_TOKEN") from None
-        except NetworkError as err:
-            where = self.settings.telegram_base_url or "api.telegram.org"
-            raise StartupError(f"cannot reach the Telegram Bot API at {where}: {err.message}") from None
-        await self.register_commands()
+            await self.register_commands()
+            if self.settings.webhook_url:
+                await self._at_start(f"setWebhook (WEBHOOK_URL={self.settings.webhook_url})", self.set_webhook)
+            else:  # polling needs no webhook; one left from an earlier run would refuse getUpdates
+                await self._at_start("deleteWebhook", self.bot.delete_webhook)
+        except BaseException:
+            with contextlib.suppress(TelegramError):
+                await self.application.shutdown()
+            raise
         await self.outbox.deliver_due()  # replies committed before a crash or restart
         self._tasks = [
             asyncio.create_task(self.outbox.run(), name="outbox"),
@@ -194,9 +319,10 @@ class TelegramChannel:
 
     async def stop(self) -> None:
         # Unsent replies stay in the outbox and go out at the next start.
-        for task in self._tasks:
+        tasks = [*self._tasks, *self._later]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.outbox.stop()
@@ -211,7 +337,30 @@ class TelegramChannel:
         for language in [None, *flow.languages]:
             lang = language or flow.default_language
             commands = [BotCommand(name, self.engine.message(lang, f"cmd_{name}")) for name in COMMANDS]
-            await self.bot.set_my_commands(commands, language_code=language)
+            await self._at_start(
+                f"setMyCommands (the command menu, language {language or 'default'})",
+                lambda commands=commands, language=language: self.bot.set_my_commands(commands, language_code=language),
+            )
+
+    async def _at_start(self, what: str, call: Callable[[], Awaitable[Any]]) -> Any:
+        """A Bot API call at start-up (``what`` names it): a 429 is waited out; any other refusal
+        is a StartupError in one line, never a traceback."""
+        for _ in range(STARTUP_WAITS):
+            try:
+                return await call()
+            except RetryAfter as err:
+                log.warning("Telegram asks to wait %ss before %s", retry_seconds(err), what)
+                await asyncio.sleep(retry_seconds(err))
+            except InvalidToken:
+                raise StartupError("Telegram refused the bot token: check TELEGRAM_BOT_TOKEN") from None
+            except BadRequest as err:  # a NetworkError to python-telegram-bot, but an answer
+                raise StartupError(f"Telegram refused {what}: {_line(err.message)}") from None
+            except NetworkError as err:
+                where = self.settings.telegram_base_url or "api.telegram.org"
+                raise StartupError(f"cannot reach the Telegram Bot API at {where}: {_line(err.message)}") from None
+            except TelegramError as err:
+                raise StartupError(f"Telegram refused {what}: {_line(err.message)}") from None
+        raise StartupError(f"Telegram kept asking the bot to wait before {what}: try again later")
 
     async def watch_quiet_intakes(self) -> None:
         """One reminder after REMIND_AFTER of quiet; abandoned after ABANDON_AFTER. Kept as data."""
@@ -222,8 +371,8 @@ class TelegramChannel:
             await asyncio.sleep(interval)
             try:
                 await self.remind_and_abandon(remind_after, abandon_after)
-            except Exception:
-                log.exception("reminder round failed")
+            except Exception as err:
+                log_failure(log, "reminder round failed", err)
 
     async def purge_daily(self) -> None:
         """RETENTION_DAYS: erase intakes with no activity for that long, at start and then daily."""
@@ -233,8 +382,8 @@ class TelegramChannel:
                     erased = tx.purge_before(utcnow() - timedelta(days=self.settings.retention_days or 0))
                 if erased:
                     log.info("retention: erased %d intake(s)", erased)
-            except Exception:
-                log.exception("retention round failed")
+            except Exception as err:
+                log_failure(log, "retention round failed", err)
             await asyncio.sleep(24 * 3600)
 
     def _remind(self, tx: Tx, intake_id: int, quiet_since: datetime) -> None:
@@ -258,7 +407,6 @@ class TelegramChannel:
 
     async def poll(self) -> None:
         """Long polling; an update's offset is confirmed only after its turn is committed."""
-        await self.bot.delete_webhook()
         offset: int | None = None
         failures = 0
         while True:
@@ -269,6 +417,10 @@ class TelegramChannel:
                 failures = 0
             except TimedOut:
                 continue
+            except RetryAfter as err:  # getUpdates bypasses the rate limiter: wait as Telegram asks
+                log.warning("getUpdates: Telegram asks to wait %ss", retry_seconds(err))
+                await asyncio.sleep(retry_seconds(err))
+                continue
             except Conflict as err:
                 log.error("another bot instance or a webhook is using this token: %s", err.message)
                 await asyncio.sleep(5)
@@ -277,6 +429,11 @@ class TelegramChannel:
                 failures += 1
                 log.warning("getUpdates failed (%s); retrying", err.message)
                 await asyncio.sleep(min(30.0, 0.5 * 2**failures))
+                continue
+            except TelegramError as err:  # refused (the token revoked meanwhile, say): keep asking, slowly
+                failures += 1
+                log.error("getUpdates refused (%s); retrying", err.message)
+                await asyncio.sleep(min(60.0, 0.5 * 2**failures))
                 continue
             if updates:
                 offset = await self.apply_batch(updates)
@@ -315,10 +472,16 @@ class TelegramChannel:
         if not secret or not hmac.compare_digest(given.encode(), secret.encode()):
             log.warning("webhook request with a wrong secret refused")
             return PlainTextResponse("forbidden", status_code=403)
-        if int(request.headers.get("content-length") or 0) > MAX_WEBHOOK_BODY:
+        length = request.headers.get("content-length")
+        if length is not None and not _CONTENT_LENGTH.fullmatch(length):
+            return PlainTextResponse("bad content-length", status_code=400)
+        if length is not None and int(length) > MAX_WEBHOOK_BODY:
+            return PlainTextResponse("too large", status_code=413)
+        body = await _read_at_most(request, MAX_WEBHOOK_BODY)  # a chunked body has no length to trust
+        if body is None:
             return PlainTextResponse("too large", status_code=413)
         try:
-            update = Update.de_json(await request.json(), self.bot)
+            update = Update.de_json(json.loads(body), self.bot)
         except Exception:  # any malformed body: Telegram never sends one
             return PlainTextResponse("bad update", status_code=400)
         if update is None:
@@ -331,8 +494,8 @@ class TelegramChannel:
 
         return [Route(self.webhook_path(), self.webhook_endpoint, methods=["POST"])]
 
-    async def set_webhook(self) -> None:
-        await self.bot.set_webhook(
+    async def set_webhook(self) -> bool:
+        return await self.bot.set_webhook(
             self.settings.webhook_url,
             secret_token=self.settings.webhook_secret,
             allowed_updates=ALLOWED_UPDATES,
@@ -348,7 +511,6 @@ class TelegramChannel:
             return PlainTextResponse("ok")
 
         app = Starlette(routes=[*self.webhook_routes(), Route("/healthz", health)])
-        await self.set_webhook()
         config = uvicorn.Config(
             app,
             host=self.settings.webhook_listen,
@@ -361,6 +523,20 @@ class TelegramChannel:
         server.install_signal_handlers = lambda: None  # the runner owns signals
         self._server = server
         await server.serve()
+
+
+async def _read_at_most(request: Any, limit: int) -> bytes | None:
+    """The request's body, or None once it grows beyond ``limit`` bytes (the rest is not read)."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
+def _line(text: str) -> str:
+    return (text.splitlines() or [""])[0]
 
 
 async def run_telegram(settings: Settings, engine: Engine, store: Store) -> None:

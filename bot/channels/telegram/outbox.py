@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import traceback
 from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
@@ -34,6 +35,24 @@ MARK_DELAY = 0.2
 REMEMBERED_IDS = 20_000
 # Edits that cannot matter any more: the message is gone, too old, or already shows this.
 _HARMLESS_EDIT_ERRORS = ("message is not modified", "message to edit not found", "message can't be edited")
+
+
+def log_failure(logger: logging.Logger, what: str, err: BaseException, level: int = logging.ERROR) -> None:
+    """Log that ``what`` failed, naming only the exception's type.
+
+    An exception's message can quote what a patient typed (``int()`` repeats its input, say), and
+    health data has no place in a log. The stack (code lines, no values) goes to DEBUG.
+    """
+    logger.log(level, "%s: %s", what, type(err).__name__)
+    if logger.isEnabledFor(logging.DEBUG):
+        stack = "".join(traceback.format_tb(err.__traceback__)).rstrip()
+        logger.debug("%s: %s, raised at\n%s", what, type(err).__name__, stack)
+
+
+def retry_seconds(err: RetryAfter) -> float:
+    """How long Telegram asks to wait (python-telegram-bot gives an int or a timedelta)."""
+    retry = err.retry_after
+    return float(retry) if isinstance(retry, (int, float)) else retry.total_seconds()
 
 
 def markup(keyboard: list[list[dict[str, str]]] | None) -> InlineKeyboardMarkup | None:
@@ -156,8 +175,8 @@ class Outbox:
             await asyncio.sleep(interval)
             try:
                 await self.deliver_due()
-            except Exception:  # keep retrying whatever one round met; the error is logged
-                log.exception("outbox round failed")
+            except Exception as err:  # keep retrying whatever one round met
+                log_failure(log, "outbox round failed", err)
 
     async def idle(self) -> None:
         """Wait until every queued reply has been sent or held (tests and benchmarks)."""
@@ -179,7 +198,15 @@ class Outbox:
         try:
             while queue := self._queues.get(chat):
                 row = queue.popleft()
-                if not await self._send(row):  # must wait for a retry: hold the chat back
+                try:
+                    go_on = await self._send(row)
+                except Exception as err:
+                    # Anything unforeseen (the database refusing to record a failure, say) must
+                    # not end this worker with the chat's replies stranded in memory: they are
+                    # in the store, and the retry round sends them once the chat is held.
+                    log_failure(log, f"reply {row.id} to chat {chat} failed; held for the retry round", err)
+                    go_on = False
+                if not go_on:  # must wait for a retry: hold the chat back
                     self._known.discard(row.id)
                     self._held.add(chat)
                     for later in self._queues.pop(chat, ()):
@@ -194,9 +221,10 @@ class Outbox:
         now = self.clock()
         try:
             telegram_id = await self._call(row)
-        except RetryAfter as err:
-            retry = err.retry_after if isinstance(err.retry_after, (int, float)) else err.retry_after.total_seconds()
-            self._failed(row, f"429: retry after {retry}s", now + timedelta(seconds=float(retry)))
+        except RetryAfter as err:  # only this chat waits: the others' replies go on
+            retry = retry_seconds(err)
+            log.info("Telegram holds chat %s back for %ss (429)", row.chat_id, retry)
+            self._failed(row, f"429: retry after {retry}s", now + timedelta(seconds=retry))
             return False
         except Forbidden as err:  # the person blocked the bot: nothing more can reach them
             self._failed(row, f"forbidden: {err.message}", None, give_up=True)

@@ -10,6 +10,7 @@ after the conversation moved on is recognised as stale, and the data stay far be
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ MAX_TEXT = 4096  # Telegram's limit for one message
 MAX_CALLBACK_BYTES = 64
 CHECKED, UNCHECKED = "☑ ", "☐ "
 SUMMARY_BUTTONS_PER_ROW = 5
+_NUMBER = re.compile(r"[0-9]{1,20}")  # an intake id or a turn, as callback() writes them
 
 Button = dict[str, str]  # {"text": ..., "data": ...} or {"text": ..., "url": ...}
 Keyboard = list[list[Button]]
@@ -43,11 +45,15 @@ def callback(intake_id: int, turn: int, action: str, arg: str = "") -> str:
 
 
 def parse_callback(data: str | None) -> Press | None:
-    """The press a callback's data describe, or None for data this bot never made."""
-    if not data:
+    """The press a callback's data describe, or None for data this bot never made (a stale press).
+
+    Anyone can send any callback data, so nothing here may raise: ids are plain ASCII digits
+    (``str.isdigit`` also accepts "²", which ``int`` refuses).
+    """
+    if not isinstance(data, str) or len(data.encode()) > MAX_CALLBACK_BYTES:
         return None
     parts = data.split(".", 3)
-    if len(parts) < 3 or not parts[0].isdigit() or not parts[1].isdigit() or not parts[2]:
+    if len(parts) < 3 or not _NUMBER.fullmatch(parts[0]) or not _NUMBER.fullmatch(parts[1]) or not parts[2]:
         return None
     return Press(int(parts[0]), int(parts[1]), parts[2], parts[3] if len(parts) > 3 else "")
 

@@ -1,0 +1,255 @@
+"""In process: poison input, failing turns and sends, bad settings, and malformed webhook requests.
+
+The channel tests run the real ``TelegramChannel`` (python-telegram-bot over HTTP to the fake Bot
+API, a real SQLite file); only the turn itself is made to fail, as a bug or a database outage would.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import sqlalchemy.exc
+from fake_telegram import FakeTelegram
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+from telegram import Update
+from telegram.error import RetryAfter
+
+from bot.channels.telegram import render
+from bot.channels.telegram.app import APOLOGY, MAX_TURN_FAILURES, MAX_WEBHOOK_BODY, TelegramChannel
+from bot.channels.telegram.outbox import ChatPacer, Outbox
+from bot.channels.telegram.turns import Chat, Event, Turns
+from bot.config import Settings, SettingsError, load_settings
+from bot.engine import Engine
+from bot.flow import model
+from bot.store import Store, Tx
+from bot.store.group import GroupCommit
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*retry_after.*:telegram.warnings.PTBDeprecationWarning")
+
+CHAT = Chat(42, 42, "Ada", None, "ada", "en")
+SECRET = "Zebra-42-secret"
+WEBHOOK_SECRET = "hook-secret"
+
+
+@pytest.fixture()
+def store(tmp_path: Path) -> Iterator[Store]:
+    store = Store.open(f"sqlite:///{tmp_path / 'intake.db'}")
+    yield store
+    store.close()
+
+
+# --- poison input: "²" is a digit to str.isdigit, and int("²") raises ----------------------------
+
+
+def test_callback_data_that_int_would_choke_on_is_a_stale_press() -> None:
+    for junk in ("².0.c", "1.².c", "١.0.c", "1.0x.c", "-1.0.c", " 1.0.c", "1" * 70 + ".0.c", "x" * 200):
+        assert render.parse_callback(junk) is None, junk
+
+
+def test_superscript_and_other_digits_typed_at_a_choice_or_the_summary(skin: Engine) -> None:
+    conv = skin.start("en")
+    skin.choose(conv, "continue")
+    skin.choose(conv, "agree")
+    assert skin.view(conv).step_id == "age_band"
+    turn = skin.reply(conv, "²")
+    assert not turn.accepted and turn.error == "Please tap one of the three age groups."
+    assert not skin.reply(conv, "9" * 5000).accepted  # far beyond int()'s digit limit
+    assert skin.reply(conv, "٢").accepted  # Arabic-Indic two: a real decimal digit, so choice 2
+    assert conv.answers["age_band"] == "from_18_to_64"
+
+    skin.machine.set_state(next(s.id for s in skin.flow.steps if isinstance(s, model.SummaryStep)), model=conv)
+    for typed in ("²", "³", "9" * 5000):
+        assert not skin.reply(conv, typed).accepted
+
+
+# --- a turn that raises: given up on after a few runs, unless the database is the trouble ------
+
+
+@pytest.fixture()
+async def channel(skin: Engine, store: Store) -> Iterator[tuple[TelegramChannel, FakeTelegram]]:
+    with FakeTelegram() as fake:
+        settings = Settings(telegram_token=fake.TOKEN, telegram_base_url=fake.base_url, chat_rate=1000)
+        channel = TelegramChannel(settings, skin, store)
+        await channel.application.initialize()
+        try:
+            yield channel, fake
+        finally:
+            await channel.application.shutdown()
+
+
+def fail_turns(channel: TelegramChannel, monkeypatch: pytest.MonkeyPatch, error: Exception) -> None:
+    def failing(tx: Tx, update_id: int, chat: Chat, event: Event) -> None:
+        raise error
+
+    monkeypatch.setattr(channel.turns, "apply_in", failing)
+
+
+async def next_update(channel: TelegramChannel) -> Update:
+    (update,) = await channel.bot.get_updates(timeout=0)
+    await channel.bot.get_updates(offset=update.update_id + 1, timeout=0)  # confirmed: next time, the next one
+    return update
+
+
+async def test_a_turn_that_keeps_raising_is_apologised_for_and_confirmed(channel, monkeypatch, caplog) -> None:
+    channel, fake = channel
+    caplog.set_level(logging.DEBUG, logger="bot")
+    # A bug whose message quotes the patient, as int() quotes its input.
+    fail_turns(channel, monkeypatch, ValueError(f"invalid literal for int() with base 10: {SECRET!r}"))
+    fake.send_text(42, SECRET)
+    update = await next_update(channel)
+    runs = [await channel.process(update) for _ in range(MAX_TURN_FAILURES)]
+    assert runs == [False] * (MAX_TURN_FAILURES - 1) + [True]  # confirmed on the last run
+    (apology,) = fake.messages(42)
+    assert apology["text"] == APOLOGY["en"]
+
+    fake.press(42, apology["message_id"], "1.0.c")  # a press whose turn fails the same way
+    press = await next_update(channel)
+    for _ in range(MAX_TURN_FAILURES):
+        await channel.process(press)
+    assert fake.unanswered_callback_queries() == []
+    assert [m["text"] for m in fake.messages(42)] == [APOLOGY["en"]] * 2
+
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert SECRET not in logged
+    assert "ValueError" in logged
+    assert not any(r.exc_info for r in caplog.records)  # no traceback with the exception's text
+    assert not channel._failures  # nothing kept about updates given up on
+
+
+async def test_database_trouble_never_gives_an_update_up(channel, monkeypatch) -> None:
+    channel, fake = channel
+    outage = sqlalchemy.exc.OperationalError("SELECT 1", {}, sqlite3.OperationalError("database is locked"))
+    fail_turns(channel, monkeypatch, outage)
+    fake.send_text(42, "18 to 64")
+    update = await next_update(channel)
+    assert [await channel.process(update) for _ in range(MAX_TURN_FAILURES * 2)] == [False] * MAX_TURN_FAILURES * 2
+    assert fake.messages(42) == []  # it comes again once the database answers; no apology
+
+    monkeypatch.undo()
+    assert await channel.process(update)  # the database is back: applied as usual
+    await channel.drain()
+    assert "automated assistant" in fake.messages(42)[0]["text"]  # a first message begins the intake
+
+
+# --- the outbox: an unexpected error holds the chat for the retry round ------------------------
+
+
+class FlakyBot:
+    """Sends like Telegram, except that the first send meets a 429."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.calls = 0
+
+    async def send_message(self, chat_id: int, text: str, reply_markup=None):
+        self.calls += 1
+        if self.calls == 1:
+            raise RetryAfter(30)
+        self.sent.append(text)
+        return SimpleNamespace(message_id=len(self.sent))
+
+
+async def test_a_database_error_while_recording_a_failed_send_holds_the_chat(
+    all_types: Engine, store: Store, monkeypatch, caplog
+) -> None:
+    rows = Turns(all_types, store).apply(1, CHAT, Event("command", command="start")).outgoing
+    assert rows
+    bot = FlakyBot()
+    outbox = Outbox(store, bot, ChatPacer(1000), GroupCommit(store))
+
+    def locked(self, *args, **kwargs) -> None:
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(Tx, "mark_failed", locked)  # the 429 cannot even be recorded
+    outbox.push(rows)
+    await outbox.idle()  # the worker ended without raising
+    assert bot.sent == []
+    assert "OperationalError" in caplog.text and "Traceback" not in caplog.text
+
+    monkeypatch.undo()
+    assert await outbox.deliver_due() == 1  # the retry round finds the reply in the store
+    await outbox.idle()
+    assert bot.sent == [rows[0].payload["text"]]
+    outbox.group.commit_now()
+    with store.transaction() as tx:
+        assert tx.pending(CHAT.id) == []
+
+
+# --- settings ------------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def env(monkeypatch: pytest.MonkeyPatch):
+    for name in ("WEBHOOK_URL", "WEBHOOK_SECRET", "TELEGRAM_BASE_URL", "TELEGRAM_CHAT_RATE", "LOG_LEVEL"):
+        monkeypatch.delenv(name, raising=False)
+
+    def settings(**values: str) -> Settings:
+        for name, value in values.items():
+            monkeypatch.setenv(name, value)
+        return load_settings(env_file=None)
+
+    return settings
+
+
+@pytest.mark.parametrize("rate", ["0", "-1", "nan", "inf", "fast"])
+def test_a_chat_rate_must_be_a_positive_number(env, rate: str) -> None:
+    with pytest.raises(SettingsError, match=r"TELEGRAM_CHAT_RATE=.* above 0"):
+        env(TELEGRAM_CHAT_RATE=rate)
+
+
+def test_a_fractional_chat_rate_is_fine(env) -> None:
+    assert env(TELEGRAM_CHAT_RATE="0.5").chat_rate == 0.5
+
+
+def test_the_webhook_must_be_https_except_for_a_self_hosted_bot_api(env) -> None:
+    with pytest.raises(SettingsError, match="must start with https://"):
+        env(WEBHOOK_URL="http://intake.clinic.example/telegram", WEBHOOK_SECRET="s")
+    assert env(TELEGRAM_BASE_URL="http://127.0.0.1:8081/bot").webhook_url == "http://intake.clinic.example/telegram"
+    with pytest.raises(SettingsError, match="must start with https://"):
+        env(WEBHOOK_URL="ftp://intake.clinic.example/telegram")
+
+
+def test_an_unknown_log_level_is_refused_in_one_line(env) -> None:
+    with pytest.raises(SettingsError, match="LOG_LEVEL='chatty'"):
+        env(LOG_LEVEL="chatty")
+
+
+# --- the webhook endpoint ------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def webhook(skin: Engine, store: Store) -> TestClient:
+    settings = Settings(
+        telegram_token=FakeTelegram.TOKEN,
+        webhook_url="https://intake.clinic.example/telegram",
+        webhook_secret=WEBHOOK_SECRET,
+    )
+    channel = TelegramChannel(settings, skin, store)
+    return TestClient(Starlette(routes=channel.webhook_routes()))
+
+
+def post(client: TestClient, content, **headers: str | bytes) -> int:
+    headers = {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET, **headers}
+    return client.post("/telegram", content=content, headers=headers).status_code
+
+
+@pytest.mark.parametrize("length", ["abc", "1e3", "-1", b"\xb2", "99999999999999999999"])
+def test_a_malformed_content_length_is_a_bad_request(webhook: TestClient, length: str | bytes) -> None:
+    assert post(webhook, b"{}", **{"Content-Length": length}) == 400
+
+
+def test_a_chunked_body_is_held_to_the_limit_too(webhook: TestClient) -> None:
+    chunk = b" " * 65536
+
+    def body() -> Iterator[bytes]:
+        yield from [chunk] * (MAX_WEBHOOK_BODY // len(chunk) + 1)
+
+    assert post(webhook, body()) == 413
+    assert post(webhook, iter([b"not ", b"json"])) == 400  # a small chunked body is read and judged
+    assert post(webhook, b"x" * (MAX_WEBHOOK_BODY + 1)) == 413

@@ -1,0 +1,203 @@
+"""End to end: the real bot (a separate process) against the fake Bot API, when things go wrong.
+
+Poison input, a failing turn, one chat's flood limit, Telegram refusing a start-up call, and the
+log at DEBUG: each must leave the bot serving everyone else, answering every button press, and
+logging neither a traceback nor anything a patient typed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from bot_process import BotProcess
+from conftest import postgres_schema_url
+from fake_telegram import FakeTelegram
+from test_telegram_e2e import ROUTINE_TO_SUMMARY, Patient, begin, bot, db_path, fake, walk
+
+__all__ = ["bot", "db_path", "fake"]  # fixtures shared with test_telegram_e2e
+
+STALE = "That button belongs to an earlier step."
+AGE_REASK = "Please tap one of the three age groups."
+APOLOGY = "Sorry, something went wrong with your last message"
+
+
+def webhook_env(port: int) -> dict[str, str]:
+    return {
+        "WEBHOOK_URL": f"http://127.0.0.1:{port}/telegram",
+        "WEBHOOK_SECRET": "robust-secret",
+        "WEBHOOK_LISTEN": "127.0.0.1",
+        "WEBHOOK_PORT": str(port),
+    }
+
+
+def start_bot(fake: FakeTelegram, database_url: str, mode: str, port: int, **env: str) -> BotProcess:
+    if mode == "webhook":
+        env = {**webhook_env(port), **env}
+    process = BotProcess(fake, database_url, **env).start()
+    if mode == "webhook":
+        fake.wait_for(lambda: (fake.webhook() or {}).get("url") == env["WEBHOOK_URL"])
+    return process
+
+
+def answered_toast(fake: FakeTelegram) -> str | None:
+    fake.wait_for(lambda: not fake.unanswered_callback_queries())
+    return fake.calls("answerCallbackQuery")[-1]["params"].get("text")
+
+
+# --- 1. poison input ---------------------------------------------------------------------------
+
+
+def test_a_superscript_digit_and_forged_buttons_are_answered_and_everyone_goes_on(fake, bot) -> None:
+    patient = Patient(fake, 201)
+    begin(patient)
+    # "²".isdigit() is True, yet int("²") raises: typed at a choice question it is just no choice.
+    patient.type("²", expect=AGE_REASK)
+    question = patient.last()
+    assert "How old are you?" in question["text"]
+    for forged in ("².0.c", "1.².c", "١.0.c", "x" * 80):
+        fake.press(201, question["message_id"], forged)
+        assert answered_toast(fake) == STALE
+        patient.expect("How old are you?")  # the current question again, with live buttons
+    patient.tap("18 to 64", expect="botulinum toxin injections")
+
+    other = Patient(fake, 202)
+    begin(other)
+    other.tap("Under 18", expect="parent")
+    assert fake.unanswered_callback_queries() == []
+    # (the fixture asserts at the end that the bot's output has no traceback)
+
+
+# --- 1. a turn that keeps failing --------------------------------------------------------------
+
+
+@pytest.fixture(params=["polling", "webhook"])
+def postgres_bot(request: pytest.FixtureRequest, fake: FakeTelegram, unused_port: int) -> Iterator[BotProcess]:
+    process = start_bot(fake, postgres_schema_url(request), request.param, unused_port)
+    yield process
+    process.stop()
+
+
+def test_an_update_whose_turn_keeps_failing_gets_an_apology_and_the_bot_moves_on(fake, postgres_bot) -> None:
+    """PostgreSQL refuses a NUL character in text: the turn fails the same way every time it runs,
+    standing for any bug one update triggers. It must not stall that chat (polling) or every chat
+    (a webhook delivers in order): after a few runs the patient hears so and the update is confirmed."""
+    patient = Patient(fake, 203)
+    begin(patient)
+    patient.type("Zebra\x00-7-poison", expect=APOLOGY)
+    patient.tap("18 to 64", expect="botulinum toxin injections")  # the intake carries on unharmed
+    other = Patient(fake, 204)
+    begin(other)
+    other.tap("Under 18", expect="parent")
+    assert postgres_bot.stop() == 0
+    output = postgres_bot.read()
+    assert "Traceback" not in output, output
+    assert "Zebra" not in output, output
+    assert "DataError" in output  # the exception's type is logged, and only that
+
+
+# --- 2. one chat's flood limit -----------------------------------------------------------------
+
+
+def test_one_chats_429_holds_back_only_that_chat(fake, bot) -> None:
+    held, other = Patient(fake, 211), Patient(fake, 212)
+    held.command("/start", expect="automated assistant")
+    other.command("/start", expect="automated assistant")
+    retry_after, times = 3, 2
+    fake.fail_next("sendMessage", times=times, retry_after=retry_after, chat_id=211)
+    asked = time.monotonic()
+    held.command("/help")  # two replies: the help text, then the current step again
+    fake.wait_for(lambda: refused(fake, 211))
+
+    for label, reply in (("Continue", "Before we start"), ("I agree", "How old are you?")):
+        tapped = time.monotonic()
+        other.tap(label, expect=reply)
+        assert time.monotonic() - tapped < retry_after / 2, f"{reply!r} waited for the other chat's 429"
+    other.type("18 to 64", expect="botulinum toxin injections")
+    assert time.monotonic() - asked < retry_after
+
+    held.expect("/myanswers shows what is stored", timeout=30)
+    assert time.monotonic() - asked >= retry_after * times  # Telegram's wait was kept, twice
+    held.expect("automated assistant")
+    texts = [m["text"] for m in fake.messages(211)]
+    assert len(texts) == 3 and texts[1].startswith("I am the automated assistant") and "Continue" in held.buttons()
+    assert len(refused(fake, 211)) == times
+
+
+def refused(fake: FakeTelegram, chat_id: int) -> list[dict]:
+    """The sendMessage calls for ``chat_id`` that were answered 429."""
+    return [c for c in fake.calls("sendMessage") if c["params"].get("chat_id") == chat_id and c["status"] == 429]
+
+
+def test_a_429_on_get_updates_is_waited_out(fake, db_path) -> None:
+    bot = BotProcess(fake, f"sqlite:///{db_path}").start()
+    try:
+        patient = Patient(fake, 213)
+        fake.fail_next("getUpdates", retry_after=2)  # the poll after the one now waiting
+        patient.command("/start", expect="automated assistant")
+        patient.tap("Continue", expect="Before we start")
+        polls = fake.calls("getUpdates")
+        refused = next(i for i, c in enumerate(polls) if c["status"] == 429)
+        assert polls[refused + 1]["at"] - polls[refused]["at"] >= 2
+    finally:
+        assert bot.stop() == 0
+    assert "Traceback" not in bot.read(), bot.read()
+
+
+# --- 3. Telegram refuses a start-up call -------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["run", "serve"])
+@pytest.mark.parametrize(
+    ("method", "description", "line"),
+    [
+        (
+            "setWebhook",
+            "Bad Request: bad webhook: Failed to resolve host: Name or service not known",
+            "Telegram refused setWebhook (WEBHOOK_URL=http://127.0.0.1:",
+        ),
+        (
+            "setMyCommands",
+            "Bad Request: BOT_COMMAND_DESCRIPTION_INVALID",
+            "Telegram refused setMyCommands (the command menu, language default): ",
+        ),
+    ],
+)
+def test_a_refused_start_up_call_stops_with_one_line(
+    fake, db_path: Path, unused_port: int, command: str, method: str, description: str, line: str
+) -> None:
+    fake.fail_next(method, error_code=400, description=description)
+    env = {**webhook_env(unused_port), "WEB_LISTEN": "127.0.0.1", "WEB_PORT": str(unused_port)}
+    process = BotProcess(fake, f"sqlite:///{db_path}", command=command, LOG_LEVEL="WARNING", SECRET_KEY="k" * 32, **env)
+    if method == "setMyCommands":
+        del process.env["WEBHOOK_URL"]
+    code = process.start(wait=False).wait_exit(timeout=30)
+    output = process.read().strip()
+    assert code != 0
+    assert "Traceback" not in output, output
+    assert len(output.splitlines()) == 1 and output.startswith(line), output
+    assert description.split(": ", 1)[1].casefold() in output.casefold()  # Telegram's reason, re-cased by PTB
+
+
+# --- 4. nothing a patient typed in the log, even at DEBUG --------------------------------------
+
+
+def test_at_debug_the_log_holds_nothing_a_patient_typed(fake, db_path) -> None:
+    secret = "Zebra-42-secret"
+    bot = BotProcess(fake, f"sqlite:///{db_path}", LOG_LEVEL="DEBUG").start()
+    try:
+        patient = Patient(fake, 214)
+        patient.command(f"/start {secret}", expect="automated assistant")
+        patient.tap("Continue", expect="Before we start")
+        patient.tap("I agree", expect="How old are you?")
+        patient.type(secret, expect=AGE_REASK)  # typed at a choice question
+        walk(patient, ROUTINE_TO_SUMMARY[:18])
+        patient.type(secret, expect="worrying about how you look")  # a free-text answer, echoed back
+        assert any(secret in (m["text"] or "") for m in fake.messages(214))
+    finally:
+        bot.stop()
+    output = bot.read()
+    assert " DEBUG " in output  # the level did apply
+    assert secret not in output
