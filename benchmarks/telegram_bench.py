@@ -412,6 +412,7 @@ async def ours(engine: Engine, tmp: Path, profile: Any = None) -> Contestant:
     db = tmp / f"ours-{time.monotonic_ns()}.db"
     settings = Settings(telegram_token=TOKEN, database_url=f"sqlite:///{db}", chat_rate=1e9)
     store = Store.open(settings.database_url)
+    store.checkpoint_in_background()  # as python -m bot run and serve do
     channel = TelegramChannel(settings, engine, store, request=network, rate_limit=False)
     await channel.application.initialize()
 

@@ -78,7 +78,9 @@ def _long_running(need_token: bool):
     # LOG_LEVEL says (and never above it either, or its INFO lines would pass a WARNING setting).
     telegram_level = max(logging.INFO, logging.getLogger().getEffectiveLevel())
     logging.getLogger("telegram").setLevel(telegram_level)
-    return settings, engine, Store.open(settings.database_url)
+    store = Store.open(settings.database_url)
+    store.checkpoint_in_background()  # SQLite's fsyncs off the event loop (bot.store.checkpoint)
+    return settings, engine, store
 
 
 def cmd_run(args: argparse.Namespace) -> int:

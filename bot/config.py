@@ -11,6 +11,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 from dotenv import load_dotenv
 
@@ -23,6 +24,11 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
 class SettingsError(Exception):
     """A setting is present but unusable."""
+
+
+#: Days an intake is kept after its last activity when RETENTION_DAYS is not set: health data is
+#: kept no longer than needed, so the product erases by default; a clinic may set its own period.
+DEFAULT_RETENTION_DAYS = 365
 
 
 @dataclass(frozen=True)
@@ -47,7 +53,7 @@ class Settings:
     web_listen: str = "127.0.0.1"
     web_port: int = 8000
     public_url: str | None = None
-    retention_days: int | None = None
+    retention_days: int | None = DEFAULT_RETENTION_DAYS
 
     def check_token(self) -> str:
         """The bot token, or SettingsError saying what is wrong with it."""
@@ -111,12 +117,24 @@ def _log_level(value: str) -> str:
     return level
 
 
+
 def _retention(value: str | None) -> int | None:
+    """RETENTION_DAYS: a number of days, or ``off`` to keep intakes until they are deleted."""
     if value is None:
+        return DEFAULT_RETENTION_DAYS
+    if value.lower() == "off":
         return None
     if not value.isdecimal() or int(value) < 1:  # isdigit() would let "²" through to int()
-        raise SettingsError(f"RETENTION_DAYS={value!r} must be a whole number of days (1 or more)")
+        raise SettingsError(f"RETENTION_DAYS={value!r} must be a whole number of days (1 or more), or off")
     return int(value)
+
+
+def _private_link(url: str) -> bool:
+    """https anywhere, or plain http to this machine only (nothing crosses a network unencrypted)."""
+    if url.startswith("https://"):
+        return True
+    host = urlparse(url).hostname if url.startswith("http://") else None
+    return host in ("localhost", "127.0.0.1", "::1")
 
 
 def load_settings(env_file: str | Path | None = ".env") -> Settings:
@@ -129,8 +147,11 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
     if secret and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret):
         raise SettingsError("WEBHOOK_SECRET may hold only letters, digits, _ and - (1 to 256 of them)")
     clinic_url = env.get("CLINIC_WEBHOOK_URL")
-    if clinic_url and not clinic_url.startswith(("https://", "http://")):
-        raise SettingsError(f"CLINIC_WEBHOOK_URL={clinic_url!r} must start with https://")
+    if clinic_url and not _private_link(clinic_url):
+        raise SettingsError(
+            f"CLINIC_WEBHOOK_URL={clinic_url!r} must start with https:// (plain http only to this machine, "
+            "such as http://127.0.0.1:9000/intake): completed intakes are health data"
+        )
     if clinic_url and len(env.get("CLINIC_WEBHOOK_SECRET", "")) < 16:
         raise SettingsError("CLINIC_WEBHOOK_URL is set: CLINIC_WEBHOOK_SECRET must be at least 16 characters")
     try:

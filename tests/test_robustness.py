@@ -6,6 +6,7 @@ API, a real SQLite file); only the turn itself is made to fail, as a bug or a da
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from telegram import Update
 from telegram.error import RetryAfter
 
 from bot.channels.telegram import render
-from bot.channels.telegram.app import APOLOGY, MAX_TURN_FAILURES, MAX_WEBHOOK_BODY, TelegramChannel
+from bot.channels.telegram.app import MAX_TURN_FAILURES, MAX_WEBHOOK_BODY, TelegramChannel
 from bot.channels.telegram.outbox import ChatPacer, Outbox
 from bot.channels.telegram.turns import Chat, Event, Turns
 from bot.config import Settings, SettingsError, load_settings
@@ -35,6 +36,11 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*retry_after.*:telegram.warning
 CHAT = Chat(42, 42, "Ada", None, "ada", "en")
 SECRET = "Zebra-42-secret"
 WEBHOOK_SECRET = "hook-secret"
+
+APOLOGY = (
+    "Sorry, something went wrong with your last message and it was not saved. Please send it again, "
+    "or send /start to see the current question."
+)
 
 
 @pytest.fixture()
@@ -106,14 +112,14 @@ async def test_a_turn_that_keeps_raising_is_apologised_for_and_confirmed(channel
     runs = [await channel.process(update) for _ in range(MAX_TURN_FAILURES)]
     assert runs == [False] * (MAX_TURN_FAILURES - 1) + [True]  # confirmed on the last run
     (apology,) = fake.messages(42)
-    assert apology["text"] == APOLOGY["en"]
+    assert apology["text"] == APOLOGY
 
     fake.press(42, apology["message_id"], "1.0.c")  # a press whose turn fails the same way
     press = await next_update(channel)
     for _ in range(MAX_TURN_FAILURES):
         await channel.process(press)
     assert fake.unanswered_callback_queries() == []
-    assert [m["text"] for m in fake.messages(42)] == [APOLOGY["en"]] * 2
+    assert [m["text"] for m in fake.messages(42)] == [APOLOGY] * 2
 
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert SECRET not in logged
@@ -179,6 +185,50 @@ async def test_a_database_error_while_recording_a_failed_send_holds_the_chat(
     outbox.group.commit_now()
     with store.transaction() as tx:
         assert tx.pending(CHAT.id) == []
+
+
+class SlowBot:
+    """Telegram taking its time to answer: each send waits until ``answer`` is set."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.answer = asyncio.Event()
+        self.begun = asyncio.Event()
+
+    async def send_message(self, chat_id: int, text: str, reply_markup=None):
+        self.begun.set()
+        await self.answer.wait()
+        self.sent.append(text)
+        return SimpleNamespace(message_id=len(self.sent))
+
+
+async def test_a_clean_stop_lets_the_reply_on_its_way_finish_and_records_it(all_types: Engine, store: Store) -> None:
+    """Otherwise the reply counts as unsent and goes out a second time at the next start."""
+    turns = Turns(all_types, store)
+    first = turns.apply(1, CHAT, Event("command", command="start")).outgoing
+    second = turns.apply(2, CHAT, Event("command", command="help")).outgoing
+    bot = SlowBot()
+    outbox = Outbox(store, bot, ChatPacer(1000), GroupCommit(store))
+    outbox.push(first + second)
+    await bot.begun.wait()  # the first reply is on its way
+    stopping = asyncio.create_task(outbox.stop())
+    await asyncio.sleep(0.05)
+    bot.answer.set()
+    await stopping
+    assert bot.sent == [first[0].payload["text"]]  # nothing new began once stopping
+    with store.transaction() as tx:
+        assert [row.id for row in tx.pending(CHAT.id)] == [row.id for row in second]  # for the next start
+
+
+async def test_a_stop_gives_up_on_a_reply_telegram_never_answers(all_types: Engine, store: Store) -> None:
+    rows = Turns(all_types, store).apply(1, CHAT, Event("command", command="start")).outgoing
+    bot = SlowBot()
+    outbox = Outbox(store, bot, ChatPacer(1000), GroupCommit(store))
+    outbox.push(rows)
+    await bot.begun.wait()
+    await outbox.stop(grace=0.1)
+    with store.transaction() as tx:
+        assert [row.id for row in tx.pending(CHAT.id)] == [row.id for row in rows]  # sent again next time
 
 
 # --- settings ------------------------------------------------------------------------------------

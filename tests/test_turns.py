@@ -236,6 +236,18 @@ def test_help_privacy_and_myanswers_return_to_the_same_question(turns: Turns) ->
     assert any(t.startswith("This is what is stored from your answers:") and "30 years" in t for t in texts)
 
 
+def test_privacy_says_how_long_intakes_are_kept(all_types: Engine, store: Store) -> None:
+    for days, said in (
+        (30, "How long: at most 30 days after your last message here, then it is erased"),
+        (None, "How long: until you erase it with /delete, or the clinic does."),
+    ):
+        turns = Turns(all_types, store, retention_days=days)
+        result = turns.apply(None, Chat(7 if days else 8), Event("command", command="privacy"))
+        replies = result.direct + [row.payload for row in result.outgoing]  # before /start nothing is stored
+        privacy = next(reply["text"] for reply in replies if reply["text"].startswith("What is stored"))
+        assert said in privacy and "Who sees it: only the staff of Test Clinic" in privacy
+
+
 def test_language_switch_shows_the_question_again(skin: Engine, store: Store) -> None:
     patient = Patient(Turns(skin, store))
     patient.command("start")

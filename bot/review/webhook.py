@@ -27,6 +27,7 @@ import httpx
 import sqlalchemy as sa
 
 from bot.engine import Engine
+from bot.failures import log_failure
 from bot.review.exports import Exporter, load_intakes
 from bot.store import Store, utcnow
 from bot.store.schema import webhook_deliveries
@@ -67,8 +68,8 @@ class WebhookSender:
         while True:
             try:
                 await self.deliver_due()
-            except Exception:
-                log.exception("webhook round failed")
+            except Exception as err:  # the next round tries again; the type only (see log_failure)
+                log_failure(log, "webhook round failed", err)
             await asyncio.sleep(interval)
 
     async def close(self) -> None:

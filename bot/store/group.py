@@ -174,6 +174,8 @@ def _attempt(tx: Tx, work: Callable[[Tx], Any]) -> tuple[Any, BaseException | No
 
 
 def _reason(err: BaseException) -> str:
-    # The driver's message only: SQLAlchemy's own would quote the statement (never its values,
-    # see hide_parameters in the store, but the statement is noise here).
-    return f"{type(err).__name__}: {getattr(err, 'orig', None) or err}".splitlines()[0][:300]
+    """The error's kind and the database's code for it, never its message: a driver's message can
+    quote a value (PostgreSQL's "invalid input syntax ...: \"<what the patient typed>\"")."""
+    cause = getattr(err, "orig", None) or err
+    code = getattr(cause, "sqlstate", None) or getattr(cause, "sqlite_errorname", None)
+    return f"{type(cause).__name__}" + (f" ({code})" if code else "")

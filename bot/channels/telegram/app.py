@@ -37,11 +37,12 @@ from telegram.request import BaseRequest
 from bot import heap
 from bot.channels.telegram import render
 from bot.channels.telegram.locks import KeyedLocks
-from bot.channels.telegram.outbox import ChatPacer, Outbox, log_failure, markup, retry_seconds
+from bot.channels.telegram.outbox import ChatPacer, Outbox, markup, retry_seconds
 from bot.channels.telegram.turns import COMMANDS, Chat, Event, TurnResult, Turns
 from bot.channels.telegram.updates import ALLOWED_UPDATES, parse_update
 from bot.config import Settings
 from bot.engine import Engine
+from bot.failures import log_failure
 from bot.store import Duplicate, Stale, Store, StoreError, Tx, utcnow
 from bot.store.group import GroupCommit
 
@@ -56,15 +57,6 @@ _CONTENT_LENGTH = re.compile(r"[0-9]{1,12}")
 MAX_TURN_FAILURES = 3
 #: Times the bot waits out a 429 at start-up before giving up.
 STARTUP_WAITS = 5
-#: Said when a turn cannot be applied. In code rather than in bot/flow/messages.yaml, which has no
-#: such message yet: it must not depend on the flow or on anything the failed turn touched.
-#: (Move it there, per language, when that file is next edited.)
-APOLOGY = {
-    "en": "Sorry, something went wrong with your last message and it was not saved. Please send it "
-    "again, or send /start to see the current question.",
-    "de": "Entschuldigung, bei Ihrer letzten Nachricht ist etwas schiefgegangen, sie wurde nicht "
-    "gespeichert. Bitte senden Sie sie noch einmal, oder senden Sie /start, um die aktuelle Frage zu sehen.",
-}
 #: Database trouble that heals (the server is down or busy, a connection broke): an update that
 #: met it is left unconfirmed and comes again. Other errors from a driver (a value PostgreSQL
 #: refuses, say) belong to that update and count as its failures.
@@ -145,7 +137,12 @@ class TelegramChannel:
         self.store = store
         self.application = build_application(settings, request, rate_limit)
         self.application.add_handler(TypeHandler(Update, self.on_update))
-        self.turns = Turns(engine, store, notify_completion=bool(settings.clinic_webhook_url))
+        self.turns = Turns(
+            engine,
+            store,
+            notify_completion=bool(settings.clinic_webhook_url),
+            retention_days=settings.retention_days,
+        )
         self.webhook_sender = None
         if settings.clinic_webhook_url and settings.clinic_webhook_secret:
             from bot.review.webhook import WebhookSender, WebhookSettings
@@ -232,8 +229,8 @@ class TelegramChannel:
         return True
 
     def _apology(self, chat: Chat) -> str:
-        language = self.engine.language_for(chat.language_code)
-        return APOLOGY.get(language, APOLOGY["en"])
+        # In the language of the person's Telegram: what the failed turn read is not to be trusted.
+        return self.engine.message(self.engine.language_for(chat.language_code), "sorry")
 
     def _turn(self, tx: Tx, update_id: int, chat: Chat, event: Event) -> TurnResult:
         result = self.turns.apply_in(tx, update_id, chat, event)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import traceback
 from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
@@ -23,6 +22,7 @@ from typing import Any
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
+from bot.failures import log_failure
 from bot.store import Outgoing, Store, Tx, utcnow
 from bot.store.group import GroupCommit
 
@@ -31,22 +31,12 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 #: Longest a sent reply waits for a group commit to record it (a crash in between sends it again).
 MARK_DELAY = 0.2
+#: Longest a stop waits for the replies being sent right now to be answered and recorded.
+STOP_GRACE = 5.0
 #: Recently sent rows whose Telegram message id an edit may need, kept in memory.
 REMEMBERED_IDS = 20_000
 # Edits that cannot matter any more: the message is gone, too old, or already shows this.
 _HARMLESS_EDIT_ERRORS = ("message is not modified", "message to edit not found", "message can't be edited")
-
-
-def log_failure(logger: logging.Logger, what: str, err: BaseException, level: int = logging.ERROR) -> None:
-    """Log that ``what`` failed, naming only the exception's type.
-
-    An exception's message can quote what a patient typed (``int()`` repeats its input, say), and
-    health data has no place in a log. The stack (code lines, no values) goes to DEBUG.
-    """
-    logger.log(level, "%s: %s", what, type(err).__name__)
-    if logger.isEnabledFor(logging.DEBUG):
-        stack = "".join(traceback.format_tb(err.__traceback__)).rstrip()
-        logger.debug("%s: %s, raised at\n%s", what, type(err).__name__, stack)
 
 
 def retry_seconds(err: RetryAfter) -> float:
@@ -126,6 +116,7 @@ class Outbox:
         self._marks: list[tuple[int, int | None, datetime]] = []  # (row, Telegram message id, when)
         self._mark_timer: asyncio.TimerHandle | None = None
         self._telegram_ids: dict[int, int | None] = {}  # row -> Telegram message id, recent sends
+        self._stopping = False  # no new send begins once stop() was called
 
     # --- what to send ----------------------------------------------------------------------------
 
@@ -183,12 +174,19 @@ class Outbox:
         while self._workers:
             await asyncio.gather(*list(self._workers.values()), return_exceptions=True)
 
-    async def stop(self) -> None:
-        """Stop sending and record what was sent; unsent replies stay in the store for the next start."""
+    async def stop(self, grace: float = STOP_GRACE) -> None:
+        """Stop sending and record what was sent; unsent replies stay in the store for the next start.
+
+        A reply on its way is let finish (for up to ``grace`` seconds) and recorded: cancelled
+        while Telegram was answering, it would count as unsent and go out again at the next start.
+        """
+        self._stopping = True
         workers = list(self._workers.values())
-        for worker in workers:
-            worker.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
+        if workers:
+            _, late = await asyncio.wait(workers, timeout=grace)
+            for worker in late:
+                worker.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
         if self._marks:
             self.group.commit_now()
 
@@ -196,7 +194,7 @@ class Outbox:
 
     async def _work(self, chat: int) -> None:
         try:
-            while queue := self._queues.get(chat):
+            while not self._stopping and (queue := self._queues.get(chat)):
                 row = queue.popleft()
                 try:
                     go_on = await self._send(row)

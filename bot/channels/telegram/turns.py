@@ -90,10 +90,17 @@ class Turns:
     """Applies one update at a time for a chat (the caller keeps each chat's updates in order)."""
 
     def __init__(
-        self, engine: Engine, store: Store, clock: Callable[[], datetime] = utcnow, notify_completion: bool = False
+        self,
+        engine: Engine,
+        store: Store,
+        clock: Callable[[], datetime] = utcnow,
+        notify_completion: bool = False,
+        retention_days: int | None = None,
     ):
         self.engine = engine
         self.store = store
+        #: how long intakes are kept after the last activity (None: until deleted), for /privacy
+        self.retention_days = retention_days
         #: queue each completed intake for the clinic's webhook (when one is configured)
         self.notify_completion = notify_completion
         self.renderer = render.Renderer(engine)
@@ -378,7 +385,9 @@ class _Turn:
         self.reprompt()
 
     def on_privacy(self, event: Event) -> None:
-        self.say(self.msg("privacy"))
+        days = self.turns.retention_days
+        retention = self.msg("retention_days", days=days) if days else self.msg("retention_off")
+        self.say(self.msg("privacy", retention=retention))
         self.reprompt()
 
     def on_myanswers(self, event: Event) -> None:
