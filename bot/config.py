@@ -117,7 +117,6 @@ def _log_level(value: str) -> str:
     return level
 
 
-
 def _retention(value: str | None) -> int | None:
     """RETENTION_DAYS: a number of days, or ``off`` to keep intakes until they are deleted."""
     if value is None:
