@@ -47,12 +47,13 @@ def serve(settings: Settings, engine: Engine, store: Store) -> int:
     extra_routes = []
     if settings.telegram_token:
         from bot.channels.telegram.app import TelegramChannel
+        from bot.channels.telegram.webhook import webhook_path, webhook_routes
 
         channel = TelegramChannel(settings, engine, store)
         if settings.webhook_url:
-            extra_routes = channel.webhook_routes()
+            extra_routes = webhook_routes(channel)
             # Said at start because it surprises: WEBHOOK_LISTEN and WEBHOOK_PORT do not apply here.
-            log.info("Telegram webhook served at %s on WEB_LISTEN:WEB_PORT", channel.webhook_path())
+            log.info("Telegram webhook served at %s on WEB_LISTEN:WEB_PORT", webhook_path(channel))
 
     https = bool(settings.public_url and settings.public_url.startswith("https://"))
     app = create_app(engine, store, secret_key(settings), https=https, extra_routes=extra_routes)

@@ -22,9 +22,11 @@ from telegram import Update
 from telegram.error import RetryAfter
 
 from bot.channels.telegram import render
-from bot.channels.telegram.app import MAX_TURN_FAILURES, MAX_WEBHOOK_BODY, TelegramChannel
+from bot.channels.telegram.app import TelegramChannel
+from bot.channels.telegram.failed_turns import MAX_TURN_FAILURES
 from bot.channels.telegram.outbox import ChatPacer, Outbox
 from bot.channels.telegram.turns import Chat, Event, Turns
+from bot.channels.telegram.webhook import MAX_WEBHOOK_BODY, webhook_routes
 from bot.config import Settings, SettingsError, load_settings
 from bot.engine import Engine
 from bot.flow import model
@@ -125,7 +127,7 @@ async def test_a_turn_that_keeps_raising_is_apologised_for_and_confirmed(channel
     assert SECRET not in logged
     assert "ValueError" in logged
     assert not any(r.exc_info for r in caplog.records)  # no traceback with the exception's text
-    assert not channel._failures  # nothing kept about updates given up on
+    assert not channel.failed_turns  # nothing kept about updates given up on
 
 
 async def test_database_trouble_never_gives_an_update_up(channel, monkeypatch) -> None:
@@ -281,7 +283,7 @@ def webhook(skin: Engine, store: Store) -> TestClient:
         webhook_secret=WEBHOOK_SECRET,
     )
     channel = TelegramChannel(settings, skin, store)
-    return TestClient(Starlette(routes=channel.webhook_routes()))
+    return TestClient(Starlette(routes=webhook_routes(channel)))
 
 
 def post(client: TestClient, content, **headers: str | bytes) -> int:

@@ -2,33 +2,25 @@
 
 Each update becomes one turn (``turns.py``) under its chat's lock, so a chat's updates apply in
 order while different chats are served concurrently. The turns of updates that arrive together
-(a ``getUpdates`` batch, concurrent webhook requests) are committed together, each in its own
-savepoint (``bot.store.group``); once committed, a turn's replies are sent by the outbox. Updates
+(a ``getUpdates`` batch, concurrent webhook requests) are committed together, each atomic on its
+own (``bot.store.group``); once committed, a turn's replies are sent by the outbox. Updates
 are confirmed to Telegram only after their turn is committed: in polling mode the next
 ``getUpdates`` offset moves past an update only once it is applied, and in webhook mode the HTTP
 answer is sent after the turn. A crash at any moment therefore loses no answer, and a redelivered
-update is recognised by its ``update_id``. An update whose turn keeps failing for any reason but
-the database (a bug it triggers) is given up on after a few runs: the patient gets an apology and
-the update is confirmed, so one poisoned update never stalls its chat, nor every chat behind a
-webhook, which Telegram delivers in order.
+update is recognised by its ``update_id``; one whose turn keeps failing for a reason other than
+the database is given up on (``failed_turns.py``). The webhook's endpoint is in ``webhook.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
-import json
 import logging
-import re
 import signal
-import sqlite3
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlparse
 
-import sqlalchemy.exc
 from telegram import BotCommand, Update
 from telegram.error import BadRequest, Conflict, InvalidToken, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, TypeHandler
@@ -36,46 +28,24 @@ from telegram.request import BaseRequest
 
 from bot import heap
 from bot.channels.telegram import render
+from bot.channels.telegram.failed_turns import FailedTurns
 from bot.channels.telegram.locks import KeyedLocks
 from bot.channels.telegram.outbox import ChatPacer, Outbox, markup, retry_seconds
 from bot.channels.telegram.turns import COMMANDS, Chat, Event, TurnResult, Turns
 from bot.channels.telegram.updates import ALLOWED_UPDATES, parse_update
+from bot.channels.telegram.webhook import serve_webhook
 from bot.config import Settings
 from bot.engine import Engine
 from bot.failures import log_failure
-from bot.store import Duplicate, Stale, Store, StoreError, Tx, utcnow
+from bot.store import Duplicate, Store, Tx, utcnow
 from bot.store.group import GroupCommit
 
 log = logging.getLogger(__name__)
 
 POLL_TIMEOUT = 25  # seconds a getUpdates long poll waits for news
 MAX_WEBHOOK_BODY = 1 << 20
-_CONTENT_LENGTH = re.compile(r"[0-9]{1,12}")
-#: Runs of a turn that keeps raising something other than a database problem before the update
-#: is given up on (answered with an apology and confirmed): one more run rarely helps a bug, but
-#: a race with another process can heal.
-MAX_TURN_FAILURES = 3
 #: Times the bot waits out a 429 at start-up before giving up.
 STARTUP_WAITS = 5
-#: Database trouble that heals (the server is down or busy, a connection broke): an update that
-#: met it is left unconfirmed and comes again. Other errors from a driver (a value PostgreSQL
-#: refuses, say) belong to that update and count as its failures.
-_STORE_TROUBLE: tuple[type[BaseException], ...] = (
-    StoreError,
-    Stale,
-    sqlalchemy.exc.OperationalError,
-    sqlalchemy.exc.InterfaceError,
-    sqlalchemy.exc.DisconnectionError,
-    sqlalchemy.exc.TimeoutError,
-    sqlite3.OperationalError,
-    sqlite3.InterfaceError,
-)
-try:
-    import psycopg
-
-    _STORE_TROUBLE += (psycopg.OperationalError, psycopg.InterfaceError)
-except ImportError:  # pragma: no cover - installed with the project, needed only for PostgreSQL
-    pass
 
 
 class StartupError(Exception):
@@ -161,9 +131,10 @@ class TelegramChannel:
         self.outbox = Outbox(store, self.application.bot, ChatPacer(settings.chat_rate), self.group)
         self.locks = KeyedLocks()
         self.failed: set[int] = set()  # updates whose turn failed: not to be confirmed
-        self._failures: dict[int, int] = {}  # update_id -> failed runs of its turn so far
+        self.failed_turns = FailedTurns()
         self._tasks: list[asyncio.Task] = []
         self._later: set[asyncio.Task] = set()  # direct replies waiting out a 429
+        self.server: Any = None  # the webhook's own server (run with WEBHOOK_URL), to stop it
 
     @property
     def bot(self) -> Any:
@@ -196,37 +167,16 @@ class TelegramChannel:
             except Exception as err:
                 # Nothing was committed. Unconfirmed, the update comes back; given up on, the
                 # patient hears so and the update is confirmed, so the bot moves on.
-                if not self._give_up(update.update_id, err):
+                if not self.failed_turns.give_up(update.update_id, err):
                     self.failed.add(update.update_id)
                     return
                 result = TurnResult(direct=[render.send(self._apology(chat))])
             else:
-                self._failures.pop(update.update_id, None)
+                self.failed_turns.forget(update.update_id)
             if update.callback_query is not None:
                 await self._answer(update, result.toast)
             for payload in result.direct:
                 await self._send_direct(chat.id, payload)
-
-    def _give_up(self, update_id: int, err: Exception) -> bool:
-        """Whether to confirm an update whose turn raised ``err`` without applying it.
-
-        Never for database trouble: the update comes again until the database answers. Anything
-        else is a problem of this update (a bug it triggers): after MAX_TURN_FAILURES runs, so
-        one poisoned update can neither stall its chat (polling) nor every chat (a webhook
-        delivers in order). Only the exception's type is logged: its text can quote the patient.
-        """
-        if isinstance(err, _STORE_TROUBLE):
-            log_failure(log, f"turn for update {update_id} failed (database); it comes again", err, logging.WARNING)
-            return False
-        failures = self._failures.pop(update_id, 0) + 1
-        if failures < MAX_TURN_FAILURES:
-            self._failures[update_id] = failures
-            if len(self._failures) > 10_000:  # updates that never came again (a webhook gave up)
-                del self._failures[next(iter(self._failures))]
-            log_failure(log, f"turn for update {update_id} failed ({failures} of {MAX_TURN_FAILURES})", err)
-            return False
-        log_failure(log, f"turn for update {update_id} failed {failures} times; skipped, the patient was told", err)
-        return True
 
     def _apology(self, chat: Chat) -> str:
         # In the language of the person's Telegram: what the failed turn read is not to be trusted.
@@ -455,81 +405,12 @@ class TelegramChannel:
             return min(failed)
         return updates[-1].update_id + 1
 
-    # --- webhook -------------------------------------------------------------------------------
-
-    def webhook_path(self) -> str:
-        return urlparse(self.settings.webhook_url or "").path or "/telegram"
-
-    async def webhook_endpoint(self, request: Any) -> Any:
-        """POST from Telegram: refused without the secret; answered only after the turn."""
-        from starlette.responses import PlainTextResponse
-
-        secret = self.settings.webhook_secret or ""
-        given = request.headers.get("x-telegram-bot-api-secret-token", "")
-        if not secret or not hmac.compare_digest(given.encode(), secret.encode()):
-            log.warning("webhook request with a wrong secret refused")
-            return PlainTextResponse("forbidden", status_code=403)
-        length = request.headers.get("content-length")
-        if length is not None and not _CONTENT_LENGTH.fullmatch(length):
-            return PlainTextResponse("bad content-length", status_code=400)
-        if length is not None and int(length) > MAX_WEBHOOK_BODY:
-            return PlainTextResponse("too large", status_code=413)
-        body = await _read_at_most(request, MAX_WEBHOOK_BODY)  # a chunked body has no length to trust
-        if body is None:
-            return PlainTextResponse("too large", status_code=413)
-        try:
-            update = Update.de_json(json.loads(body), self.bot)
-        except Exception:  # any malformed body: Telegram never sends one
-            return PlainTextResponse("bad update", status_code=400)
-        if update is None:
-            return PlainTextResponse("bad update", status_code=400)
-        ok = await self.process(update)
-        return PlainTextResponse("ok" if ok else "retry", status_code=200 if ok else 500)
-
-    def webhook_routes(self) -> list[Any]:
-        from starlette.routing import Route
-
-        return [Route(self.webhook_path(), self.webhook_endpoint, methods=["POST"])]
-
     async def set_webhook(self) -> bool:
         return await self.bot.set_webhook(
             self.settings.webhook_url,
             secret_token=self.settings.webhook_secret,
             allowed_updates=ALLOWED_UPDATES,
         )
-
-    async def serve_webhook(self) -> None:
-        import uvicorn
-        from starlette.applications import Starlette
-        from starlette.responses import PlainTextResponse
-        from starlette.routing import Route
-
-        async def health(request: Any) -> Any:
-            return PlainTextResponse("ok")
-
-        app = Starlette(routes=[*self.webhook_routes(), Route("/healthz", health)])
-        config = uvicorn.Config(
-            app,
-            host=self.settings.webhook_listen,
-            port=self.settings.webhook_port,
-            log_level="warning",
-            lifespan="off",
-            access_log=False,  # request lines are not health data, but keep the log quiet
-        )
-        server = uvicorn.Server(config)
-        server.install_signal_handlers = lambda: None  # the runner owns signals
-        self._server = server
-        await server.serve()
-
-
-async def _read_at_most(request: Any, limit: int) -> bytes | None:
-    """The request's body, or None once it grows beyond ``limit`` bytes (the rest is not read)."""
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            return None
-    return bytes(body)
 
 
 def _line(text: str) -> str:
@@ -541,11 +422,11 @@ async def run_telegram(settings: Settings, engine: Engine, store: Store) -> None
     channel = TelegramChannel(settings, engine, store)
     await channel.start()
     heap.settle()
-    mode: Callable[[], Awaitable[None]] = channel.serve_webhook if settings.webhook_url else channel.poll
+    mode: Callable[[], Awaitable[None]] = (lambda: serve_webhook(channel)) if settings.webhook_url else channel.poll
     main = asyncio.create_task(mode(), name="telegram")
 
     def shut_down() -> None:
-        server = getattr(channel, "_server", None)
+        server = channel.server
         if server is not None:
             server.should_exit = True  # uvicorn finishes the requests in flight, then returns
         else:
