@@ -305,3 +305,66 @@ def test_a_chunked_body_is_held_to_the_limit_too(webhook: TestClient) -> None:
     assert post(webhook, body()) == 413
     assert post(webhook, iter([b"not ", b"json"])) == 400  # a small chunked body is read and judged
     assert post(webhook, b"x" * (MAX_WEBHOOK_BODY + 1)) == 413
+
+
+class AlwaysWait:
+    """Telegram answering every send with a 429 (retry at once)."""
+
+    async def send_message(self, chat_id: int, text: str, reply_markup=None):
+        raise RetryAfter(0)
+
+
+async def test_waits_telegram_asks_for_never_use_up_a_replys_attempts(all_types: Engine, store: Store) -> None:
+    from bot.channels.telegram.outbox import MAX_ATTEMPTS
+
+    rows = Turns(all_types, store).apply(1, CHAT, Event("command", command="start")).outgoing
+    outbox = Outbox(store, AlwaysWait(), ChatPacer(1000), GroupCommit(store))
+    outbox.push(rows)
+    await outbox.idle()
+    for _ in range(MAX_ATTEMPTS + 2):
+        assert await outbox.deliver_due() == 1  # still due: never given up for a 429
+        await outbox.idle()
+    with store.transaction() as tx:
+        (pending,) = tx.pending(CHAT.id)
+    assert pending.attempts == 0 and pending.id == rows[0].id
+
+
+def test_the_databases_trouble_is_told_from_an_updates_fault() -> None:
+    import psycopg
+
+    from bot.channels.telegram.failed_turns import is_store_trouble
+    from bot.store import Stale
+    from bot.store.group import CommitFailed
+
+    trouble = [
+        psycopg.errors.ReadOnlySqlTransaction("read-only"),  # a failover
+        psycopg.errors.IdleInTransactionSessionTimeout("timeout"),
+        psycopg.OperationalError("server closed the connection"),
+        sqlite3.OperationalError("database is locked"),
+        sqlalchemy.exc.PendingRollbackError("rolled back"),
+        CommitFailed("IOError"),
+        Stale(1),
+    ]
+    faults = [
+        psycopg.errors.CharacterNotInRepertoire("a NUL in a text"),  # a DataError: this value
+        psycopg.errors.UniqueViolation("duplicate"),
+        sqlite3.IntegrityError("constraint"),
+        sqlalchemy.exc.DataError("INSERT", {}, psycopg.DataError("bad value")),
+        ValueError("invalid literal for int()"),
+        KeyError("a bug"),
+    ]
+    assert [is_store_trouble(err) for err in trouble] == [True] * len(trouble)
+    assert [is_store_trouble(err) for err in faults] == [False] * len(faults)
+
+
+def test_a_failing_callback_after_a_commit_neither_undoes_it_nor_stops_the_others(store: Store, caplog) -> None:
+    ran: list[str] = []
+
+    def broken() -> None:
+        raise RuntimeError("Zebra-42-secret")
+
+    with store.transaction() as tx:
+        tx.on_commit(broken)
+        tx.on_commit(lambda: ran.append("after"))
+    assert ran == ["after"]
+    assert "RuntimeError" in caplog.text and SECRET not in caplog.text

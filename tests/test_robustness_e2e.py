@@ -105,7 +105,9 @@ def test_one_chats_429_holds_back_only_that_chat(fake, bot) -> None:
     held, other = Patient(fake, 211), Patient(fake, 212)
     held.command("/start", expect="automated assistant")
     other.command("/start", expect="automated assistant")
-    retry_after, times = 3, 2
+    # Telegram's wait is long beside the other chat's replies, so that a loaded machine's slowness
+    # cannot pass for (or hide) waiting for the held chat.
+    retry_after, times = 6, 1
     fake.fail_next("sendMessage", times=times, retry_after=retry_after, chat_id=211)
     asked = time.monotonic()
     held.command("/help")  # two replies: the help text, then the current step again
@@ -119,7 +121,7 @@ def test_one_chats_429_holds_back_only_that_chat(fake, bot) -> None:
     assert time.monotonic() - asked < retry_after
 
     held.expect("/myanswers shows what is stored", timeout=30)
-    assert time.monotonic() - asked >= retry_after * times  # Telegram's wait was kept, twice
+    assert time.monotonic() - asked >= retry_after * times  # Telegram's wait was kept
     held.expect("automated assistant")
     texts = [m["text"] for m in fake.messages(211)]
     assert len(texts) == 3 and texts[1].startswith("I am the automated assistant") and "Continue" in held.buttons()

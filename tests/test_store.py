@@ -272,6 +272,9 @@ def test_a_long_running_store_checkpoints_from_its_own_thread(database_url: str)
         while checkpointer.checkpoints == 0 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert checkpointer.checkpoints > 0
+        with store.transaction(read_only=True) as tx:  # the log was copied back into the database
+            busy, logged, copied = tx.driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            assert busy == 0 and logged == copied
     finally:
         store.close()
     assert store._checkpointer is None and not checkpointer._thread.is_alive()
@@ -307,3 +310,42 @@ def test_an_erased_chat_keeps_only_its_update_ids_for_two_days(store: Store) -> 
         tx.conn.execute(messages.update().values(at=utcnow() - timedelta(days=3)))  # two days on
         tx.delete_chat(99)  # any later erasure sweeps old tombstones
         assert rows(tx) == []
+        tx.record_in(fresh.id, 12, 1202, "again", utcnow())
+        tx.delete_chat(12)  # a new tombstone...
+        assert rows(tx) == [(None, 0, 1202, "erased", "", None)]
+        tx.conn.execute(messages.update().values(at=utcnow() - timedelta(days=3)))  # ...two days on
+        tx.purge_before(utcnow() - timedelta(days=365))  # ...goes with the daily retention round too
+        assert rows(tx) == []
+
+
+def test_migration_0004_keeps_the_message_id_counter(database_url: str) -> None:
+    """Rebuilding messages (SQLite) must not hand out the ids of messages erased before it."""
+    import sqlalchemy as sa
+
+    old = Store(database_url)
+    old.migrate("0003")
+    now = utcnow()
+    with old.engine.begin() as conn:
+        intake_id = conn.execute(
+            sa.text(
+                "INSERT INTO intakes (chat_id, flow_id, flow_version, language, status, urgent, flags,"
+                " state, created_at, updated_at, version) VALUES (1, 'f', '1', 'en', 'in_progress', false, '[]',"
+                " :state, :now, :now, 0) RETURNING id"
+            ),
+            {"now": now, "state": '{"v": 1}'},
+        ).scalar_one()
+        insert = sa.text(
+            "INSERT INTO messages (intake_id, chat_id, direction, kind, text, at, attempts)"
+            " VALUES (:intake, 1, 'in', 'text', 'hi', :now, 0) RETURNING id"
+        )
+        ids = [conn.execute(insert, {"intake": intake_id, "now": now}).scalar_one() for _ in range(5)]
+        conn.execute(sa.text("DELETE FROM messages WHERE id > :keep"), {"keep": ids[1]})  # the newest erased
+    old.close()
+    store = Store.open(database_url)
+    try:
+        with store.transaction() as tx:
+            assert len(tx.transcript(intake_id)) == 2
+            newest = tx.add_out(intake_id, 1, {"op": "send", "text": "next"}, utcnow())
+        assert newest.id > ids[-1]  # never an erased message's id
+    finally:
+        store.close()

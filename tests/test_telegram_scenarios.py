@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import re
 import sqlite3
-import time
 from pathlib import Path
 
 import httpx
@@ -103,10 +102,16 @@ class Person(e2e.Patient):
     def newest_id(self) -> int:
         return max((m["message_id"] for m in self.fake.messages(self.chat_id)), default=0)
 
-    def quiet_after(self, message_id: int, seconds: float = 1.0) -> None:
-        """Nothing more from the bot in this chat after ``message_id`` for ``seconds``."""
-        time.sleep(seconds)
-        later = [m for m in self.fake.messages(self.chat_id) if m["message_id"] > message_id]
+    def quiet_after(self, message_id: int) -> None:
+        """Nothing more from the bot in this chat after ``message_id``, whatever its speed.
+
+        A fence: /privacy is answered only after everything the chat's earlier updates made the
+        bot send (a chat's updates are applied, and its replies sent, in order), so whatever came
+        between ``message_id`` and that answer is all there was. /privacy changes nothing stored.
+        """
+        self.command("/privacy", expect="What is stored")
+        fence = self.seen
+        later = [m for m in self.fake.messages(self.chat_id) if message_id < m["message_id"] < fence]
         assert later == [], f"the bot sent more: {[m['text'][:80] for m in later]}"
 
     def live_keyboards(self) -> list[dict]:
@@ -266,7 +271,7 @@ def assert_urgent_ending(patient: Person, db: Path, outcome: str, flag: str, *wo
     # no further question: only the booking link, and no live keyboard anywhere in the chat
     assert patient.buttons(ending) == ["Book a consultation"]
     assert patient.live_keyboards() == []
-    patient.quiet_after(ending["message_id"], 0.5)
+    patient.quiet_after(ending["message_id"])
     intake, _ = stored(db, patient.chat_id)
     assert intake is not None
     assert (intake.status, intake.outcome, intake.urgent) == ("completed", outcome, True)
@@ -353,7 +358,7 @@ def test_writing_after_an_urgent_ending_starts_no_new_questionnaire(fake, bot, d
     assert reply["message_id"] > ending["message_id"] and reply["text"] == ending["text"]
     assert "automated assistant of" not in (reply["text"] or "")  # not the welcome again
     assert patient.live_keyboards() == []  # no question, no Continue button
-    patient.quiet_after(reply["message_id"], 0.5)
+    patient.quiet_after(reply["message_id"])
     assert rows(db_path, "SELECT count(*) FROM intakes WHERE chat_id = 217") == [(1,)]
     intake, _ = stored(db_path, 217)
     assert (intake.outcome, intake.urgent) == ("crisis_support", True)
@@ -419,8 +424,9 @@ def test_stale_buttons_of_a_finished_intake_are_answered_and_change_nothing(fake
     for data in (finish, edit_first):
         answer = patient.press_data(summary["message_id"], data)
         assert answer.get("text") == STALE
-    time.sleep(0.5)
-    for later in [m for m in fake.messages(231) if m["message_id"] > ending_id]:
+    patient.command("/privacy", expect="What is stored")  # a fence: see Person.quiet_after
+    fence = patient.seen
+    for later in [m for m in fake.messages(231) if ending_id < m["message_id"] < fence]:
         # at most a word on where they stand; never a question or a button
         assert FINISHED in later["text"] and not later.get("reply_markup"), later
     assert patient.live_keyboards() == []
@@ -464,7 +470,7 @@ def test_stale_buttons_after_delete_are_answered_and_nothing_about_the_person_re
         answer = patient.press_data(message_id, data)
         assert answer.get("text"), "a press after /delete is answered with a short notice"
         assert len(answer["text"]) <= 200
-    patient.quiet_after(erased_id, 0.5)
+    patient.quiet_after(erased_id)
     assert stored(db_path, 232) == (None, [])
     assert_nothing_about(db_path, 232, ["pat232", "Pat232", "Something else"])
 

@@ -2,14 +2,16 @@
 
 On disk the commit is the costly part of a turn (SQLite writes its log, PostgreSQL flushes its
 WAL), and its cost hardly depends on how much it carries. When several chats' updates arrive
-together (a ``getUpdates`` batch, concurrent webhook requests), each caller's work runs in its
-own savepoint of one shared transaction, and one commit serves them all:
+together (a ``getUpdates`` batch, concurrent webhook requests), the callers' work runs in one
+shared transaction, and one commit serves them all:
 
-- each piece of work is still atomic: one that raises is rolled back alone (its savepoint) and
-  its caller gets the exception; the others commit (work that raises ``Stale`` is run once more);
+- each piece of work is still atomic: if one raises, the group is rolled back and run again with
+  a savepoint each, so that only the work that failed is left out and its caller gets the
+  exception; the others commit (work that raises ``Stale`` is run once more);
 - nobody hears back before the commit: a caller's ``await`` returns only once its work is on
   disk, so a reply can never be sent before what it answers is stored;
-- if the commit itself fails, every caller of that group gets the error and nothing of it is kept.
+- if the commit itself fails, nothing of the group is kept and every caller gets CommitFailed (a
+  StoreError: the database's trouble, not the caller's).
 
 A lone caller waits one turn of the event loop at most, so one update at a time costs what it
 did before. Riders (the outbox's "sent" marks) add their writes to whichever group commits next.
@@ -22,7 +24,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
-from bot.store.store import Stale, Store, Tx
+from bot.store.store import Stale, Store, StoreError, Tx
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -136,7 +138,10 @@ class GroupCommit:
                 rider.done(load, committed=False)
             for _, future in group:
                 if not future.done():
-                    future.set_exception(err)
+                    # The database's trouble, not any one caller's: each may try again.
+                    failed = CommitFailed(_reason(err))
+                    failed.__cause__ = err
+                    future.set_exception(failed)
             return
         self.commits += 1
         self.carried += len(group)
@@ -149,6 +154,10 @@ class GroupCommit:
                 future.set_exception(err)
             else:
                 future.set_result(result)
+
+
+class CommitFailed(StoreError):
+    """The group's transaction could not be committed: nothing of it was kept."""
 
 
 class _Undone(Exception):

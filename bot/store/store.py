@@ -3,12 +3,13 @@
 Every turn is atomic (``Store.transaction``): the patient's input, the engine's new state and the
 bot's replies are committed together before anything is sent. The replies wait in the outbox
 (outgoing transcript rows with no ``sent_at``) until the channel has sent them. Under load the
-channel commits several chats' turns in one transaction, each in its own savepoint
-(``bot.store.group``), so one commit, the costly part on disk, serves them all.
+channel commits several chats' turns in one transaction, each still atomic (``bot.store.group``),
+so one commit, the costly part on disk, serves them all.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -19,11 +20,13 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from bot.failures import log_failure
 from bot.store.checkpoint import SAFETY_NET_PAGES, Checkpointer
 from bot.store.driver import Statements
 from bot.store.records import Intake, Outgoing, TranscriptLine, as_utc, dumps, utcnow
 from bot.store.schema import intakes, messages, notes, webhook_deliveries
 
+log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).with_name("migrations")
 GAVE_UP = 999  # attempts recorded for a reply given up on: never pending again
 #: How long an erased input's update_id is kept (Telegram keeps an unconfirmed update for 24 hours).
@@ -57,10 +60,12 @@ def _engine(url: str, extra_pragmas: list[str]) -> Engine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=10000")
             cursor.execute("PRAGMA cache_size=-65536")
-            # Savepoints (one per turn in a group commit) keep their undo pages in a statement
-            # journal; on disk that was a third of a turn's cost, and it is never needed after a
-            # crash (the WAL is what recovers), so it lives in memory.
+            # Savepoints (a turn's, when a group commit isolates its callers; a rider's) keep their
+            # undo pages in a statement journal; on disk, with one per turn, that was a third of a
+            # turn's cost, and it is never needed after a crash (the WAL is what recovers).
             cursor.execute("PRAGMA temp_store=MEMORY")
+            # An erased intake's bytes are overwritten, not left in free pages of the file.
+            cursor.execute("PRAGMA secure_delete=FAST")
             for pragma in extra_pragmas:
                 cursor.execute(f"PRAGMA {pragma}")
             cursor.close()
@@ -158,7 +163,12 @@ class Store:
                 tx = Tx(conn, self.statements)
                 yield tx
         for callback in tx.committed:
-            callback()
+            # Committed is committed: a callback that fails (a bug) must neither make the caller
+            # think its work was lost nor keep the next callbacks from running.
+            try:
+                callback()
+            except Exception as err:
+                log_failure(log, "a callback after a commit failed", err)
 
 
 _INTAKE_BY_ID = sa.select(intakes).where(intakes.c.id == sa.bindparam("intake"))
@@ -244,7 +254,7 @@ class Tx:
         0004). Tombstones older than TOMBSTONE_AGE go at the same time.
         """
         now = utcnow()
-        self.conn.execute(messages.delete().where(messages.c.intake_id.is_(None), messages.c.at < now - TOMBSTONE_AGE))
+        self._sweep_tombstones()
         chat_intakes = sa.select(intakes.c.id).where(intakes.c.chat_id == chat_id)
         self.conn.execute(
             messages.update()
@@ -254,8 +264,15 @@ class Tx:
         return self._delete_intakes(intakes.c.chat_id == chat_id)
 
     def purge_before(self, cutoff: datetime) -> int:
-        """Retention: erase intakes with no activity since ``cutoff``; how many went."""
+        """Retention: erase intakes with no activity since ``cutoff``; how many went. Tombstones of
+        erased updates older than TOMBSTONE_AGE go too."""
+        self._sweep_tombstones()
         return self._delete_intakes(intakes.c.updated_at < cutoff)
+
+    def _sweep_tombstones(self) -> None:
+        self.conn.execute(
+            messages.delete().where(messages.c.intake_id.is_(None), messages.c.at < utcnow() - TOMBSTONE_AGE)
+        )
 
     def _delete_intakes(self, which: sa.ColumnElement[bool]) -> int:
         ids = sa.select(intakes.c.id).where(which)
@@ -338,8 +355,12 @@ class Tx:
             finally:
                 cursor.close()
 
-    def mark_failed(self, message_id: int, error: str, next_try_at: datetime | None, give_up: bool = False) -> None:
-        attempts = GAVE_UP if give_up else messages.c.attempts + 1
+    def mark_failed(
+        self, message_id: int, error: str, next_try_at: datetime | None, give_up: bool = False, counts: bool = True
+    ) -> None:
+        """A failed send: retry at ``next_try_at`` (None: never); ``counts`` False for a wait
+        Telegram asked for (a 429), which uses up none of the reply's attempts."""
+        attempts = GAVE_UP if give_up else messages.c.attempts + 1 if counts else messages.c.attempts
         self.conn.execute(
             messages.update()
             .where(messages.c.id == message_id)

@@ -261,6 +261,9 @@ class TelegramChannel:
         if self.webhook_sender is not None:
             self._tasks.append(asyncio.create_task(self.webhook_sender.run(interval=0.5), name="clinic-webhook"))
         if self.settings.retention_days:
+            log.info(
+                "intakes are erased %d days after their last activity (RETENTION_DAYS)", self.settings.retention_days
+            )
             self._tasks.append(asyncio.create_task(self.purge_daily(), name="retention"))
         log.info("bot @%s started with flow %s v%s", self.bot.username, self.engine.flow.id, self.engine.flow.version)
 
@@ -348,6 +351,9 @@ class TelegramChannel:
         with self.store.transaction() as tx:
             abandoned = tx.abandon(now - abandon_after)
         if abandoned:
+            # Their copies kept in memory are stale now: the next turn of each would find out by
+            # its write and run again; reading them afresh is cheaper.
+            self.turns.recent.clear()
             log.info("%d intake(s) marked abandoned", abandoned)
 
     # --- polling -------------------------------------------------------------------------------

@@ -43,7 +43,23 @@ try:
 
     STORE_TROUBLE += (psycopg.OperationalError, psycopg.InterfaceError)
 except ImportError:  # pragma: no cover - installed with the project, needed only for PostgreSQL
-    pass
+    psycopg = None  # type: ignore[assignment]
+
+
+_UPDATES_FAULT = ("DataError", "IntegrityError", "ProgrammingError")
+
+
+def is_store_trouble(err: BaseException) -> bool:
+    """Whether ``err`` is the database's trouble rather than this update's: a connection or
+    server problem, a read-only or failed-over server, a transaction that cannot go on. Of a
+    database's errors only a refused value (DataError, IntegrityError) or statement
+    (ProgrammingError) belongs to the update, whichever driver raised it."""
+    if isinstance(err, STORE_TROUBLE):
+        return True
+    database_error = isinstance(err, (sqlalchemy.exc.SQLAlchemyError, sqlite3.DatabaseError)) or (
+        psycopg is not None and isinstance(err, psycopg.DatabaseError)
+    )
+    return database_error and not any(kind.__name__ in _UPDATES_FAULT for kind in type(err).__mro__)
 
 
 class FailedTurns:
@@ -59,7 +75,7 @@ class FailedTurns:
         else after MAX_TURN_FAILURES runs. Only the exception's type is logged: its text can
         quote the patient.
         """
-        if isinstance(err, STORE_TROUBLE):
+        if is_store_trouble(err):
             log_failure(log, f"turn for update {update_id} failed (database); it comes again", err, logging.WARNING)
             return False
         failures = self._runs.pop(update_id, 0) + 1

@@ -222,7 +222,7 @@ class Outbox:
         except RetryAfter as err:  # only this chat waits: the others' replies go on
             retry = retry_seconds(err)
             log.info("Telegram holds chat %s back for %ss (429)", row.chat_id, retry)
-            self._failed(row, f"429: retry after {retry}s", now + timedelta(seconds=retry))
+            self._failed(row, f"429: retry after {retry}s", now + timedelta(seconds=retry), counts=False)
             return False
         except Forbidden as err:  # the person blocked the bot: nothing more can reach them
             self._failed(row, f"forbidden: {err.message}", None, give_up=True)
@@ -274,9 +274,14 @@ class Outbox:
         with self.store.transaction(read_only=True) as tx:
             return tx.telegram_message_id(row_id)
 
-    def _failed(self, row: Outgoing, error: str, retry_at: datetime | None, give_up: bool = False) -> None:
+    def _failed(
+        self, row: Outgoing, error: str, retry_at: datetime | None, give_up: bool = False, counts: bool = True
+    ) -> None:
+        """Record a failed send; ``counts`` False when Telegram only asked to wait (a 429): however
+        often it asks, the reply is never given up for that."""
+        give_up = give_up or (counts and row.attempts + 1 >= MAX_ATTEMPTS)
         with self.store.transaction() as tx:
-            tx.mark_failed(row.id, error, retry_at, give_up=give_up or row.attempts + 1 >= MAX_ATTEMPTS)
+            tx.mark_failed(row.id, error, retry_at, give_up=give_up, counts=counts)
 
     # --- recording what was sent (a rider of the group commit) ---------------------------------
 

@@ -2,7 +2,7 @@
 
 Nothing here talks to Telegram. A turn reads the chat's current intake, lets the engine decide,
 renders the replies, and writes the input, the new state and the replies in one transaction (or
-one savepoint of a group's transaction: ``bot.store.group``). The caller sends the replies only
+as one caller's part of a group's transaction: ``bot.store.group``). The caller sends the replies only
 once that has committed, so a crash between committing and sending loses nothing, and a
 redelivered update (same ``update_id``) is refused by the store as a duplicate.
 """
@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.channels.telegram import render
+from bot.channels.telegram.recent import Recent
 from bot.conversation import Conversation
 from bot.engine import Engine, Prompt, Turn
 from bot.flow import model
@@ -57,33 +58,6 @@ class TurnResult:
     direct: list[dict[str, Any]] = field(default_factory=list)  # replies to send without storing
     outgoing: list[Outgoing] = field(default_factory=list)  # the replies stored, to send once committed
     erased: bool = False  # everything of the chat was erased (/delete): nothing of it may be sent
-
-
-class Recent:
-    """Recently active chats' intakes as their last committed turn left them (with the conversation).
-
-    The next turn of the chat then needs neither to read the intake nor to parse its state: it
-    takes the entry and puts it back only once its own transaction has committed. Whether the
-    store moved on meanwhile (an intake marked abandoned or erased by another process) is checked
-    by the turn's own write (``Tx.save_intake`` compares the version); if it did, or if the turn
-    fails in any way, the turn is rolled back and run again from what the store holds.
-    """
-
-    def __init__(self, size: int = 10_000):
-        self.size = size
-        self._entries: dict[int, tuple[Intake, Conversation]] = {}
-
-    def take(self, chat_id: int) -> tuple[Intake, Conversation] | None:
-        return self._entries.pop(chat_id, None)
-
-    def put(self, chat_id: int, intake: Intake, conv: Conversation) -> None:
-        entries = self._entries
-        entries[chat_id] = (intake, conv)
-        if len(entries) > self.size:
-            del entries[next(iter(entries))]  # the least recently active: dicts keep their order
-
-    def __len__(self) -> int:
-        return len(self._entries)
 
 
 class Turns:
@@ -152,12 +126,16 @@ class Turns:
             return TurnResult()
         if intake.updated_at >= quiet_since:  # the person wrote meanwhile
             return TurnResult()
+        self.recent.take(intake.chat_id)  # this write moves the intake on: a copy kept would be stale
         turn = _Turn(self, tx, Chat(intake.chat_id), self.clock(), None)
         turn.load(intake)
         turn.say(self.engine.message(turn.lang, "reminder"))
         turn.show_prompt()
         intake.reminded_at = turn.now
         turn.commit(activity=False)
+        conv = turn.conv
+        if conv is not None:
+            tx.on_commit(lambda: self.recent.put(intake.chat_id, intake, conv))
         return turn.result
 
 

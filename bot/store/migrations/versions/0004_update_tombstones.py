@@ -15,6 +15,9 @@ Create Date: 2026-12-03
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -25,15 +28,33 @@ depends_on = None
 
 
 def upgrade() -> None:
-    sqlite = op.get_bind().dialect.name == "sqlite"
-    rebuild = {"recreate": "always", "table_kwargs": {"sqlite_autoincrement": True}} if sqlite else {}
-    with op.batch_alter_table("messages", **rebuild) as batch:
-        batch.alter_column("intake_id", existing_type=sa.BigInteger().with_variant(sa.Integer, "sqlite"), nullable=True)
+    with _rebuilt_messages(nullable=True):
+        pass
 
 
 def downgrade() -> None:
     op.execute("DELETE FROM messages WHERE intake_id IS NULL")
-    with op.batch_alter_table("messages") as batch:
+    with _rebuilt_messages(nullable=False):
+        pass
+
+
+@contextmanager
+def _rebuilt_messages(nullable: bool) -> Iterator[None]:
+    """messages.intake_id made nullable (or not). SQLite rebuilds the table, and the copy would
+    set its AUTOINCREMENT counter to the highest id left, handing out erased messages' ids again:
+    the counter is carried over."""
+    bind = op.get_bind()
+    sqlite = bind.dialect.name == "sqlite"
+    counter = None
+    if sqlite:
+        counter = bind.exec_driver_sql("SELECT max(seq) FROM sqlite_sequence WHERE name = 'messages'").scalar()
+    rebuild = {"recreate": "always", "table_kwargs": {"sqlite_autoincrement": True}} if sqlite else {}
+    with op.batch_alter_table("messages", **rebuild) as batch:
         batch.alter_column(
-            "intake_id", existing_type=sa.BigInteger().with_variant(sa.Integer, "sqlite"), nullable=False
+            "intake_id", existing_type=sa.BigInteger().with_variant(sa.Integer, "sqlite"), nullable=nullable
         )
+    yield
+    if counter is not None:
+        now = bind.exec_driver_sql("SELECT max(seq) FROM sqlite_sequence WHERE name = 'messages'").scalar() or 0
+        bind.exec_driver_sql("DELETE FROM sqlite_sequence WHERE name = 'messages'")
+        bind.exec_driver_sql("INSERT INTO sqlite_sequence (name, seq) VALUES ('messages', ?)", (max(counter, now),))
