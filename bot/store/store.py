@@ -316,11 +316,8 @@ class Tx:
         sql = self.sql
         when = sql.time(at)
         values: list[Any] = [intake_id, chat_id, update_id, kind, text, when] if text is not None else []
-        bodies = []
         for payload in replies:
-            body = dumps(payload)
-            bodies.append(body)
-            values += (intake_id, chat_id, payload["op"], payload.get("text") or "", when, body)
+            values += (intake_id, chat_id, payload["op"], payload.get("text") or "", when, dumps(payload))
         rows = 1 if text is not None else 0
         if not rows and not replies:
             return []

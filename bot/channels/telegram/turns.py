@@ -110,10 +110,14 @@ class Turns:
             # Begun from the copy kept in memory: whatever went wrong (the intake was erased or
             # marked abandoned meanwhile, or anything else), try once more from the store.
             raise Stale(chat.id) from err
+        self._keep(tx, turn)
+        return turn.result
+
+    def _keep(self, tx: Tx, turn: _Turn) -> None:
+        """Keep the chat's intake in memory as this turn leaves it, once (and only if) it commits."""
         intake, conv = turn.intake, turn.conv
         if intake is not None and conv is not None:
-            tx.on_commit(lambda: self.recent.put(chat.id, intake, conv))
-        return turn.result
+            tx.on_commit(lambda: self.recent.put(intake.chat_id, intake, conv))
 
     def remind(self, intake_id: int, quiet_since: datetime) -> TurnResult:
         """Send one reminder to an intake quiet since ``quiet_since``, with its current question again."""
@@ -133,9 +137,7 @@ class Turns:
         turn.show_prompt()
         intake.reminded_at = turn.now
         turn.commit(activity=False)
-        conv = turn.conv
-        if conv is not None:
-            tx.on_commit(lambda: self.recent.put(intake.chat_id, intake, conv))
+        self._keep(tx, turn)
         return turn.result
 
 

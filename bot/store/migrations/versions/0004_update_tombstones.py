@@ -15,9 +15,6 @@ Create Date: 2026-12-03
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import sqlalchemy as sa
 from alembic import op
 
@@ -28,18 +25,15 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with _rebuilt_messages(nullable=True):
-        pass
+    _rebuild_messages(nullable=True)
 
 
 def downgrade() -> None:
     op.execute("DELETE FROM messages WHERE intake_id IS NULL")
-    with _rebuilt_messages(nullable=False):
-        pass
+    _rebuild_messages(nullable=False)
 
 
-@contextmanager
-def _rebuilt_messages(nullable: bool) -> Iterator[None]:
+def _rebuild_messages(nullable: bool) -> None:
     """messages.intake_id made nullable (or not). SQLite rebuilds the table, and the copy would
     set its AUTOINCREMENT counter to the highest id left, handing out erased messages' ids again:
     the counter is carried over."""
@@ -53,7 +47,6 @@ def _rebuilt_messages(nullable: bool) -> Iterator[None]:
         batch.alter_column(
             "intake_id", existing_type=sa.BigInteger().with_variant(sa.Integer, "sqlite"), nullable=nullable
         )
-    yield
     if counter is not None:
         now = bind.exec_driver_sql("SELECT max(seq) FROM sqlite_sequence WHERE name = 'messages'").scalar() or 0
         bind.exec_driver_sql("DELETE FROM sqlite_sequence WHERE name = 'messages'")
