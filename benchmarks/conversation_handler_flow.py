@@ -50,8 +50,8 @@ from telegram.ext import (
 from telegram.request import BaseRequest
 
 from bot.channels.telegram.render import Keyboard, Renderer, parse_callback
-from bot.conversation import Conversation
-from bot.engine import Engine, Prompt, Turn
+from bot.engine import Effect, Engine, Prompt
+from bot.engine.conversation import Conversation
 from bot.flow import model
 
 
@@ -86,7 +86,7 @@ def build_application(engine: Engine, token: str, request: BaseRequest | None = 
             answer = engine.display(step, conv.answers[step.id], conv.language)
         return renderer.answered_text(before, conv.language, answer)
 
-    async def show(chat_id: int, context: ContextTypes.DEFAULT_TYPE, turn: Turn | None = None) -> str | int:
+    async def show(chat_id: int, context: ContextTypes.DEFAULT_TYPE, turn: Effect | None = None) -> str | int:
         """Send the current step; the next state (the step id, or END at an ending)."""
         data = context.user_data
         conv = data["conv"]

@@ -18,8 +18,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.conversation import Conversation  # noqa: E402
 from bot.engine import Engine  # noqa: E402
+from bot.engine.conversation import Conversation  # noqa: E402
 from bot.flow import load_checked, model  # noqa: E402
 
 FLOW = ROOT / "flows" / "skin_botox.yaml"

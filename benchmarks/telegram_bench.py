@@ -56,7 +56,7 @@ from telegram.warnings import PTBUserWarning  # noqa: E402
 
 from benchmarks.conversation_handler_flow import build_application  # noqa: E402
 from bot import heap  # noqa: E402
-from bot.channels.telegram.app import TelegramChannel  # noqa: E402
+from bot.channels.telegram.channel import TelegramChannel  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.engine import Engine  # noqa: E402
 from bot.flow import load_checked, model  # noqa: E402

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.review.accounts import FREE_FAILURES, MAX_LOCK, AccountError, Accounts
+from bot.staff.accounts import FREE_FAILURES, MAX_LOCK, AccountError, Accounts
 from bot.store import Store, utcnow
 from bot.store.schema import staff
 

@@ -122,7 +122,7 @@ def test_the_sender_signs_what_it_sends(tmp_path: Path) -> None:
 
     from bot.engine import Engine
     from bot.flow import load_checked
-    from bot.review.webhook import WebhookSender, WebhookSettings
+    from bot.jobs.completion_webhook import WebhookSender, WebhookSettings
     from bot.store import Intake, Store, utcnow
 
     verify = documented_verify()
@@ -161,7 +161,7 @@ def test_gives_up_after_the_configured_tries(tmp_path: Path) -> None:
 
     from bot.engine import Engine
     from bot.flow import load_checked
-    from bot.review.webhook import WebhookSender, WebhookSettings
+    from bot.jobs.completion_webhook import WebhookSender, WebhookSettings
     from bot.store import Intake, Store, utcnow
 
     store = Store.open(f"sqlite:///{tmp_path / 'g.db'}")

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from bot.conversation import Conversation
 from bot.engine import Engine
+from bot.engine.conversation import Conversation
 
 
 def walk(engine: Engine, *inputs: str, lang: str | None = None) -> Conversation:

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.conversation import Conversation
 from bot.engine import Engine
+from bot.engine.conversation import Conversation
 from bot.flow import model, wording
 
 INVALID_TEXTS = ["", "banana", "999999", "-5", "3.7", "1, 99", "x" * 5000, "🙂", "/weird"]

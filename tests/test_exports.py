@@ -19,7 +19,7 @@ from test_turns import Patient
 from bot.channels.telegram.turns import Chat, Turns
 from bot.engine import Engine
 from bot.flow import model
-from bot.review.exports import Exporter, load_intakes
+from bot.staff.exports import Exporter, load_intakes
 from bot.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -22,11 +22,11 @@ from telegram import Update
 from telegram.error import RetryAfter
 
 from bot.channels.telegram import render
-from bot.channels.telegram.app import TelegramChannel
+from bot.channels.telegram.channel import TelegramChannel
 from bot.channels.telegram.failed_turns import MAX_TURN_FAILURES
 from bot.channels.telegram.outbox import ChatPacer, Outbox
 from bot.channels.telegram.turns import Chat, Event, Turns
-from bot.channels.telegram.webhook import MAX_WEBHOOK_BODY, webhook_routes
+from bot.channels.telegram.update_webhook import MAX_WEBHOOK_BODY, webhook_routes
 from bot.config import Settings, SettingsError, load_settings
 from bot.engine import Engine
 from bot.flow import model

@@ -11,8 +11,8 @@ from test_turns import Patient
 
 from bot.channels.telegram.turns import Chat, Turns
 from bot.engine import Engine
-from bot.review.accounts import Accounts
-from bot.review.web import create_app
+from bot.staff.accounts import Accounts
+from bot.staff.web import create_app
 from bot.store import Store
 
 PASSWORD = "correct horse battery"

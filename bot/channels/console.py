@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
-from bot.engine import Engine, Prompt, Turn
+from bot.engine import Effect, Engine, Prompt
 
 COMMANDS = "/back, /restart, /language CODE, /quit"
 
@@ -59,7 +59,7 @@ class ConsoleChat:
         self.after(turn)
         return True
 
-    def after(self, turn: Turn) -> None:
+    def after(self, turn: Effect) -> None:
         prompt = self.engine.view(self.conv)
         if turn.error:
             self.say(f"! {turn.error}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.conversation import Conversation
+from bot.engine.conversation import Conversation
 from bot.store import Intake
 
 

@@ -16,8 +16,8 @@ from typing import Any
 
 from bot.channels.telegram import render
 from bot.channels.telegram.recent import Recent
-from bot.conversation import Conversation
-from bot.engine import Engine, Prompt, Turn
+from bot.engine import Effect, Engine, Prompt
+from bot.engine.conversation import Conversation
 from bot.flow import model
 from bot.store import Duplicate, Intake, Outgoing, Stale, Store, Tx, utcnow
 
@@ -470,7 +470,7 @@ class _Turn:
             self.in_text = self.engine.display(step, self.conv.answers.get(step.id), self.lang)
         self.after_answer(turn, before, step)
 
-    def after_answer(self, turn: Turn, before: Prompt, step: Any, message_id: int | None = None) -> None:
+    def after_answer(self, turn: Effect, before: Prompt, step: Any, message_id: int | None = None) -> None:
         assert self.conv is not None
         if not turn.accepted:
             self.show_prompt(error=turn.error, help=turn.help)

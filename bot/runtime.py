@@ -21,7 +21,7 @@ import uvicorn
 from bot import heap
 from bot.config import Settings
 from bot.engine import Engine
-from bot.review.web import create_app
+from bot.staff.web import create_app
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -46,8 +46,8 @@ def serve(settings: Settings, engine: Engine, store: Store) -> int:
     channel = None
     extra_routes = []
     if settings.telegram_token:
-        from bot.channels.telegram.app import TelegramChannel
-        from bot.channels.telegram.webhook import webhook_path, webhook_routes
+        from bot.channels.telegram.channel import TelegramChannel
+        from bot.channels.telegram.update_webhook import webhook_path, webhook_routes
 
         channel = TelegramChannel(settings, engine, store)
         if settings.webhook_url:
@@ -67,7 +67,7 @@ def serve(settings: Settings, engine: Engine, store: Store) -> int:
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
 
     async def main() -> int:
-        from bot.channels.telegram.app import StartupError
+        from bot.channels.telegram.channel import StartupError
 
         polling = None
         if channel is not None:

@@ -26,9 +26,9 @@ from starlette.staticfiles import StaticFiles
 from bot.diagram import mermaid
 from bot.engine import Engine
 from bot.flow import model
-from bot.review.accounts import Accounts
-from bot.review.exports import FORMATS, Exporter, load_intakes
-from bot.review.queries import STATUSES, Filters, Review
+from bot.staff.accounts import Accounts
+from bot.staff.exports import FORMATS, Exporter, load_intakes
+from bot.staff.queries import STATUSES, Filters, Review
 from bot.store import Store
 
 HERE = Path(__file__).parent
@@ -325,7 +325,7 @@ class WebApp:
         return JSONResponse(data)
 
     async def openapi(self, request: Request) -> Response:
-        from bot.review.openapi import document
+        from bot.staff.openapi import document
 
         return JSONResponse(document())
 

@@ -32,8 +32,8 @@ from bot.channels.telegram.failed_turns import FailedTurns
 from bot.channels.telegram.locks import KeyedLocks
 from bot.channels.telegram.outbox import ChatPacer, Outbox, markup, retry_seconds
 from bot.channels.telegram.turns import COMMANDS, Chat, Event, TurnResult, Turns
+from bot.channels.telegram.update_webhook import serve_webhook
 from bot.channels.telegram.updates import ALLOWED_UPDATES, parse_update
-from bot.channels.telegram.webhook import serve_webhook
 from bot.config import Settings
 from bot.engine import Engine
 from bot.failures import log_failure
@@ -115,7 +115,7 @@ class TelegramChannel:
         )
         self.webhook_sender = None
         if settings.clinic_webhook_url and settings.clinic_webhook_secret:
-            from bot.review.webhook import WebhookSender, WebhookSettings
+            from bot.jobs.completion_webhook import WebhookSender, WebhookSettings
 
             self.webhook_sender = WebhookSender(
                 store,

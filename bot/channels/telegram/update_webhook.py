@@ -21,7 +21,7 @@ from starlette.routing import Route
 from telegram import Update
 
 if TYPE_CHECKING:
-    from bot.channels.telegram.app import TelegramChannel
+    from bot.channels.telegram.channel import TelegramChannel
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The engine: one transitions Machine per flow, shared by every conversation.
 
-A conversation is plain data (``bot.conversation.Conversation``); the machine's events are
+A conversation is plain data (``bot.engine.conversation.Conversation``); the machine's events are
 triggered on it directly (``machine.events["next"].trigger(conversation)``), so an idle
 conversation costs no machine object at all (see DESIGN.md for the figures). States are the
 flow's step ids. Two events move forward:
@@ -25,7 +25,7 @@ from typing import Any
 
 from transitions import Machine
 
-from bot.conversation import Conversation
+from bot.engine.conversation import Conversation
 from bot.flow import model
 from bot.flow.conditions import Compiler, Predicate, describe
 from bot.flow.messages import messages_for
@@ -82,7 +82,7 @@ class Prompt:
 
 
 @dataclass(frozen=True)
-class Turn:
+class Effect:
     """What one operation did: accepted or not (with the correction to show), flags it raised."""
 
     accepted: bool
@@ -220,11 +220,11 @@ class Engine:
 
     # --- operations ----------------------------------------------------------------------------
 
-    def reply(self, conv: Conversation, text: str, now: str | None = None) -> Turn:
+    def reply(self, conv: Conversation, text: str, now: str | None = None) -> Effect:
         """A typed message: parsed for the current step, then answered."""
         step = self.step(conv)
         if isinstance(step, model.OutcomeStep):
-            return Turn(False, self.message(conv, "finished"))
+            return Effect(False, self.message(conv, "finished"))
         if isinstance(step, model.SummaryStep):
             return self._summary_reply(conv, text)
         try:
@@ -233,11 +233,11 @@ class Engine:
             return self._invalid(conv, bad)
         return self._answer(conv, value, now)
 
-    def choose(self, conv: Conversation, option: str, now: str | None = None) -> Turn:
+    def choose(self, conv: Conversation, option: str, now: str | None = None) -> Effect:
         """A tapped option of the current step (a choice id, 'continue', 'confirm', 'skip')."""
         step = self.step(conv)
         if isinstance(step, model.OutcomeStep):
-            return Turn(False, self.message(conv, "finished"))
+            return Effect(False, self.message(conv, "finished"))
         if option == "skip":
             return self.skip(conv)
         if isinstance(step, model.MultiQuestion):
@@ -256,7 +256,7 @@ class Engine:
             return self._answer(conv, option, now)
         return self._invalid(conv, _Invalid("choose_one"))
 
-    def toggle(self, conv: Conversation, choice_id: str) -> Turn:
+    def toggle(self, conv: Conversation, choice_id: str) -> Effect:
         step = self.step(conv)
         if not isinstance(step, model.MultiQuestion) or choice_id not in self._option_ids(step):
             return self._invalid(conv, _Invalid("choose_one"))
@@ -274,9 +274,9 @@ class Engine:
         order = [c.id for c in step.choices]
         conv.draft = sorted(selected, key=order.index)
         # The turn stays: a quick tap on Done right after a tick must not find its button stale.
-        return Turn(True)
+        return Effect(True)
 
-    def submit_selection(self, conv: Conversation) -> Turn:
+    def submit_selection(self, conv: Conversation) -> Effect:
         step = self.step(conv)
         if not isinstance(step, model.MultiQuestion):
             return self._invalid(conv, _Invalid("choose_one"))
@@ -286,42 +286,42 @@ class Engine:
             return self._invalid(conv, bad)
         return self._answer(conv, value, None)
 
-    def skip(self, conv: Conversation) -> Turn:
+    def skip(self, conv: Conversation) -> Effect:
         step = self.step(conv)
         if not getattr(step, "optional", False):
             return self._invalid(conv, _Invalid("required"))
         return self._answer(conv, None, None)
 
-    def back(self, conv: Conversation) -> Turn:
+    def back(self, conv: Conversation) -> Effect:
         """To the previous completed step, keeping its answer until it is answered again."""
         here = self.order[conv.state]
         position = bisect.bisect_left([self.order[s] for s in conv.path], here)
         if position == 0:
-            return Turn(False, self.message(conv, "at_start"))
+            return Effect(False, self.message(conv, "at_start"))
         self._jump(conv, conv.path[position - 1])
-        return Turn(True)
+        return Effect(True)
 
-    def change(self, conv: Conversation, step_id: str) -> Turn:
+    def change(self, conv: Conversation, step_id: str) -> Effect:
         """From the summary: answer ``step_id`` again, then return to the summary."""
         if not isinstance(self.step(conv), model.SummaryStep) or step_id not in conv.answers:
-            return Turn(False, self.message(conv, "choose_one"))
+            return Effect(False, self.message(conv, "choose_one"))
         self._jump(conv, step_id)
-        return Turn(True)
+        return Effect(True)
 
-    def restart(self, conv: Conversation) -> Turn:
+    def restart(self, conv: Conversation) -> Effect:
         conv.answers.clear()
         conv.path.clear()
         conv.flags.clear()
         conv.consent = None
         self._jump(conv, self.first)
-        return Turn(True)
+        return Effect(True)
 
-    def set_language(self, conv: Conversation, language: str) -> Turn:
+    def set_language(self, conv: Conversation, language: str) -> Effect:
         if language not in self.flow.languages:
-            return Turn(False)
+            return Effect(False)
         conv.language = language
         conv.turn += 1
-        return Turn(True)
+        return Effect(True)
 
     # --- internals -------------------------------------------------------------------------------
 
@@ -331,16 +331,16 @@ class Engine:
         conv.invalid = 0
         conv.turn += 1
 
-    def _invalid(self, conv: Conversation, bad: _Invalid) -> Turn:
+    def _invalid(self, conv: Conversation, bad: _Invalid) -> Effect:
         conv.invalid += 1
         step = self.step(conv)
         text = self.message(conv, bad.key, **bad.values)
         # The question's own re-ask words stand in for "not understood"; limits keep their figures.
         if getattr(step, "reask", None) is not None and bad.key in _REASKABLE:
             text = self.text(step.reask, conv.language)
-        return Turn(False, text, help=conv.invalid >= HELP_AFTER)
+        return Effect(False, text, help=conv.invalid >= HELP_AFTER)
 
-    def _answer(self, conv: Conversation, value: Any, now: str | None) -> Turn:
+    def _answer(self, conv: Conversation, value: Any, now: str | None) -> Effect:
         step = self.step(conv)
         before = set(conv.flags)
         answerable = isinstance(step, (*model.QUESTION_TYPES, model.ConsentStep))
@@ -373,7 +373,7 @@ class Engine:
                 self._trigger(self._next, conv)  # skip steps answered before, back to where they were
         finished = self.finished(conv)
         raised = tuple(f for f in conv.flags if f not in before)
-        return Turn(True, raised=raised, finished=finished)
+        return Effect(True, raised=raised, finished=finished)
 
     def _trigger(self, event: Any, conv: Conversation) -> None:
         if not event.trigger(conv):  # pragma: no cover - the checker guarantees a final outcome
@@ -509,7 +509,7 @@ class Engine:
             raise _Invalid("number_too_large", {"max": _plain(step.max)})
         return number
 
-    def _summary_reply(self, conv: Conversation, text: str) -> Turn:
+    def _summary_reply(self, conv: Conversation, text: str) -> Effect:
         text = text.strip()
         lines = [s for s in conv.path if s in conv.answers and s != self.consent_id]
         number = _ordinal(text, len(lines))

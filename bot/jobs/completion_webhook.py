@@ -28,7 +28,7 @@ import sqlalchemy as sa
 
 from bot.engine import Engine
 from bot.failures import log_failure
-from bot.review.exports import Exporter, load_intakes
+from bot.staff.exports import Exporter, load_intakes
 from bot.store import Store, utcnow
 from bot.store.schema import webhook_deliveries
 

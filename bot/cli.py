@@ -1,0 +1,313 @@
+"""The command line: ``python -m bot validate | schema | chat | diagram``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from bot.config import SettingsError, load_settings
+from bot.flow import FlowError, load_checked
+from bot.flow.model import QUESTION_TYPES, OutcomeStep
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    failed = False
+    for path in args.flows:
+        try:
+            flow = load_checked(path)
+        except FlowError as err:
+            failed = True
+            for problem in err.problems:
+                print(problem)
+            continue
+        questions = sum(isinstance(s, QUESTION_TYPES) for s in flow.steps)
+        endings = sum(isinstance(s, OutcomeStep) for s in flow.steps)
+        print(
+            f"{path}: ok: {flow.id} v{flow.version}, {len(flow.steps)} steps, {questions} questions, "
+            f"{endings} endings, {len(flow.flags)} flags, languages {', '.join(flow.languages)}"
+        )
+    return 1 if failed else 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from bot.flow.schema import flow_schema
+
+    print(json.dumps(flow_schema(), indent=2, ensure_ascii=False))
+    return 0
+
+
+def _engine(path: str):
+    from bot.engine import Engine
+
+    return Engine(load_checked(path))
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from bot.channels.console import run_console
+
+    engine = _engine(args.flow or load_settings().flow_path)
+    if args.lang and args.lang not in engine.flow.languages:
+        print(f"language '{args.lang}' is not in this flow ({', '.join(engine.flow.languages)})", file=sys.stderr)
+        return 2
+    return run_console(engine, args.lang)
+
+
+def _long_running(need_token: bool):
+    """Settings, the checked flow's engine and the migrated store for `run` and `serve`.
+
+    StoreError propagates (main() prints it in one line); so do SettingsError and FlowError.
+    """
+    import logging
+
+    from bot.engine import Engine
+    from bot.store import Store
+
+    settings = load_settings()
+    if need_token or settings.telegram_token:
+        settings.check_token()
+    engine = Engine(load_checked(settings.flow_path))
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs request URLs, which carry the bot token; transitions logs every state a person
+    # enters, which would put their path through the questionnaire (health data) in the log.
+    for noisy in ("httpx", "httpcore", "transitions", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # python-telegram-bot logs every Bot API call's parameters and result at DEBUG: the updates
+    # with what patients typed, and every reply with their answers. Never below INFO, whatever
+    # LOG_LEVEL says (and never above it either, or its INFO lines would pass a WARNING setting).
+    telegram_level = max(logging.INFO, logging.getLogger().getEffectiveLevel())
+    logging.getLogger("telegram").setLevel(telegram_level)
+    store = Store.open(settings.database_url)
+    store.checkpoint_in_background()  # SQLite's fsyncs off the event loop (bot.store.checkpoint)
+    return settings, engine, store
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """The Telegram bot: polling, or a webhook when WEBHOOK_URL is set."""
+    import asyncio
+
+    from bot.channels.telegram.channel import StartupError, run_telegram
+
+    settings, engine, store = _long_running(need_token=True)
+    try:
+        asyncio.run(run_telegram(settings, engine, store))
+    except StartupError as err:
+        print(err, file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """The staff web app and clinic API, with the Telegram bot in the same process when a token is set."""
+    from bot.runtime import serve
+
+    settings, engine, store = _long_running(need_token=False)
+    try:
+        return serve(settings, engine, store)
+    finally:
+        store.close()
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    """What `make run` runs: the bot with the staff web app when a token is set, else the terminal chat."""
+    if load_settings().telegram_token:
+        return cmd_serve(args)
+    print("TELEGRAM_BOT_TOKEN is not set: opening the questionnaire in the terminal instead.", file=sys.stderr)
+    args.flow, args.lang = None, None
+    return cmd_chat(args)
+
+
+def _store():
+    from bot.store import Store
+
+    return Store.open(load_settings().database_url)
+
+
+def _read_password(prompt: str) -> str:
+    """From the terminal (asked twice), or the first line of standard input when piped."""
+    import getpass
+
+    from bot.staff.accounts import AccountError
+
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass(prompt)
+    if getpass.getpass("Again: ") != first:
+        raise AccountError("the two passwords differ")
+    return first
+
+
+def cmd_staff(args: argparse.Namespace) -> int:
+    from bot.staff.accounts import Accounts
+
+    accounts = Accounts(_store())
+    if args.action == "add":
+        member = accounts.add(args.name, _read_password(f"Password for {args.name}: "), args.role)
+        print(f"added {member.name} ({member.role})")
+    elif args.action == "passwd":
+        accounts.set_password(args.name, _read_password(f"New password for {args.name}: "))
+        print(f"password changed for {args.name}")
+    elif args.action == "disable":
+        accounts.disable(args.name)
+        print(f"disabled {args.name}")
+    else:
+        for m in accounts.list():
+            state = "disabled" if m.disabled else "active"
+            last = m.last_login_at.strftime("%Y-%m-%d %H:%M") if m.last_login_at else "never"
+            print(f"{m.name}\t{m.role}\t{state}\tlast login {last}")
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from bot.staff.accounts import Accounts
+
+    accounts = Accounts(_store())
+    if args.action == "add":
+        token = accounts.add_token(args.name)
+        print(token)
+        print(f"(the token for {args.name}; it is shown only now)", file=sys.stderr)
+    elif args.action == "revoke":
+        accounts.revoke_token(args.name)
+        print(f"revoked {args.name}")
+    else:
+        for name, created, revoked, used in accounts.tokens():
+            last = used.strftime("%Y-%m-%d %H:%M") if used else "never"
+            print(f"{name}\t{'revoked' if revoked else 'active'}\tcreated {created:%Y-%m-%d}\tlast used {last}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from bot.engine import Engine
+    from bot.staff.exports import Exporter, load_intakes
+
+    since = None
+    if args.since:
+        try:
+            since = datetime.fromisoformat(args.since)
+        except ValueError:
+            print(f"--since {args.since!r} is not a date such as 2026-11-01", file=sys.stderr)
+            return 2
+        since = since if since.tzinfo else since.replace(tzinfo=UTC)
+    settings = load_settings()
+    exporter = Exporter(Engine(load_checked(settings.flow_path)))
+    document = exporter.document(args.format, load_intakes(_store(), since=since))
+    if args.out:
+        from pathlib import Path
+
+        Path(args.out).write_text(document, encoding="utf-8")
+        print(f"wrote {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(document)
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from bot.store import utcnow
+
+    days = args.days or load_settings().retention_days
+    if not days:
+        print("set RETENTION_DAYS (or pass --days N) to say how long intakes are kept", file=sys.stderr)
+        return 2
+    with _store().transaction() as tx:
+        erased = tx.purge_before(utcnow() - timedelta(days=days))
+    print(f"erased {erased} intake(s) with no activity in the last {days} day(s)")
+    return 0
+
+
+def cmd_diagram(args: argparse.Namespace) -> int:
+    from bot.diagram import mermaid
+
+    sys.stdout.write(mermaid(_engine(args.flow)))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="Skin Botox intake questionnaire bot.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("validate", help="check flow files; print every problem as file:line:column")
+    p.add_argument("flows", nargs="+", metavar="FLOW")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("schema", help="print the flow format's JSON Schema")
+    p.set_defaults(func=cmd_schema)
+
+    p = sub.add_parser("chat", help="answer a flow in the terminal")
+    p.add_argument("--flow", help="flow file (default: FLOW_PATH, else flows/skin_botox.yaml)")
+    p.add_argument("--lang", help="language code, e.g. en or de (default: the flow's)")
+    p.set_defaults(func=cmd_chat)
+
+    p = sub.add_parser("run", help="run the Telegram bot (polling, or a webhook when WEBHOOK_URL is set)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("serve", help="the staff web app and clinic API (and the Telegram bot when a token is set)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("start", help="the Telegram bot when TELEGRAM_BOT_TOKEN is set, else the terminal chat")
+    p.set_defaults(func=cmd_start)
+
+    p = sub.add_parser("staff", help="staff accounts for the review web app")
+    staff_sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    q = staff_sub.add_parser("add", help="add a staff member (password asked, or read from standard input)")
+    q.add_argument("name")
+    q.add_argument("--role", choices=["reviewer", "admin"], default="reviewer")
+    for action, text in (("passwd", "change a password"), ("disable", "disable an account")):
+        staff_sub.add_parser(action, help=text).add_argument("name")
+    staff_sub.add_parser("list", help="list staff accounts")
+    p.set_defaults(func=cmd_staff)
+
+    p = sub.add_parser("token", help="bearer tokens for the clinic API")
+    token_sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    token_sub.add_parser("add", help="create a token (printed once)").add_argument("name")
+    token_sub.add_parser("revoke", help="revoke a token").add_argument("name")
+    token_sub.add_parser("list", help="list tokens")
+    p.set_defaults(func=cmd_token)
+
+    p = sub.add_parser("export", help="export intakes as CSV, JSON or FHIR R4")
+    p.add_argument("--format", choices=["csv", "json", "fhir"], default="csv")
+    p.add_argument("--since", help="only intakes started on or after this date (YYYY-MM-DD)")
+    p.add_argument("--out", help="write to this file instead of standard output")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("purge", help="erase intakes older than RETENTION_DAYS (answers, transcript, notes)")
+    p.add_argument("--days", type=int, help="override RETENTION_DAYS")
+    p.set_defaults(func=cmd_purge)
+
+    p = sub.add_parser("diagram", help="print a Mermaid state diagram of a flow")
+    p.add_argument("flow", metavar="FLOW")
+    p.set_defaults(func=cmd_diagram)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except FlowError as err:  # chat and diagram refuse a broken flow the same way validate does
+        for problem in err.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    except SettingsError as err:
+        print(err, file=sys.stderr)
+        return 2
+    except Exception as err:  # errors a person can cause, reported in one line
+        from bot.staff.accounts import AccountError
+        from bot.store import StoreError
+
+        if isinstance(err, AccountError | StoreError):
+            print(err, file=sys.stderr)
+            return 1
+        raise
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
