@@ -44,11 +44,9 @@ def mermaid(engine: Engine) -> str:
     # `finish` exists from every step (an urgent answer left standing ends the questions wherever
     # the person is), but drawing all of them hides the flow: draw it where urgent flags are raised.
     raising: set[str] = set()
-    for rule in engine.flag_rules:
-        if rule.severity == "urgent":
-            raising |= {q if q in engine.steps else "*" for q in rule.reads}
-    if "*" in raising:  # a typed-text rule: every free-text question can raise it
-        raising |= engine.text_questions
+    for flag in flow.flags:
+        if flag.severity == "urgent":
+            raising |= engine.questions_raising(flag.id)
     transitions = [t for t in engine.transitions if t["trigger"] != "finish" or t["source"] in raising]
     title = engine.text(flow.title, flow.default_language)
     diagram = _Diagram()

@@ -223,3 +223,30 @@ def test_an_erased_intake_is_gone_from_pages_exports_and_the_api(skin: Engine, s
     assert client.get("/export?format=json").json() == []
     api = client.get(f"/api/intakes/{intake_id}", headers={"Authorization": f"Bearer {token}"})
     assert api.status_code == 404
+
+
+def test_a_flag_raised_by_typed_words_is_shown_beside_the_answer_that_said_them(
+    skin: Engine, store: Store, app
+) -> None:
+    """The self-harm flag (a typed-text rule) sits beside the free-text answer that mentions it."""
+    from bot.store import Intake, utcnow
+
+    conv = skin.start("en")
+    conv.state = "goal_text"
+    conv.answers.update({"consent": "agree", "previous_details": "It went fine"})
+    conv.path[:] = ["welcome", "consent"]
+    assert skin.reply(conv, "Some days I just want to die").finished
+    now = utcnow()
+    with store.transaction() as tx:
+        intake = tx.create_intake(
+            Intake(0, 41, skin.flow.id, skin.flow.version, "en", "completed", conv.to_dict(), now, now)
+        )
+        intake.flags = list(conv.flags)
+        tx.save_intake(intake)
+    client = TestClient(app)
+    login(client)
+    page = client.get(f"/intakes/{intake.id}").text
+    row = page[page.index("Some days I just want to die") :].split("</dd>")[0]
+    assert "⚑ Words about self-harm or suicide in a typed answer" in row
+    fine = page[page.index("It went fine") :].split("</dd>")[0]
+    assert "⚑" not in fine

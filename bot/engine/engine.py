@@ -1,14 +1,10 @@
 """The engine: one transitions Machine per flow, shared by every conversation.
 
-A conversation is plain data (``bot.engine.conversation.Conversation``); the machine's events are
-triggered on it directly (``machine.events["next"].trigger(conversation)``), so an idle
+A conversation is plain data (``bot.engine.conversation.Conversation``); the machine's events
+are triggered on it directly (``machine.events["next"].trigger(conversation)``), so an idle
 conversation costs no machine object at all (see DESIGN.md for the figures). States are the
-flow's step ids. Two events move forward:
-
-- ``next``: to the first later step whose ``when`` holds (skip logic). For each step, the
-  candidates are the following steps up to the first one without a condition, tried in order.
-- ``finish``: to the first later *urgent* outcome whose ``when`` holds; used when an urgent flag
-  is raised, so safety comes before any further question.
+flow's step ids; the transitions (``next`` with skip logic, ``finish`` to urgent care) are the
+flow's rules as ``bot.flow.graph`` states them, the same rules the checker reads.
 
 ``back``, ``restart`` and ``change`` (from the summary) jump to a known step with
 ``machine.set_state``. The engine is pure: no I/O, and the only time it records (when consent
@@ -27,7 +23,8 @@ from transitions import Machine
 
 from bot.engine.conversation import Conversation
 from bot.flow import model
-from bot.flow.conditions import Compiler, Predicate, describe
+from bot.flow.conditions import Predicate, describe, mentions_pattern
+from bot.flow.graph import TYPED_TEXT, FlowGraph, Trigger, answerable, leaves, option_ids, reads
 from bot.flow.messages import messages_for
 
 HELP_AFTER = 2  # invalid answers in a row before the choices and hint are shown again
@@ -35,7 +32,6 @@ _NUMBER = re.compile(r"^([-+]?\d{1,12}(?:[.,]\d{1,6})?)\s*(.*)$")
 _SPLIT = re.compile(r"\s*[,;\n]\s*")
 _REASKABLE = frozenset({"choose_one", "not_a_number", "not_whole", "text_empty"})
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
-_TYPED = "*typed text*"  # not a valid step id, so it cannot clash with one
 
 
 @dataclass(frozen=True)
@@ -97,7 +93,7 @@ class _FlagRule:
     id: str
     severity: str
     predicate: Predicate
-    reads: frozenset[str]  # question ids the rule looks at, and _TYPED for any typed text
+    reads: frozenset[str]  # question ids the rule looks at, and TYPED_TEXT for any typed text
 
 
 @dataclass
@@ -122,25 +118,22 @@ class Engine:
 
     def __init__(self, flow: model.Flow):
         self.flow = flow
-        self.steps: dict[str, Any] = {s.id: s for s in flow.steps}
-        self.order: dict[str, int] = {s.id: i for i, s in enumerate(flow.steps)}
+        #: the flow's rules (what comes next, where urgent flags lead): shared with the checker
+        self.graph = graph = FlowGraph(flow)
+        self.steps: dict[str, Any] = graph.by_id
+        self.order: dict[str, int] = graph.index
         self.first = flow.steps[0].id
         self.messages = messages_for(flow)
         self.consent_id = next((s.id for s in flow.steps if isinstance(s, model.ConsentStep)), None)
-        flag_severity = {f.id: f.severity for f in flow.flags}
-        text_questions = [s.id for s in flow.steps if isinstance(s, model.TextQuestion)]
-        self.text_questions = frozenset(text_questions)
-        compiler = Compiler(text_questions, flag_severity)
-        self.shown: dict[str, Predicate | None] = {
-            s.id: compiler.compile(s.when) if s.when is not None else None for s in flow.steps
-        }
-        self.flag_rules = [
-            _FlagRule(f.id, f.severity, compiler.compile(f.when), frozenset(_reads(f.when))) for f in flow.flags
-        ]
+        self.text_questions = frozenset(graph.text_questions)
+        self.shown: dict[str, Predicate | None] = graph.shown
+        self.flag_rules = [_FlagRule(f.id, f.severity, graph.compile(f.when), reads(f.when)) for f in flow.flags]
         self.flag_topics = {f.id: f.topic for f in flow.flags}
-        self.urgent_flags = frozenset(f.id for f in flow.flags if f.severity == "urgent")
+        self.urgent_flags = graph.urgent_flags
         # Notes are recorded for staff only; an ending lists what is worth raising at a consultation.
         self.note_flags = frozenset(f.id for f in flow.flags if f.severity == "note")
+        self._typed_rules = {f.id: _typed_leaves(f.when) for f in flow.flags if TYPED_TEXT in reads(f.when)}
+        #: the machine's definition, also drawn by the diagram (``bot.diagram``)
         self.states, self.transitions = self._definition()
         self.machine = Machine(
             model=None,
@@ -150,32 +143,40 @@ class Engine:
             auto_transitions=False,  # a to_<state> trigger per state grows with states squared
             send_event=True,
         )
-        self._next = self.machine.events["next"]
-        self._finish = self.machine.events.get("finish")  # only flows with urgent flags have it
+        self._next = self.machine.events[Trigger.NEXT]
+        self._finish = self.machine.events.get(Trigger.FINISH)  # only flows with urgent flags have it
 
     # --- the machine's definition (shared with the diagram) --------------------------------------
 
     def _definition(self) -> tuple[list[dict], list[dict]]:
-        steps = self.flow.steps
-        states = [{"name": s.id, "final": isinstance(s, model.OutcomeStep)} for s in steps]
+        states = [{"name": s.id, "final": isinstance(s, model.OutcomeStep)} for s in self.flow.steps]
         transitions: list[dict] = []
-        for i, step in enumerate(steps):
-            if isinstance(step, model.OutcomeStep):
-                continue
-            for trigger, only_urgent in (("next", False), ("finish", True)):
-                if trigger == "finish" and not self.urgent_flags:
-                    continue
-                for later in steps[i + 1 :]:
-                    if only_urgent and not (isinstance(later, model.OutcomeStep) and later.urgent):
-                        continue
-                    t: dict[str, Any] = {"trigger": trigger, "source": step.id, "dest": later.id}
-                    predicate = self.shown[later.id]
-                    if predicate is not None:
-                        t["conditions"] = [_named(predicate, describe(later.when))]
-                    transitions.append(t)
-                    if predicate is None:
-                        break
+        for edge in self.graph.edges():
+            t: dict[str, Any] = {"trigger": str(edge.trigger), "source": edge.source, "dest": edge.dest}
+            if edge.predicate is not None:
+                t["conditions"] = [_named(edge.predicate, describe(edge.when))]
+            transitions.append(t)
         return states, transitions
+
+    # --- which question raises which flag (for staff pages and the diagram) --------------------
+
+    def questions_raising(self, flag_id: str) -> frozenset[str]:
+        """The questions whose answer can raise ``flag_id`` (a typed-text test: every text question)."""
+        rule = next((f for f in self.flow.flags if f.id == flag_id), None)
+        return self.graph.questions_read(rule.when) if rule is not None else frozenset()
+
+    def flag_sources(self, answers: dict[str, Any], flag_id: str) -> list[str]:
+        """The answered questions behind a raised flag: those its rule reads, and of the text
+        questions only those whose answer itself mentions the rule's words."""
+        rule = next((f for f in self.flag_rules if f.id == flag_id), None)
+        if rule is None:
+            return []
+        found = [q for q in rule.reads if q != TYPED_TEXT and answers.get(q) is not None]
+        for leaf in self._typed_rules.get(flag_id, ()):
+            for q in sorted(self.text_questions, key=self.order.__getitem__):
+                if q not in found and leaf(answers.get(q)):
+                    found.append(q)
+        return sorted(found, key=self.order.__getitem__)
 
     # --- starting and reading ----------------------------------------------------------------
 
@@ -252,13 +253,13 @@ class Engine:
             value = next((p.value for p in step.points if str(p.value) == option), None)
             if value is not None:
                 return self._answer(conv, value, now)
-        elif option in self._option_ids(step):
+        elif option in option_ids(step):
             return self._answer(conv, option, now)
         return self._invalid(conv, _Invalid("choose_one"))
 
     def toggle(self, conv: Conversation, choice_id: str) -> Effect:
         step = self.step(conv)
-        if not isinstance(step, model.MultiQuestion) or choice_id not in self._option_ids(step):
+        if not isinstance(step, model.MultiQuestion) or choice_id not in option_ids(step):
             return self._invalid(conv, _Invalid("choose_one"))
         selected = list(self._draft(conv, step))
         choice = next(c for c in step.choices if c.id == choice_id)
@@ -343,9 +344,8 @@ class Engine:
     def _answer(self, conv: Conversation, value: Any, now: str | None) -> Effect:
         step = self.step(conv)
         before = set(conv.flags)
-        answerable = isinstance(step, (*model.QUESTION_TYPES, model.ConsentStep))
         changed = False
-        if answerable:
+        if answerable(step):
             if step.id in conv.answers:
                 changed = conv.answers[step.id] != value
             conv.answers[step.id] = value
@@ -395,7 +395,7 @@ class Engine:
         is_text = answered in self.text_questions
         flags = []
         for rule in self.flag_rules:
-            affected = everything or answered in rule.reads or (is_text and _TYPED in rule.reads)
+            affected = everything or answered in rule.reads or (is_text and TYPED_TEXT in rule.reads)
             if rule.predicate(conv.answers, ()) if affected else rule.id in current:
                 flags.append(rule.id)
         conv.flags[:] = flags
@@ -405,15 +405,6 @@ class Engine:
             return conv.draft
         earlier = conv.answers.get(step.id)
         return earlier if isinstance(earlier, list) else []
-
-    def _option_ids(self, step: Any) -> list[str]:
-        if isinstance(step, model.ConsentStep):
-            return ["agree", "decline"]
-        if isinstance(step, model.YesNoQuestion):
-            return ["yes", "no"]
-        if isinstance(step, model.ScaleQuestion):
-            return [str(p.value) for p in step.points]
-        return [c.id for c in getattr(step, "choices", ())]
 
     def option_labels(self, step: Any, lang: str) -> list[tuple[str, str]]:
         """(id, label) of each option of a choice-like step, in order."""
@@ -605,20 +596,14 @@ class Engine:
         return labels.get(str(value), str(value))
 
 
-def _reads(cond: Any) -> set[str]:
-    """The question ids a condition reads; ``_TYPED`` stands for "every typed answer"."""
-    if isinstance(cond, model.QuestionCondition):
-        return {cond.question}
-    if isinstance(cond, model.TypedTextCondition):
-        return {_TYPED}
-    parts: list[Any] = []
-    if isinstance(cond, model.AllCondition):
-        parts = cond.all
-    elif isinstance(cond, model.AnyCondition):
-        parts = cond.any
-    elif isinstance(cond, model.NotCondition):
-        parts = [cond.not_]
-    return set().union(*(_reads(p) for p in parts)) if parts else set()
+def _typed_leaves(cond: Any) -> list[Callable[[Any], bool]]:
+    """For each typed-text test in ``cond``: whether one typed answer mentions its words."""
+    tests = []
+    for leaf in leaves(cond):
+        if isinstance(leaf, model.TypedTextCondition):
+            pattern = mentions_pattern(leaf.typed_text_mentions)
+            tests.append(lambda value, pattern=pattern: isinstance(value, str) and bool(pattern.search(value)))
+    return tests
 
 
 def _ordinal(text: str, count: int) -> int | None:

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from bot.flow import model, wording
-from bot.flow.conditions import Compiler, operator_of
+from bot.flow.conditions import operator_of
+from bot.flow.graph import FlowGraph, Trigger, answer_kind, answer_values, answerable, leaves
 from bot.flow.messages import DEFAULT_MESSAGES, placeholders
 from bot.flow.problems import Path, Problem, SourceMap, did_you_mean
 
@@ -35,15 +36,13 @@ class _Checker:
         self.flow = flow
         self.source = source
         self.problems: list[Problem] = []
-        self.index: dict[str, int] = {}
-        for i, step in enumerate(flow.steps):
-            self.index.setdefault(step.id, i)
-        self.steps: dict[str, Any] = {}
-        for step in flow.steps:  # a duplicated id refers to its first step (the duplicate is reported)
-            self.steps.setdefault(step.id, step)
-        self.flag_severity = {f.id: f.severity for f in flow.flags}
-        text_questions = [s.id for s in flow.steps if isinstance(s, model.TextQuestion)]
-        self.compiler = Compiler(text_questions, self.flag_severity)
+        # What the engine will do, asked of the same rules it runs (a duplicated id refers to its
+        # first step; the duplicate is reported).
+        self.graph = FlowGraph(flow)
+        self.index = self.graph.index
+        self.steps = self.graph.by_id
+        self.flag_severity = self.graph.flag_severity
+        self.compiler = self.graph.compiler
 
     def error(self, path: Path, message: str, *, at_key: bool = False) -> None:
         self.problems.append(self.source.problem(path, message, at_key=at_key))
@@ -322,10 +321,10 @@ class _Checker:
             self.error(
                 (*path, "question"),
                 f"unknown question '{cond.question}'"
-                + did_you_mean(cond.question, [s.id for s in self.flow.steps if _answerable(s)]),
+                + did_you_mean(cond.question, [s.id for s in self.flow.steps if answerable(s)]),
             )
             return
-        if not _answerable(target):
+        if not answerable(target):
             self.error((*path, "question"), f"'{cond.question}' is a {target.kind} step, not a question")
             return
         if before is not None and self.index[cond.question] >= before:
@@ -336,8 +335,8 @@ class _Checker:
             )
             return
         arg = getattr(cond, op)
-        values = _answer_values(target)
-        kind = _answer_kind(target)
+        values = answer_values(target)
+        kind = answer_kind(target)
         opath = (*path, op)
         if op in ("equals", "one_of"):
             if kind in ("multi", "text"):
@@ -394,11 +393,7 @@ class _Checker:
                 cut = step.id
         consent = next((i for i, s in enumerate(steps) if isinstance(s, model.ConsentStep)), None)
         if consent is not None:
-            answers = {steps[consent].id: "decline"}
-            nxt = next(
-                (s for s in steps[consent + 1 :] if s.when is None or self.compiler.compile(s.when)(answers, ())),
-                None,
-            )
+            nxt = self.graph.target(steps[consent].id, Trigger.NEXT, {steps[consent].id: "decline"})
             if nxt is not None and not isinstance(nxt, model.OutcomeStep):
                 self.error(
                     ("steps", consent),
@@ -432,12 +427,8 @@ class _Checker:
     def check_urgent_flags(self) -> None:
         """Each urgent flag stops the questions; the outcome it then reaches must be urgent."""
         steps = self.flow.steps
-        outcomes = [
-            (i, s)
-            for i, s in enumerate(steps)
-            if isinstance(s, model.OutcomeStep)
-            and i > max((j for j, t in enumerate(steps) if _answerable(t)), default=-1)
-        ]
+        last_answer = max((j for j, t in enumerate(steps) if answerable(t)), default=0)
+        outcomes = [(i, s) for i, s in enumerate(steps) if isinstance(s, model.OutcomeStep) and i > last_answer]
         urgent_seen_after_plain = False
         for i, outcome in outcomes:
             if outcome.urgent and urgent_seen_after_plain:
@@ -447,25 +438,14 @@ class _Checker:
         for fi, flag in enumerate(self.flow.flags):
             if flag.severity != "urgent":
                 continue
-            # The engine's `finish` event goes to the first urgent outcome whose `when` holds.
-            chosen = next(
-                (
-                    s
-                    for _, s in outcomes
-                    if s.urgent and (s.when is None or self.compiler.compile(s.when)({}, (flag.id,)))
-                ),
-                None,
-            )
+            # Where the engine's `finish` leads once the flag is raised at the last question.
+            chosen = self.graph.target(steps[last_answer].id, Trigger.FINISH, {}, (flag.id,))
             if chosen is None:
                 self.error(
                     ("flags", fi),
                     f"urgent flag '{flag.id}' leads to no urgent outcome: add an outcome with "
                     "`urgent: true` and `when: {severity: urgent}` before the other endings",
                 )
-
-
-def _answerable(step: Any) -> bool:
-    return isinstance(step, (*model.QUESTION_TYPES, model.ConsentStep))
 
 
 _KIND_NAMES = {
@@ -483,42 +463,17 @@ def _kind_name(kind: str) -> str:
     return _KIND_NAMES.get(kind, f"a {kind} question")
 
 
-def _answer_kind(step: Any) -> str:
-    return "consent" if isinstance(step, model.ConsentStep) else step.answer
-
-
-def _answer_values(step: Any) -> list | None:
-    """The values an answer to ``step`` can take, where they are a fixed list."""
-    if isinstance(step, model.ConsentStep):
-        return ["agree", "decline"]
-    if isinstance(step, model.YesNoQuestion):
-        return ["yes", "no"]
-    if isinstance(step, model.SingleQuestion | model.MultiQuestion):
-        return [c.id for c in step.choices]
-    if isinstance(step, model.ScaleQuestion):
-        return [p.value for p in step.points]
-    return None
-
-
 def _questions_in(cond: Any) -> set[str]:
-    if isinstance(cond, model.QuestionCondition):
-        return {cond.question}
-    if isinstance(cond, model.AllCondition):
-        return set().union(*(_questions_in(c) for c in cond.all))
-    if isinstance(cond, model.AnyCondition):
-        return set().union(*(_questions_in(c) for c in cond.any))
-    if isinstance(cond, model.NotCondition):
-        return _questions_in(cond.not_)
-    return set()
+    return {leaf.question for leaf in leaves(cond) if isinstance(leaf, model.QuestionCondition)}
 
 
 def _sample_answers(step: Any, cond: Any) -> list[Any]:
     """Answers worth trying for ``step``: every choice, or the numbers and words ``cond`` names."""
-    kind = _answer_kind(step)
+    kind = answer_kind(step)
     if kind == "multi":
         ids = [c.id for c in step.choices]
         return [[c] for c in ids] + [ids]
-    values = _answer_values(step)
+    values = answer_values(step)
     if values is not None:
         return list(values)
     found = _literals(cond, step.id)
@@ -530,13 +485,10 @@ def _sample_answers(step: Any, cond: Any) -> list[Any]:
 
 
 def _literals(cond: Any, question: str) -> list[Any]:
-    if isinstance(cond, model.QuestionCondition):
-        if cond.question != question:
-            return []
-        return [getattr(cond, op) for op in operator_of(cond)]
-    if isinstance(cond, model.AllCondition | model.AnyCondition):
-        parts = cond.all if isinstance(cond, model.AllCondition) else cond.any
-        return [v for c in parts for v in _literals(c, question)]
-    if isinstance(cond, model.NotCondition):
-        return _literals(cond.not_, question)
-    return []
+    """The values ``cond`` compares ``question``'s answer with."""
+    return [
+        getattr(leaf, op)
+        for leaf in leaves(cond)
+        if isinstance(leaf, model.QuestionCondition) and leaf.question == question
+        for op in operator_of(leaf)
+    ]

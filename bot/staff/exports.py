@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from bot.engine import Engine
 from bot.flow import model
+from bot.flow.graph import answerable
 from bot.store import Intake, Store
 from bot.store.schema import intakes
 
@@ -43,7 +44,7 @@ class Exporter:
         self.engine = engine
         self.flow = engine.flow
         self.lang = self.flow.default_language
-        self.questions = [s for s in self.flow.steps if isinstance(s, (*model.QUESTION_TYPES, model.ConsentStep))]
+        self.questions = [s for s in self.flow.steps if answerable(s)]
 
     # --- shared -------------------------------------------------------------------------------
 

@@ -50,11 +50,6 @@ class WebApp:
         )
         self.templates.globals["statuses"] = STATUSES
         self.diagram = mermaid(engine)
-        flag_reads = {rule.id: rule.reads for rule in engine.flag_rules}
-        self.flags_of_question: dict[str, list[str]] = {}
-        for flag_id, reads in flag_reads.items():
-            for question in reads:
-                self.flags_of_question.setdefault(question, []).append(flag_id)
 
     # --- plumbing ----------------------------------------------------------------------------
 
@@ -205,7 +200,11 @@ class WebApp:
         """Answers grouped by section, each with the flags it raised."""
         lang = self.engine.flow.default_language
         titles = {s.id: self.engine.text(s.title, lang) for s in self.engine.flow.sections} | {"consent": "Consent"}
-        raised = set(intake.flags)
+        answers = intake.state.get("answers", {})
+        raised_by: dict[str, list[str]] = {}  # question -> the raised flags its answer is behind
+        for flag_id in intake.flags:
+            for question in self.engine.flag_sources(answers, flag_id):
+                raised_by.setdefault(question, []).append(flag_id)
         names = self.flag_names()
         severity = {f.id: f.severity for f in self.engine.flow.flags}
         groups: list[dict[str, Any]] = []
@@ -214,9 +213,7 @@ class WebApp:
             if not groups or groups[-1]["id"] != section:
                 groups.append({"id": section, "title": titles.get(section, "Other"), "answers": []})
             flags = [
-                {"id": f, "topic": names[f], "severity": severity[f]}
-                for f in self.flags_of_question.get(step.id, [])
-                if f in raised
+                {"id": f, "topic": names[f], "severity": severity[f]} for f in raised_by.get(step.id, []) if f in names
             ]
             groups[-1]["answers"].append(
                 {"id": step.id, "question": self.exporter.question_text(step), "answer": shown, "flags": flags}
