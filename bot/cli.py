@@ -84,29 +84,23 @@ def _long_running(need_token: bool):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """The Telegram bot: polling, or a webhook when WEBHOOK_URL is set."""
-    import asyncio
-
-    from bot.channels.telegram.channel import StartupError, run_telegram
+    """The Telegram bot and the jobs: polling, or a webhook when WEBHOOK_URL is set."""
+    from bot.runtime import Parts, run
 
     settings, engine, store = _long_running(need_token=True)
     try:
-        asyncio.run(run_telegram(settings, engine, store))
-    except StartupError as err:
-        print(err, file=sys.stderr)
-        return 1
+        return run(settings, engine, store, Parts(web=False, telegram=True))
     finally:
         store.close()
-    return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """The staff web app and clinic API, with the Telegram bot in the same process when a token is set."""
-    from bot.runtime import serve
+    """The staff web app, clinic API and jobs, with the Telegram bot in the same process when a token is set."""
+    from bot.runtime import Parts, run
 
     settings, engine, store = _long_running(need_token=False)
     try:
-        return serve(settings, engine, store)
+        return run(settings, engine, store, Parts(web=True, telegram=bool(settings.telegram_token)))
     finally:
         store.close()
 

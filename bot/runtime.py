@@ -1,8 +1,16 @@
-"""One process for a clinic: the staff web app, the clinic API and (with a token) the Telegram bot.
+"""One process: the store, the engine, the staff web app, the Telegram channel (when a token is
+set) and the background jobs, started together and stopped cleanly on SIGINT or SIGTERM.
 
-In webhook mode Telegram's updates arrive on the same application and port as the web pages
-(WEB_LISTEN:WEB_PORT, at WEBHOOK_URL's path); WEBHOOK_LISTEN and WEBHOOK_PORT are for ``run``
-alone. In polling mode the bot polls in the background of the same process.
+``python -m bot serve`` is the whole product: the staff web app and clinic API on
+WEB_LISTEN:WEB_PORT, with Telegram's webhook on the same server (at WEBHOOK_URL's path) or long
+polling in the background. ``python -m bot run`` is the bot alone: long polling, or the webhook
+on a server of its own (WEBHOOK_LISTEN:WEBHOOK_PORT, with /healthz). Both run the same jobs,
+with or without Telegram: retention, the completion webhook, abandonment, and (with a channel to
+deliver them) reminders.
+
+A clean stop stops taking updates first (the server finishes the requests in flight, polling
+ends), then the jobs, then the channel, which lets the replies on their way finish and records
+them; what is left unsent stays in the outbox for the next start.
 """
 
 from __future__ import annotations
@@ -14,14 +22,22 @@ import os
 import secrets
 import signal
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
 
 from bot import heap
 from bot.config import Settings
 from bot.engine import Engine
-from bot.staff.web import create_app
+from bot.jobs import Job, Jobs
+from bot.jobs.quiet_intakes import QuietIntakes
+from bot.jobs.retention import Retention
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -42,56 +58,150 @@ def secret_key(settings: Settings) -> str:
     return key
 
 
-def serve(settings: Settings, engine: Engine, store: Store) -> int:
-    channel = None
-    extra_routes = []
-    if settings.telegram_token:
-        from bot.channels.telegram.channel import TelegramChannel
-        from bot.channels.telegram.update_webhook import webhook_path, webhook_routes
+@dataclass(frozen=True)
+class Parts:
+    """What this process runs besides the jobs."""
 
-        channel = TelegramChannel(settings, engine, store)
-        if settings.webhook_url:
-            extra_routes = webhook_routes(channel)
-            # Said at start because it surprises: WEBHOOK_LISTEN and WEBHOOK_PORT do not apply here.
-            log.info("Telegram webhook served at %s on WEB_LISTEN:WEB_PORT", webhook_path(channel))
+    web: bool  # the staff web app and clinic API
+    telegram: bool  # the Telegram channel
 
-    https = bool(settings.public_url and settings.public_url.startswith("https://"))
-    app = create_app(engine, store, secret_key(settings), https=https, extra_routes=extra_routes)
-    port = settings.web_port
-    log.info("staff web app on http://%s:%s", settings.web_listen, port)
-    config = uvicorn.Config(
-        app, host=settings.web_listen, port=port, log_level="warning", access_log=False, lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    # uvicorn re-raises SIGTERM after shutting down (exit status -15); a clean stop should exit 0.
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
 
-    async def main() -> int:
+class Runtime:
+    def __init__(self, settings: Settings, engine: Engine, store: Store, parts: Parts):
+        self.settings = settings
+        self.engine = engine
+        self.store = store
+        self.parts = parts
+        self.channel: Any = None
+        if parts.telegram:
+            from bot.channels.telegram.channel import TelegramChannel
+
+            self.channel = TelegramChannel(settings, engine, store)
+        self.jobs = Jobs(self._jobs())
+        self.server: uvicorn.Server | None = None
+        self._stopping = asyncio.Event()
+
+    def _jobs(self) -> list[Job]:
+        settings = self.settings
+        channel = self.channel
+        jobs: list[Job] = [
+            QuietIntakes(
+                self.store,
+                settings.remind_after,
+                settings.abandon_after,
+                remind=channel.remind if channel is not None else None,
+                on_abandoned=channel.forget_kept if channel is not None else None,
+            )
+        ]
+        if settings.retention_days:
+            log.info("intakes are erased %d days after their last activity (RETENTION_DAYS)", settings.retention_days)
+            jobs.append(Retention(self.store, settings.retention_days))
+        if settings.clinic_webhook_url and settings.clinic_webhook_secret:
+            from bot.jobs.completion_webhook import CompletionWebhook, WebhookSettings
+
+            jobs.append(
+                CompletionWebhook(
+                    self.store,
+                    self.engine,
+                    WebhookSettings(
+                        settings.clinic_webhook_url,
+                        settings.clinic_webhook_secret,
+                        settings.clinic_webhook_max_attempts,
+                        settings.clinic_webhook_retry_base,
+                    ),
+                )
+            )
+        return jobs
+
+    # --- what serves HTTP --------------------------------------------------------------------------
+
+    def _server(self) -> uvicorn.Server | None:
+        """The one HTTP server of the process: the web app (with the webhook's route), the webhook
+        alone (``run`` with WEBHOOK_URL), or none (``run`` polling)."""
+        settings = self.settings
+        routes: list[Any] = []
+        if self.channel is not None and settings.webhook_url:
+            from bot.channels.telegram.update_webhook import webhook_path, webhook_routes
+
+            routes = webhook_routes(self.channel)
+            if self.parts.web:
+                # Said at start because it surprises: WEBHOOK_LISTEN and WEBHOOK_PORT do not apply here.
+                log.info("Telegram webhook served at %s on WEB_LISTEN:WEB_PORT", webhook_path(self.channel))
+        if self.parts.web:
+            from bot.staff.web import create_app
+
+            https = bool(settings.public_url and settings.public_url.startswith("https://"))
+            app = create_app(self.engine, self.store, secret_key(settings), https=https, extra_routes=routes)
+            host, port = settings.web_listen, settings.web_port
+            log.info("staff web app on http://%s:%s", host, port)
+        elif routes:
+
+            async def health(request: Request) -> Response:
+                return PlainTextResponse("ok")
+
+            app = Starlette(routes=[*routes, Route("/healthz", health)])
+            host, port = settings.webhook_listen, settings.webhook_port
+        else:
+            return None
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
+        server = uvicorn.Server(config)
+        # The runtime owns the signals: uvicorn would re-raise SIGTERM after shutting down (exit
+        # status -15), and a clean stop should exit 0.
+        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+        return server
+
+    # --- running -----------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Begin a clean stop (the signal handlers call this)."""
+        self._stopping.set()
+        if self.server is not None:
+            self.server.should_exit = True  # uvicorn finishes the requests in flight, then returns
+
+    async def run(self) -> int:
+        """Run until stopped; the exit status (1 when Telegram refused to start, or the server
+        could not listen)."""
         from bot.channels.telegram.channel import StartupError
 
-        polling = None
-        if channel is not None:
+        if self.channel is not None:
             try:
-                await channel.start()  # sets the webhook, or deletes it for polling
+                await self.channel.start()  # sets the webhook, or deletes it for polling
             except StartupError as err:
                 print(err, file=sys.stderr)
                 return 1
-            if not settings.webhook_url:
-                polling = asyncio.create_task(channel.poll(), name="telegram-polling")
+        self.server = self._server()
+        self.jobs.start()
         heap.settle()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+                loop.add_signal_handler(sig, self.stop)
+        polling = None
+        if self.channel is not None and not self.settings.webhook_url:
+            polling = asyncio.create_task(self.channel.poll(), name="telegram-polling")
+        status = 0
         try:
-            await server.serve()
+            if self.server is not None:
+                await self.server.serve()
+                status = 0 if self.server.started else 1
+            else:
+                await self._stopping.wait()
         finally:
+            log.info("stopping")
             if polling is not None:
                 polling.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await polling
-            if channel is not None:
-                await channel.stop()
-        return 0 if server.started else 1
+            await self.jobs.stop()
+            if self.channel is not None:
+                await self.channel.stop()
+        return status
+
+
+def run(settings: Settings, engine: Engine, store: Store, parts: Parts) -> int:
+    """Run one process until SIGINT or SIGTERM; its exit status."""
+
+    async def main() -> int:
+        return await Runtime(settings, engine, store, parts).run()
 
     return asyncio.run(main())

@@ -122,7 +122,7 @@ def test_the_sender_signs_what_it_sends(tmp_path: Path) -> None:
 
     from bot.engine import Engine
     from bot.flow import load_checked
-    from bot.jobs.completion_webhook import WebhookSender, WebhookSettings
+    from bot.jobs.completion_webhook import CompletionWebhook, WebhookSettings
     from bot.store import Intake, Store, utcnow
 
     verify = documented_verify()
@@ -138,7 +138,7 @@ def test_the_sender_signs_what_it_sends(tmp_path: Path) -> None:
         return httpx.Response(204)
 
     engine = Engine(load_checked("flows/skin_botox.yaml"))
-    sender = WebhookSender(
+    sender = CompletionWebhook(
         store, engine, WebhookSettings("https://clinic.test/hook", SECRET), transport=httpx.MockTransport(handler)
     )
 
@@ -161,7 +161,7 @@ def test_gives_up_after_the_configured_tries(tmp_path: Path) -> None:
 
     from bot.engine import Engine
     from bot.flow import load_checked
-    from bot.jobs.completion_webhook import WebhookSender, WebhookSettings
+    from bot.jobs.completion_webhook import CompletionWebhook, WebhookSettings
     from bot.store import Intake, Store, utcnow
 
     store = Store.open(f"sqlite:///{tmp_path / 'g.db'}")
@@ -170,7 +170,7 @@ def test_gives_up_after_the_configured_tries(tmp_path: Path) -> None:
         intake = tx.create_intake(Intake(0, 6, "skin_botox", "1.0", "en", "completed", {"answers": {}}, start, start))
         tx.queue_completion(intake.id, start)
     clock = [start]
-    sender = WebhookSender(
+    sender = CompletionWebhook(
         store,
         Engine(load_checked("flows/skin_botox.yaml")),
         WebhookSettings("https://clinic.test/hook", SECRET, 3, 10),

@@ -22,15 +22,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 import sqlalchemy as sa
 
 from bot.engine import Engine
-from bot.failures import log_failure
 from bot.staff.exports import Exporter, load_intakes
-from bot.store import Store, utcnow
-from bot.store.schema import webhook_deliveries
+from bot.store import Store, deliveries, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +48,11 @@ class WebhookSettings:
     timeout: float = 10.0
 
 
-class WebhookSender:
+class CompletionWebhook:
+    """The job that POSTs due deliveries (``bot.jobs.Job``)."""
+
+    name = "completion-webhook"
+
     def __init__(
         self,
         store: Store,
@@ -57,20 +60,20 @@ class WebhookSender:
         settings: WebhookSettings,
         clock: Callable[[], datetime] = utcnow,
         transport: httpx.AsyncBaseTransport | None = None,
+        interval: float = 0.5,
     ):
         self.store = store
         self.exporter = Exporter(engine)
         self.settings = settings
         self.clock = clock
+        self._interval = interval
         self.client = httpx.AsyncClient(timeout=settings.timeout, transport=transport)
 
-    async def run(self, interval: float = 1.0) -> None:
-        while True:
-            try:
-                await self.deliver_due()
-            except Exception as err:  # the next round tries again; the type only (see log_failure)
-                log_failure(log, "webhook round failed", err)
-            await asyncio.sleep(interval)
+    def interval(self) -> float:
+        return self._interval
+
+    async def round(self) -> None:
+        await self.deliver_due()
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -78,35 +81,35 @@ class WebhookSender:
     async def deliver_due(self) -> int:
         """Try every due delivery once; how many were delivered."""
         now = self.clock()
-        with self.store.transaction() as tx:
-            due = tx.conn.execute(
-                sa.select(webhook_deliveries)
-                .where(
-                    webhook_deliveries.c.delivered_at.is_(None),
-                    webhook_deliveries.c.gave_up_at.is_(None),
-                    sa.or_(webhook_deliveries.c.next_try_at.is_(None), webhook_deliveries.c.next_try_at <= now),
-                )
-                .order_by(webhook_deliveries.c.id)
-                .limit(50)
-            ).all()
+        due = await asyncio.to_thread(self._read, lambda tx: deliveries.due(tx, now))
         delivered = 0
         for row in due:
             delivered += await self._deliver(row)
         return delivered
 
+    def _read(self, work: Callable[[Any], Any]) -> Any:
+        with self.store.transaction() as tx:
+            return work(tx)
+
+    def _body(self, row: sa.Row) -> str | None:
+        """The bytes of the delivery, fixed at its first attempt; None once the intake is erased."""
+        if row.body is not None:
+            return row.body
+        found = load_intakes(self.store, ids=[row.intake_id])
+        if not found:
+            return None  # erased meanwhile: its delivery went with it
+        body = json.dumps(
+            {"event": "intake.completed", "delivery": row.id, "intake": self.exporter.to_json(found[0])},
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+        self._update(row.id, body=body)
+        return body
+
     async def _deliver(self, row: sa.Row) -> bool:
-        body = row.body
+        body = await asyncio.to_thread(self._body, row)
         if body is None:
-            found = load_intakes(self.store, ids=[row.intake_id])
-            if not found:
-                return False  # erased meanwhile: its delivery went with it
-            body = json.dumps(
-                {"event": "intake.completed", "delivery": row.id, "intake": self.exporter.to_json(found[0])},
-                ensure_ascii=False,
-                separators=(",", ":"),
-            )
-            with self.store.transaction() as tx:
-                tx.conn.execute(webhook_deliveries.update().where(webhook_deliveries.c.id == row.id).values(body=body))
+            return False
         payload = body.encode()
         timestamp = str(int(time.time()))
         headers = {
@@ -119,7 +122,7 @@ class WebhookSender:
         try:
             response = await self.client.post(self.settings.url, content=payload, headers=headers)
             if 200 <= response.status_code < 300:
-                self._update(row.id, delivered_at=self.clock(), last_error=None)
+                await asyncio.to_thread(self._update, row.id, delivered_at=self.clock(), last_error=None)
                 return True
             error = f"HTTP {response.status_code}"
         except httpx.HTTPError as err:
@@ -127,14 +130,13 @@ class WebhookSender:
         attempts = row.attempts + 1
         if attempts >= self.settings.max_attempts:
             log.error("completion webhook for intake %s given up after %d tries", row.intake_id, attempts)
-            self._update(row.id, attempts=attempts, gave_up_at=self.clock(), last_error=error)
+            values: dict[str, Any] = {"attempts": attempts, "gave_up_at": self.clock(), "last_error": error}
         else:
             delay = min(6 * 3600.0, self.settings.retry_base * 2 ** (attempts - 1))
-            self._update(
-                row.id, attempts=attempts, next_try_at=self.clock() + timedelta(seconds=delay), last_error=error
-            )
+            values = {"attempts": attempts, "next_try_at": self.clock() + timedelta(seconds=delay), "last_error": error}
+        await asyncio.to_thread(self._update, row.id, **values)
         return False
 
-    def _update(self, delivery_id: int, **values: object) -> None:
+    def _update(self, delivery_id: int, **values: Any) -> None:
         with self.store.transaction() as tx:
-            tx.conn.execute(webhook_deliveries.update().where(webhook_deliveries.c.id == delivery_id).values(**values))
+            deliveries.update(tx, delivery_id, **values)

@@ -16,9 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from telegram import BotCommand, Update
@@ -26,18 +25,16 @@ from telegram.error import BadRequest, Conflict, InvalidToken, NetworkError, Ret
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, TypeHandler
 from telegram.request import BaseRequest
 
-from bot import heap
 from bot.channels.telegram import render
 from bot.channels.telegram.failed_turns import FailedTurns
 from bot.channels.telegram.locks import KeyedLocks
 from bot.channels.telegram.outbox import ChatPacer, Outbox, markup, retry_seconds
 from bot.channels.telegram.turns import COMMANDS, Chat, Event, TurnResult, Turns
-from bot.channels.telegram.update_webhook import serve_webhook
 from bot.channels.telegram.updates import ALLOWED_UPDATES, parse_update
 from bot.config import Settings
 from bot.engine import Engine
 from bot.failures import log_failure
-from bot.store import Duplicate, Store, Tx, utcnow
+from bot.store import Duplicate, Intake, Store, Tx
 from bot.store.group import GroupCommit
 
 log = logging.getLogger(__name__)
@@ -113,20 +110,6 @@ class TelegramChannel:
             notify_completion=bool(settings.clinic_webhook_url),
             retention_days=settings.retention_days,
         )
-        self.webhook_sender = None
-        if settings.clinic_webhook_url and settings.clinic_webhook_secret:
-            from bot.jobs.completion_webhook import WebhookSender, WebhookSettings
-
-            self.webhook_sender = WebhookSender(
-                store,
-                engine,
-                WebhookSettings(
-                    settings.clinic_webhook_url,
-                    settings.clinic_webhook_secret,
-                    settings.clinic_webhook_max_attempts,
-                    settings.clinic_webhook_retry_base,
-                ),
-            )
         self.group = GroupCommit(store)
         self.outbox = Outbox(store, self.application.bot, ChatPacer(settings.chat_rate), self.group)
         self.locks = KeyedLocks()
@@ -134,7 +117,6 @@ class TelegramChannel:
         self.failed_turns = FailedTurns()
         self._tasks: list[asyncio.Task] = []
         self._later: set[asyncio.Task] = set()  # direct replies waiting out a 429
-        self.server: Any = None  # the webhook's own server (run with WEBHOOK_URL), to stop it
 
     @property
     def bot(self) -> Any:
@@ -254,17 +236,7 @@ class TelegramChannel:
                 await self.application.shutdown()
             raise
         await self.outbox.deliver_due()  # replies committed before a crash or restart
-        self._tasks = [
-            asyncio.create_task(self.outbox.run(), name="outbox"),
-            asyncio.create_task(self.watch_quiet_intakes(), name="reminders"),
-        ]
-        if self.webhook_sender is not None:
-            self._tasks.append(asyncio.create_task(self.webhook_sender.run(interval=0.5), name="clinic-webhook"))
-        if self.settings.retention_days:
-            log.info(
-                "intakes are erased %d days after their last activity (RETENTION_DAYS)", self.settings.retention_days
-            )
-            self._tasks.append(asyncio.create_task(self.purge_daily(), name="retention"))
+        self._tasks = [asyncio.create_task(self.outbox.run(), name="outbox")]
         log.info("bot @%s started with flow %s v%s", self.bot.username, self.engine.flow.id, self.engine.flow.version)
 
     async def stop(self) -> None:
@@ -276,8 +248,6 @@ class TelegramChannel:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.outbox.stop()
-        if self.webhook_sender is not None:
-            await self.webhook_sender.close()
         with contextlib.suppress(TelegramError):
             await self.application.shutdown()
 
@@ -312,49 +282,23 @@ class TelegramChannel:
                 raise StartupError(f"Telegram refused {what}: {_line(err.message)}") from None
         raise StartupError(f"Telegram kept asking the bot to wait before {what}: try again later")
 
-    async def watch_quiet_intakes(self) -> None:
-        """One reminder after REMIND_AFTER of quiet; abandoned after ABANDON_AFTER. Kept as data."""
-        remind_after = timedelta(seconds=self.settings.remind_after)
-        abandon_after = timedelta(seconds=self.settings.abandon_after)
-        interval = max(0.5, min(60.0, self.settings.remind_after / 4, self.settings.abandon_after / 4))
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self.remind_and_abandon(remind_after, abandon_after)
-            except Exception as err:
-                log_failure(log, "reminder round failed", err)
+    # --- for the jobs (``bot.jobs.quiet_intakes``) ------------------------------------------------
 
-    async def purge_daily(self) -> None:
-        """RETENTION_DAYS: erase intakes with no activity for that long, at start and then daily."""
-        while True:
-            try:
-                with self.store.transaction() as tx:
-                    erased = tx.purge_before(utcnow() - timedelta(days=self.settings.retention_days or 0))
-                if erased:
-                    log.info("retention: erased %d intake(s)", erased)
-            except Exception as err:
-                log_failure(log, "retention round failed", err)
-            await asyncio.sleep(24 * 3600)
+    async def remind(self, intake: Intake, quiet_since: datetime) -> None:
+        """One reminder, with the current question again, if the intake is still quiet since then."""
 
-    def _remind(self, tx: Tx, intake_id: int, quiet_since: datetime) -> None:
-        result = self.turns.remind_in(tx, intake_id, quiet_since)
-        tx.on_commit(lambda: self.outbox.push(result.outgoing))
+        def work(tx: Tx) -> None:
+            result = self.turns.remind_in(tx, intake.id, quiet_since)
+            tx.on_commit(lambda: self.outbox.push(result.outgoing))
 
-    async def remind_and_abandon(self, remind_after: timedelta, abandon_after: timedelta) -> None:
-        now = utcnow()
-        if remind_after < abandon_after:
-            with self.store.transaction() as tx:
-                quiet = tx.quiet_intakes(now - remind_after, reminded=False)
-            for intake in quiet:
-                async with self.locks.hold(intake.chat_id):
-                    await self.group.run(lambda tx, intake=intake: self._remind(tx, intake.id, now - remind_after))
-        with self.store.transaction() as tx:
-            abandoned = tx.abandon(now - abandon_after)
-        if abandoned:
-            # Their copies kept in memory are stale now: the next turn of each would find out by
-            # its write and run again; reading them afresh is cheaper.
-            self.turns.recent.clear()
-            log.info("%d intake(s) marked abandoned", abandoned)
+        async with self.locks.hold(intake.chat_id):
+            await self.group.run(work)
+
+    def forget_kept(self) -> None:
+        """Intakes were changed behind the turns' back (marked abandoned): the copies kept in
+        memory are stale. The next turn of each would find out by its write and run again;
+        reading them afresh is cheaper."""
+        self.turns.recent.clear()
 
     # --- polling -------------------------------------------------------------------------------
 
@@ -421,31 +365,3 @@ class TelegramChannel:
 
 def _line(text: str) -> str:
     return (text.splitlines() or [""])[0]
-
-
-async def run_telegram(settings: Settings, engine: Engine, store: Store) -> None:
-    """Run until SIGINT or SIGTERM; StartupError when the bot cannot start."""
-    channel = TelegramChannel(settings, engine, store)
-    await channel.start()
-    heap.settle()
-    mode: Callable[[], Awaitable[None]] = (lambda: serve_webhook(channel)) if settings.webhook_url else channel.poll
-    main = asyncio.create_task(mode(), name="telegram")
-
-    def shut_down() -> None:
-        server = channel.server
-        if server is not None:
-            server.should_exit = True  # uvicorn finishes the requests in flight, then returns
-        else:
-            main.cancel()
-
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, shut_down)
-    try:
-        await main
-    except asyncio.CancelledError:
-        pass
-    finally:
-        log.info("stopping")
-        await channel.stop()

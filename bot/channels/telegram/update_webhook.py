@@ -3,7 +3,8 @@
 A request without the secret Telegram was given (``X-Telegram-Bot-Api-Secret-Token``) is refused
 before anything is read; the body is held to 1 MB whatever its headers say; the answer is sent only
 after the update's turn is committed, so an unanswered request means the update comes again.
-``serve`` mounts these routes on the staff web app's server; ``run`` serves them on their own.
+The runtime (``bot.runtime``) mounts these routes on the staff web app's server (``serve``) or on
+a server of their own (``run``).
 """
 
 from __future__ import annotations
@@ -63,29 +64,6 @@ async def receive(channel: TelegramChannel, request: Request) -> Response:
         return PlainTextResponse("bad update", status_code=400)
     ok = await channel.process(update)
     return PlainTextResponse("ok" if ok else "retry", status_code=200 if ok else 500)
-
-
-async def serve_webhook(channel: TelegramChannel) -> None:
-    """The webhook on its own server (``python -m bot run`` with WEBHOOK_URL), with /healthz."""
-    import uvicorn
-    from starlette.applications import Starlette
-
-    async def health(request: Request) -> Response:
-        return PlainTextResponse("ok")
-
-    app = Starlette(routes=[*webhook_routes(channel), Route("/healthz", health)])
-    config = uvicorn.Config(
-        app,
-        host=channel.settings.webhook_listen,
-        port=channel.settings.webhook_port,
-        log_level="warning",
-        lifespan="off",
-        access_log=False,  # request lines are not health data, but keep the log quiet
-    )
-    server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # the runner owns signals
-    channel.server = server
-    await server.serve()
 
 
 async def _read_at_most(request: Any, limit: int) -> bytes | None:

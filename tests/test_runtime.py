@@ -1,0 +1,110 @@
+"""One process, with or without Telegram: the background jobs run either way.
+
+``python -m bot serve`` without a token (a clinic running only the staff app, or the web app on
+a second host) must still erase intakes past their retention period and still post completed
+intakes to the clinic's webhook. Tested on the real process.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import free_port
+
+from bot.store import Intake, Store, utcnow
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Hook:
+    """The clinic's endpoint: records each POST, answers 200."""
+
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                hook.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+
+
+@pytest.fixture()
+def hook() -> Iterator[Hook]:
+    receiver = Hook()
+    yield receiver
+    receiver.server.shutdown()
+
+
+def _intake(store: Store, chat_id: int, status: str, age: timedelta) -> int:
+    when = utcnow() - age
+    with store.transaction() as tx:
+        intake = tx.create_intake(Intake(0, chat_id, "skin_botox", "1", "en", status, {"v": 1}, when, when))
+        if status == "completed":
+            tx.queue_completion(intake.id, when)
+        return intake.id
+
+
+def _wait(condition, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_serve_without_a_token_erases_old_intakes_and_posts_completed_ones(tmp_path: Path, hook: Hook) -> None:
+    url = f"sqlite:///{tmp_path / 'intake.db'}"
+    store = Store.open(url)
+    old = _intake(store, 1, "in_progress", timedelta(days=40))
+    completed = _intake(store, 2, "completed", timedelta(minutes=5))
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WEBHOOK_"))}
+    env.update(
+        DATABASE_URL=url,
+        RETENTION_DAYS="30",
+        CLINIC_WEBHOOK_URL=hook.url,
+        CLINIC_WEBHOOK_SECRET="a-shared-secret-of-some-length",
+        WEB_PORT=str(port),
+        SECRET_KEY="test-secret",
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        _wait(lambda: _answers(port))
+        _wait(lambda: len(hook.bodies) == 1)
+        assert f'"id":{completed}'.encode() in hook.bodies[0]
+        with store.transaction() as tx:
+            assert tx.intake(old) is None  # erased by the retention job at start
+            assert tx.intake(completed) is not None
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=15)[0].decode()
+    assert process.returncode == 0, output
+    assert "Traceback" not in output, output
+    store.close()
+
+
+def _answers(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/login", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
