@@ -96,7 +96,7 @@ def test_what_the_driver_writes_reads_back_through_core(store: Store) -> None:
 
 
 def test_a_turn_never_overwrites_the_review_mark(store: Store) -> None:
-    from bot.staff.queries import Review
+    from bot.staff.review import Review
 
     with store.transaction() as tx:
         intake = tx.create_intake(new_intake(6))

@@ -250,3 +250,41 @@ def test_a_flag_raised_by_typed_words_is_shown_beside_the_answer_that_said_them(
     assert "⚑ Words about self-harm or suicide in a typed answer" in row
     fine = page[page.index("It went fine") :].split("</dd>")[0]
     assert "⚑" not in fine
+
+
+async def test_a_slow_staff_request_never_holds_up_the_event_loop(app, monkeypatch) -> None:
+    """Under ``serve`` the patients' turns share this loop: a search that waits half a second for
+    the database must leave the loop free meanwhile (it runs on the staff threads)."""
+    import asyncio
+    import time
+
+    import httpx
+
+    from bot.staff.review import Review
+
+    real_search = Review.search
+
+    def slow_search(self, *args, **kwargs):
+        time.sleep(0.5)  # a database that takes its time, as 100,000 intakes did
+        return real_search(self, *args, **kwargs)
+
+    monkeypatch.setattr(Review, "search", slow_search)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://staff") as client:
+        form = await client.get("/login")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
+        await client.post("/login", data={"name": "rita", "password": PASSWORD, "csrf": csrf})
+        gaps: list[float] = []
+
+        async def ticker() -> None:
+            last = time.monotonic()
+            while True:
+                await asyncio.sleep(0.005)
+                now = time.monotonic()
+                gaps.append(now - last)
+                last = now
+
+        ticking = asyncio.create_task(ticker())
+        page = await client.get("/?q=eve")
+        ticking.cancel()
+    assert page.status_code == 200 and "intake(s)" in page.text
+    assert sum(gaps) >= 0.45 and max(gaps) < 0.25, max(gaps)

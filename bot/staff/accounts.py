@@ -18,8 +18,9 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from bot.errors import UserError
 from bot.store import Store, as_utc, utcnow
-from bot.store.schema import api_tokens, staff
+from bot.store import accounts as rows
 
 ROLES = ("reviewer", "admin")
 MIN_PASSWORD = 10
@@ -30,7 +31,7 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not a real password")
 
 
-class AccountError(Exception):
+class AccountError(UserError):
     """A request about an account that cannot be done (one clear line)."""
 
 
@@ -69,63 +70,57 @@ class Accounts:
         if role not in ROLES:
             raise AccountError(f"role must be one of: {', '.join(ROLES)}")
         check_password(password)
+        hashed = _hasher.hash(password)  # slow on purpose: outside the transaction
         with self.store.transaction() as tx:
-            if tx.conn.execute(sa.select(staff.c.id).where(staff.c.name == name)).first():
+            if rows.member(tx, name) is not None:
                 raise AccountError(f"there is already a staff member called {name}")
-            tx.conn.execute(
-                staff.insert().values(
-                    name=name, password_hash=_hasher.hash(password), role=role, created_at=utcnow(), failed_logins=0
-                )
-            )
-            return _member(tx.conn.execute(sa.select(staff).where(staff.c.name == name)).one())
+            rows.add_member(tx, name, hashed, role, utcnow())
+            return _member(rows.member(tx, name))
 
     def list(self) -> list[StaffMember]:
-        with self.store.transaction() as tx:
-            return [_member(r) for r in tx.conn.execute(sa.select(staff).order_by(staff.c.name))]
+        with self.store.transaction(read_only=True) as tx:
+            return [_member(r) for r in rows.members(tx)]
 
     def disable(self, name: str) -> None:
         with self.store.transaction() as tx:
-            done = tx.conn.execute(staff.update().where(staff.c.name == name).values(disabled_at=utcnow()))
-            if done.rowcount == 0:
+            if not rows.update_member(tx, name, disabled_at=utcnow()):
                 raise AccountError(f"no staff member called {name}")
 
     def set_password(self, name: str, password: str) -> None:
         check_password(password)
+        hashed = _hasher.hash(password)
         with self.store.transaction() as tx:
-            done = tx.conn.execute(
-                staff.update()
-                .where(staff.c.name == name)
-                .values(password_hash=_hasher.hash(password), failed_logins=0, locked_until=None)
-            )
-            if done.rowcount == 0:
+            if not rows.update_member(tx, name, password_hash=hashed, failed_logins=0, locked_until=None):
                 raise AccountError(f"no staff member called {name}")
 
     def authenticate(self, name: str, password: str, now: datetime | None = None) -> LoginResult:
+        """Check a login. The password hash is checked outside any transaction: it takes tens of
+        milliseconds on purpose, and on SQLite a write transaction held that long would keep the
+        patients' turns waiting."""
         now = now or utcnow()
-        with self.store.transaction() as tx:
-            row = tx.conn.execute(sa.select(staff).where(staff.c.name == name)).first()
-            if row is None or row.disabled_at is not None:
-                _verify(_DUMMY_HASH, password)  # the same work as a real check
-                return LoginResult(None)
-            locked_until = as_utc(row.locked_until)
-            if locked_until is not None and locked_until > now:
-                return LoginResult(None, locked_until - now)
-            if not _verify(row.password_hash, password):
-                failures = row.failed_logins + 1
+        with self.store.transaction(read_only=True) as tx:
+            row = rows.member(tx, name)
+        if row is None or row.disabled_at is not None:
+            _verify(_DUMMY_HASH, password)  # the same work as a real check
+            return LoginResult(None)
+        locked_until = as_utc(row.locked_until)
+        if locked_until is not None and locked_until > now:
+            return LoginResult(None, locked_until - now)
+        if not _verify(row.password_hash, password):
+            with self.store.transaction() as tx:
+                # Counted from what the row holds now: two wrong passwords at once both count.
+                failures = rows.member_by_id(tx, row.id).failed_logins + 1
                 lock = None
                 if failures > FREE_FAILURES:
                     lock = min(MAX_LOCK, timedelta(seconds=2 ** (failures - FREE_FAILURES) * 15))
-                tx.conn.execute(
-                    staff.update()
-                    .where(staff.c.id == row.id)
-                    .values(failed_logins=failures, locked_until=now + lock if lock else None)
-                )
-                return LoginResult(None, lock)
-            values: dict = {"failed_logins": 0, "locked_until": None, "last_login_at": now}
-            if _hasher.check_needs_rehash(row.password_hash):
-                values["password_hash"] = _hasher.hash(password)
-            tx.conn.execute(staff.update().where(staff.c.id == row.id).values(**values))
-            return LoginResult(_member(tx.conn.execute(sa.select(staff).where(staff.c.id == row.id)).one()))
+                rows.update_member_by_id(tx, row.id, failed_logins=failures, locked_until=now + lock if lock else None)
+            return LoginResult(None, lock)
+        values: dict = {"failed_logins": 0, "locked_until": None, "last_login_at": now}
+        if _hasher.check_needs_rehash(row.password_hash):
+            values["password_hash"] = _hasher.hash(password)
+        with self.store.transaction() as tx:
+            rows.update_member_by_id(tx, row.id, **values)
+            return LoginResult(_member(rows.member_by_id(tx, row.id)))
 
     # --- API tokens ------------------------------------------------------------------------------
 
@@ -135,38 +130,24 @@ class Accounts:
             raise AccountError("a token name has 2 to 64 letters, digits or . _ @ -")
         token = "ik_" + secrets.token_urlsafe(32)
         with self.store.transaction() as tx:
-            if tx.conn.execute(sa.select(api_tokens.c.id).where(api_tokens.c.name == name)).first():
+            if rows.token_named(tx, name) is not None:
                 raise AccountError(f"there is already a token called {name}")
-            tx.conn.execute(api_tokens.insert().values(name=name, token_hash=_digest(token), created_at=utcnow()))
+            rows.add_token(tx, name, _digest(token), utcnow())
         return token
 
     def revoke_token(self, name: str) -> None:
         with self.store.transaction() as tx:
-            done = tx.conn.execute(
-                api_tokens.update()
-                .where(api_tokens.c.name == name, api_tokens.c.revoked_at.is_(None))
-                .values(revoked_at=utcnow())
-            )
-            if done.rowcount == 0:
+            if not rows.revoke_token(tx, name, utcnow()):
                 raise AccountError(f"no active token called {name}")
 
     def tokens(self) -> list[tuple[str, datetime, bool, datetime | None]]:
-        with self.store.transaction() as tx:
-            rows = tx.conn.execute(sa.select(api_tokens).order_by(api_tokens.c.name))
-            return [(r.name, r.created_at, r.revoked_at is not None, r.last_used_at) for r in rows]
+        with self.store.transaction(read_only=True) as tx:
+            return [(r.name, r.created_at, r.revoked_at is not None, r.last_used_at) for r in rows.tokens(tx)]
 
     def token_name(self, token: str) -> str | None:
         """The name of an active token, or None."""
         with self.store.transaction() as tx:
-            row = tx.conn.execute(
-                sa.select(api_tokens).where(
-                    api_tokens.c.token_hash == _digest(token), api_tokens.c.revoked_at.is_(None)
-                )
-            ).first()
-            if row is None:
-                return None
-            tx.conn.execute(api_tokens.update().where(api_tokens.c.id == row.id).values(last_used_at=utcnow()))
-            return row.name
+            return rows.use_token(tx, _digest(token), utcnow())
 
 
 def _verify(hashed: str, password: str) -> bool:

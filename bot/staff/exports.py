@@ -16,13 +16,10 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
-
 from bot.engine import Engine
 from bot.flow import model
 from bot.flow.graph import answerable
-from bot.store import Intake, Store
-from bot.store.schema import intakes
+from bot.store import Intake, Store, review
 
 FORMATS = ("csv", "json", "fhir")
 EXTENSION_BASE = "https://skin-botox-intake.invalid/fhir/StructureDefinition"
@@ -30,13 +27,9 @@ STATUS_FHIR = {"completed": "completed", "in_progress": "in-progress", "abandone
 
 
 def load_intakes(store: Store, since: datetime | None = None, ids: Iterable[int] | None = None) -> list[Intake]:
-    query = sa.select(intakes).order_by(intakes.c.id)
-    if since is not None:
-        query = query.where(intakes.c.created_at >= since)
-    if ids is not None:
-        query = query.where(intakes.c.id.in_(list(ids)))
-    with store.transaction() as tx:
-        return [Intake.from_row(r) for r in tx.conn.execute(query)]
+    """Intakes to export, in id order (all, those started since ``since``, or these ids)."""
+    with store.transaction(read_only=True) as tx:
+        return review.intakes_for_export(tx, since, ids)
 
 
 class Exporter:

@@ -4,13 +4,20 @@ Pages need a logged-in staff member (a signed, HttpOnly, SameSite session cookie
 HTTPS); every form carries a CSRF token tied to the session; the API needs a bearer token from
 ``python -m bot token add``. Templates escape everything (a patient's ``<script>`` is text).
 Viewing and exporting an intake are written to the audit log, which admins can read.
+
+Staff work never stops the patients: under ``serve`` the Telegram bot shares this process's
+event loop, so every call that waits for the database (or hashes a password, or builds an
+export) runs on the web app's own small pool of threads (``WebApp.blocking``), never on the loop.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hmac
 import secrets
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +34,18 @@ from bot.diagram import mermaid
 from bot.engine import Engine
 from bot.flow import model
 from bot.staff.accounts import Accounts
-from bot.staff.exports import FORMATS, Exporter, load_intakes
-from bot.staff.queries import STATUSES, Filters, Review
+from bot.staff.exports import FORMATS, Exporter
+from bot.staff.filters import Filters
+from bot.staff.review import Review
 from bot.store import Store
+from bot.store.review import STATUSES
 
 HERE = Path(__file__).parent
 MEDIA = {"csv": "text/csv; charset=utf-8", "json": "application/json", "fhir": "application/fhir+json"}
 Handler = Callable[[Request], Awaitable[Response]]
+#: Threads for the staff side's blocking work: enough that a long export does not hold up a
+#: login, few enough that staff cannot crowd out the database connections patients' turns need.
+STAFF_THREADS = 4
 
 
 class WebApp:
@@ -45,6 +57,7 @@ class WebApp:
         self.exporter = Exporter(engine)
         self.secret_key = secret_key
         self.https = https
+        self.pool = ThreadPoolExecutor(max_workers=STAFF_THREADS, thread_name_prefix="staff")
         self.templates = Environment(
             loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]), trim_blocks=True
         )
@@ -52,6 +65,10 @@ class WebApp:
         self.diagram = mermaid(engine)
 
     # --- plumbing ----------------------------------------------------------------------------
+
+    async def blocking(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run ``call`` on the staff threads and wait for it without holding up the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self.pool, functools.partial(call, *args, **kwargs))
 
     def routes(self) -> list[Any]:
         page, api = self.page, self.api
@@ -135,7 +152,9 @@ class WebApp:
                 return await handler(request)
             header = request.headers.get("authorization", "")
             scheme, _, token = header.partition(" ")
-            name = self.accounts.token_name(token.strip()) if scheme.lower() == "bearer" and token else None
+            name = None
+            if scheme.lower() == "bearer" and token:
+                name = await self.blocking(self.accounts.token_name, token.strip())
             if name is None:
                 return JSONResponse(
                     {"error": "a valid bearer token is required"}, 401, headers={"WWW-Authenticate": "Bearer"}
@@ -157,17 +176,17 @@ class WebApp:
         if form is None:
             return self.render(request, "login.html", 403, next=next_url, error="The form expired. Please try again.")
         name = str(form.get("name", ""))[:64]
-        result = self.accounts.authenticate(name, str(form.get("password", ""))[:1024])
+        result = await self.blocking(self.accounts.authenticate, name, str(form.get("password", ""))[:1024])
         if result.member is None:
             error = "Wrong name or password."
             if result.locked_for:
                 minutes = max(1, round(result.locked_for.total_seconds() / 60))
                 error = f"Too many failed attempts: try again in {minutes} minute(s)."
-            self.review.record(name or "?", "login_failed")
+            await self.blocking(self.review.record, name or "?", "login_failed")
             return self.render(request, "login.html", 401, next=next_url, error=error)
         request.session.clear()  # a fresh session (and CSRF token) for the signed-in person
         request.session.update({"staff": result.member.name, "role": result.member.role})
-        self.review.record(result.member.name, "login")
+        await self.blocking(self.review.record, result.member.name, "login")
         return RedirectResponse(next_url, status_code=303)
 
     async def logout(self, request: Request) -> Response:
@@ -191,7 +210,7 @@ class WebApp:
 
     async def intake_list(self, request: Request) -> Response:
         filters = Filters.from_query(dict(request.query_params))
-        page = self.review.search(filters)
+        page = await self.blocking(self.review.search, filters)
         return self.render(
             request, "list.html", page=page, filters=filters, outcomes=self.outcomes(), flags=self.flag_names()
         )
@@ -222,8 +241,8 @@ class WebApp:
 
     async def intake_page(self, request: Request) -> Response:
         intake_id = request.path_params["intake_id"]
-        intake = self.review.intake(intake_id)
-        if intake is None:
+        view = await self.blocking(self.review.intake_view, intake_id)
+        if view is None:
             return self.render(
                 request,
                 "message.html",
@@ -231,7 +250,8 @@ class WebApp:
                 title="Not found",
                 text="There is no such intake (it may have been erased by the patient).",
             )
-        self.review.record(request.session["staff"], "view", intake_id)
+        intake = view.intake
+        await self.blocking(self.review.record, request.session["staff"], "view", intake_id)
         names = self.flag_names()
         severity = {f.id: f.severity for f in self.engine.flow.flags}
         flags = [{"id": f, "topic": names.get(f, f), "severity": severity.get(f, "")} for f in intake.flags]
@@ -243,24 +263,22 @@ class WebApp:
             flags=flags,
             outcome=outcome,
             sections=self.sections(intake),
-            transcript=self.review.transcript(intake_id),
-            notes=self.review.notes(intake_id),
+            transcript=view.transcript,
+            notes=view.notes,
         )
 
     async def mark_reviewed(self, request: Request) -> Response:
         intake_id = request.path_params["intake_id"]
         form = dict(await request.form())
         reviewed = form.get("reviewed", "1") == "1"
-        self.review.mark_reviewed(intake_id, request.session["staff"], reviewed)
-        self.review.record(request.session["staff"], "review" if reviewed else "unreview", intake_id)
+        await self.blocking(self.review.mark_reviewed, intake_id, request.session["staff"], reviewed)
         return RedirectResponse(f"/intakes/{intake_id}", status_code=303)
 
     async def add_note(self, request: Request) -> Response:
         intake_id = request.path_params["intake_id"]
         text = str(dict(await request.form()).get("text", "")).strip()[:4000]
-        if text and self.review.intake(intake_id) is not None:
-            self.review.add_note(intake_id, request.session["staff"], text)
-            self.review.record(request.session["staff"], "note", intake_id)
+        if text:
+            await self.blocking(self.review.add_note, intake_id, request.session["staff"], text)
         return RedirectResponse(f"/intakes/{intake_id}#notes", status_code=303)
 
     async def flow_page(self, request: Request) -> Response:
@@ -278,27 +296,32 @@ class WebApp:
         fmt = request.query_params.get("format", "csv")
         if fmt not in FORMATS:
             return PlainTextResponse("unknown format", 400)
-        filters = Filters.from_query(dict(request.query_params))
-        page = self.review.search(Filters(**{**filters.__dict__, "page": 1}), page_size=100_000)
-        items = load_intakes(self.store, ids=[i.id for i in page.items])
-        for item in items:  # who exported which intake, one line each
-            self.review.record(request.session["staff"], "export", item.id, fmt)
+        filters = Filters.from_query(dict(request.query_params)).first_page()
+        document = await self.blocking(self._export, fmt, filters, request.session["staff"])
         extension = {"csv": "csv", "json": "json", "fhir": "fhir.json"}[fmt]
         return Response(
-            self.exporter.document(fmt, items),
+            document,
             media_type=MEDIA[fmt],
             headers={"Content-Disposition": f'attachment; filename="intakes.{extension}"', "Cache-Control": "no-store"},
         )
 
+    def _export(self, fmt: str, filters: Filters, actor: str) -> str:
+        """The document, and who exported which intake, one audit line each (on the staff threads)."""
+        items = self.review.for_export(filters)
+        self.review.record_all(actor, "export", [item.id for item in items], fmt)
+        return self.exporter.document(fmt, items)
+
     async def audit_page(self, request: Request) -> Response:
-        return self.render(request, "audit.html", entries=self.review.audit_log(), failed=self.review.failed_webhooks())
+        entries = await self.blocking(self.review.audit_log)
+        failed = await self.blocking(self.review.failed_webhooks)
+        return self.render(request, "audit.html", entries=entries, failed=failed)
 
     # --- the clinic API ------------------------------------------------------------------------
 
     async def api_list(self, request: Request) -> Response:
         filters = Filters.from_query(dict(request.query_params))
-        page = self.review.search(filters)
-        self.review.record(request.state.actor, "api_list", None, f"{len(page.items)} intake(s)")
+        page = await self.blocking(self.review.search, filters)
+        await self.blocking(self.review.record, request.state.actor, "api_list", None, f"{len(page.items)} intake(s)")
         return JSONResponse(
             {
                 "total": page.total,
@@ -310,14 +333,13 @@ class WebApp:
         )
 
     async def api_intake(self, request: Request) -> Response:
-        intake = self.review.intake(request.path_params["intake_id"])
-        if intake is None:
+        view = await self.blocking(self.review.intake_view, request.path_params["intake_id"])
+        if view is None:
             return JSONResponse({"error": "no such intake"}, 404)
-        self.review.record(request.state.actor, "api_view", intake.id)
-        data = self.exporter.to_json(intake)
+        await self.blocking(self.review.record, request.state.actor, "api_view", view.intake.id)
+        data = self.exporter.to_json(view.intake)
         data["transcript"] = [
-            {"direction": line.direction, "text": line.text, "at": line.at.isoformat()}
-            for line in self.review.transcript(intake.id)
+            {"direction": line.direction, "text": line.text, "at": line.at.isoformat()} for line in view.transcript
         ]
         return JSONResponse(data)
 

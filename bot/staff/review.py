@@ -1,0 +1,75 @@
+"""What the staff pages and the clinic API read and write, each call one transaction.
+
+These calls block (they wait for the database): the web app runs them on its own threads, never
+on the event loop that serves the patients (``bot.staff.web``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from bot.staff.filters import Filters
+from bot.store import Intake, Store, deliveries
+from bot.store import review as rows
+from bot.store.review import IntakeView, Page
+
+PAGE_SIZE = 25
+
+
+class Review:
+    def __init__(self, store: Store):
+        self.store = store
+
+    def search(self, filters: Filters, page_size: int = PAGE_SIZE) -> Page:
+        with self.store.transaction(read_only=True) as tx:
+            return rows.search(tx, filters.to_search(), filters.page, page_size)
+
+    def for_export(self, filters: Filters | None = None, since: datetime | None = None) -> list[Intake]:
+        """Every intake the filters find (all of them when there are none), in id order."""
+        with self.store.transaction(read_only=True) as tx:
+            if filters is None:
+                return rows.intakes_for_export(tx, since=since)
+            found = rows.search(tx, filters.to_search(), 1, page_size=1_000_000)
+            return rows.intakes_for_export(tx, ids=[i.id for i in found.items])
+
+    def intake(self, intake_id: int) -> Intake | None:
+        with self.store.transaction(read_only=True) as tx:
+            return tx.intake(intake_id)
+
+    def intake_view(self, intake_id: int) -> IntakeView | None:
+        """The intake, its transcript and notes, in one read transaction."""
+        with self.store.transaction(read_only=True) as tx:
+            return rows.intake_view(tx, intake_id)
+
+    def add_note(self, intake_id: int, author: str, text: str) -> bool:
+        """A note, and its audit line, on an intake that still exists; whether it was added."""
+        with self.store.transaction() as tx:
+            added = rows.add_note(tx, intake_id, author, text)
+            if added:
+                rows.record(tx, author, "note", intake_id)
+            return added
+
+    def mark_reviewed(self, intake_id: int, by: str, reviewed: bool = True) -> None:
+        with self.store.transaction() as tx:
+            rows.mark_reviewed(tx, intake_id, by, reviewed)
+            rows.record(tx, by, "review" if reviewed else "unreview", intake_id)
+
+    def record(self, actor: str, action: str, intake_id: int | None = None, detail: str | None = None) -> None:
+        """The audit log: who viewed or exported what, and when (never what the intake says)."""
+        with self.store.transaction() as tx:
+            rows.record(tx, actor, action, intake_id, detail)
+
+    def record_all(self, actor: str, action: str, intake_ids: Iterable[int], detail: str | None = None) -> None:
+        with self.store.transaction() as tx:
+            rows.record_all(tx, actor, action, intake_ids, detail)
+
+    def audit_log(self, limit: int = 500) -> list[sa.Row]:
+        with self.store.transaction(read_only=True) as tx:
+            return rows.audit_log(tx, limit)
+
+    def failed_webhooks(self) -> list[sa.Row]:
+        with self.store.transaction(read_only=True) as tx:
+            return deliveries.given_up(tx)

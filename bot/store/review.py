@@ -1,0 +1,168 @@
+"""What staff read and write about intakes: search, notes, review marks, the audit log, exports.
+
+Every statement of the staff side lives here (or in ``accounts.py`` and ``deliveries.py``); the
+staff app (``bot.staff``) says what it wants, this module says how to find it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+import sqlalchemy as sa
+
+from bot.store.records import Intake, TranscriptLine, as_utc, utcnow
+from bot.store.schema import audit, intakes, notes
+from bot.store.store import Tx
+
+STATUSES = ("in_progress", "completed", "abandoned", "declined")
+
+
+@dataclass(frozen=True)
+class Search:
+    """Which intakes a staff member asks for (every field optional)."""
+
+    status: str | None = None
+    outcome: str | None = None
+    flag: str | None = None
+    source: str | None = None
+    since: date | None = None
+    until: date | None = None
+    text: str | None = None  # a name or @username, or part of one
+
+    def where(self, *, with_status: bool = True) -> list[sa.ColumnElement[bool]]:
+        conditions: list[sa.ColumnElement[bool]] = []
+        if self.status and with_status:
+            conditions.append(intakes.c.status == self.status)
+        if self.outcome:
+            conditions.append(intakes.c.outcome == self.outcome)
+        if self.flag:
+            # flags are a JSON list of ids; ids are [a-z0-9_], so the quoted id matches exactly
+            conditions.append(intakes.c.flags.contains(f'"{self.flag}"'))
+        if self.source:
+            conditions.append(intakes.c.source == self.source)
+        if self.since:
+            conditions.append(intakes.c.created_at >= datetime.combine(self.since, time.min).astimezone())
+        if self.until:
+            end = datetime.combine(self.until + timedelta(days=1), time.min).astimezone()
+            conditions.append(intakes.c.created_at < end)
+        if self.text:
+            pattern = f"%{self.text.lower().lstrip('@')}%"
+            conditions.append(
+                sa.or_(
+                    sa.func.lower(intakes.c.first_name).like(pattern),
+                    sa.func.lower(intakes.c.last_name).like(pattern),
+                    sa.func.lower(intakes.c.username).like(pattern),
+                    sa.func.lower(
+                        sa.func.coalesce(intakes.c.first_name, "") + " " + sa.func.coalesce(intakes.c.last_name, "")
+                    ).like(pattern),
+                )
+            )
+        return conditions
+
+
+@dataclass
+class Page:
+    items: list[Intake]
+    total: int
+    counts: dict[str, int]
+    page: int
+    pages: int
+    sources: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Note:
+    author: str
+    text: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class IntakeView:
+    """Everything the intake page shows, read in one transaction."""
+
+    intake: Intake
+    transcript: list[TranscriptLine]
+    notes: list[Note]
+
+
+def search(tx: Tx, which: Search, page: int = 1, page_size: int = 25) -> Page:
+    """One page of intakes, newest first, with the counts per status and the sources known."""
+    conditions = which.where()
+    total = tx.conn.execute(sa.select(sa.func.count()).select_from(intakes).where(*conditions)).scalar_one()
+    pages = max(1, -(-total // page_size))
+    page = min(max(1, page), pages)
+    rows = tx.conn.execute(
+        sa.select(intakes)
+        .where(*conditions)
+        .order_by(intakes.c.created_at.desc(), intakes.c.id.desc())
+        .limit(page_size)
+        .offset((page - 1) * page_size)
+    )
+    items = [Intake.from_row(r) for r in rows]
+    counts = dict(
+        tx.conn.execute(
+            sa.select(intakes.c.status, sa.func.count())
+            .where(*which.where(with_status=False))
+            .group_by(intakes.c.status)
+        ).all()
+    )
+    sources = [s for (s,) in tx.conn.execute(sa.select(intakes.c.source).distinct().order_by(intakes.c.source)) if s]
+    return Page(items, total, {s: counts.get(s, 0) for s in STATUSES}, page, pages, sources)
+
+
+def intakes_for_export(tx: Tx, since: datetime | None = None, ids: Iterable[int] | None = None) -> list[Intake]:
+    """Intakes in id order: all, those started since ``since``, or those with these ids."""
+    query = sa.select(intakes).order_by(intakes.c.id)
+    if since is not None:
+        query = query.where(intakes.c.created_at >= since)
+    if ids is not None:
+        query = query.where(intakes.c.id.in_(list(ids)))
+    return [Intake.from_row(r) for r in tx.conn.execute(query)]
+
+
+def intake_view(tx: Tx, intake_id: int) -> IntakeView | None:
+    intake = tx.intake(intake_id)
+    if intake is None:
+        return None
+    return IntakeView(intake, tx.transcript(intake_id), notes_of(tx, intake_id))
+
+
+def notes_of(tx: Tx, intake_id: int) -> list[Note]:
+    rows = tx.conn.execute(sa.select(notes).where(notes.c.intake_id == intake_id).order_by(notes.c.id))
+    return [Note(r.author, r.text, as_utc(r.created_at)) for r in rows]
+
+
+def add_note(tx: Tx, intake_id: int, author: str, text: str) -> bool:
+    """Add a note to an intake that still exists; whether it did."""
+    if tx.conn.execute(sa.select(intakes.c.id).where(intakes.c.id == intake_id)).first() is None:
+        return False
+    tx.conn.execute(notes.insert().values(intake_id=intake_id, author=author, text=text, created_at=utcnow()))
+    return True
+
+
+def mark_reviewed(tx: Tx, intake_id: int, by: str, reviewed: bool = True) -> None:
+    tx.conn.execute(
+        intakes.update()
+        .where(intakes.c.id == intake_id)
+        .values(reviewed_at=utcnow() if reviewed else None, reviewed_by=by if reviewed else None)
+    )
+
+
+def record(tx: Tx, actor: str, action: str, intake_id: int | None = None, detail: str | None = None) -> None:
+    """The audit log: who viewed or exported what, and when (never what the intake says)."""
+    tx.conn.execute(audit.insert().values(actor=actor, action=action, intake_id=intake_id, detail=detail, at=utcnow()))
+
+
+def record_all(tx: Tx, actor: str, action: str, intake_ids: Iterable[int], detail: str | None = None) -> None:
+    """One audit line per intake, in one statement (an export of thousands)."""
+    now = utcnow()
+    rows = [{"actor": actor, "action": action, "intake_id": i, "detail": detail, "at": now} for i in intake_ids]
+    if rows:
+        tx.conn.execute(audit.insert(), rows)
+
+
+def audit_log(tx: Tx, limit: int = 500) -> list[sa.Row]:
+    return list(tx.conn.execute(sa.select(audit).order_by(audit.c.id.desc()).limit(limit)))
