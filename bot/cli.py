@@ -1,4 +1,10 @@
-"""The command line: ``python -m bot validate | schema | chat | diagram``."""
+"""The command line: ``python -m bot COMMAND`` (``--help`` lists them).
+
+``start`` (what ``make run`` runs), ``serve``, ``run``, ``chat``, ``validate``, ``diagram``,
+``schema``, ``staff``, ``token``, ``export`` and ``purge``. Each command is a small function; an
+error a person can cause (``bot.errors.UserError``: a bad flow, setting, database, account, or
+argument) is shown in a line or a few with its own exit status, never as a traceback.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,8 @@ import json
 import sys
 from collections.abc import Sequence
 
-from bot.config import SettingsError, load_settings
+from bot.config import load_settings
+from bot.errors import UsageError, UserError
 from bot.flow import FlowError, load_checked
 from bot.flow.model import QUESTION_TYPES, OutcomeStep
 
@@ -49,16 +56,12 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
     engine = _engine(args.flow or load_settings().flow_path)
     if args.lang and args.lang not in engine.flow.languages:
-        print(f"language '{args.lang}' is not in this flow ({', '.join(engine.flow.languages)})", file=sys.stderr)
-        return 2
+        raise UsageError(f"language '{args.lang}' is not in this flow ({', '.join(engine.flow.languages)})")
     return run_console(engine, args.lang)
 
 
 def _long_running(need_token: bool):
-    """Settings, the checked flow's engine and the migrated store for `run` and `serve`.
-
-    StoreError propagates (main() prints it in one line); so do SettingsError and FlowError.
-    """
+    """Settings, the checked flow's engine and the migrated store for `run` and `serve`."""
     import logging
 
     from bot.engine import Engine
@@ -184,8 +187,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         try:
             since = datetime.fromisoformat(args.since)
         except ValueError:
-            print(f"--since {args.since!r} is not a date such as 2026-11-01", file=sys.stderr)
-            return 2
+            raise UsageError(f"--since {args.since!r} is not a date such as 2026-11-01") from None
         since = since if since.tzinfo else since.replace(tzinfo=UTC)
     settings = load_settings()
     exporter = Exporter(Engine(load_checked(settings.flow_path)))
@@ -207,8 +209,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
 
     days = args.days or load_settings().retention_days
     if not days:
-        print("set RETENTION_DAYS (or pass --days N) to say how long intakes are kept", file=sys.stderr)
-        return 2
+        raise UsageError("set RETENTION_DAYS (or pass --days N) to say how long intakes are kept")
     with _store().transaction() as tx:
         erased = tx.purge_before(utcnow() - timedelta(days=days))
     print(f"erased {erased} intake(s) with no activity in the last {days} day(s)")
@@ -284,24 +285,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except FlowError as err:  # chat and diagram refuse a broken flow the same way validate does
-        for problem in err.problems:
-            print(problem, file=sys.stderr)
-        return 1
-    except SettingsError as err:
-        print(err, file=sys.stderr)
-        return 2
-    except Exception as err:  # errors a person can cause, reported in one line
-        from bot.staff.accounts import AccountError
-        from bot.store import StoreError
-
-        if isinstance(err, AccountError | StoreError):
-            print(err, file=sys.stderr)
-            return 1
-        raise
+    except UserError as err:  # a bad flow, setting, database, account or argument: shown, no traceback
+        err.show()
+        return err.exit_code
     except KeyboardInterrupt:
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

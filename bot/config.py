@@ -15,6 +15,8 @@ from urllib.parse import urlparse
 
 from dotenv import load_dotenv
 
+from bot.errors import UserError
+
 DEFAULT_FLOW = "flows/skin_botox.yaml"
 DEFAULT_DATABASE = "sqlite:///data/intake.db"
 _TOKEN = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{30,}$")
@@ -22,8 +24,10 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
 
-class SettingsError(Exception):
+class SettingsError(UserError):
     """A setting is present but unusable."""
+
+    exit_code = 2
 
 
 #: Days an intake is kept after its last activity when RETENTION_DAYS is not set: health data is

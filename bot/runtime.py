@@ -21,7 +21,6 @@ import logging
 import os
 import secrets
 import signal
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -159,16 +158,10 @@ class Runtime:
             self.server.should_exit = True  # uvicorn finishes the requests in flight, then returns
 
     async def run(self) -> int:
-        """Run until stopped; the exit status (1 when Telegram refused to start, or the server
-        could not listen)."""
-        from bot.channels.telegram.channel import StartupError
-
+        """Run until stopped; the exit status (1 when the server could not listen). Raises
+        StartupError (a UserError) when Telegram refuses to start."""
         if self.channel is not None:
-            try:
-                await self.channel.start()  # sets the webhook, or deletes it for polling
-            except StartupError as err:
-                print(err, file=sys.stderr)
-                return 1
+            await self.channel.start()  # sets the webhook, or deletes it for polling
         self.server = self._server()
         self.jobs.start()
         heap.settle()

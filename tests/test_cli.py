@@ -142,3 +142,27 @@ def test_diagram_is_mermaid_with_conditions_and_endings() -> None:
     assert "breathing_now --> urgent: finish [any urgent flag]" in out
     assert 'state "urgent (ending, urgent)" as urgent' in out
     assert "routine --> [*]" in out
+
+
+def test_errors_a_person_can_cause_are_one_tree_with_their_exit_codes(capsys, monkeypatch, tmp_path: Path) -> None:
+    """Each kind shows itself and carries its exit status; main() has no isinstance ladder."""
+    from bot.channels.telegram.channel import StartupError
+    from bot.cli import main
+    from bot.config import SettingsError
+    from bot.errors import UsageError, UserError
+    from bot.flow import FlowError
+    from bot.staff.accounts import AccountError
+    from bot.store import StoreError
+
+    for kind in (SettingsError, FlowError, StoreError, AccountError, StartupError, UsageError):
+        assert issubclass(kind, UserError), kind
+    assert (SettingsError.exit_code, UsageError.exit_code, StoreError.exit_code) == (2, 2, 1)
+
+    monkeypatch.chdir(tmp_path)  # no .env here
+    monkeypatch.setenv("DATABASE_URL", "postgresql://127.0.0.1:1/none")
+    assert main(["staff", "list"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("cannot open the database") and "Traceback" not in err and err.count("\n") == 1
+    monkeypatch.setenv("LOG_LEVEL", "LOUD")
+    assert main(["purge"]) == 2
+    assert "LOG_LEVEL='LOUD'" in capsys.readouterr().err

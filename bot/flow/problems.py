@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import difflib
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TextIO
+
+from bot.errors import UserError
 
 #: A place in the YAML document: keys and list indexes from the root, e.g. ("steps", 3, "ask").
 Path = tuple[str | int, ...]
@@ -21,12 +25,16 @@ class Problem:
         return f"{self.file}:{self.line}:{self.column}: {self.message}"
 
 
-class FlowError(Exception):
+class FlowError(UserError):
     """A flow that cannot be used; ``problems`` lists every mistake found."""
 
     def __init__(self, problems: list[Problem]):
         self.problems = sorted(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+    def show(self, file: TextIO | None = None) -> None:
+        for problem in self.problems:
+            print(problem, file=file or sys.stderr)
 
 
 @dataclass

@@ -20,6 +20,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from bot.errors import UserError
 from bot.failures import log_failure
 from bot.store.checkpoint import SAFETY_NET_PAGES, Checkpointer
 from bot.store.driver import Statements
@@ -33,7 +34,7 @@ GAVE_UP = 999  # attempts recorded for a reply given up on: never pending again
 TOMBSTONE_AGE = timedelta(days=2)
 
 
-class StoreError(Exception):
+class StoreError(UserError):
     """The database cannot be used (unreachable, wrong URL, failed migration): one clear line."""
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from telegram import BotCommand, Update
 from telegram.error import BadRequest, Conflict, InvalidToken, NetworkError, RetryAfter, TelegramError, TimedOut
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, TypeHandler
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 from telegram.request import BaseRequest
 
 from bot.channels.telegram import render
@@ -33,6 +33,7 @@ from bot.channels.telegram.turns import COMMANDS, Chat, Event, TurnResult, Turns
 from bot.channels.telegram.updates import ALLOWED_UPDATES, parse_update
 from bot.config import Settings
 from bot.engine import Engine
+from bot.errors import UserError
 from bot.failures import log_failure
 from bot.store import Duplicate, Intake, Store, Tx
 from bot.store.group import GroupCommit
@@ -45,7 +46,7 @@ MAX_WEBHOOK_BODY = 1 << 20
 STARTUP_WAITS = 5
 
 
-class StartupError(Exception):
+class StartupError(UserError):
     """The bot cannot start (Telegram refused the token, or cannot be reached): one clear line."""
 
 
@@ -103,7 +104,6 @@ class TelegramChannel:
         self.engine = engine
         self.store = store
         self.application = build_application(settings, request, rate_limit)
-        self.application.add_handler(TypeHandler(Update, self.on_update))
         self.turns = Turns(
             engine,
             store,
@@ -113,7 +113,6 @@ class TelegramChannel:
         self.group = GroupCommit(store)
         self.outbox = Outbox(store, self.application.bot, ChatPacer(settings.chat_rate), self.group)
         self.locks = KeyedLocks()
-        self.failed: set[int] = set()  # updates whose turn failed: not to be confirmed
         self.failed_turns = FailedTurns()
         self._tasks: list[asyncio.Task] = []
         self._later: set[asyncio.Task] = set()  # direct replies waiting out a 429
@@ -124,13 +123,19 @@ class TelegramChannel:
 
     # --- one update ------------------------------------------------------------------------------
 
-    async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def process(self, update: Update) -> bool:
+        """Apply one update; False if its turn failed and it must come again (not confirmed).
+
+        Called directly, not through python-telegram-bot's dispatcher (``process_update``): its
+        one handler would only call back here, and report a failure through a side channel.
+        """
         try:
-            await self._on_update(update)
+            return await self._apply(update)
         except Exception as err:  # a bug outside the turn: never let it reach (and stall) the caller
             log_failure(log, f"update {update.update_id} not handled", err)
+            return True
 
-    async def _on_update(self, update: Update) -> None:
+    async def _apply(self, update: Update) -> bool:
         try:
             parsed = parse_update(update)
         except Exception as err:  # an update this bot cannot read: nothing to apply
@@ -139,7 +144,7 @@ class TelegramChannel:
         if parsed is None:
             if update.callback_query is not None:
                 await self._answer(update, None)
-            return
+            return True
         chat, event = parsed
         async with self.locks.hold(chat.id):
             try:
@@ -150,8 +155,7 @@ class TelegramChannel:
                 # Nothing was committed. Unconfirmed, the update comes back; given up on, the
                 # patient hears so and the update is confirmed, so the bot moves on.
                 if not self.failed_turns.give_up(update.update_id, err):
-                    self.failed.add(update.update_id)
-                    return
+                    return False
                 result = TurnResult(direct=[render.send(self._apology(chat))])
             else:
                 self.failed_turns.forget(update.update_id)
@@ -159,6 +163,7 @@ class TelegramChannel:
                 await self._answer(update, result.toast)
             for payload in result.direct:
                 await self._send_direct(chat.id, payload)
+        return True
 
     def _apology(self, chat: Chat) -> str:
         # In the language of the person's Telegram: what the failed turn read is not to be trusted.
@@ -210,14 +215,6 @@ class TelegramChannel:
         task = asyncio.get_running_loop().create_task(later())
         self._later.add(task)
         task.add_done_callback(self._later.discard)
-
-    async def process(self, update: Update) -> bool:
-        """Apply one update; False if its turn failed (it must not be confirmed)."""
-        await self.application.process_update(update)
-        if update.update_id in self.failed:
-            self.failed.discard(update.update_id)
-            return False
-        return True
 
     # --- start-up and background work -------------------------------------------------------
 
