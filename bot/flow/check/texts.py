@@ -1,0 +1,116 @@
+"""Every text: in every language, known placeholders only, short enough for a chat message or a
+button, and no diagnostic or verdict wording where a patient reads it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from bot.flow import wording
+from bot.flow.check.context import Context
+from bot.flow.messages import DEFAULT_MESSAGES, placeholders
+from bot.flow.problems import Path, did_you_mean
+
+FLOW_PLACEHOLDERS = frozenset({"clinic", "booking_link"})
+MAX_TEXT = 3500  # leaves room in Telegram's 4,096 characters for hints, choices and corrections
+MAX_LABEL = 60  # longer button labels are cut off on a phone
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
+def texts(ctx: Context) -> Iterator[tuple[Path, Any, bool]]:
+    """Every text of the flow: (path, value, whether a patient sees it)."""
+    flow = ctx.flow
+    yield ("title",), flow.title, True
+    yield ("clinic",), flow.clinic, True
+    for i, section in enumerate(flow.sections):
+        yield ("sections", i, "title"), section.title, False
+    for i, step in enumerate(flow.steps):
+        base: Path = ("steps", i)
+        for key in ("ask", "hint", "reask", "unit", "text", "agree", "decline", "consultation"):
+            value = getattr(step, key, None)
+            if value is not None:
+                yield (*base, key), value, True
+        for j, choice in enumerate(getattr(step, "choices", [])):
+            yield (*base, "choices", j, "label"), choice.label, True
+        for j, point in enumerate(getattr(step, "points", [])):
+            yield (*base, "points", j, "label"), point.label, True
+    for i, flag in enumerate(flow.flags):
+        yield ("flags", i, "topic"), flag.topic, True  # endings list topics to the patient
+
+
+def check_texts(ctx: Context) -> None:
+    languages = ctx.flow.languages
+    for path, value, patient_sees in texts(ctx):
+        if isinstance(value, str):
+            if len(languages) > 1 and path != ("clinic",):
+                ctx.error(path, "give this text in every language: " + ", ".join(languages))
+            by_language = dict.fromkeys(languages, value)
+        else:
+            for lang in languages:
+                if lang not in value:
+                    ctx.error(path, f"missing the '{lang}' text")
+            for lang in value:
+                if lang not in languages:
+                    ctx.error(
+                        (*path, lang),
+                        f"language '{lang}' is not in languages" + did_you_mean(lang, languages),
+                        at_key=True,
+                    )
+            by_language = value
+        for lang, text in by_language.items():
+            where = path if isinstance(value, str) else (*path, lang)
+            check_one_text(ctx, where, text, lang, patient_sees, path[-1] in ("label",))
+
+
+def check_one_text(ctx: Context, path: Path, text: str, lang: str, patient_sees: bool, is_label: bool) -> None:
+    for name in _PLACEHOLDER.findall(text):
+        if name not in FLOW_PLACEHOLDERS:
+            ctx.error(
+                path,
+                f"unknown placeholder '{{{name}}}'; texts may use {{clinic}} and {{booking_link}}"
+                + did_you_mean(name, FLOW_PLACEHOLDERS),
+            )
+    if len(text) > MAX_TEXT:
+        ctx.error(path, f"text too long for one chat message: {len(text)} characters (at most {MAX_TEXT})")
+    if is_label and len(text) > MAX_LABEL:
+        ctx.error(path, f"button label too long: {len(text)} characters (at most {MAX_LABEL})")
+    if patient_sees:
+        for reason in wording.verdicts(text, lang):
+            ctx.error(path, f"diagnostic or verdict wording ({lang}): {reason}")
+
+
+def check_messages(ctx: Context) -> None:
+    for key, value in ctx.flow.messages.items():
+        path: Path = ("messages", key)
+        if key not in DEFAULT_MESSAGES["en"]:
+            ctx.error(path, f"unknown message '{key}'" + did_you_mean(key, DEFAULT_MESSAGES["en"]), at_key=True)
+            continue
+        allowed = placeholders(DEFAULT_MESSAGES["en"][key])
+        items = [(path, value)] if isinstance(value, str) else [((*path, k), v) for k, v in value.items()]
+        for where, text in items:
+            for name in _PLACEHOLDER.findall(text):
+                if name not in allowed:
+                    shown = ", ".join("{" + a + "}" for a in sorted(allowed)) or "none"
+                    ctx.error(where, f"unknown placeholder '{{{name}}}' in message '{key}' (allowed: {shown})")
+        if isinstance(value, dict):
+            for lang in ctx.flow.languages:
+                if lang not in value:
+                    ctx.error(path, f"missing the '{lang}' text")
+            for lang in value:
+                if lang not in ctx.flow.languages:
+                    ctx.error((*path, lang), f"language '{lang}' is not in languages", at_key=True)
+    for i, lang in enumerate(ctx.flow.languages):
+        if lang in DEFAULT_MESSAGES:
+            continue
+        missing = [
+            k
+            for k in DEFAULT_MESSAGES["en"]
+            if not (isinstance(v := ctx.flow.messages.get(k), str) or (isinstance(v, dict) and lang in v))
+        ]
+        if missing:
+            ctx.error(
+                ("languages", i),
+                f"no built-in interface messages for '{lang}': add them under messages: "
+                f"({len(missing)} missing, first '{missing[0]}')",
+            )
