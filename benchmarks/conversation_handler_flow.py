@@ -129,7 +129,7 @@ def build_application(engine: Engine, token: str, request: BaseRequest | None = 
         conv = data["conv"]
         chat_id = update.effective_chat.id
         press = parse_callback(query.data)
-        if press is None or press.intake_id != data["intake"] or press.turn != conv.turn:
+        if press is None or press.intake_id != data["intake"] or press.revision != conv.revision:
             await query.answer(engine.message(conv, "stale_button"))
             await query.edit_message_reply_markup(None)
             return await show(chat_id, context)

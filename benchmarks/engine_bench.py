@@ -1,6 +1,6 @@
 """Engine figures for the default flow: cost per answer, memory per idle conversation, load time.
 
-Run with ``make bench``. Aims (issue 2): under 50 µs per answered question, under 2 KB per idle
+Run with ``make bench``. Aims: under 50 µs per answered question, under 2 KB per idle
 conversation with 10,000 restored, under 100 ms to load and check the flow.
 """
 

@@ -1,6 +1,6 @@
 """Updates per second through the whole Telegram bot, beside the same flow on a ConversationHandler.
 
-Issue 3 §5. Both bots run in this process on python-telegram-bot's real ``Application`` with a stub
+Both bots run in this process on python-telegram-bot's real ``Application`` with a stub
 network: a ``BaseRequest`` whose ``do_request`` serialises the call's parameters as an HTTP client
 would and answers at once with a realistic Bot API result (a ``Message`` for sendMessage and the
 edits). Only the network is fake.

@@ -17,6 +17,7 @@ from bot.config import load_settings
 from bot.errors import UsageError, UserError
 from bot.flow import FlowError, load_checked
 from bot.flow.model import QUESTION_TYPES, OutcomeStep
+from bot.staff.roles import Role
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -252,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     staff_sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     q = staff_sub.add_parser("add", help="add a staff member (password asked, or read from standard input)")
     q.add_argument("name")
-    q.add_argument("--role", choices=["reviewer", "admin"], default="reviewer")
+    q.add_argument("--role", choices=[r.value for r in Role], default=Role.REVIEWER.value)
     for action, text in (("passwd", "change a password"), ("disable", "disable an account")):
         staff_sub.add_parser(action, help=text).add_argument("name")
     staff_sub.add_parser("list", help="list staff accounts")

@@ -1,6 +1,6 @@
 """Garbage-collector settings for the long-running bot process.
 
-Measured for issue 3 §5 (``benchmarks/telegram_bench.py``): under load the collector cost the bot
+Measured with ``benchmarks/telegram_bench.py``: under load the collector cost the bot
 about 40 µs an update, a twentieth of its time. Two causes, two settings:
 
 - Everything loaded at start-up (the flow, python-telegram-bot, SQLAlchemy, the web app) lives as

@@ -284,10 +284,10 @@ def test_review_flags_choose_the_points_ending_and_list_topics(all_types: Engine
 
 def test_restart_clears_everything_but_the_language(all_types: Engine) -> None:
     conv = walk(all_types, *TO_CONCERNS)
-    turn_before = conv.turn
+    turn_before = conv.revision
     assert all_types.restart(conv).accepted
     assert conv.state == "welcome" and conv.answers == {} and conv.path == [] and conv.consent is None
-    assert conv.turn > turn_before  # old buttons become stale
+    assert conv.revision > turn_before  # old buttons become stale
 
 
 def test_finished_conversation_refuses_more_answers(all_types: Engine) -> None:
@@ -298,14 +298,14 @@ def test_finished_conversation_refuses_more_answers(all_types: Engine) -> None:
 
 def test_every_accepted_operation_bumps_the_turn(all_types: Engine) -> None:
     conv = all_types.start()
-    turns = [conv.turn]
+    turns = [conv.revision]
     for op in (
         lambda: all_types.reply(conv, ""),
         lambda: all_types.choose(conv, "agree"),
         lambda: all_types.back(conv),
     ):
         op()
-        turns.append(conv.turn)
+        turns.append(conv.revision)
     assert turns == sorted(set(turns))
 
 

@@ -16,7 +16,8 @@ from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 from test_default_flow import ROUTINE, routine
 from test_turns import Patient
 
-from bot.channels.telegram.turns import Chat, Turns
+from bot.channels.telegram.events import Chat
+from bot.channels.telegram.turns import TurnRunner
 from bot.engine import Engine
 from bot.flow import model
 from bot.staff.exports import Exporter, load_intakes
@@ -29,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def filled(skin: Engine, tmp_path: Path) -> Store:
     """Four intakes of the default flow: routine, flagged (German), declined, and in progress."""
     store = Store.open(f"sqlite:///{tmp_path / 'intake.db'}")
-    turns = Turns(skin, store)
+    turns = TurnRunner(skin, store)
 
     def play(chat_id: int, script: list[tuple[str, str]], lang: str = "en", finish: bool = True) -> None:
         patient = Patient(turns, Chat(chat_id, chat_id, f"P{chat_id}", None, None, lang))

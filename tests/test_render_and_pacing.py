@@ -20,7 +20,7 @@ def test_callback_data_stay_within_64_bytes_for_every_button_of_the_default_flow
     renderer = render.Renderer(skin)
     for lang in skin.flow.languages:
         conv = skin.start(lang)
-        conv.turn = 10**9  # a long-lived conversation
+        conv.revision = 10**9  # a long-lived conversation
         for step in skin.flow.steps:
             skin.machine.set_state(step.id, model=conv)
             for row in renderer.keyboard(skin.view(conv), 10**12, lang):
@@ -30,9 +30,9 @@ def test_callback_data_stay_within_64_bytes_for_every_button_of_the_default_flow
 
 
 def test_callback_data_round_trip_and_junk_is_refused() -> None:
-    data = render.callback(12, 7, "c", "from_18_to_64")
-    assert render.parse_callback(data) == render.Press(12, 7, "c", "from_18_to_64")
-    for junk in (None, "", "x", "1.2", "a.b.c", "1..c", "12.x.c"):
+    data = render.callback(12, 7, render.Action.CHOOSE, "from_18_to_64")
+    assert render.parse_callback(data) == render.Press(12, 7, render.Action.CHOOSE, "from_18_to_64")
+    for junk in (None, "", "x", "1.2", "a.b.c", "1..c", "12.x.c", "1.2.q"):
         assert render.parse_callback(junk) is None
 
 

@@ -23,9 +23,10 @@ from telegram.error import RetryAfter
 
 from bot.channels.telegram import render
 from bot.channels.telegram.channel import TelegramChannel
+from bot.channels.telegram.events import Chat, Event
 from bot.channels.telegram.failed_turns import MAX_TURN_FAILURES
 from bot.channels.telegram.outbox import ChatPacer, Outbox
-from bot.channels.telegram.turns import Chat, Event, Turns
+from bot.channels.telegram.turns import TurnRunner
 from bot.channels.telegram.update_webhook import MAX_WEBHOOK_BODY, webhook_routes
 from bot.config import Settings, SettingsError, load_settings
 from bot.engine import Engine
@@ -166,7 +167,7 @@ class FlakyBot:
 async def test_a_database_error_while_recording_a_failed_send_holds_the_chat(
     all_types: Engine, store: Store, monkeypatch, caplog
 ) -> None:
-    rows = Turns(all_types, store).apply(1, CHAT, Event("command", command="start")).outgoing
+    rows = TurnRunner(all_types, store).apply(1, CHAT, Event("command", command="start")).outgoing
     assert rows
     bot = FlakyBot()
     outbox = Outbox(store, bot, ChatPacer(1000), GroupCommit(store))
@@ -206,7 +207,7 @@ class SlowBot:
 
 async def test_a_clean_stop_lets_the_reply_on_its_way_finish_and_records_it(all_types: Engine, store: Store) -> None:
     """Otherwise the reply counts as unsent and goes out a second time at the next start."""
-    turns = Turns(all_types, store)
+    turns = TurnRunner(all_types, store)
     first = turns.apply(1, CHAT, Event("command", command="start")).outgoing
     second = turns.apply(2, CHAT, Event("command", command="help")).outgoing
     bot = SlowBot()
@@ -223,7 +224,7 @@ async def test_a_clean_stop_lets_the_reply_on_its_way_finish_and_records_it(all_
 
 
 async def test_a_stop_gives_up_on_a_reply_telegram_never_answers(all_types: Engine, store: Store) -> None:
-    rows = Turns(all_types, store).apply(1, CHAT, Event("command", command="start")).outgoing
+    rows = TurnRunner(all_types, store).apply(1, CHAT, Event("command", command="start")).outgoing
     bot = SlowBot()
     outbox = Outbox(store, bot, ChatPacer(1000), GroupCommit(store))
     outbox.push(rows)
@@ -317,7 +318,7 @@ class AlwaysWait:
 async def test_waits_telegram_asks_for_never_use_up_a_replys_attempts(all_types: Engine, store: Store) -> None:
     from bot.channels.telegram.outbox import MAX_ATTEMPTS
 
-    rows = Turns(all_types, store).apply(1, CHAT, Event("command", command="start")).outgoing
+    rows = TurnRunner(all_types, store).apply(1, CHAT, Event("command", command="start")).outgoing
     outbox = Outbox(store, AlwaysWait(), ChatPacer(1000), GroupCommit(store))
     outbox.push(rows)
     await outbox.idle()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bot.channels.telegram import render
-from bot.channels.telegram.turns import Chat, Event, Turns
+from bot.channels.telegram.events import Chat, Event
+from bot.channels.telegram.turns import TurnRunner
 from bot.engine import Engine
 from bot.store import Store
 
@@ -20,14 +21,14 @@ def store(database_url: str) -> Store:
 
 
 @pytest.fixture()
-def turns(all_types: Engine, store: Store) -> Turns:
-    return Turns(all_types, store)
+def turns(all_types: Engine, store: Store) -> TurnRunner:
+    return TurnRunner(all_types, store)
 
 
 class Patient:
     """Drives turns like Telegram would: numbered updates, presses on the latest keyboard."""
 
-    def __init__(self, turns: Turns, chat: Chat = CHAT):
+    def __init__(self, turns: TurnRunner, chat: Chat = CHAT):
         self.turns = turns
         self.chat = chat
         self.update_id = chat.id * 1_000_000  # update ids are unique per bot, across chats
@@ -74,7 +75,7 @@ class Patient:
             return [(line.direction, line.text) for line in tx.transcript(intake.id)]
 
 
-def test_start_creates_an_intake_and_commits_the_first_prompt(turns: Turns) -> None:
+def test_start_creates_an_intake_and_commits_the_first_prompt(turns: TurnRunner) -> None:
     patient = Patient(turns)
     patient.command("start", "website")
     intake = patient.intake()
@@ -86,7 +87,7 @@ def test_start_creates_an_intake_and_commits_the_first_prompt(turns: Turns) -> N
     assert patient.transcript() == [("in", "/start website"), ("out", "Welcome to Test Clinic.")]
 
 
-def test_a_redelivered_update_is_applied_once(turns: Turns) -> None:
+def test_a_redelivered_update_is_applied_once(turns: TurnRunner) -> None:
     patient = Patient(turns)
     patient.command("start")
     patient.press("Continue")
@@ -97,7 +98,7 @@ def test_a_redelivered_update_is_applied_once(turns: Turns) -> None:
     assert patient.intake().state["state"] == "consent"
 
 
-def test_text_before_consent_is_not_kept(turns: Turns) -> None:
+def test_text_before_consent_is_not_kept(turns: TurnRunner) -> None:
     patient = Patient(turns)
     patient.command("start")
     patient.press("Continue")
@@ -112,7 +113,7 @@ def test_text_before_consent_is_not_kept(turns: Turns) -> None:
     assert patient.intake().consent_version == "v7" and patient.intake().consented_at is not None
 
 
-def test_pressing_a_single_choice_edits_the_question_and_sends_the_next(turns: Turns) -> None:
+def test_pressing_a_single_choice_edits_the_question_and_sends_the_next(turns: TurnRunner) -> None:
     patient = Patient(turns)
     patient.command("start")
     patient.press("Continue")
@@ -123,7 +124,7 @@ def test_pressing_a_single_choice_edits_the_question_and_sends_the_next(turns: T
     assert new[1]["op"] == "send" and new[1]["text"].startswith("How old are you?")
 
 
-def test_an_invalid_answer_repeats_the_question_with_the_correction(turns: Turns) -> None:
+def test_an_invalid_answer_repeats_the_question_with_the_correction(turns: TurnRunner) -> None:
     patient = Patient(turns)
     for step in (lambda: patient.command("start"), lambda: patient.press("Continue"), lambda: patient.press("I agree")):
         step()
@@ -135,7 +136,7 @@ def test_an_invalid_answer_repeats_the_question_with_the_correction(turns: Turns
     assert patient.intake().state["state"] == "age"
 
 
-def test_stale_buttons_get_a_notice_and_the_current_question(turns: Turns) -> None:
+def test_stale_buttons_get_a_notice_and_the_current_question(turns: TurnRunner) -> None:
     patient = Patient(turns)
     patient.command("start")
     old = patient.button("Continue")
@@ -148,7 +149,7 @@ def test_stale_buttons_get_a_notice_and_the_current_question(turns: Turns) -> No
     assert turns.apply(10000, CHAT, Event("press", data="garbage", message_id=7)).toast is not None
 
 
-def test_a_button_of_a_finished_intake_says_it_is_finished(turns: Turns) -> None:
+def test_a_button_of_a_finished_intake_says_it_is_finished(turns: TurnRunner) -> None:
     patient = Patient(turns)
     patient.command("start")
     patient.press("Continue")
@@ -165,7 +166,7 @@ def test_a_button_of_a_finished_intake_says_it_is_finished(turns: Turns) -> None
     assert patient.intake().status == "completed"
 
 
-def test_multi_choice_toggles_then_done(turns: Turns) -> None:
+def test_multi_choice_toggles_then_done(turns: TurnRunner) -> None:
     patient = Patient(turns)
     patient.consent()
     patient.type("30")
@@ -178,7 +179,7 @@ def test_multi_choice_toggles_then_done(turns: Turns) -> None:
     assert patient.intake().state["answers"]["concerns"] == ["lines"]
 
 
-def test_done_with_nothing_ticked_keeps_the_question_with_a_toast(turns: Turns) -> None:
+def test_done_with_nothing_ticked_keeps_the_question_with_a_toast(turns: TurnRunner) -> None:
     patient = Patient(turns)
     for action in ("start",):
         patient.command(action)
@@ -191,7 +192,7 @@ def test_done_with_nothing_ticked_keeps_the_question_with_a_toast(turns: Turns) 
     assert patient.intake().state["state"] == "concerns"
 
 
-def test_delete_erases_everything_after_confirmation(turns: Turns) -> None:
+def test_delete_erases_everything_after_confirmation(turns: TurnRunner) -> None:
     patient = Patient(turns)
     patient.command("start")
     patient.press("Continue")
@@ -207,7 +208,7 @@ def test_delete_erases_everything_after_confirmation(turns: Turns) -> None:
     assert result.direct == [render.send("Nothing is stored about you here.")]
 
 
-def test_restart_asks_first_then_starts_over(turns: Turns) -> None:
+def test_restart_asks_first_then_starts_over(turns: TurnRunner) -> None:
     patient = Patient(turns)
     patient.command("start")
     patient.press("Continue")
@@ -222,7 +223,7 @@ def test_restart_asks_first_then_starts_over(turns: Turns) -> None:
     assert intake.state["state"] == "welcome" and "answers" not in intake.state and intake.consent_version is None
 
 
-def test_help_privacy_and_myanswers_return_to_the_same_question(turns: Turns) -> None:
+def test_help_privacy_and_myanswers_return_to_the_same_question(turns: TurnRunner) -> None:
     patient = Patient(turns)
     patient.command("start")
     patient.press("Continue")
@@ -241,7 +242,7 @@ def test_privacy_says_how_long_intakes_are_kept(all_types: Engine, store: Store)
         (30, "How long: 30 days after your last message here, then it is erased automatically"),
         (None, "How long: until you erase it with /delete, or the clinic does."),
     ):
-        turns = Turns(all_types, store, retention_days=days)
+        turns = TurnRunner(all_types, store, retention_days=days)
         result = turns.apply(None, Chat(7 if days else 8), Event("command", command="privacy"))
         replies = result.direct + [row.payload for row in result.outgoing]  # before /start nothing is stored
         privacy = next(reply["text"] for reply in replies if reply["text"].startswith("What is stored"))
@@ -249,7 +250,7 @@ def test_privacy_says_how_long_intakes_are_kept(all_types: Engine, store: Store)
 
 
 def test_language_switch_shows_the_question_again(skin: Engine, store: Store) -> None:
-    patient = Patient(Turns(skin, store))
+    patient = Patient(TurnRunner(skin, store))
     patient.command("start")
     patient.command("language")
     patient.press("Deutsch")
@@ -258,12 +259,12 @@ def test_language_switch_shows_the_question_again(skin: Engine, store: Store) ->
 
 
 def test_telegram_language_is_used_when_the_flow_has_it(skin: Engine, store: Store) -> None:
-    patient = Patient(Turns(skin, store), Chat(7, 7, "Jo", None, None, "de-AT"))
+    patient = Patient(TurnRunner(skin, store), Chat(7, 7, "Jo", None, None, "de-AT"))
     patient.command("start")
     assert patient.intake().language == "de"
 
 
-def test_stickers_get_a_kind_reprompt(turns: Turns) -> None:
+def test_stickers_get_a_kind_reprompt(turns: TurnRunner) -> None:
     patient = Patient(turns)
     patient.command("start")
     patient._apply(Event("other", what="sticker"))
@@ -273,7 +274,7 @@ def test_stickers_get_a_kind_reprompt(turns: Turns) -> None:
     assert ("in", "[sticker]") in patient.transcript()
 
 
-def test_a_finished_intake_starts_a_new_one_on_start(turns: Turns) -> None:
+def test_a_finished_intake_starts_a_new_one_on_start(turns: TurnRunner) -> None:
     patient = Patient(turns)
     patient.command("start")
     patient.press("Continue")
@@ -285,7 +286,7 @@ def test_a_finished_intake_starts_a_new_one_on_start(turns: Turns) -> None:
     assert second.id != first.id and second.status == "in_progress"
 
 
-def test_reminder_once_after_quiet_and_abandoned_later(turns: Turns, store: Store) -> None:
+def test_reminder_once_after_quiet_and_abandoned_later(turns: TurnRunner, store: Store) -> None:
     from datetime import timedelta
 
     patient = Patient(turns)
@@ -308,7 +309,7 @@ def test_reminder_once_after_quiet_and_abandoned_later(turns: Turns, store: Stor
     assert patient.intake().status == "in_progress"
 
 
-def test_back_undoes_an_early_ending_but_not_a_confirmed_intake(turns: Turns) -> None:
+def test_back_undoes_an_early_ending_but_not_a_confirmed_intake(turns: TurnRunner) -> None:
     patient = Patient(turns)
     patient.command("start")
     patient.press("Continue")
@@ -328,7 +329,7 @@ def test_back_undoes_an_early_ending_but_not_a_confirmed_intake(turns: Turns) ->
     assert patient.intake().status == "completed"
 
 
-def test_a_turn_reads_the_store_again_once_it_moved_on(turns: Turns, store: Store) -> None:
+def test_a_turn_reads_the_store_again_once_it_moved_on(turns: TurnRunner, store: Store) -> None:
     """The copy of an intake kept in memory between turns is used only while it is current."""
     from datetime import timedelta
 
@@ -345,7 +346,7 @@ def test_a_turn_reads_the_store_again_once_it_moved_on(turns: Turns, store: Stor
     assert patient.transcript() == [("in", "/start"), ("out", "Welcome to Test Clinic.")]
 
 
-def test_a_failed_turn_leaves_nothing_behind_in_memory(turns: Turns, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_turn_leaves_nothing_behind_in_memory(turns: TurnRunner, monkeypatch: pytest.MonkeyPatch) -> None:
     patient = Patient(turns)
     patient.command("start")
     patient.press("Continue")
@@ -365,18 +366,18 @@ def test_a_failed_turn_leaves_nothing_behind_in_memory(turns: Turns, monkeypatch
 
 
 def test_a_copy_kept_in_memory_is_checked_by_the_write_and_the_turn_run_again(
-    turns: Turns, store: Store, database_url: str, monkeypatch: pytest.MonkeyPatch
+    turns: TurnRunner, store: Store, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Between turns the chat's intake is kept in memory and not read again; if another process
     wrote it meanwhile, the turn's write notices, and the turn runs once more from the store,
     recording the patient's input once."""
     from datetime import timedelta
 
-    from bot.channels.telegram.turns import _Turn
+    from bot.channels.telegram.turn import TurnState
 
     reads: list[int] = []  # turns that read the chat's intake from the store
-    load = _Turn.load
-    monkeypatch.setattr(_Turn, "load", lambda turn, intake: reads.append(turn.chat.id) or load(turn, intake))
+    load = TurnState.load
+    monkeypatch.setattr(TurnState, "load", lambda turn, intake: reads.append(turn.chat.id) or load(turn, intake))
     patient = Patient(turns)
     patient.command("start")
     patient.press("Continue")
@@ -395,7 +396,7 @@ def test_a_copy_kept_in_memory_is_checked_by_the_write_and_the_turn_run_again(
     assert reads == [42, 42]  # and kept again from then on
 
 
-def test_updates_redelivered_after_delete_do_not_begin_a_new_intake(turns: Turns) -> None:
+def test_updates_redelivered_after_delete_do_not_begin_a_new_intake(turns: TurnRunner) -> None:
     """The bot died after committing /delete but before Telegram heard the batch was applied."""
     patient = Patient(turns)
     patient.consent()
@@ -411,7 +412,7 @@ def test_updates_redelivered_after_delete_do_not_begin_a_new_intake(turns: Turns
     assert patient.intake() is None  # nothing about the person was stored again
 
 
-def test_writing_after_an_ending_begins_nothing_new_and_an_urgent_ending_is_shown_again(turns: Turns) -> None:
+def test_writing_after_an_ending_begins_nothing_new_and_an_urgent_ending_is_shown_again(turns: TurnRunner) -> None:
     patient = Patient(turns)
     patient.consent()
     patient.type("40")
@@ -425,7 +426,7 @@ def test_writing_after_an_ending_begins_nothing_new_and_an_urgent_ending_is_show
     assert patient.intake().id != first.id
 
 
-def test_delete_erases_a_finished_intake_too(turns: Turns) -> None:
+def test_delete_erases_a_finished_intake_too(turns: TurnRunner) -> None:
     patient = Patient(turns)
     patient.consent()
     patient.type("16")  # an early ending

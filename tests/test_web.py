@@ -9,7 +9,8 @@ import pytest
 from starlette.testclient import TestClient
 from test_turns import Patient
 
-from bot.channels.telegram.turns import Chat, Turns
+from bot.channels.telegram.events import Chat
+from bot.channels.telegram.turns import TurnRunner
 from bot.engine import Engine
 from bot.staff.accounts import Accounts
 from bot.staff.web import create_app
@@ -34,7 +35,7 @@ def app(skin: Engine, store: Store):
 
 def intake_with_script(skin: Engine, store: Store, chat_id: int = 7) -> int:
     """An intake whose free text is a <script>, as a patient could type it."""
-    patient = Patient(Turns(skin, store), Chat(chat_id, chat_id, "Eve <b>", None, "eve", "en"))
+    patient = Patient(TurnRunner(skin, store), Chat(chat_id, chat_id, "Eve <b>", None, "eve", "en"))
     patient.command("start", "website")
     for label in ("Continue", "I agree", "18 to 64", "No, never", "No"):
         patient.press(label)

@@ -18,12 +18,12 @@ class Conversation:
     ``state`` is the current step id (the attribute transitions reads and writes); ``path`` lists
     the completed steps in flow order; ``answers`` maps question id -> value (None when skipped);
     ``flags`` lists raised flag ids in flow order; ``draft`` holds a multiple-choice selection in
-    progress; ``invalid`` counts invalid answers in a row at the current step; ``turn`` grows with
-    every accepted change of step or language, so a channel can tell a stale button from a
-    current one (ticking a choice of a multiple-choice question keeps the turn).
+    progress; ``invalid`` counts invalid answers in a row at the current step; ``revision`` grows
+    with every accepted change of step or language, so a channel can tell a stale button from a
+    current one (ticking a choice of a multiple-choice question keeps the revision).
     """
 
-    __slots__ = ("answers", "consent", "draft", "flags", "flow_id", "invalid", "language", "path", "state", "turn")
+    __slots__ = ("answers", "consent", "draft", "flags", "flow_id", "invalid", "language", "path", "revision", "state")
 
     def __init__(
         self,
@@ -35,7 +35,7 @@ class Conversation:
         flags: list[str] | None = None,
         draft: list[str] | None = None,
         invalid: int = 0,
-        turn: int = 0,
+        revision: int = 0,
         consent: dict[str, str] | None = None,
     ):
         self.flow_id = flow_id
@@ -46,7 +46,7 @@ class Conversation:
         self.flags = flags if flags is not None else []
         self.draft = draft
         self.invalid = invalid
-        self.turn = turn
+        self.revision = revision
         #: {"version": consent text version, "at": ISO time} once the person agreed.
         self.consent = consent
 
@@ -62,8 +62,8 @@ class Conversation:
             data["draft"] = list(self.draft)
         if self.invalid:
             data["invalid"] = self.invalid
-        if self.turn:
-            data["turn"] = self.turn
+        if self.revision:
+            data["turn"] = self.revision  # stored under its first name: intakes in flight keep it
         if self.consent:
             data["consent"] = dict(self.consent)
         return data
@@ -86,7 +86,7 @@ class Conversation:
             flags=[intern(f) for f in data.get("flags", ())],
             draft=[intern(c) for c in draft] if draft is not None else None,
             invalid=int(data.get("invalid", 0)),
-            turn=int(data.get("turn", 0)),
+            revision=int(data.get("turn", 0)),
             consent=data.get("consent"),
         )
 
@@ -94,7 +94,7 @@ class Conversation:
         return isinstance(other, Conversation) and self.to_dict() == other.to_dict()
 
     def __repr__(self) -> str:
-        return f"Conversation(state={self.state!r}, turn={self.turn}, answers={len(self.answers)})"
+        return f"Conversation(state={self.state!r}, revision={self.revision}, answers={len(self.answers)})"
 
 
 def _intern_value(value: Any) -> Any:

@@ -14,67 +14,22 @@ was given) is passed in by the caller.
 from __future__ import annotations
 
 import bisect
-import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from transitions import Machine
 
 from bot.engine.conversation import Conversation
+from bot.engine.parse import Invalid, Parser, ordinal, same
+from bot.engine.texts import Texts
+from bot.engine.view import Prompt, SummaryLine, Views
 from bot.flow import model
 from bot.flow.conditions import Predicate, describe, mentions_pattern
 from bot.flow.graph import TYPED_TEXT, FlowGraph, Trigger, answerable, leaves, option_ids, reads
-from bot.flow.messages import messages_for
 
 HELP_AFTER = 2  # invalid answers in a row before the choices and hint are shown again
-_NUMBER = re.compile(r"^([-+]?\d{1,12}(?:[.,]\d{1,6})?)\s*(.*)$")
-_SPLIT = re.compile(r"\s*[,;\n]\s*")
 _REASKABLE = frozenset({"choose_one", "not_a_number", "not_whole", "text_empty"})
-_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
-
-
-@dataclass(frozen=True)
-class Option:
-    id: str
-    label: str
-    selected: bool = False
-    exclusive: bool = False
-
-
-@dataclass(frozen=True)
-class SummaryLine:
-    step_id: str
-    question: str
-    answer: str
-
-
-@dataclass(frozen=True)
-class Ending:
-    id: str
-    text: str
-    consultation: str
-    urgent: bool
-    topics: tuple[str, ...]
-    booking_link: str
-
-
-@dataclass(frozen=True)
-class Prompt:
-    """What to show for the current step, in the conversation's language."""
-
-    step_id: str
-    kind: str  # question | info | consent | summary | outcome
-    answer: str | None  # the question's answer type
-    text: str
-    hint: str | None = None
-    options: tuple[Option, ...] = ()
-    can_skip: bool = False
-    can_back: bool = True
-    current: str | None = None  # the answer given earlier, when the step is revisited
-    summary: tuple[SummaryLine, ...] = ()
-    ending: Ending | None = None
-    turn: int = 0
 
 
 @dataclass(frozen=True)
@@ -96,12 +51,6 @@ class _FlagRule:
     reads: frozenset[str]  # question ids the rule looks at, and TYPED_TEXT for any typed text
 
 
-@dataclass
-class _Invalid(Exception):
-    key: str
-    values: dict[str, Any] = field(default_factory=dict)
-
-
 def _named(predicate: Predicate, label: str) -> Callable[[Any], bool]:
     """A transitions condition over the event's model, named for the diagram."""
 
@@ -114,7 +63,16 @@ def _named(predicate: Predicate, label: str) -> Callable[[Any], bool]:
 
 
 class Engine:
-    """Runs one flow for any number of conversations."""
+    """Runs one flow for any number of conversations.
+
+    Its public surface: starting and reading a conversation (``start``, ``step``, ``finished``,
+    ``view``, ``summary``, ``display``), the operations a person can do (``reply``, ``choose``,
+    ``toggle``, ``submit_selection``, ``skip``, ``back``, ``change``, ``restart``,
+    ``set_language``), the flow's words (``text``, ``message``, ``option_labels``,
+    ``language_for``) and which answers raise which flags (``questions_raising``,
+    ``flag_sources``). ``flow``, ``graph``, ``steps`` and the machine's ``states`` and
+    ``transitions`` are there to read, never to change.
+    """
 
     def __init__(self, flow: model.Flow):
         self.flow = flow
@@ -123,15 +81,17 @@ class Engine:
         self.steps: dict[str, Any] = graph.by_id
         self.order: dict[str, int] = graph.index
         self.first = flow.steps[0].id
-        self.messages = messages_for(flow)
-        self.consent_id = next((s.id for s in flow.steps if isinstance(s, model.ConsentStep)), None)
+        self.texts = Texts(flow)
+        self.messages = self.texts.messages
+        self.parser = Parser(self.texts)
+        self.views = Views(flow, self.texts, self.steps, self.order, self._draft)
+        self.consent_id = self.views.consent_id
         self.text_questions = frozenset(graph.text_questions)
         self.shown: dict[str, Predicate | None] = graph.shown
         self.flag_rules = [_FlagRule(f.id, f.severity, graph.compile(f.when), reads(f.when)) for f in flow.flags]
-        self.flag_topics = {f.id: f.topic for f in flow.flags}
+        self.flag_topics = self.views.flag_topics
         self.urgent_flags = graph.urgent_flags
-        # Notes are recorded for staff only; an ending lists what is worth raising at a consultation.
-        self.note_flags = frozenset(f.id for f in flow.flags if f.severity == "note")
+        self.note_flags = self.views.note_flags
         self._typed_rules = {f.id: _typed_leaves(f.when) for f in flow.flags if TYPED_TEXT in reads(f.when)}
         #: the machine's definition, also drawn by the diagram (``bot.diagram``)
         self.states, self.transitions = self._definition()
@@ -145,8 +105,6 @@ class Engine:
         )
         self._next = self.machine.events[Trigger.NEXT]
         self._finish = self.machine.events.get(Trigger.FINISH)  # only flows with urgent flags have it
-
-    # --- the machine's definition (shared with the diagram) --------------------------------------
 
     def _definition(self) -> tuple[list[dict], list[dict]]:
         states = [{"name": s.id, "final": isinstance(s, model.OutcomeStep)} for s in self.flow.steps]
@@ -198,26 +156,28 @@ class Engine:
     def finished(self, conv: Conversation) -> bool:
         return isinstance(self.steps[conv.state], model.OutcomeStep)
 
+    def view(self, conv: Conversation) -> Prompt:
+        return self.views.view(conv)
+
+    def summary(self, conv: Conversation) -> tuple[SummaryLine, ...]:
+        """Every answer so far, in order, as the person would read it (consent left out)."""
+        return self.views.summary(conv)
+
+    def display(self, step: Any, value: Any, lang: str) -> str:
+        """An answer in words: choice labels, a number with its unit, the text typed."""
+        return self.texts.display(step, value, lang)
+
     def text(self, value: Any, lang: str) -> str:
         """A flow text in ``lang`` (falling back to the default language), placeholders filled."""
-        if value is None:
-            return ""
-        text = value if isinstance(value, str) else value.get(lang) or value[self.flow.default_language]
-        if "{" in text:
-            text = text.replace("{clinic}", self.text(self.flow.clinic, lang)).replace(
-                "{booking_link}", self.flow.booking_link
-            )
-        return text
+        return self.texts.text(value, lang)
 
     def message(self, conv: Conversation | str, key: str, **values: Any) -> str:
-        """An interface message in the conversation's language, its {placeholders} filled."""
-        lang = conv if isinstance(conv, str) else conv.language
-        text = self.messages[lang][key]
-        if "{" not in text:
-            return text
-        values.setdefault("clinic", self.text(self.flow.clinic, lang))
-        values.setdefault("booking_link", self.flow.booking_link)
-        return _PLACEHOLDER.sub(lambda m: str(values.get(m[1], m[0])), text)
+        """An interface message in the conversation's language (or ``conv`` as a language code)."""
+        return self.texts.message(conv if isinstance(conv, str) else conv.language, key, **values)
+
+    def option_labels(self, step: Any, lang: str) -> list[tuple[str, str]]:
+        """(id, label) of each option of a choice-like step, in order."""
+        return self.texts.option_labels(step, lang)
 
     # --- operations ----------------------------------------------------------------------------
 
@@ -229,8 +189,8 @@ class Engine:
         if isinstance(step, model.SummaryStep):
             return self._summary_reply(conv, text)
         try:
-            value = self._parse(step, text, conv.language)
-        except _Invalid as bad:
+            value = self.parser.parse(step, text, conv.language)
+        except Invalid as bad:
             return self._invalid(conv, bad)
         return self._answer(conv, value, now)
 
@@ -255,12 +215,12 @@ class Engine:
                 return self._answer(conv, value, now)
         elif option in option_ids(step):
             return self._answer(conv, option, now)
-        return self._invalid(conv, _Invalid("choose_one"))
+        return self._invalid(conv, Invalid("choose_one"))
 
     def toggle(self, conv: Conversation, choice_id: str) -> Effect:
         step = self.step(conv)
         if not isinstance(step, model.MultiQuestion) or choice_id not in option_ids(step):
-            return self._invalid(conv, _Invalid("choose_one"))
+            return self._invalid(conv, Invalid("choose_one"))
         selected = list(self._draft(conv, step))
         choice = next(c for c in step.choices if c.id == choice_id)
         if choice_id in selected:
@@ -271,26 +231,26 @@ class Engine:
             exclusive = {c.id for c in step.choices if c.exclusive}
             selected = [c for c in selected if c not in exclusive] + [choice_id]
             if step.max_selected is not None and len(selected) > step.max_selected:
-                return self._invalid(conv, _Invalid("choose_at_most", {"max": step.max_selected}))
+                return self._invalid(conv, Invalid("choose_at_most", {"max": step.max_selected}))
         order = [c.id for c in step.choices]
         conv.draft = sorted(selected, key=order.index)
-        # The turn stays: a quick tap on Done right after a tick must not find its button stale.
+        # The revision stays: a quick tap on Done right after a tick must not find its button stale.
         return Effect(True)
 
     def submit_selection(self, conv: Conversation) -> Effect:
         step = self.step(conv)
         if not isinstance(step, model.MultiQuestion):
-            return self._invalid(conv, _Invalid("choose_one"))
+            return self._invalid(conv, Invalid("choose_one"))
         try:
-            value = self._check_selection(step, list(self._draft(conv, step)), conv.language)
-        except _Invalid as bad:
+            value = self.parser.check_selection(step, list(self._draft(conv, step)), conv.language)
+        except Invalid as bad:
             return self._invalid(conv, bad)
         return self._answer(conv, value, None)
 
     def skip(self, conv: Conversation) -> Effect:
         step = self.step(conv)
         if not getattr(step, "optional", False):
-            return self._invalid(conv, _Invalid("required"))
+            return self._invalid(conv, Invalid("required"))
         return self._answer(conv, None, None)
 
     def back(self, conv: Conversation) -> Effect:
@@ -321,7 +281,7 @@ class Engine:
         if language not in self.flow.languages:
             return Effect(False)
         conv.language = language
-        conv.turn += 1
+        conv.revision += 1
         return Effect(True)
 
     # --- internals -------------------------------------------------------------------------------
@@ -330,9 +290,9 @@ class Engine:
         self.machine.set_state(step_id, model=conv)
         conv.draft = None
         conv.invalid = 0
-        conv.turn += 1
+        conv.revision += 1
 
-    def _invalid(self, conv: Conversation, bad: _Invalid) -> Effect:
+    def _invalid(self, conv: Conversation, bad: Invalid) -> Effect:
         conv.invalid += 1
         step = self.step(conv)
         text = self.message(conv, bad.key, **bad.values)
@@ -362,7 +322,7 @@ class Engine:
         self._update_flags(conv, step.id, everything=changed)
         conv.draft = None
         conv.invalid = 0
-        conv.turn += 1
+        conv.revision += 1
         if self.urgent_flags and not self.urgent_flags.isdisjoint(conv.flags):
             self._trigger(self._finish, conv)
         else:
@@ -406,194 +366,15 @@ class Engine:
         earlier = conv.answers.get(step.id)
         return earlier if isinstance(earlier, list) else []
 
-    def option_labels(self, step: Any, lang: str) -> list[tuple[str, str]]:
-        """(id, label) of each option of a choice-like step, in order."""
-        if isinstance(step, model.ConsentStep):
-            return [("agree", self.text(step.agree, lang)), ("decline", self.text(step.decline, lang))]
-        if isinstance(step, model.YesNoQuestion):
-            return [("yes", self.message(lang, "yes")), ("no", self.message(lang, "no"))]
-        if isinstance(step, model.ScaleQuestion):
-            return [(str(p.value), self.text(p.label, lang)) for p in step.points]
-        return [(c.id, self.text(c.label, lang)) for c in getattr(step, "choices", ())]
-
-    # --- parsing typed answers ---------------------------------------------------------------
-
-    def _parse(self, step: Any, text: str, lang: str) -> Any:
-        text = text.strip()
-        if isinstance(step, model.InfoStep):
-            return None
-        if getattr(step, "optional", False) and (not text or _same(text, self.message(lang, "skip"))):
-            return None
-        if isinstance(step, model.TextQuestion):
-            if not text:
-                raise _Invalid("text_empty")
-            if len(text) > step.max_length:
-                raise _Invalid("text_too_long", {"max": step.max_length, "length": len(text)})
-            return text
-        if len(text) > 200:  # no label or number is this long: spare the matching work
-            raise _Invalid("not_a_number" if isinstance(step, model.NumberQuestion) else "choose_one")
-        if isinstance(step, model.NumberQuestion):
-            return self._parse_number(step, text, lang)
-        if isinstance(step, model.MultiQuestion):
-            return self._check_selection(step, self._parse_selection(step, text, lang), lang)
-        option = self._match(step, text, lang)
-        if option is None:
-            raise _Invalid("choose_one")
-        return int(option) if isinstance(step, model.ScaleQuestion) else option
-
-    def _match(self, step: Any, text: str, lang: str) -> str | None:
-        labels = self.option_labels(step, lang)
-        number = _ordinal(text, len(labels))
-        if number is not None:
-            return labels[number - 1][0]
-        for option_id, label in labels:
-            if _same(text, label) or _same(text, option_id):
-                return option_id
-        # A person may type part of a label ("pores" for "Large-looking pores"): take it when
-        # exactly one label contains it.
-        wanted = text.strip().casefold()
-        if len(wanted) >= 3:
-            found = [option_id for option_id, label in labels if wanted in label.casefold()]
-            if len(found) == 1:
-                return found[0]
-        return None
-
-    def _parse_selection(self, step: model.MultiQuestion, text: str, lang: str) -> list[str]:
-        whole = self._match(step, text, lang)
-        if whole is not None:
-            return [whole]
-        if not text:
-            return []
-        chosen: list[str] = []
-        for part in _SPLIT.split(text):
-            option = self._match(step, part, lang)
-            if option is None:
-                raise _Invalid("choose_one")
-            if option not in chosen:
-                chosen.append(option)
-        order = [c.id for c in step.choices]
-        return sorted(chosen, key=order.index)
-
-    def _check_selection(self, step: model.MultiQuestion, selected: list[str], lang: str) -> list[str]:
-        for choice in step.choices:
-            if choice.exclusive and choice.id in selected and len(selected) > 1:
-                raise _Invalid("exclusive_alone", {"label": self.text(choice.label, lang)})
-        if len(selected) < step.min_selected:
-            raise _Invalid("choose_at_least", {"min": step.min_selected})
-        if step.max_selected is not None and len(selected) > step.max_selected:
-            raise _Invalid("choose_at_most", {"max": step.max_selected})
-        return selected
-
-    def _parse_number(self, step: model.NumberQuestion, text: str, lang: str) -> int | float:
-        match = _NUMBER.match(text)
-        unit = self.text(step.unit, lang) if step.unit is not None else None
-        if not match or (match.group(2) and not (unit and _same(match.group(2), unit))):
-            raise _Invalid("not_a_number")
-        number = float(match.group(1).replace(",", "."))
-        if step.integer:
-            if number != int(number):
-                raise _Invalid("not_whole")
-            number = int(number)
-        if step.min is not None and number < step.min:
-            raise _Invalid("number_too_small", {"min": _plain(step.min)})
-        if step.max is not None and number > step.max:
-            raise _Invalid("number_too_large", {"max": _plain(step.max)})
-        return number
-
     def _summary_reply(self, conv: Conversation, text: str) -> Effect:
         text = text.strip()
-        lines = [s for s in conv.path if s in conv.answers and s != self.consent_id]
-        number = _ordinal(text, len(lines))
+        lines = self.views.summary_steps(conv)
+        number = ordinal(text, len(lines))
         if number is not None:
             return self.change(conv, lines[number - 1])
-        if not text or _same(text, self.message(conv, "confirm")):
+        if not text or same(text, self.message(conv, "confirm")):
             return self._answer(conv, None, None)
-        return self._invalid(conv, _Invalid("summary_hint"))
-
-    # --- the view ------------------------------------------------------------------------------
-
-    def view(self, conv: Conversation) -> Prompt:
-        step = self.step(conv)
-        lang = conv.language
-        can_back = bool(conv.path) and self.order[conv.path[0]] < self.order[conv.state]
-        if isinstance(step, model.OutcomeStep):
-            topics = (
-                tuple(self.text(self.flag_topics[f], lang) for f in conv.flags if f not in self.note_flags)
-                if step.list_flags
-                else ()
-            )
-            ending = Ending(
-                step.id,
-                self.text(step.text, lang),
-                self.text(step.consultation, lang),
-                step.urgent,
-                topics,
-                self.flow.booking_link,
-            )
-            return Prompt(step.id, "outcome", None, ending.text, ending=ending, can_back=can_back, turn=conv.turn)
-        if isinstance(step, model.InfoStep):
-            options = (Option("continue", self.message(lang, "continue")),)
-            return Prompt(
-                step.id, "info", None, self.text(step.text, lang), options=options, can_back=can_back, turn=conv.turn
-            )
-        if isinstance(step, model.SummaryStep):
-            return Prompt(
-                step.id,
-                "summary",
-                None,
-                self.text(step.text, lang),
-                hint=self.message(lang, "summary_hint"),
-                options=(Option("confirm", self.message(lang, "confirm")),),
-                summary=self.summary(conv),
-                can_back=can_back,
-                turn=conv.turn,
-            )
-        if isinstance(step, model.ConsentStep):
-            options = tuple(Option(i, label) for i, label in self.option_labels(step, lang))
-            return Prompt(
-                step.id, "consent", None, self.text(step.text, lang), options=options, can_back=can_back, turn=conv.turn
-            )
-        selected = set(self._draft(conv, step)) if isinstance(step, model.MultiQuestion) else set()
-        exclusive = {c.id for c in getattr(step, "choices", ()) if c.exclusive}
-        options = tuple(Option(i, label, i in selected, i in exclusive) for i, label in self.option_labels(step, lang))
-        current = None
-        if step.id in conv.answers:
-            current = self.message(lang, "your_answer", answer=self.display(step, conv.answers[step.id], lang))
-        return Prompt(
-            step.id,
-            "question",
-            step.answer,
-            self.text(step.ask, lang),
-            hint=self.text(step.hint, lang) or None,
-            options=options,
-            can_skip=step.optional,
-            can_back=can_back,
-            current=current,
-            turn=conv.turn,
-        )
-
-    def summary(self, conv: Conversation) -> tuple[SummaryLine, ...]:
-        """Every answer so far, in order, as the person would read it (consent left out)."""
-        lang = conv.language
-        return tuple(
-            SummaryLine(s, self.text(self.steps[s].ask, lang), self.display(self.steps[s], conv.answers[s], lang))
-            for s in conv.path
-            if s in conv.answers and s != self.consent_id
-        )
-
-    def display(self, step: Any, value: Any, lang: str) -> str:
-        """An answer in words: choice labels, a number with its unit, the text typed."""
-        if value is None:
-            return self.message(lang, "skipped")
-        if isinstance(step, model.NumberQuestion):
-            unit = self.text(step.unit, lang) if step.unit is not None else ""
-            return f"{_plain(value)} {unit}".strip()
-        if isinstance(step, model.TextQuestion):
-            return str(value)
-        labels = dict(self.option_labels(step, lang))
-        if isinstance(value, list):
-            return ", ".join(labels.get(v, v) for v in value) or "-"
-        return labels.get(str(value), str(value))
+        return self._invalid(conv, Invalid("summary_hint"))
 
 
 def _typed_leaves(cond: Any) -> list[Callable[[Any], bool]]:
@@ -604,23 +385,3 @@ def _typed_leaves(cond: Any) -> list[Callable[[Any], bool]]:
             pattern = mentions_pattern(leaf.typed_text_mentions)
             tests.append(lambda value, pattern=pattern: isinstance(value, str) and bool(pattern.search(value)))
     return tests
-
-
-def _ordinal(text: str, count: int) -> int | None:
-    """The 1-based position ``text`` names among ``count`` options, or None.
-
-    ``isdecimal``, not ``isdigit``: "²" is a digit to Python yet ``int("²")`` raises. The length
-    cap keeps ``int`` cheap (and within its digit limit) whatever was typed.
-    """
-    if not (text.isdecimal() and len(text) <= 6):
-        return None
-    number = int(text)
-    return number if 1 <= number <= count else None
-
-
-def _same(a: str, b: str) -> bool:
-    return a.strip().casefold() == b.strip().casefold()
-
-
-def _plain(number: float) -> str:
-    return str(int(number)) if float(number).is_integer() else str(number)

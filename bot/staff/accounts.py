@@ -19,10 +19,11 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from bot.errors import UserError
+from bot.staff.roles import Role
 from bot.store import Store, as_utc, utcnow
 from bot.store import accounts as rows
 
-ROLES = ("reviewer", "admin")
+ROLES = tuple(Role)
 MIN_PASSWORD = 10
 FREE_FAILURES = 4  # failed logins before the account is locked for a while
 MAX_LOCK = timedelta(minutes=15)
@@ -64,7 +65,7 @@ class Accounts:
     def __init__(self, store: Store):
         self.store = store
 
-    def add(self, name: str, password: str, role: str = "reviewer") -> StaffMember:
+    def add(self, name: str, password: str, role: str = Role.REVIEWER) -> StaffMember:
         if not _NAME.match(name):
             raise AccountError("a name has 2 to 64 letters, digits or . _ @ -")
         if role not in ROLES:

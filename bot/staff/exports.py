@@ -19,11 +19,16 @@ from typing import Any
 from bot.engine import Engine
 from bot.flow import model
 from bot.flow.graph import answerable
-from bot.store import Intake, Store, review
+from bot.store import Intake, IntakeStatus, Store, review
 
 FORMATS = ("csv", "json", "fhir")
 EXTENSION_BASE = "https://skin-botox-intake.invalid/fhir/StructureDefinition"
-STATUS_FHIR = {"completed": "completed", "in_progress": "in-progress", "abandoned": "stopped", "declined": "stopped"}
+STATUS_FHIR = {
+    IntakeStatus.COMPLETED: "completed",
+    IntakeStatus.IN_PROGRESS: "in-progress",
+    IntakeStatus.ABANDONED: "stopped",
+    IntakeStatus.DECLINED: "stopped",
+}
 
 
 def load_intakes(store: Store, since: datetime | None = None, ids: Iterable[int] | None = None) -> list[Intake]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.store import Direction, IntakeStatus
+
 _FILTERS = [
     ("status", "in_progress | completed | abandoned | declined"),
     ("outcome", "the ending's id, e.g. routine"),
@@ -25,7 +27,7 @@ def document() -> dict[str, Any]:
         "type": "object",
         "properties": {
             "id": {"type": "integer"},
-            "status": {"type": "string", "enum": ["in_progress", "completed", "abandoned", "declined"]},
+            "status": {"type": "string", "enum": [s.value for s in IntakeStatus]},
             "outcome": {"type": ["string", "null"]},
             "urgent": {"type": "boolean"},
             "language": {"type": "string"},
@@ -47,7 +49,7 @@ def document() -> dict[str, Any]:
     line = {
         "type": "object",
         "properties": {
-            "direction": {"type": "string", "enum": ["in", "out"]},
+            "direction": {"type": "string", "enum": [d.value for d in Direction]},
             "text": {"type": "string"},
             "at": {"type": "string", "format": "date-time"},
         },

@@ -37,6 +37,7 @@ from bot.staff.accounts import Accounts
 from bot.staff.exports import FORMATS, Exporter
 from bot.staff.filters import Filters
 from bot.staff.review import Review
+from bot.staff.roles import Role
 from bot.store import Store
 from bot.store.review import STATUSES
 
@@ -131,7 +132,7 @@ class WebApp:
         async def guarded(request: Request) -> Response:
             if not request.session.get("staff"):
                 return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
-            if admin and request.session.get("role") != "admin":
+            if admin and request.session.get("role") != Role.ADMIN:
                 return self.render(request, "message.html", 403, title="Admins only", text="This page is for admins.")
             if request.method == "POST" and await self.check_csrf(request) is None:
                 return self.render(

@@ -1,8 +1,8 @@
 """The statements every turn runs, as SQL text on the database driver itself.
 
 A turn runs about six statements. Through SQLAlchemy Core each cost some 30 µs of Python on top
-of the driver's own few µs (profiled for issue 3 §5), which made them most of a durable turn's
-cost. These few are therefore written once per dialect and run on the DBAPI connection of the
+of the driver's own few µs (``benchmarks/telegram_bench.py --profile``), which made them most of
+a durable turn's cost. These few are therefore written once per dialect and run on the DBAPI connection of the
 same SQLAlchemy transaction; everything else stays on Core. The tests run them on both SQLite
 and PostgreSQL, and read what they wrote back through Core.
 """

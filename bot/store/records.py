@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 import orjson
@@ -19,6 +20,24 @@ TIME_FIELDS = (
     "reminded_at",
     "reviewed_at",
 )
+
+
+class IntakeStatus(StrEnum):
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"  # reached an ending
+    DECLINED = "declined"  # declined consent: nothing but that decision is kept
+    ABANDONED = "abandoned"  # quiet for ABANDON_AFTER
+
+
+#: Statuses after which a message begins nothing (only /start and /restart begin anew).
+FINISHED = frozenset({IntakeStatus.COMPLETED, IntakeStatus.DECLINED})
+
+
+class Direction(StrEnum):
+    """Of a transcript line: what the person sent, or what the bot replied."""
+
+    IN = "in"
+    OUT = "out"
 
 
 def dumps(value: Any) -> str:

@@ -12,11 +12,11 @@ from datetime import date, datetime, time, timedelta
 
 import sqlalchemy as sa
 
-from bot.store.records import Intake, TranscriptLine, as_utc, utcnow
+from bot.store.records import Intake, IntakeStatus, TranscriptLine, as_utc, utcnow
 from bot.store.schema import audit, intakes, notes
 from bot.store.store import Tx
 
-STATUSES = ("in_progress", "completed", "abandoned", "declined")
+STATUSES = tuple(IntakeStatus)
 
 
 @dataclass(frozen=True)

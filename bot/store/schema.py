@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from bot.store.records import Direction
+
 metadata = sa.MetaData()
 
 # BigInteger ids for Telegram chats and users (they exceed 32 bits); SQLite needs plain INTEGER
@@ -81,7 +83,7 @@ messages = sa.Table(
 )
 
 #: The outbox: outgoing messages not sent yet. A partial index keeps the scan to those rows only.
-_unsent = sa.and_(messages.c.direction == "out", messages.c.sent_at.is_(None))
+_unsent = sa.and_(messages.c.direction == Direction.OUT.value, messages.c.sent_at.is_(None))
 sa.Index("ix_messages_outbox", messages.c.chat_id, messages.c.id, sqlite_where=_unsent, postgresql_where=_unsent)
 
 

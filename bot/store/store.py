@@ -24,7 +24,7 @@ from bot.errors import UserError
 from bot.failures import log_failure
 from bot.store.checkpoint import SAFETY_NET_PAGES, Checkpointer
 from bot.store.driver import Statements
-from bot.store.records import Intake, Outgoing, TranscriptLine, as_utc, dumps, utcnow
+from bot.store.records import Direction, Intake, IntakeStatus, Outgoing, TranscriptLine, as_utc, dumps, utcnow
 from bot.store.schema import intakes, messages, notes, webhook_deliveries
 
 log = logging.getLogger(__name__)
@@ -175,7 +175,11 @@ class Store:
 _INTAKE_BY_ID = sa.select(intakes).where(intakes.c.id == sa.bindparam("intake"))
 _PENDING = (
     sa.select(messages)
-    .where(messages.c.direction == "out", messages.c.sent_at.is_(None), messages.c.attempts < sa.bindparam("most"))
+    .where(
+        messages.c.direction == Direction.OUT.value,
+        messages.c.sent_at.is_(None),
+        messages.c.attempts < sa.bindparam("most"),
+    )
     .order_by(messages.c.id)
     .limit(sa.bindparam("limit"))
 )
@@ -284,7 +288,9 @@ class Tx:
         return self.conn.execute(intakes.delete().where(which)).rowcount
 
     def quiet_intakes(self, updated_before: datetime, *, reminded: bool | None = None) -> list[Intake]:
-        query = sa.select(intakes).where(intakes.c.status == "in_progress", intakes.c.updated_at < updated_before)
+        query = sa.select(intakes).where(
+            intakes.c.status == IntakeStatus.IN_PROGRESS.value, intakes.c.updated_at < updated_before
+        )
         if reminded is not None:
             query = query.where(intakes.c.reminded_at.isnot(None) if reminded else intakes.c.reminded_at.is_(None))
         return [Intake.from_row(r) for r in self.conn.execute(query.order_by(intakes.c.id))]
@@ -369,8 +375,8 @@ class Tx:
         """Mark intakes quiet since ``updated_before`` as abandoned; how many."""
         return self.conn.execute(
             intakes.update()
-            .where(intakes.c.status == "in_progress", intakes.c.updated_at < updated_before)
-            .values(status="abandoned", version=intakes.c.version + 1)
+            .where(intakes.c.status == IntakeStatus.IN_PROGRESS.value, intakes.c.updated_at < updated_before)
+            .values(status=IntakeStatus.ABANDONED.value, version=intakes.c.version + 1)
         ).rowcount
 
     def queue_completion(self, intake_id: int, now: datetime) -> None:

@@ -26,10 +26,13 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 from telegram.request import BaseRequest
 
 from bot.channels.telegram import render
+from bot.channels.telegram.commands import COMMANDS
+from bot.channels.telegram.events import Chat, Event
 from bot.channels.telegram.failed_turns import FailedTurns
 from bot.channels.telegram.locks import KeyedLocks
 from bot.channels.telegram.outbox import ChatPacer, Outbox, markup, retry_seconds
-from bot.channels.telegram.turns import COMMANDS, Chat, Event, TurnResult, Turns
+from bot.channels.telegram.turn import TurnResult
+from bot.channels.telegram.turns import TurnRunner
 from bot.channels.telegram.updates import ALLOWED_UPDATES, parse_update
 from bot.config import Settings
 from bot.engine import Engine
@@ -104,7 +107,7 @@ class TelegramChannel:
         self.engine = engine
         self.store = store
         self.application = build_application(settings, request, rate_limit)
-        self.turns = Turns(
+        self.turns = TurnRunner(
             engine,
             store,
             notify_completion=bool(settings.clinic_webhook_url),

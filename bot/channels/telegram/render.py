@@ -3,15 +3,16 @@
 Rendering is pure (no Telegram calls), so a reply can be stored in the outbox as JSON before it
 is sent, and sent again after a crash exactly as it was decided.
 
-Callback data carry the intake id and the conversation's turn, never labels: a button pressed
-after the conversation moved on is recognised as stale, and the data stay far below Telegram's
-64 bytes whatever the language.
+Callback data carry the intake id, the conversation's revision and an ``Action``, never labels:
+a button pressed after the conversation moved on is recognised as stale, and the data stay far
+below Telegram's 64 bytes whatever the language.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from bot.engine import Engine, Prompt
@@ -20,25 +21,44 @@ MAX_TEXT = 4096  # Telegram's limit for one message
 MAX_CALLBACK_BYTES = 64
 CHECKED, UNCHECKED = "☑ ", "☐ "
 SUMMARY_BUTTONS_PER_ROW = 5
-_NUMBER = re.compile(r"[0-9]{1,20}")  # an intake id or a turn, as callback() writes them
+_NUMBER = re.compile(r"[0-9]{1,20}")  # an intake id or a revision, as callback() writes them
 
 Button = dict[str, str]  # {"text": ..., "data": ...} or {"text": ..., "url": ...}
 Keyboard = list[list[Button]]
 
 
+class Action(StrEnum):
+    """What a button does; one letter each, to keep callback data short."""
+
+    CHOOSE = "c"
+    TOGGLE = "t"
+    DONE = "d"
+    BACK = "b"
+    SKIP = "s"
+    CONFIRM = "k"
+    CHANGE = "e"
+    CONTINUE = "n"
+    RESTART = "R"
+    DELETE = "D"
+    CANCEL = "X"
+    LANGUAGE = "L"
+
+
+_ACTIONS = {a.value: a for a in Action}
+
+
 @dataclass(frozen=True)
 class Press:
-    """A decoded callback: what was pressed, on which intake, at which turn."""
+    """A decoded callback: what was pressed, on which intake, at which revision."""
 
     intake_id: int
-    turn: int
-    action: str  # c choose, t toggle, d done, b back, s skip, k confirm, e change, n continue,
-    #              R restart, D delete, X cancel, L language
+    revision: int
+    action: Action
     arg: str = ""
 
 
-def callback(intake_id: int, turn: int, action: str, arg: str = "") -> str:
-    data = f"{intake_id}.{turn}.{action}" + (f".{arg}" if arg else "")
+def callback(intake_id: int, revision: int, action: Action, arg: str = "") -> str:
+    data = f"{intake_id}.{revision}.{action}" + (f".{arg}" if arg else "")
     if len(data.encode()) > MAX_CALLBACK_BYTES:  # pragma: no cover - ids are at most 24 characters
         raise ValueError(f"callback data too long: {data!r}")
     return data
@@ -53,9 +73,12 @@ def parse_callback(data: str | None) -> Press | None:
     if not isinstance(data, str) or len(data.encode()) > MAX_CALLBACK_BYTES:
         return None
     parts = data.split(".", 3)
-    if len(parts) < 3 or not _NUMBER.fullmatch(parts[0]) or not _NUMBER.fullmatch(parts[1]) or not parts[2]:
+    if len(parts) < 3 or not _NUMBER.fullmatch(parts[0]) or not _NUMBER.fullmatch(parts[1]):
         return None
-    return Press(int(parts[0]), int(parts[1]), parts[2], parts[3] if len(parts) > 3 else "")
+    action = _ACTIONS.get(parts[2])
+    if action is None:
+        return None
+    return Press(int(parts[0]), int(parts[1]), action, parts[3] if len(parts) > 3 else "")
 
 
 def send(text: str, keyboard: Keyboard | None = None) -> dict[str, Any]:
@@ -121,34 +144,49 @@ class Renderer:
         return "\n".join(lines)
 
     def keyboard(self, prompt: Prompt, intake_id: int, lang: str) -> Keyboard:
-        turn = prompt.turn
+        revision = prompt.revision
         rows: Keyboard = []
         if prompt.kind == "outcome":
             label = self.engine.message(lang, "booking")
             return [[{"text": label, "url": prompt.ending.booking_link}]] if prompt.ending else []
         if prompt.kind == "summary":
             numbers = [
-                {"text": f"✏️ {n}", "data": callback(intake_id, turn, "e", line.step_id)}
+                {"text": f"✏️ {n}", "data": callback(intake_id, revision, Action.CHANGE, line.step_id)}
                 for n, line in enumerate(prompt.summary, 1)
             ]
             rows += [numbers[i : i + SUMMARY_BUTTONS_PER_ROW] for i in range(0, len(numbers), SUMMARY_BUTTONS_PER_ROW)]
-            rows.append([{"text": prompt.options[0].label, "data": callback(intake_id, turn, "k")}])
+            rows.append([{"text": prompt.options[0].label, "data": callback(intake_id, revision, Action.CONFIRM)}])
         elif prompt.kind == "info":
-            rows.append([{"text": prompt.options[0].label, "data": callback(intake_id, turn, "n")}])
+            rows.append([{"text": prompt.options[0].label, "data": callback(intake_id, revision, Action.CONTINUE)}])
         elif prompt.answer == "multi":
             for option in prompt.options:
                 mark = CHECKED if option.selected else UNCHECKED
-                rows.append([{"text": mark + option.label, "data": callback(intake_id, turn, "t", option.id)}])
-            rows.append([{"text": "✅ " + self.engine.message(lang, "done"), "data": callback(intake_id, turn, "d")}])
+                rows.append(
+                    [{"text": mark + option.label, "data": callback(intake_id, revision, Action.TOGGLE, option.id)}]
+                )
+            rows.append(
+                [
+                    {
+                        "text": "✅ " + self.engine.message(lang, "done"),
+                        "data": callback(intake_id, revision, Action.DONE),
+                    }
+                ]
+            )
         elif prompt.answer == "yesno":
-            rows.append([{"text": o.label, "data": callback(intake_id, turn, "c", o.id)} for o in prompt.options])
+            rows.append(
+                [{"text": o.label, "data": callback(intake_id, revision, Action.CHOOSE, o.id)} for o in prompt.options]
+            )
         else:
-            rows += [[{"text": o.label, "data": callback(intake_id, turn, "c", o.id)}] for o in prompt.options]
+            rows += [
+                [{"text": o.label, "data": callback(intake_id, revision, Action.CHOOSE, o.id)}] for o in prompt.options
+            ]
         nav: list[Button] = []
         if prompt.can_back:
-            nav.append({"text": "⬅️ " + self.engine.message(lang, "back"), "data": callback(intake_id, turn, "b")})
+            nav.append(
+                {"text": "⬅️ " + self.engine.message(lang, "back"), "data": callback(intake_id, revision, Action.BACK)}
+            )
         if prompt.can_skip:
-            nav.append({"text": self.engine.message(lang, "skip"), "data": callback(intake_id, turn, "s")})
+            nav.append({"text": self.engine.message(lang, "skip"), "data": callback(intake_id, revision, Action.SKIP)})
         if nav:
             rows.append(nav)
         return rows

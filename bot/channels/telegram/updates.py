@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from telegram import Message, Update
 
-from bot.channels.telegram.turns import Chat, Event
+from bot.channels.telegram.events import Chat, Event, EventKind
 
 #: Message contents that are not text, in the order they are looked for.
 OTHER_KINDS = (
@@ -37,7 +37,7 @@ def parse_update(update: Update) -> tuple[Chat, Event] | None:
         label = _button_label(message, query.data)
         chat = Chat(chat_id, user.id, user.first_name, user.last_name, user.username, user.language_code)
         message_id = message.message_id if message is not None else None
-        return chat, Event("press", data=query.data, label=label, message_id=message_id)
+        return chat, Event(EventKind.PRESS, data=query.data, label=label, message_id=message_id)
     message = update.message
     if message is None or message.chat.type != "private":  # health data has no place in a group
         return None
@@ -55,10 +55,10 @@ def parse_update(update: Update) -> tuple[Chat, Event] | None:
         if text.startswith("/"):
             head, _, rest = text.partition(" ")
             command = head[1:].split("@", 1)[0].lower()
-            return chat, Event("command", text=rest.strip(), command=command)
-        return chat, Event("text", text=text)
+            return chat, Event(EventKind.COMMAND, text=rest.strip(), command=command)
+        return chat, Event(EventKind.TEXT, text=text)
     what = next((kind for kind in OTHER_KINDS if getattr(message, kind, None)), "message")
-    return chat, Event("other", what=what)
+    return chat, Event(EventKind.OTHER, what=what)
 
 
 def _button_label(message: Message | None, data: str | None) -> str:

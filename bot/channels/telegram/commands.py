@@ -1,0 +1,148 @@
+"""Commands a person typed (``/start``, ``/back``, ``/delete``, ...): one function each.
+
+Each takes the turn's working state (``bot.channels.telegram.turn.TurnState``) and the event;
+a command that needs a confirmation (``/restart``, ``/delete``) only asks, and the press of the
+confirming button is handled in ``presses.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from bot.channels.telegram import render
+from bot.channels.telegram.events import Event
+from bot.channels.telegram.render import Action
+from bot.flow import model
+from bot.store.records import FINISHED
+
+if TYPE_CHECKING:
+    from bot.channels.telegram.turn import TurnState
+
+
+def start(turn: TurnState, event: Event) -> None:
+    if turn.ensure_intake(event.text.strip() or None, anew=True):
+        turn.show_prompt()
+        return
+    turn.say(turn.msg("resumed"))
+    turn.show_prompt()
+
+
+def restart(turn: TurnState, event: Event) -> None:
+    if turn.ensure_intake(anew=True):
+        turn.show_prompt()
+        return
+    assert turn.intake is not None and turn.conv is not None
+    revision = turn.conv.revision
+    turn.say(
+        turn.msg("restart_confirm"),
+        [
+            [{"text": turn.msg("restart_yes"), "data": render.callback(turn.intake.id, revision, Action.RESTART)}],
+            [{"text": turn.msg("keep_going"), "data": render.callback(turn.intake.id, revision, Action.CANCEL)}],
+        ],
+    )
+
+
+def back(turn: TurnState, event: Event | None = None, message_id: int | None = None) -> None:
+    if turn.intake is not None and turn.intake.status in FINISHED and turn.conv is not None:
+        # An early ending (a mistaken tap on "Under 18", say) can be undone; an intake
+        # confirmed at the summary is finished for good: /restart begins a new one.
+        if any(isinstance(turn.engine.steps[s], model.SummaryStep) for s in turn.conv.path):
+            turn.say_finished()
+            return
+    elif turn.ensure_intake():
+        turn.show_prompt()
+        return
+    assert turn.conv is not None
+    effect = turn.engine.back(turn.conv)
+    if not effect.accepted:
+        turn.say(effect.error or "")
+        return
+    turn.close_prompt(None, message_id=message_id)
+    turn.show_prompt()
+
+
+def help_(turn: TurnState, event: Event) -> None:
+    turn.say(turn.msg("help"))
+    turn.reprompt()
+
+
+def privacy(turn: TurnState, event: Event) -> None:
+    days = turn.runner.retention_days
+    retention = turn.msg("retention_days", days=days) if days else turn.msg("retention_off")
+    turn.say(turn.msg("privacy", retention=retention))
+    turn.reprompt()
+
+
+def myanswers(turn: TurnState, event: Event) -> None:
+    lines = turn.engine.summary(turn.conv) if turn.conv is not None else ()
+    if not lines:
+        turn.say(turn.msg("no_answers"))
+    else:
+        turn.say(turn.msg("my_answers") + "\n\n" + "\n".join(f"• {x.question}\n    → {x.answer}" for x in lines))
+    turn.reprompt()
+
+
+def human(turn: TurnState, event: Event) -> None:
+    turn.ensure_intake()
+    assert turn.intake is not None
+    turn.intake.human_requested_at = turn.now
+    turn.say(turn.msg("human_requested"))
+    turn.reprompt()
+
+
+def language(turn: TurnState, event: Event) -> None:
+    turn.ensure_intake()
+    assert turn.intake is not None and turn.conv is not None
+    code = event.text.strip().lower()
+    if code in turn.engine.flow.languages:
+        turn.switch_language(code)
+        return
+    rows = [
+        [
+            {
+                "text": turn.engine.message(lang, "language_name"),
+                "data": render.callback(turn.intake.id, 0, Action.LANGUAGE, lang),
+            }
+        ]
+        for lang in turn.engine.flow.languages
+    ]
+    turn.say(turn.msg("choose_language"), rows)
+
+
+def delete(turn: TurnState, event: Event) -> None:
+    if turn.intake is None:
+        turn.result.direct.append(render.send(turn.msg("nothing_stored")))
+        return
+    assert turn.conv is not None
+    revision = turn.conv.revision
+    turn.say(
+        turn.msg("delete_confirm"),
+        [
+            [{"text": turn.msg("delete_yes"), "data": render.callback(turn.intake.id, revision, Action.DELETE)}],
+            [{"text": turn.msg("keep_going"), "data": render.callback(turn.intake.id, revision, Action.CANCEL)}],
+        ],
+    )
+
+
+def unknown(turn: TurnState, event: Event | None = None) -> None:
+    if turn.ensure_intake():
+        turn.show_prompt()
+        return
+    turn.say(turn.msg("unknown_command"))
+    turn.reprompt()
+
+
+#: Every command, in the order of the command menu.
+HANDLERS: dict[str, Callable[[TurnState, Event], None]] = {
+    "start": start,
+    "restart": restart,
+    "back": back,
+    "help": help_,
+    "privacy": privacy,
+    "myanswers": myanswers,
+    "delete": delete,
+    "language": language,
+    "human": human,
+}
+COMMANDS = tuple(HANDLERS)

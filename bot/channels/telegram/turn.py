@@ -1,0 +1,276 @@
+"""One turn's working state: the chat, its intake and conversation, the replies decided so far.
+
+A turn is one update applied to a chat (or one reminder). ``TurnState.run`` hands the event to
+what the person did: a command (``commands.py``), a button (``presses.py``), typed text or
+something else (``typed.py``); those decide with the engine and say what to show through the
+output methods here. ``commit`` then writes the input, the replies and the new state in the
+turn's transaction. Nothing here talks to Telegram.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from bot.channels.telegram import commands, presses, render, typed
+from bot.channels.telegram.events import Chat, Event, EventKind
+from bot.engine import Conversation, Effect, Prompt, PromptKind
+from bot.flow import model
+from bot.store import FINISHED, Intake, IntakeStatus, Outgoing, Tx
+
+if TYPE_CHECKING:
+    from bot.channels.telegram.turns import TurnRunner
+
+
+@dataclass
+class TurnResult:
+    """What a turn leaves for the channel to do once it has committed."""
+
+    toast: str | None = None  # the answer to a callback query
+    duplicate: bool = False
+    direct: list[dict[str, Any]] = field(default_factory=list)  # replies to send without storing
+    outgoing: list[Outgoing] = field(default_factory=list)  # the replies stored, to send once committed
+    erased: bool = False  # everything of the chat was erased (/delete): nothing of it may be sent
+
+
+class TurnState:
+    """The working state of one turn."""
+
+    def __init__(self, runner: TurnRunner, tx: Tx, chat: Chat, now: datetime, update_id: int | None):
+        self.runner = runner
+        self.engine = runner.engine
+        self.renderer = runner.renderer
+        self.notify_completion = runner.notify_completion
+        self.tx = tx
+        self.chat = chat
+        self.now = now
+        self.update_id = update_id
+        self.intake: Intake | None = None
+        self.conv: Conversation | None = None
+        self.in_text = ""
+        self.in_kind = EventKind.TEXT
+        self.outs: list[dict[str, Any]] = []
+        self.result = TurnResult()
+        self.new_prompt: int | None = None  # index in outs of the message showing the step's buttons
+        self.prompt_shown = False
+
+    @property
+    def lang(self) -> str:
+        if self.conv is not None:
+            return self.conv.language
+        return self.engine.language_for(self.chat.language_code)
+
+    def msg(self, key: str, **values: Any) -> str:
+        return self.engine.message(self.lang, key, **values)
+
+    # --- loading and saving -------------------------------------------------------------------
+
+    def load(self, intake: Intake | None) -> None:
+        self.intake = intake
+        self.conv = Conversation.from_dict(intake.state) if intake is not None else None
+
+    def begin_intake(self, source: str | None) -> None:
+        """A new intake for this chat (the first, or after a finished one)."""
+        language = self.conv.language if self.conv is not None else self.engine.language_for(self.chat.language_code)
+        conv = self.engine.start(language)
+        chat = self.chat
+        intake = Intake(
+            id=0,
+            chat_id=chat.id,
+            user_id=chat.user_id,
+            first_name=chat.first_name,
+            last_name=chat.last_name,
+            username=chat.username,
+            flow_id=self.engine.flow.id,
+            flow_version=self.engine.flow.version,
+            language=conv.language,
+            source=(source or "")[:64] or None,
+            status=IntakeStatus.IN_PROGRESS,
+            state=conv.to_dict(),
+            created_at=self.now,
+            updated_at=self.now,
+        )
+        self.intake = self.tx.create_intake(intake)
+        self.conv = conv
+
+    def ensure_intake(self, source: str | None = None, anew: bool = False) -> bool:
+        """Make sure the chat has an intake, a new one after a finished one when ``anew`` (only
+        /start and /restart begin again: a message after an ending must not); True when one was
+        just begun."""
+        if self.intake is None or (anew and self.intake.status in FINISHED):
+            self.begin_intake(source)
+            return True
+        return False
+
+    def commit(self, activity: bool = True) -> None:
+        intake, conv = self.intake, self.conv
+        if intake is None or conv is None:
+            # Nothing is stored about this person: answer without keeping anything.
+            self.result.direct += self.outs
+            self.outs = []
+            return
+        recorded = self.update_id is not None or self.in_text
+        rows = self.tx.record_turn(
+            intake.id,
+            intake.chat_id,
+            self.update_id,
+            self.in_text if recorded else None,
+            self.in_kind,
+            self.outs,
+            self.now,
+        )
+        self.result.outgoing += rows
+        if self.new_prompt is not None and self.new_prompt < len(rows):
+            intake.prompt_message_id = rows[self.new_prompt].id
+        self._sync(intake, conv, activity)
+        self.tx.save_intake(intake)
+
+    def _sync(self, intake: Intake, conv: Conversation, activity: bool) -> None:
+        engine = self.engine
+        intake.state = conv.to_dict()
+        intake.language = conv.language
+        intake.flags = list(conv.flags)
+        intake.urgent = not engine.urgent_flags.isdisjoint(conv.flags)
+        if conv.consent:
+            intake.consent_version = conv.consent["version"]
+            intake.consented_at = intake.consented_at or self.now
+        else:
+            intake.consent_version = intake.consented_at = None
+        if engine.finished(conv):
+            declined = engine.consent_id is not None and conv.answers.get(engine.consent_id) == "decline"
+            status = IntakeStatus.DECLINED if declined else IntakeStatus.COMPLETED
+            if intake.status not in FINISHED:
+                intake.completed_at = self.now
+                if status == IntakeStatus.COMPLETED and self.notify_completion:
+                    self.tx.queue_completion(intake.id, self.now)
+            intake.status = status
+            intake.outcome = conv.state
+        else:
+            intake.status, intake.outcome, intake.completed_at = IntakeStatus.IN_PROGRESS, None, None
+        if activity:
+            intake.updated_at = self.now
+            intake.reminded_at = None
+
+    # --- output -------------------------------------------------------------------------------
+
+    def say(self, text: str, keyboard: render.Keyboard | None = None) -> None:
+        chunks = render.split_text(text)
+        self.outs += [render.send(c) for c in chunks[:-1]]
+        self.outs.append(render.send(chunks[-1], keyboard))
+
+    def prompt(self) -> Prompt:
+        assert self.conv is not None
+        return self.engine.view(self.conv)
+
+    def show_prompt(self, *, error: str | None = None, help: bool = False) -> None:
+        """Send the current step (its buttons become the live ones; the old ones are removed)."""
+        assert self.intake is not None
+        self.close_prompt(None)
+        prompt = self.prompt()
+        messages = self.renderer.prompt_messages(prompt, self.intake.id, self.lang, error=error, help=help)
+        self.outs += messages
+        self.new_prompt = len(self.outs) - 1 if prompt.kind != PromptKind.OUTCOME else None
+        if prompt.kind == PromptKind.OUTCOME:
+            self.intake.prompt_message_id = None
+        self.prompt_shown = True
+
+    def close_prompt(self, answer: str | None, before: Prompt | None = None, message_id: int | None = None) -> None:
+        """Take the buttons off the message that showed the last step, showing the answer given."""
+        intake = self.intake
+        if intake is None or self.prompt_shown:
+            return
+        target = None if message_id is not None else intake.prompt_message_id
+        if target is None and message_id is None:
+            return
+        if answer is not None and before is not None:
+            text = self.renderer.answered_text(before, self.lang, answer)
+            self.outs.append(render.edit(text, target=target, message_id=message_id))
+        else:
+            self.outs.append(render.edit_keyboard(None, target=target, message_id=message_id))
+        intake.prompt_message_id = None
+
+    def reprompt(self) -> None:
+        """Show the current question again, so a detour never loses the person's place."""
+        if self.intake is None or self.conv is None:
+            return
+        if self.engine.finished(self.conv):
+            self.say_finished()
+            return
+        self.show_prompt()
+
+    def say_finished(self) -> None:
+        """After an ending: an urgent one is shown again (someone writing after being told to get
+        help now, or given crisis lines, needs that message, not a formality); otherwise say the
+        questionnaire is finished and how to begin again."""
+        step = self.engine.step(self.conv) if self.conv is not None else None
+        if isinstance(step, model.OutcomeStep) and step.urgent:
+            self.show_prompt()
+            return
+        self.say(self.msg("finished"))
+
+    def after_answer(self, effect: Effect, before: Prompt, step: Any, message_id: int | None = None) -> None:
+        assert self.conv is not None
+        if not effect.accepted:
+            self.show_prompt(error=effect.error, help=effect.help)
+            return
+        answer = None
+        if step.id in self.conv.answers and not isinstance(step, model.ConsentStep | model.InfoStep):
+            answer = self.engine.display(step, self.conv.answers[step.id], self.lang)
+        elif isinstance(step, model.ConsentStep):
+            answer = self.engine.display(step, self.conv.answers.get(step.id), self.lang)
+        elif isinstance(step, model.SummaryStep):
+            answer = self.engine.message(self.lang, "confirm")
+        self.close_prompt(answer, before, message_id)
+        self.show_prompt()
+
+    def stale(self, event: Event) -> None:
+        self.result.toast = self.msg("stale_button")
+        if event.message_id is not None:
+            self.outs.append(render.edit_keyboard(None, message_id=event.message_id))
+        if self.intake is not None and self.intake.status not in FINISHED:
+            self.show_prompt()
+        elif self.intake is not None:  # say where they stand: done, and how to begin again
+            self.say_finished()
+        else:
+            self.result.direct, self.outs = [render.edit_keyboard(None, message_id=event.message_id)], []
+
+    def switch_language(self, code: str) -> None:
+        assert self.conv is not None
+        self.engine.set_language(self.conv, code)
+        self.show_prompt()
+
+    def delete(self, event: Event) -> None:
+        """Erase everything stored for this chat; the confirmation is sent without storing it."""
+        lang = self.lang
+        self.tx.delete_chat(self.chat.id)
+        self.intake = self.conv = None
+        self.outs = []
+        self.result.erased = True
+        self.result.direct = [
+            render.edit(self.engine.message(lang, "deleted"), message_id=event.message_id)
+            if event.message_id is not None
+            else render.send(self.engine.message(lang, "deleted"))
+        ]
+
+    # --- the turn -----------------------------------------------------------------------------
+
+    def run(self, event: Event, kept: tuple[Intake, Conversation] | None = None) -> None:
+        """Apply ``event``: to the intake kept in memory since the chat's last turn, else to the
+        chat's current intake in the store."""
+        if kept is not None:
+            self.intake, self.conv = kept
+        else:
+            self.load(self.tx.current_intake(self.chat.id))
+        self.in_kind = event.kind
+        if event.kind == EventKind.COMMAND:
+            self.in_text = f"/{event.command}" + (f" {event.text}" if event.text else "")
+            commands.HANDLERS.get(event.command, commands.unknown)(self, event)
+        elif event.kind == EventKind.PRESS:
+            self.in_text = event.label or "(button)"
+            presses.press(self, event)
+        elif event.kind == EventKind.TEXT:
+            typed.text(self, event)
+        else:
+            self.in_text = f"[{event.what or 'message'}]"
+            typed.other(self, event)

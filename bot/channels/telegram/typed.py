@@ -1,0 +1,40 @@
+"""What a person typed at a step (not a command), and what else they sent (stickers, photos...)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bot.channels.telegram.events import Event
+from bot.flow import model
+
+if TYPE_CHECKING:
+    from bot.channels.telegram.turn import TurnState
+
+
+def text(turn: TurnState, event: Event) -> None:
+    consented = turn.conv is not None and turn.conv.consent is not None
+    turn.in_text = event.text if consented else turn.msg("consent_needed")
+    if turn.ensure_intake():
+        turn.show_prompt()
+        return
+    assert turn.conv is not None
+    if turn.engine.finished(turn.conv):
+        turn.say_finished()
+        return
+    before = turn.prompt()
+    step = turn.engine.step(turn.conv)
+    effect = turn.engine.reply(turn.conv, event.text, now=turn.now.isoformat())
+    if effect.accepted and isinstance(step, model.ConsentStep):
+        turn.in_text = turn.engine.display(step, turn.conv.answers.get(step.id), turn.lang)
+    turn.after_answer(effect, before, step)
+
+
+def other(turn: TurnState, event: Event) -> None:
+    if turn.ensure_intake():
+        turn.show_prompt()
+        return
+    if turn.conv is not None and turn.engine.finished(turn.conv):
+        turn.say_finished()
+        return
+    turn.say(turn.msg("unsupported"))
+    turn.reprompt()

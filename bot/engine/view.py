@@ -1,0 +1,179 @@
+"""What to show for a conversation's current step: a prompt, the summary, or the ending.
+
+Views are plain frozen data in the conversation's language; channels render them (Telegram as
+messages and buttons, the terminal as numbered lines) and decide nothing themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from bot.engine.conversation import Conversation
+from bot.engine.texts import Texts
+from bot.flow import model
+
+
+class PromptKind(StrEnum):
+    QUESTION = "question"
+    INFO = "info"
+    CONSENT = "consent"
+    SUMMARY = "summary"
+    OUTCOME = "outcome"
+
+
+@dataclass(frozen=True)
+class Option:
+    id: str
+    label: str
+    selected: bool = False
+    exclusive: bool = False
+
+
+@dataclass(frozen=True)
+class SummaryLine:
+    step_id: str
+    question: str
+    answer: str
+
+
+@dataclass(frozen=True)
+class Ending:
+    id: str
+    text: str
+    consultation: str
+    urgent: bool
+    topics: tuple[str, ...]
+    booking_link: str
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """What to show for the current step, in the conversation's language."""
+
+    step_id: str
+    kind: PromptKind
+    answer: str | None  # the question's answer type
+    text: str
+    hint: str | None = None
+    options: tuple[Option, ...] = ()
+    can_skip: bool = False
+    can_back: bool = True
+    current: str | None = None  # the answer given earlier, when the step is revisited
+    summary: tuple[SummaryLine, ...] = ()
+    ending: Ending | None = None
+    revision: int = 0  # the conversation's revision it was made at (buttons carry it)
+
+
+class Views:
+    def __init__(
+        self,
+        flow: model.Flow,
+        texts: Texts,
+        steps: dict[str, Any],
+        order: dict[str, int],
+        draft: Callable[[Conversation, model.MultiQuestion], Iterable[str]],
+    ):
+        self.flow = flow
+        self.texts = texts
+        self.steps = steps
+        self.order = order
+        self.draft = draft
+        self.consent_id = next((s.id for s in flow.steps if isinstance(s, model.ConsentStep)), None)
+        self.flag_topics = {f.id: f.topic for f in flow.flags}
+        # Notes are recorded for staff only; an ending lists what is worth raising at a consultation.
+        self.note_flags = frozenset(f.id for f in flow.flags if f.severity == "note")
+
+    def view(self, conv: Conversation) -> Prompt:
+        step = self.steps[conv.state]
+        lang = conv.language
+        text, message = self.texts.text, self.texts.message
+        can_back = bool(conv.path) and self.order[conv.path[0]] < self.order[conv.state]
+        revision = conv.revision
+        if isinstance(step, model.OutcomeStep):
+            topics = (
+                tuple(text(self.flag_topics[f], lang) for f in conv.flags if f not in self.note_flags)
+                if step.list_flags
+                else ()
+            )
+            ending = Ending(
+                step.id,
+                text(step.text, lang),
+                text(step.consultation, lang),
+                step.urgent,
+                topics,
+                self.flow.booking_link,
+            )
+            return Prompt(
+                step.id, PromptKind.OUTCOME, None, ending.text, ending=ending, can_back=can_back, revision=revision
+            )
+        if isinstance(step, model.InfoStep):
+            options = (Option("continue", message(lang, "continue")),)
+            return Prompt(
+                step.id,
+                PromptKind.INFO,
+                None,
+                text(step.text, lang),
+                options=options,
+                can_back=can_back,
+                revision=revision,
+            )
+        if isinstance(step, model.SummaryStep):
+            return Prompt(
+                step.id,
+                PromptKind.SUMMARY,
+                None,
+                text(step.text, lang),
+                hint=message(lang, "summary_hint"),
+                options=(Option("confirm", message(lang, "confirm")),),
+                summary=self.summary(conv),
+                can_back=can_back,
+                revision=revision,
+            )
+        if isinstance(step, model.ConsentStep):
+            options = tuple(Option(i, label) for i, label in self.texts.option_labels(step, lang))
+            return Prompt(
+                step.id,
+                PromptKind.CONSENT,
+                None,
+                text(step.text, lang),
+                options=options,
+                can_back=can_back,
+                revision=revision,
+            )
+        selected = set(self.draft(conv, step)) if isinstance(step, model.MultiQuestion) else set()
+        exclusive = {c.id for c in getattr(step, "choices", ()) if c.exclusive}
+        options = tuple(
+            Option(i, label, i in selected, i in exclusive) for i, label in self.texts.option_labels(step, lang)
+        )
+        current = None
+        if step.id in conv.answers:
+            current = message(lang, "your_answer", answer=self.texts.display(step, conv.answers[step.id], lang))
+        return Prompt(
+            step.id,
+            PromptKind.QUESTION,
+            step.answer,
+            text(step.ask, lang),
+            hint=text(step.hint, lang) or None,
+            options=options,
+            can_skip=step.optional,
+            can_back=can_back,
+            current=current,
+            revision=revision,
+        )
+
+    def summary_steps(self, conv: Conversation) -> list[str]:
+        """The steps the summary lists, in order: every answer so far but the consent."""
+        return [s for s in conv.path if s in conv.answers and s != self.consent_id]
+
+    def summary(self, conv: Conversation) -> tuple[SummaryLine, ...]:
+        """Every answer so far, in order, as the person would read it (consent left out)."""
+        lang = conv.language
+        return tuple(
+            SummaryLine(
+                s, self.texts.text(self.steps[s].ask, lang), self.texts.display(self.steps[s], conv.answers[s], lang)
+            )
+            for s in self.summary_steps(conv)
+        )
