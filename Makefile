@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench validate clean browser
+.PHONY: run test lint format bench bench-staff validate clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is needed") if sys.version_info < (3, 11) else None'
@@ -41,6 +41,10 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/engine_bench.py
 	$(PY) benchmarks/telegram_bench.py
+
+# A patient's turn while staff export 100,000 intakes in the same process (several minutes).
+bench-staff: $(STAMP)
+	$(PY) benchmarks/staff_bench.py
 
 validate: $(STAMP)
 	$(PY) -m bot validate flows/*.yaml

@@ -181,7 +181,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from bot.engine import Engine
-    from bot.staff.exports import Exporter, load_intakes
+    from bot.staff.exports import Exporter
+    from bot.staff.review import Review
 
     since = None
     if args.since:
@@ -192,14 +193,14 @@ def cmd_export(args: argparse.Namespace) -> int:
         since = since if since.tzinfo else since.replace(tzinfo=UTC)
     settings = load_settings()
     exporter = Exporter(Engine(load_checked(settings.flow_path)))
-    document = exporter.document(args.format, load_intakes(_store(), since=since))
+    review = Review(_store())
+    chunks = exporter.chunks(args.format, review.intakes(review.export_ids(since=since)))
     if args.out:
-        from pathlib import Path
-
-        Path(args.out).write_text(document, encoding="utf-8")
+        with open(args.out, "w", encoding="utf-8") as out:
+            out.writelines(chunks)
         print(f"wrote {args.out}", file=sys.stderr)
     else:
-        sys.stdout.write(document)
+        sys.stdout.writelines(chunks)
     return 0
 
 

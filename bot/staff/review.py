@@ -6,7 +6,7 @@ on the event loop that serves the patients (``bot.staff.web``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -17,6 +17,8 @@ from bot.store import review as rows
 from bot.store.review import IntakeView, Page
 
 PAGE_SIZE = 25
+#: Intakes read (and written out) at a time by an export.
+EXPORT_BATCH = 200
 
 
 class Review:
@@ -27,13 +29,17 @@ class Review:
         with self.store.transaction(read_only=True) as tx:
             return rows.search(tx, filters.to_search(), filters.page, page_size)
 
-    def for_export(self, filters: Filters | None = None, since: datetime | None = None) -> list[Intake]:
-        """Every intake the filters find (all of them when there are none), in id order."""
+    def export_ids(self, filters: Filters | None = None, since: datetime | None = None) -> list[int]:
+        """The ids of the intakes to export: those the filters find, or all (since ``since``)."""
         with self.store.transaction(read_only=True) as tx:
-            if filters is None:
-                return rows.intakes_for_export(tx, since=since)
-            found = rows.search(tx, filters.to_search(), 1, page_size=1_000_000)
-            return rows.intakes_for_export(tx, ids=[i.id for i in found.items])
+            return rows.intake_ids(tx, filters.to_search() if filters is not None else None, since)
+
+    def intakes(self, ids: list[int], batch: int = EXPORT_BATCH) -> Iterator[list[Intake]]:
+        """The intakes with these ids, a batch at a time, each read in a transaction of its own: an
+        export of 100,000 holds a few hundred in memory, not all of them (erased meanwhile: left out)."""
+        for start in range(0, len(ids), batch):
+            with self.store.transaction(read_only=True) as tx:
+                yield rows.intakes_for_export(tx, ids=ids[start : start + batch])
 
     def intake(self, intake_id: int) -> Intake | None:
         with self.store.transaction(read_only=True) as tx:

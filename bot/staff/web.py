@@ -26,7 +26,14 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -298,19 +305,16 @@ class WebApp:
         if fmt not in FORMATS:
             return PlainTextResponse("unknown format", 400)
         filters = Filters.from_query(dict(request.query_params)).first_page()
-        document = await self.blocking(self._export, fmt, filters, request.session["staff"])
+        ids = await self.blocking(self.review.export_ids, filters)
+        await self.blocking(self.review.record_all, request.session["staff"], "export", ids, fmt)
         extension = {"csv": "csv", "json": "json", "fhir": "fhir.json"}[fmt]
-        return Response(
-            document,
+        # A synchronous iterator: Starlette takes each chunk from it on a worker thread, so the
+        # reading and writing out, a batch of intakes at a time, never runs on the event loop.
+        return StreamingResponse(
+            (chunk.encode() for chunk in self.exporter.chunks(fmt, self.review.intakes(ids))),
             media_type=MEDIA[fmt],
             headers={"Content-Disposition": f'attachment; filename="intakes.{extension}"', "Cache-Control": "no-store"},
         )
-
-    def _export(self, fmt: str, filters: Filters, actor: str) -> str:
-        """The document, and who exported which intake, one audit line each (on the staff threads)."""
-        items = self.review.for_export(filters)
-        self.review.record_all(actor, "export", [item.id for item in items], fmt)
-        return self.exporter.document(fmt, items)
 
     async def audit_page(self, request: Request) -> Response:
         entries = await self.blocking(self.review.audit_log)

@@ -123,6 +123,16 @@ def intakes_for_export(tx: Tx, since: datetime | None = None, ids: Iterable[int]
     return [Intake.from_row(r) for r in tx.conn.execute(query)]
 
 
+def intake_ids(tx: Tx, which: Search | None = None, since: datetime | None = None) -> list[int]:
+    """The ids of the intakes ``which`` finds (all, or those started since ``since``), in order."""
+    query = sa.select(intakes.c.id).order_by(intakes.c.id)
+    if which is not None:
+        query = query.where(*which.where())
+    if since is not None:
+        query = query.where(intakes.c.created_at >= since)
+    return [row[0] for row in tx.conn.execute(query)]
+
+
 def intake_view(tx: Tx, intake_id: int) -> IntakeView | None:
     intake = tx.intake(intake_id)
     if intake is None:
