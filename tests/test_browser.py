@@ -15,11 +15,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from bot_process import ROOT, BotProcess
-from conftest import free_port
-from fake_telegram import FakeTelegram
 from playwright.sync_api import Browser, Page, expect, sync_playwright
-from test_telegram_e2e import Patient, begin
+from support.bot_process import ROOT, BotProcess, free_port
+from support.default_flow import begin
+from support.fake_telegram import FakeTelegram
+from support.patients import TelegramPatient
 
 CHROMIUM = "/usr/bin/chromium"
 # Flags this machine needs: no sandbox as root, and no background traffic to Google's hosts.
@@ -43,7 +43,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with FakeTelegram() as fake:
         bot = BotProcess(fake, database).start()
         try:
-            eve = Patient(fake, 501)
+            eve = TelegramPatient(fake, 501)
             fake.send_command(501, "/start website", first_name="Eve", username="eve_s")
             eve.expect("automated assistant")
             eve.tap("Continue", expect="Before we start")
@@ -52,7 +52,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             eve.tap("No, never", expect="A quick safety question")
             eve.tap("No", expect="What would you like")
             eve.type("<script>alert('owned')</script> and pores", expect="Please choose")
-            sam = Patient(fake, 502)
+            sam = TelegramPatient(fake, 502)
             begin(sam)
             sam.tap("Under 18", expect="parent")
         finally:

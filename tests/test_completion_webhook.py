@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from bot_process import BotProcess
-from fake_telegram import FakeTelegram
-from test_telegram_e2e import Patient, begin, db_rows
+from support.bot_process import BotProcess
+from support.databases import db_rows
+from support.default_flow import begin
+from support.fake_telegram import FakeTelegram
+from support.patients import TelegramPatient
+from support.receiver import Receiver
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 SECRET = "a-shared-secret-of-some-length"
@@ -29,36 +30,9 @@ def documented_verify():
     return namespace["verify"]
 
 
-class Receiver:
-    """A clinic's endpoint: answers 500 for the first ``fail_first`` requests, then 200."""
-
-    def __init__(self, fail_first: int = 0):
-        self.requests: list[tuple[dict, bytes]] = []
-        self.fail_first = fail_first
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.requests.append((dict(self.headers), body))
-                status = 500 if len(receiver.requests) <= receiver.fail_first else 200
-                self.send_response(status)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-
-    def close(self) -> None:
-        self.server.shutdown()
-
-
 @pytest.fixture()
 def receiver() -> Iterator[Receiver]:
-    r = Receiver(fail_first=2)
+    r = Receiver(failures=2)  # a clinic's endpoint: answers 500 twice, then 200
     yield r
     r.close()
 
@@ -70,12 +44,12 @@ def test_a_completed_intake_is_posted_signed_and_retried_until_accepted(receiver
         bot = BotProcess(
             fake,
             f"sqlite:///{db}",
-            CLINIC_WEBHOOK_URL=receiver.url,
+            CLINIC_WEBHOOK_URL=receiver.url(),
             CLINIC_WEBHOOK_SECRET=SECRET,
             CLINIC_WEBHOOK_RETRY_BASE="0.3s",
         ).start()
         try:
-            patient = Patient(fake, 301)
+            patient = TelegramPatient(fake, 301)
             begin(patient)
             patient.tap("Under 18", expect="parent")  # an ending: the intake is complete
             fake.wait_for(lambda: len(receiver.requests) == 3, timeout=20)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from support.default_flow import ROUTINE, routine
 
 from bot.engine import Engine
 from bot.flow import model, wording
@@ -31,42 +32,6 @@ SCREENING_QUESTIONS = {
     "appearance worry": "appearance_time",
     "contact preference": "contact_method",
 }
-
-# Typed or tapped answers (English labels or numbers) for a routine intake with nothing flagged.
-ROUTINE = [
-    ("reply", ""),  # welcome
-    ("choose", "agree"),
-    ("choose", "from_18_to_64"),
-    ("choose", "never"),  # toxin_last_time
-    ("choose", "no"),  # allergy signs now
-    ("reply", "pores, oily"),
-    ("reply", ""),  # skin type: optional, skipped
-    ("choose", "no"),  # pregnancy
-    ("choose", "no"),  # toxin allergy
-    ("choose", "no"),  # infection
-    ("choose", "no"),  # nerve-muscle
-    ("choose", "no"),  # swallowing/breathing
-    ("choose", "no"),  # heart
-    ("choose", "none"),  # interacting medicines
-    ("choose", "none"),  # bruising risk
-    ("choose", "none"),  # recent procedures
-    ("choose", "no_date"),
-    ("choose", "subtle"),
-    ("reply", "Smaller pores"),
-    ("choose", "under_30_min"),
-    ("choose", "never"),
-    ("choose", "telegram"),
-    ("reply", "evening"),
-]
-
-
-def routine(lang: str) -> list[tuple[str, str]]:
-    """The routine intake, with its typed answers in ``lang``."""
-    script = list(ROUTINE)
-    if lang == "de":
-        script[5] = ("reply", "Große Poren, fettige")
-        script[-1] = ("reply", "Abend")
-    return script
 
 
 def run(engine: Engine, script: list[tuple[str, str]], lang: str = "en"):

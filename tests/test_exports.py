@@ -13,8 +13,8 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.questionnaire import Questionnaire
 from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
-from test_default_flow import ROUTINE, routine
-from test_turns import Patient
+from support.default_flow import ROUTINE, routine
+from support.patients import InProcessPatient
 
 from bot.channels.telegram.events import Chat
 from bot.channels.telegram.turns import TurnRunner
@@ -33,32 +33,32 @@ def filled(skin: Engine, tmp_path: Path) -> Store:
     turns = TurnRunner(skin, store)
 
     def play(chat_id: int, script: list[tuple[str, str]], lang: str = "en", finish: bool = True) -> None:
-        patient = Patient(turns, Chat(chat_id, chat_id, f"P{chat_id}", None, None, lang))
+        patient = InProcessPatient(turns, Chat(chat_id, chat_id, f"P{chat_id}", None, None, lang))
         engine = turns.engine
-        patient.command("start", "website")
-        patient.press(engine.message(lang, "continue"))
+        patient.command("/start website")
+        patient.tap(engine.message(lang, "continue"))
         for op, arg in script[1:]:
             with store.transaction() as tx:
                 conv_state = tx.current_intake(chat_id).state["state"]
             step = engine.steps[conv_state]
             if op == "choose":
                 label = dict(engine.option_labels(step, lang))[arg]
-                patient.press(label)
+                patient.tap(label)
                 if isinstance(step, model.MultiQuestion):
-                    patient.press(engine.message(lang, "done"))
+                    patient.tap(engine.message(lang, "done"))
             else:
                 patient.type(arg)
         if finish:
-            patient.press(engine.message(lang, "confirm"))
+            patient.tap(engine.message(lang, "confirm"))
 
     play(1, ROUTINE)
     flagged = routine("de")
     flagged[7] = ("choose", "breastfeeding")
     play(2, flagged, lang="de")
-    patient = Patient(turns, Chat(3, 3, "P3", None, None, "en"))
-    patient.command("start")
-    patient.press("Continue")
-    patient.press("No thanks")
+    patient = InProcessPatient(turns, Chat(3, 3, "P3", None, None, "en"))
+    patient.command("/start")
+    patient.tap("Continue")
+    patient.tap("No thanks")
     play(4, ROUTINE[:8], finish=False)
     return store
 

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dtm
-import json
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import pytest
-from fake_telegram import FakeTelegram
-from fake_telegram import fake_telegram as _fake_telegram_fixture
+from support.fake_telegram import FakeTelegram
+from support.receiver import Receiver
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, ReplyKeyboardMarkup, Update
 from telegram.constants import ChatAction, MessageEntityType
 from telegram.error import BadRequest, Conflict, EndPointNotFound, Forbidden, InvalidToken, RetryAfter
@@ -23,9 +21,6 @@ from telegram.error import BadRequest, Conflict, EndPointNotFound, Forbidden, In
 pytestmark = pytest.mark.filterwarnings("ignore:.*retry_after.*:telegram.warnings.PTBDeprecationWarning")
 
 CHAT = 42
-
-#: The fixture under test, under the name pytest looks up.
-fake_telegram = _fake_telegram_fixture
 
 
 @pytest.fixture
@@ -430,62 +425,29 @@ async def test_commands_by_language(bot: Bot, fake_telegram: FakeTelegram) -> No
 # ---------------------------------------------------------------------- webhook
 
 
-class Receiver:
-    """A tiny webhook receiver: records POSTs; answers 403 on a wrong secret and 500 while ``failures`` last."""
-
-    def __init__(self, secret: str) -> None:
-        self.secret = secret
-        self.failures = 0
-        self.received: list[tuple[dict[str, Any], str | None]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                header = self.headers.get("X-Telegram-Bot-Api-Secret-Token")
-                if header != receiver.secret:
-                    status = 403
-                elif receiver.failures > 0:
-                    receiver.failures -= 1
-                    status = 500
-                else:
-                    receiver.received.append((body, header))
-                    status = 200
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/telegram"
-        threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    receiver = Receiver("s3cret-Token_1")
+    """A bot's webhook: records POSTs; answers 403 on a wrong secret and 500 while ``failures`` last."""
+    receiver = Receiver(secret="s3cret-Token_1")
     yield receiver
     receiver.close()
 
 
 async def test_webhook_delivery(bot: Bot, fake_telegram: FakeTelegram, receiver: Receiver) -> None:
     early = fake_telegram.send_text(CHAT, "before the webhook")
-    assert await bot.set_webhook(receiver.url, secret_token=receiver.secret, allowed_updates=["message"]) is True
+    assert (
+        await bot.set_webhook(receiver.url("/telegram"), secret_token=receiver.secret, allowed_updates=["message"])
+        is True
+    )
     second = fake_telegram.send_text(CHAT, "after the webhook")
-    fake_telegram.wait_for(lambda: len(receiver.received) == 2, timeout=5)
-    assert [body["update_id"] for body, _ in receiver.received] == [early, second]
-    assert all(header == receiver.secret for _, header in receiver.received)
-    update = Update.de_json(receiver.received[1][0], bot)
+    fake_telegram.wait_for(lambda: len(receiver.accepted_json()) == 2, timeout=5)
+    assert [body["update_id"] for body, _ in receiver.accepted_json()] == [early, second]
+    assert all(header == receiver.secret for _, header in receiver.accepted_json())
+    update = Update.de_json(receiver.accepted_json()[1][0], bot)
     assert update.message.text == "after the webhook"
 
     info = await bot.get_webhook_info()
-    assert (info.url, info.pending_update_count, info.last_error_message) == (receiver.url, 0, None)
+    assert (info.url, info.pending_update_count, info.last_error_message) == (receiver.url("/telegram"), 0, None)
     assert info.allowed_updates == ("message",)
     assert fake_telegram.webhook()["secret_token"] == receiver.secret
     with pytest.raises(Conflict, match="can't use getUpdates method while webhook is active"):
@@ -500,11 +462,11 @@ async def test_webhook_retries_until_the_receiver_accepts(
     bot: Bot, fake_telegram: FakeTelegram, receiver: Receiver
 ) -> None:
     receiver.failures = 2
-    await bot.set_webhook(receiver.url, secret_token=receiver.secret)
+    await bot.set_webhook(receiver.url("/telegram"), secret_token=receiver.secret)
     first = fake_telegram.send_text(CHAT, "first")
     second = fake_telegram.send_text(CHAT, "second")
-    fake_telegram.wait_for(lambda: len(receiver.received) == 2, timeout=5)
-    assert [body["update_id"] for body, _ in receiver.received] == [first, second]  # order kept
+    fake_telegram.wait_for(lambda: len(receiver.accepted_json()) == 2, timeout=5)
+    assert [body["update_id"] for body, _ in receiver.accepted_json()] == [first, second]  # order kept
     info = await bot.get_webhook_info()
     assert info.last_error_message == "Wrong response from the webhook: 500 Internal Server Error"
     assert info.last_error_date is not None
@@ -515,7 +477,7 @@ async def test_webhook_gives_up_and_delete_drops_pending(
 ) -> None:
     fake_telegram.webhook_give_up_after = 0.3
     receiver.failures = 1000
-    await bot.set_webhook(receiver.url, secret_token=receiver.secret)
+    await bot.set_webhook(receiver.url("/telegram"), secret_token=receiver.secret)
     fake_telegram.send_text(CHAT, "lost")
     fake_telegram.wait_for(lambda: fake_telegram.webhook() and fake_telegram.webhook()["last_error_message"])
     assert (await bot.get_webhook_info()).pending_update_count == 1
@@ -525,7 +487,7 @@ async def test_webhook_gives_up_and_delete_drops_pending(
             await asyncio.sleep(0.05)
 
     await asyncio.wait_for(drained(), timeout=5)
-    assert receiver.received == []
+    assert receiver.accepted_json() == []
 
     await bot.delete_webhook()
     fake_telegram.send_text(CHAT, "kept")

@@ -15,9 +15,9 @@ from types import SimpleNamespace
 
 import pytest
 import sqlalchemy.exc
-from fake_telegram import FakeTelegram
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
+from support.fake_telegram import FakeTelegram
 from telegram import Update
 from telegram.error import RetryAfter
 

@@ -12,12 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from bot_process import BotProcess
-from conftest import postgres_schema_url
-from fake_telegram import FakeTelegram
-from test_telegram_e2e import ROUTINE_TO_SUMMARY, Patient, begin, bot, db_path, fake, walk
-
-__all__ = ["bot", "db_path", "fake"]  # fixtures shared with test_telegram_e2e
+from support.bot_process import BotProcess
+from support.default_flow import ROUTINE_TO_SUMMARY, begin
+from support.fake_telegram import FakeTelegram
+from support.patients import TelegramPatient
 
 STALE = "That button belongs to an earlier step."
 AGE_REASK = "Please tap one of the three age groups."
@@ -51,7 +49,7 @@ def answered_toast(fake: FakeTelegram) -> str | None:
 
 
 def test_a_superscript_digit_and_forged_buttons_are_answered_and_everyone_goes_on(fake, bot) -> None:
-    patient = Patient(fake, 201)
+    patient = TelegramPatient(fake, 201)
     begin(patient)
     # "²".isdigit() is True, yet int("²") raises: typed at a choice question it is just no choice.
     patient.type("²", expect=AGE_REASK)
@@ -63,7 +61,7 @@ def test_a_superscript_digit_and_forged_buttons_are_answered_and_everyone_goes_o
         patient.expect("How old are you?")  # the current question again, with live buttons
     patient.tap("18 to 64", expect="botulinum toxin injections")
 
-    other = Patient(fake, 202)
+    other = TelegramPatient(fake, 202)
     begin(other)
     other.tap("Under 18", expect="parent")
     assert fake.unanswered_callback_queries() == []
@@ -74,8 +72,10 @@ def test_a_superscript_digit_and_forged_buttons_are_answered_and_everyone_goes_o
 
 
 @pytest.fixture(params=["polling", "webhook"])
-def postgres_bot(request: pytest.FixtureRequest, fake: FakeTelegram, unused_port: int) -> Iterator[BotProcess]:
-    process = start_bot(fake, postgres_schema_url(request), request.param, unused_port)
+def postgres_bot(
+    request: pytest.FixtureRequest, fake: FakeTelegram, postgres_url: str, unused_port: int
+) -> Iterator[BotProcess]:
+    process = start_bot(fake, postgres_url, request.param, unused_port)
     yield process
     process.stop()
 
@@ -84,11 +84,11 @@ def test_an_update_whose_turn_keeps_failing_gets_an_apology_and_the_bot_moves_on
     """PostgreSQL refuses a NUL character in text: the turn fails the same way every time it runs,
     standing for any bug one update triggers. It must not stall that chat (polling) or every chat
     (a webhook delivers in order): after a few runs the patient hears so and the update is confirmed."""
-    patient = Patient(fake, 203)
+    patient = TelegramPatient(fake, 203)
     begin(patient)
     patient.type("Zebra\x00-7-poison", expect=APOLOGY)
     patient.tap("18 to 64", expect="botulinum toxin injections")  # the intake carries on unharmed
-    other = Patient(fake, 204)
+    other = TelegramPatient(fake, 204)
     begin(other)
     other.tap("Under 18", expect="parent")
     assert postgres_bot.stop() == 0
@@ -102,7 +102,7 @@ def test_an_update_whose_turn_keeps_failing_gets_an_apology_and_the_bot_moves_on
 
 
 def test_one_chats_429_holds_back_only_that_chat(fake, bot) -> None:
-    held, other = Patient(fake, 211), Patient(fake, 212)
+    held, other = TelegramPatient(fake, 211), TelegramPatient(fake, 212)
     held.command("/start", expect="automated assistant")
     other.command("/start", expect="automated assistant")
     # Telegram's wait is long beside the other chat's replies, so that a loaded machine's slowness
@@ -136,7 +136,7 @@ def refused(fake: FakeTelegram, chat_id: int) -> list[dict]:
 def test_a_429_on_get_updates_is_waited_out(fake, db_path) -> None:
     bot = BotProcess(fake, f"sqlite:///{db_path}").start()
     try:
-        patient = Patient(fake, 213)
+        patient = TelegramPatient(fake, 213)
         fake.fail_next("getUpdates", retry_after=2)  # the poll after the one now waiting
         patient.command("/start", expect="automated assistant")
         patient.tap("Continue", expect="Before we start")
@@ -190,12 +190,12 @@ def test_at_debug_the_log_holds_nothing_a_patient_typed(fake, db_path) -> None:
     secret = "Zebra-42-secret"
     bot = BotProcess(fake, f"sqlite:///{db_path}", LOG_LEVEL="DEBUG").start()
     try:
-        patient = Patient(fake, 214)
+        patient = TelegramPatient(fake, 214)
         patient.command(f"/start {secret}", expect="automated assistant")
         patient.tap("Continue", expect="Before we start")
         patient.tap("I agree", expect="How old are you?")
         patient.type(secret, expect=AGE_REASK)  # typed at a choice question
-        walk(patient, ROUTINE_TO_SUMMARY[:18])
+        patient.walk(ROUTINE_TO_SUMMARY[:18])
         patient.type(secret, expect="worrying about how you look")  # a free-text answer, echoed back
         assert any(secret in (m["text"] or "") for m in fake.messages(214))
     finally:

@@ -10,48 +10,25 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import free_port
+from support.bot_process import free_port
+from support.receiver import Receiver, receiving
 
 from bot.store import Intake, Store, utcnow
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-class Hook:
-    """The clinic's endpoint: records each POST, answers 200."""
-
-    def __init__(self) -> None:
-        self.bodies: list[bytes] = []
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                hook.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-
-
 @pytest.fixture()
-def hook() -> Iterator[Hook]:
-    receiver = Hook()
-    yield receiver
-    receiver.server.shutdown()
+def hook() -> Iterator[Receiver]:
+    with receiving() as receiver:
+        yield receiver
 
 
 def _intake(store: Store, chat_id: int, status: str, age: timedelta) -> int:
@@ -70,7 +47,7 @@ def _wait(condition, timeout: float = 20.0) -> None:
         time.sleep(0.05)
 
 
-def test_serve_without_a_token_erases_old_intakes_and_posts_completed_ones(tmp_path: Path, hook: Hook) -> None:
+def test_serve_without_a_token_erases_old_intakes_and_posts_completed_ones(tmp_path: Path, hook: Receiver) -> None:
     url = f"sqlite:///{tmp_path / 'intake.db'}"
     store = Store.open(url)
     old = _intake(store, 1, "in_progress", timedelta(days=40))
@@ -80,7 +57,7 @@ def test_serve_without_a_token_erases_old_intakes_and_posts_completed_ones(tmp_p
     env.update(
         DATABASE_URL=url,
         RETENTION_DAYS="30",
-        CLINIC_WEBHOOK_URL=hook.url,
+        CLINIC_WEBHOOK_URL=hook.url(),
         CLINIC_WEBHOOK_SECRET="a-shared-secret-of-some-length",
         WEB_PORT=str(port),
         SECRET_KEY="test-secret",
@@ -90,8 +67,8 @@ def test_serve_without_a_token_erases_old_intakes_and_posts_completed_ones(tmp_p
     )
     try:
         _wait(lambda: _answers(port))
-        _wait(lambda: len(hook.bodies) == 1)
-        assert f'"id":{completed}'.encode() in hook.bodies[0]
+        _wait(lambda: len(hook.accepted) == 1)
+        assert hook.accepted_json()[0][0]["intake"]["id"] == completed
         with store.transaction() as tx:
             assert tx.intake(old) is None  # erased by the retention job at start
             assert tx.intake(completed) is not None

@@ -8,145 +8,22 @@ file (or PostgreSQL) and the default flow.
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from bot_process import ROOT, BotProcess
-from fake_telegram import FakeTelegram
-
-
-class Patient:
-    """One person on Telegram, waiting after each action for the bot's answer."""
-
-    def __init__(self, fake: FakeTelegram, chat_id: int, language_code: str = "en"):
-        self.fake = fake
-        self.chat_id = chat_id
-        self.language_code = language_code
-        self.seen = 0  # the newest bot message id already read
-
-    def _user(self) -> dict:
-        return {
-            "first_name": f"Pat{self.chat_id}",
-            "username": f"pat{self.chat_id}",
-            "language_code": self.language_code,
-        }
-
-    def expect(self, text: str, timeout: float = 15.0) -> dict:
-        message = self.fake.wait_for_text(self.chat_id, text, timeout=timeout, after=self.seen)
-        self.seen = max(m["message_id"] for m in self.fake.messages(self.chat_id))
-        return message
-
-    def command(self, command: str, expect: str | None = None) -> int:
-        update = self.fake.send_command(self.chat_id, command, **self._user())
-        if expect:
-            self.expect(expect)
-        return update
-
-    def type(self, text: str, expect: str | None = None) -> int:
-        update = self.fake.send_text(self.chat_id, text, **self._user())
-        if expect:
-            self.expect(expect)
-        return update
-
-    def tap(self, label: str, expect: str | None = None) -> int:
-        update = self.fake.press_button(self.chat_id, label, **self._user())
-        self.fake.wait_for(lambda: not self.fake.unanswered_callback_queries())
-        if expect:
-            self.expect(expect)
-        return update
-
-    def last(self) -> dict:
-        return self.fake.messages(self.chat_id)[-1]
-
-    def buttons(self, message: dict | None = None) -> list[str]:
-        message = message or self.last()
-        markup = message.get("reply_markup") or {}
-        return [b["text"] for row in markup.get("inline_keyboard", []) for b in row]
-
-
-@pytest.fixture()
-def fake() -> Iterator[FakeTelegram]:
-    with FakeTelegram() as server:
-        yield server
-
-
-@pytest.fixture()
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "intake.db"
-
-
-@pytest.fixture(params=["polling", "webhook"])
-def bot(request: pytest.FixtureRequest, fake: FakeTelegram, db_path: Path, unused_port: int) -> Iterator[BotProcess]:
-    """The bot under test, once with long polling and once receiving a webhook."""
-    env = {}
-    if request.param == "webhook":
-        env = {
-            "WEBHOOK_URL": f"http://127.0.0.1:{unused_port}/telegram",
-            "WEBHOOK_SECRET": "e2e-secret",
-            "WEBHOOK_LISTEN": "127.0.0.1",
-            "WEBHOOK_PORT": str(unused_port),
-        }
-    process = BotProcess(fake, f"sqlite:///{db_path}", **env).start()
-    if request.param == "webhook":
-        fake.wait_for(lambda: (fake.webhook() or {}).get("url") == env["WEBHOOK_URL"])
-    yield process
-    process.stop()
-    assert "Traceback" not in process.read(), process.read()
-
-
-def begin(patient: Patient) -> None:
-    patient.command("/start website", expect="automated assistant")
-    patient.tap("Continue", expect="Before we start")
-    patient.tap("I agree", expect="How old are you?")
-
-
-ROUTINE_TO_SUMMARY = [
-    ("tap", "18 to 64", "botulinum toxin injections"),
-    ("tap", "No, never", "A quick safety question"),
-    ("tap", "No", "What would you like to improve?"),
-    ("tap", "Large-looking pores", None),
-    ("tap", "Done", "react to the sun"),
-    ("tap", "Skip this question", "Are you pregnant"),
-    ("tap", "No, or this does not apply to me", "allergic reaction to a botulinum"),
-    ("tap", "No", "skin infection"),
-    ("tap", "No", "nerves and muscles"),
-    ("tap", "No", "trouble swallowing"),
-    ("tap", "No", "heart or circulation"),
-    ("tap", "No", "Do you currently take any of these medicines?"),
-    ("type", "None of these", "Do any of these apply to you?"),
-    ("type", "6", "In the last 4 weeks"),  # typed: the number of "None of these" in that list
-    ("tap", "None of these", None),
-    ("tap", "Done", "special event"),
-    ("tap", "No particular date", "What kind of result"),
-    ("tap", "A subtle, natural-looking improvement", "In a sentence or two"),
-    ("type", "Smaller pores before summer", "worrying about how you look"),
-    ("tap", "Less than 30 minutes", "avoid people"),
-    ("tap", "No, never", "How would you like the clinic to contact you"),
-    ("tap", "Here in Telegram", "best to reach you"),
-    ("tap", "Any time", None),
-    ("tap", "Done", "Here is what you told us"),
-]
-
-
-def walk(patient: Patient, steps: list[tuple[str, str, str | None]]) -> None:
-    for action, arg, expect in steps:
-        getattr(patient, action)(arg, expect=expect)
-
-
-def db_rows(db_path: Path, sql: str) -> list[tuple]:
-    with sqlite3.connect(db_path) as conn:
-        return conn.execute(sql).fetchall()
+from support.bot_process import ROOT, BotProcess
+from support.databases import db_rows, postgres_rows
+from support.default_flow import ROUTINE_TO_SUMMARY, begin
+from support.fake_telegram import FakeTelegram
+from support.patients import TelegramPatient
 
 
 def test_a_full_intake_by_buttons_and_typing_ends_with_a_consultation(fake, bot, db_path) -> None:
-    patient = Patient(fake, 101)
+    patient = TelegramPatient(fake, 101)
     begin(patient)
-    walk(patient, ROUTINE_TO_SUMMARY)
+    patient.walk(ROUTINE_TO_SUMMARY)
     summary = patient.last()
     assert "1. How old are you?" in summary["text"] and "→ 18 to 64" in summary["text"]
     assert "✏️ 1" in patient.buttons()
@@ -170,15 +47,15 @@ def test_a_full_intake_by_buttons_and_typing_ends_with_a_consultation(fake, bot,
 
 
 def test_points_to_discuss_and_urgent_care(fake, bot) -> None:
-    points = Patient(fake, 102)
+    points = TelegramPatient(fake, 102)
     begin(points)
     steps = list(ROUTINE_TO_SUMMARY)
     steps[6] = ("tap", "I am breastfeeding", "allergic reaction")
-    walk(points, steps)
+    points.walk(steps)
     points.tap("Looks right, finish", expect="Points to mention to the dermatologist")
     assert "• Pregnancy, trying to get pregnant, or breastfeeding" in points.last()["text"]
 
-    urgent = Patient(fake, 103)
+    urgent = TelegramPatient(fake, 103)
     begin(urgent)
     urgent.tap("18 to 64", expect="botulinum toxin injections")
     urgent.tap("Yes, in the last 4 weeks", expect="Since your last injection")
@@ -187,11 +64,11 @@ def test_points_to_discuss_and_urgent_care(fake, bot) -> None:
 
 
 def test_declining_consent_and_under_18_end_politely(fake, bot, db_path) -> None:
-    decline = Patient(fake, 104)
+    decline = TelegramPatient(fake, 104)
     decline.command("/start", expect="automated assistant")
     decline.tap("Continue", expect="Before we start")
     decline.tap("No thanks", expect="No problem")
-    young = Patient(fake, 105)
+    young = TelegramPatient(fake, 105)
     begin(young)
     young.tap("Under 18", expect="parent")
     rows = dict(db_rows(db_path, "SELECT chat_id, status FROM intakes"))
@@ -199,7 +76,7 @@ def test_declining_consent_and_under_18_end_politely(fake, bot, db_path) -> None
 
 
 def test_a_redelivered_update_is_applied_once(fake, bot, db_path) -> None:
-    patient = Patient(fake, 106)
+    patient = TelegramPatient(fake, 106)
     begin(patient)
     update = patient.tap("18 to 64", expect="botulinum toxin injections")
     sent = len(fake.calls("sendMessage"))
@@ -211,7 +88,7 @@ def test_a_redelivered_update_is_applied_once(fake, bot, db_path) -> None:
 
 
 def test_stale_button_sticker_and_overlong_message(fake, bot, db_path) -> None:
-    patient = Patient(fake, 107)
+    patient = TelegramPatient(fake, 107)
     begin(patient)
     age_question = patient.last()
     patient.tap("18 to 64", expect="botulinum toxin injections")
@@ -229,7 +106,7 @@ def test_stale_button_sticker_and_overlong_message(fake, bot, db_path) -> None:
 
     patient.tap("No, never", expect="A quick safety question")
     patient.tap("No", expect="What would you like")
-    walk(patient, ROUTINE_TO_SUMMARY[3:18])
+    patient.walk(ROUTINE_TO_SUMMARY[3:18])
     patient.type("x" * 10_000, expect="That is a little long")
     assert "under 300 characters (yours has 10000)" in patient.last()["text"]
 
@@ -239,7 +116,7 @@ def age_question_data(message: dict) -> str:
 
 
 def test_delete_erases_everything(fake, bot, db_path) -> None:
-    patient = Patient(fake, 108)
+    patient = TelegramPatient(fake, 108)
     begin(patient)
     patient.tap("18 to 64", expect="botulinum toxin injections")
     patient.command("/delete", expect="Erase everything")
@@ -252,19 +129,19 @@ def test_delete_erases_everything(fake, bot, db_path) -> None:
 
 
 def test_language_switch_and_telegram_language(fake, bot) -> None:
-    patient = Patient(fake, 109)
+    patient = TelegramPatient(fake, 109)
     patient.command("/start", expect="automated assistant")
     patient.command("/language", expect="Choose your language")
     patient.tap("Deutsch", expect="automatische Assistent")
     assert patient.buttons() == ["Weiter"]
-    german = Patient(fake, 110, language_code="de")
+    german = TelegramPatient(fake, 110, language_code="de")
     german.command("/start", expect="automatische Assistent")
     assert set(fake.commands()) >= {"", "en", "de"}
     assert fake.commands()["de"][0]["description"] == "Fragebogen beginnen oder fortsetzen"
 
 
 def test_two_patients_at_once(fake, bot) -> None:
-    first, second = Patient(fake, 111), Patient(fake, 112)
+    first, second = TelegramPatient(fake, 111), TelegramPatient(fake, 112)
     first.command("/start", expect="automated assistant")
     second.command("/start", expect="automated assistant")
     fake.press_button(111, "Continue")
@@ -279,7 +156,7 @@ def test_two_patients_at_once(fake, bot) -> None:
 
 
 def test_back_and_restart(fake, bot) -> None:
-    patient = Patient(fake, 113)
+    patient = TelegramPatient(fake, 113)
     begin(patient)
     patient.tap("18 to 64", expect="botulinum toxin injections")
     patient.tap("Back", expect="How old are you?")
@@ -291,7 +168,7 @@ def test_back_and_restart(fake, bot) -> None:
 
 def test_sigkill_mid_intake_then_restart_resumes(fake, db_path) -> None:
     bot = BotProcess(fake, f"sqlite:///{db_path}").start()
-    patient = Patient(fake, 114)
+    patient = TelegramPatient(fake, 114)
     begin(patient)
     patient.tap("18 to 64", expect="botulinum toxin injections")
     bot.kill()
@@ -314,7 +191,7 @@ def test_sigkill_mid_intake_then_restart_resumes(fake, db_path) -> None:
 
 
 def test_replies_wait_out_a_429_and_arrive(fake, bot) -> None:
-    patient = Patient(fake, 115)
+    patient = TelegramPatient(fake, 115)
     patient.command("/start", expect="automated assistant")
     fake.fail_next("sendMessage", times=1, error_code=429, retry_after=1)
     patient.tap("Continue", expect="Before we start")
@@ -333,7 +210,7 @@ def test_webhook_mode_full_path_and_forged_secret(fake, db_path, unused_port) ->
     ).start()
     try:
         fake.wait_for(lambda: fake.webhook() and fake.webhook().get("url") == url)
-        patient = Patient(fake, 116)
+        patient = TelegramPatient(fake, 116)
         begin(patient)
         patient.tap("Under 18", expect="parent")
         forged = {
@@ -400,7 +277,7 @@ def _base_env() -> dict[str, str]:
 
 def test_a_reply_committed_but_not_sent_goes_out_after_a_crash(fake, db_path) -> None:
     bot = BotProcess(fake, f"sqlite:///{db_path}").start()
-    patient = Patient(fake, 117)
+    patient = TelegramPatient(fake, 117)
     patient.command("/start", expect="automated assistant")
     # Telegram holds the chat's replies back for a few seconds (a wait the bot keeps, across the
     # restart too, once it has recorded it)...
@@ -424,7 +301,7 @@ def test_a_reply_committed_but_not_sent_goes_out_after_a_crash(fake, db_path) ->
 def test_one_reminder_after_a_quiet_spell_survives_a_restart_then_abandoned(fake, db_path) -> None:
     timing = {"REMIND_AFTER": "3s", "ABANDON_AFTER": "6s"}
     bot = BotProcess(fake, f"sqlite:///{db_path}", **timing).start()
-    patient = Patient(fake, 118)
+    patient = TelegramPatient(fake, 118)
     begin(patient)
     bot.stop()  # the quiet period runs on while the bot is down
     time.sleep(3.5)
@@ -443,22 +320,16 @@ def test_one_reminder_after_a_quiet_spell_survives_a_restart_then_abandoned(fake
         bot.stop()
 
 
-def test_the_bot_on_postgresql(fake, request) -> None:
-    import psycopg
-    from conftest import postgres_schema_url
-
-    url = postgres_schema_url(request)
-    bot = BotProcess(fake, url).start()
+def test_the_bot_on_postgresql(fake, postgres_url) -> None:
+    bot = BotProcess(fake, postgres_url).start()
     try:
-        patient = Patient(fake, 119)
+        patient = TelegramPatient(fake, 119)
         begin(patient)
         update = patient.tap("18 to 64", expect="botulinum toxin injections")
         fake.redeliver(update)
         patient.tap("No, never", expect="A quick safety question")
-        schema = url.rsplit("%3D", 1)[1]
-        with psycopg.connect(f"host=127.0.0.1 dbname=test options=-csearch_path={schema}") as conn:
-            state, status = conn.execute("SELECT state, status FROM intakes WHERE chat_id = 119").fetchone()
-            (count,) = conn.execute("SELECT count(*) FROM messages WHERE update_id = %s", (update,)).fetchone()
+        [(state, status)] = postgres_rows(postgres_url, "SELECT state, status FROM intakes WHERE chat_id = 119")
+        [(count,)] = postgres_rows(postgres_url, "SELECT count(*) FROM messages WHERE update_id = %s", update)
         assert json.loads(state)["answers"]["toxin_last_time"] == "never" and status == "in_progress"
         assert count == 1
     finally:
@@ -481,7 +352,7 @@ def test_one_process_serves_the_web_app_and_the_telegram_webhook(fake, db_path, 
     ).start()
     try:
         fake.wait_for(lambda: (fake.webhook() or {}).get("url") == url)
-        patient = Patient(fake, 120)
+        patient = TelegramPatient(fake, 120)
         begin(patient)
         login_page = httpx.get(f"http://127.0.0.1:{unused_port}/login")
         assert login_page.status_code == 200 and "Staff log in" in login_page.text

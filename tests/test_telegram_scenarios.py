@@ -26,17 +26,29 @@ from pathlib import Path
 
 import httpx
 import pytest
-import test_telegram_e2e as e2e
-from bot_process import BotProcess
-from fake_telegram import FakeTelegram
+from support.bot_process import BotProcess
+from support.databases import db_rows as rows
+from support.default_flow import (
+    GOAL_TO_SUMMARY,
+    Q_AGE,
+    Q_ALLERGY_NOW,
+    Q_CONCERNS,
+    Q_CONTACT,
+    Q_CONTACT_TIMES,
+    Q_GOAL,
+    Q_PREVIOUS,
+    Q_PREVIOUS_DETAILS,
+    Q_SKIN_TYPE,
+    Q_TOXIN,
+    Q_WELCOME,
+    SAFETY_TO_GOAL,
+    SUMMARY,
+    to_safety_question,
+)
+from support.fake_telegram import FakeTelegram
+from support.patients import TelegramPatient
 
 from bot.store import Intake, Store, TranscriptLine
-
-# The e2e module's fixtures, under their own names: a fake Telegram server, a SQLite file, and the bot
-# (parametrized: long polling and webhook).
-fake = e2e.fake
-db_path = e2e.db_path
-bot = e2e.bot
 
 STALE = "That button belongs to an earlier step."
 UNSUPPORTED = "I can only read typed text and button taps"
@@ -45,116 +57,11 @@ VERDICTS = re.compile(
     r"\b(you are (not )?suitable|not suitable|suitable for|eligible|you qualify|you have (a|an) )", re.I
 )
 
-# Question texts (fragments) of the default flow, as the patient reads them.
-Q_WELCOME = "Hello! This is the automated assistant"
-Q_AGE = "How old are you?"
-Q_TOXIN = "botulinum toxin injections"
-Q_ALLERGY_NOW = "A quick safety question"
-Q_CONCERNS = "What would you like to improve?"
-Q_SKIN_TYPE = "react to the sun"
-Q_PREVIOUS = "How did your last botulinum toxin treatment go?"
-Q_PREVIOUS_DETAILS = "Is there anything about that treatment"
-Q_GOAL = "In a sentence or two"
-Q_CONTACT = "How would you like the clinic to contact you"
-Q_CONTACT_TIMES = "When is it usually best to reach you?"
-SUMMARY = "Here is what you told us"
 
-# From "A quick safety question" (answered No) up to the typed goal, the shortest routine way.
-SAFETY_TO_GOAL = [
-    ("tap", "No", Q_CONCERNS),
-    ("tap", "Large-looking pores", None),
-    ("tap", "Done", Q_SKIN_TYPE),
-    ("tap", "Skip this question", "Are you pregnant"),
-    ("tap", "No, or this does not apply to me", "allergic reaction to a botulinum"),
-    ("tap", "No", "skin infection"),
-    ("tap", "No", "nerves and muscles"),
-    ("tap", "No", "trouble swallowing"),
-    ("tap", "No", "heart or circulation"),
-    ("tap", "No", "Do you currently take any of these medicines?"),
-    ("type", "None of these", "Do any of these apply to you?"),
-    ("type", "None of these", "In the last 4 weeks"),
-    ("type", "None of these", "special event"),
-    ("tap", "No particular date", "What kind of result"),
-    ("tap", "A subtle, natural-looking improvement", Q_GOAL),
-]
-GOAL_TO_SUMMARY = [
-    ("type", "Smaller pores before summer", "worrying about how you look"),
-    ("tap", "Less than 30 minutes", "avoid people"),
-    ("tap", "No, never", Q_CONTACT),
-    ("tap", "Here in Telegram", Q_CONTACT_TIMES),
-    ("tap", "Any time", None),
-    ("tap", "Done", SUMMARY),
-]
-
-
-class Person(e2e.Patient):
-    """A patient whose ``expect`` moves on to exactly the message it matched (not past later ones),
-    so a reply and the question shown right after it can be awaited one after the other."""
-
-    def expect(self, text: str, timeout: float = 15.0) -> dict:
-        message = self.fake.wait_for_text(self.chat_id, text, timeout=timeout, after=self.seen)
-        self.seen = message["message_id"]
-        return message
-
-    def user(self) -> dict:
-        return self._user()
-
-    def newest_id(self) -> int:
-        return max((m["message_id"] for m in self.fake.messages(self.chat_id)), default=0)
-
-    def quiet_after(self, message_id: int) -> None:
-        """Nothing more from the bot in this chat after ``message_id``, whatever its speed.
-
-        A fence: /privacy is answered only after everything the chat's earlier updates made the
-        bot send (a chat's updates are applied, and its replies sent, in order), so whatever came
-        between ``message_id`` and that answer is all there was. /privacy changes nothing stored.
-        """
-        self.command("/privacy", expect="What is stored")
-        fence = self.seen
-        later = [m for m in self.fake.messages(self.chat_id) if message_id < m["message_id"] < fence]
-        assert later == [], f"the bot sent more: {[m['text'][:80] for m in later]}"
-
-    def live_keyboards(self) -> list[dict]:
-        """The bot's messages that still show callback buttons (at most the current step's)."""
-        return [
-            m
-            for m in self.fake.messages(self.chat_id)
-            if any(
-                "callback_data" in b for row in (m.get("reply_markup") or {}).get("inline_keyboard", []) for b in row
-            )
-        ]
-
-    def press_data(self, message_id: int, data: str) -> dict:
-        """Press a button by its data (a stale or double-tapped one); the answerCallbackQuery call."""
-        answered = len(self.fake.calls("answerCallbackQuery"))
-        self.fake.press(self.chat_id, message_id, data, **self.user())
-        self.fake.wait_for(lambda: not self.fake.unanswered_callback_queries())
-        self.fake.wait_for(lambda: len(self.fake.calls("answerCallbackQuery")) > answered)
-        return self.fake.calls("answerCallbackQuery")[answered]["params"]
-
-
-def walk(patient: Person, steps: list[tuple[str, str, str | None]]) -> None:
-    for action, arg, expect in steps:
-        getattr(patient, action)(arg, expect=expect)
-
-
-def to_safety_question(patient: Person, source: str = "/start") -> None:
-    patient.command(source, expect="automated assistant")
-    patient.tap("Continue", expect="Before we start")
-    patient.tap("I agree", expect=Q_AGE)
-    patient.tap("18 to 64", expect=Q_TOXIN)
-    patient.tap("No, never", expect=Q_ALLERGY_NOW)
-
-
-def to_summary(patient: Person) -> dict:
+def to_summary(patient: TelegramPatient) -> dict:
     to_safety_question(patient)
-    walk(patient, SAFETY_TO_GOAL + GOAL_TO_SUMMARY)
-    return message(patient, patient.seen)
-
-
-def message(patient: Person, message_id: int) -> dict:
-    """A bot message of the patient's chat as it is now."""
-    return next(m for m in patient.fake.messages(patient.chat_id) if m["message_id"] == message_id)
+    patient.walk(SAFETY_TO_GOAL + GOAL_TO_SUMMARY)
+    return patient.message(patient.seen)
 
 
 def summary_lines(text: str) -> list[tuple[int, str, str]]:
@@ -192,16 +99,11 @@ def ins(transcript: list[TranscriptLine]) -> list[str]:
     return [line.text for line in transcript if line.direction == "in"]
 
 
-def rows(db: Path, sql: str, *params: object) -> list[tuple]:
-    with sqlite3.connect(db) as conn:
-        return conn.execute(sql, params).fetchall()
-
-
 # --------------------------------------------------------------------------- 1. changing an answer at the summary
 
 
 def test_a_change_at_the_summary_shows_the_new_answer_and_reapplies_skip_logic(fake, bot, db_path) -> None:
-    patient = Person(fake, 201)
+    patient = TelegramPatient(fake, 201)
     first = to_summary(patient)
     assert line_of(first, "botulinum toxin injections")[1] == "No, never"
     assert Q_PREVIOUS not in first["text"]
@@ -211,7 +113,7 @@ def test_a_change_at_the_summary_shows_the_new_answer_and_reapplies_skip_logic(f
     number, _ = line_of(first, "botulinum toxin injections")
     patient.tap(f"✏️ {number}", expect=Q_TOXIN)
     assert "Your answer: No, never" in patient.last()["text"]
-    assert not message(patient, first["message_id"]).get("reply_markup")
+    assert not patient.message(first["message_id"]).get("reply_markup")
     # a recent treatment makes the two questions about it relevant: they are asked, then the summary
     patient.tap("Yes, 1 to 3 months ago", expect=Q_PREVIOUS)
     patient.tap("It went well", expect=None)
@@ -258,7 +160,7 @@ def test_a_change_at_the_summary_shows_the_new_answer_and_reapplies_skip_logic(f
 # --------------------------------------------------------------------------- 2. urgent endings
 
 
-def assert_urgent_ending(patient: Person, db: Path, outcome: str, flag: str, *words: str) -> None:
+def assert_urgent_ending(patient: TelegramPatient, db: Path, outcome: str, flag: str, *words: str) -> None:
     """The patient reads an urgent ending (and nothing else after it); the store holds it as urgent."""
     ending = patient.last()
     text = ending["text"]
@@ -279,7 +181,7 @@ def assert_urgent_ending(patient: Person, db: Path, outcome: str, flag: str, *wo
 
 
 def test_symptoms_right_now_end_in_urgent_care_at_once(fake, bot, db_path) -> None:
-    spread = Person(fake, 211)
+    spread = TelegramPatient(fake, 211)
     spread.command("/start", expect="automated assistant")
     spread.tap("Continue", expect="Before we start")
     spread.tap("I agree", expect=Q_AGE)
@@ -290,7 +192,7 @@ def test_symptoms_right_now_end_in_urgent_care_at_once(fake, bot, db_path) -> No
     intake, _ = stored(db_path, 211)
     assert "allergy_signs_now" not in intake.state["answers"]  # no question after the urgent answer
 
-    allergy = Person(fake, 212)
+    allergy = TelegramPatient(fake, 212)
     allergy.command("/start", expect="automated assistant")
     allergy.tap("Continue", expect="Before we start")
     allergy.tap("I agree", expect=Q_AGE)
@@ -303,22 +205,22 @@ def test_symptoms_right_now_end_in_urgent_care_at_once(fake, bot, db_path) -> No
 
 
 def test_self_harm_words_in_a_typed_answer_end_in_crisis_support(fake, bot, db_path) -> None:
-    goal = Person(fake, 213)
+    goal = TelegramPatient(fake, 213)
     to_safety_question(goal)
-    walk(goal, SAFETY_TO_GOAL)
+    goal.walk(SAFETY_TO_GOAL)
     goal.type("Honestly some days I just want to die", expect="Something you wrote makes us want to check")
     assert_urgent_ending(goal, db_path, "crisis_support", "self_harm", "Samaritans", "don't wait for us")
     intake, _ = stored(db_path, 213)
     assert "appearance_time" not in intake.state["answers"]
 
     # the earlier free-text question (about a previous treatment), in other words and capitals
-    earlier = Person(fake, 214)
+    earlier = TelegramPatient(fake, 214)
     earlier.command("/start", expect="automated assistant")
     earlier.tap("Continue", expect="Before we start")
     earlier.tap("I agree", expect=Q_AGE)
     earlier.tap("18 to 64", expect=Q_TOXIN)
     earlier.tap("Yes, more than 3 months ago", expect=Q_ALLERGY_NOW)
-    walk(earlier, SAFETY_TO_GOAL[:-4])  # up to "Do any of these apply to you?" (bruising)
+    earlier.walk(SAFETY_TO_GOAL[:-4])  # up to "Do any of these apply to you?" (bruising)
     earlier.type("None of these", expect=Q_PREVIOUS)
     earlier.tap("I had a side effect or reaction that worried me", expect=None)
     earlier.tap("Done", expect=Q_PREVIOUS_DETAILS)
@@ -327,7 +229,7 @@ def test_self_harm_words_in_a_typed_answer_end_in_crisis_support(fake, bot, db_p
 
 
 def test_a_change_at_the_summary_to_an_urgent_answer_ends_at_once(fake, bot, db_path) -> None:
-    allergy = Person(fake, 215)
+    allergy = TelegramPatient(fake, 215)
     summary = to_summary(allergy)
     number, answer = line_of(summary, Q_ALLERGY_NOW)
     assert answer == "No"
@@ -336,7 +238,7 @@ def test_a_change_at_the_summary_to_an_urgent_answer_ends_at_once(fake, bot, db_
     assert_urgent_ending(allergy, db_path, "urgent_care", "allergy_now")
     assert sum(SUMMARY in (m["text"] or "") for m in fake.messages(215)) == 1  # no summary after it
 
-    words = Person(fake, 216)
+    words = TelegramPatient(fake, 216)
     summary = to_summary(words)
     number, _ = line_of(summary, Q_GOAL)
     words.tap(f"✏️ {number}", expect=Q_GOAL)
@@ -347,9 +249,9 @@ def test_a_change_at_the_summary_to_an_urgent_answer_ends_at_once(fake, bot, db_
 
 
 def test_writing_after_an_urgent_ending_starts_no_new_questionnaire(fake, bot, db_path) -> None:
-    patient = Person(fake, 217)
+    patient = TelegramPatient(fake, 217)
     to_safety_question(patient)
-    walk(patient, SAFETY_TO_GOAL)
+    patient.walk(SAFETY_TO_GOAL)
     patient.type("I want to end it all", expect="Something you wrote makes us want to check")
     ending = patient.last()
     patient.type("I am scared")  # the crisis lines again, not a formality and not a new questionnaire
@@ -369,7 +271,7 @@ def test_writing_after_an_urgent_ending_starts_no_new_questionnaire(fake, bot, d
 
 
 def test_media_locations_and_contacts_get_a_kind_reprompt_and_change_nothing(fake, bot, db_path) -> None:
-    patient = Person(fake, 221)
+    patient = TelegramPatient(fake, 221)
     to_safety_question(patient)
     before, _ = stored(db_path, 221)
     assert before is not None
@@ -412,7 +314,7 @@ def test_media_locations_and_contacts_get_a_kind_reprompt_and_change_nothing(fak
 
 
 def test_stale_buttons_of_a_finished_intake_are_answered_and_change_nothing(fake, bot, db_path) -> None:
-    patient = Person(fake, 231)
+    patient = TelegramPatient(fake, 231)
     summary = to_summary(patient)
     edit_first, finish = callback_data(summary, "✏️ 1"), callback_data(summary, "Looks right, finish")
     patient.tap("Looks right, finish", expect="consultation")
@@ -424,7 +326,7 @@ def test_stale_buttons_of_a_finished_intake_are_answered_and_change_nothing(fake
     for data in (finish, edit_first):
         answer = patient.press_data(summary["message_id"], data)
         assert answer.get("text") == STALE
-    patient.command("/privacy", expect="What is stored")  # a fence: see Person.quiet_after
+    patient.command("/privacy", expect="What is stored")  # a fence: see TelegramPatient.quiet_after
     fence = patient.seen
     for later in [m for m in fake.messages(231) if ending_id < m["message_id"] < fence]:
         # at most a word on where they stand; never a question or a button
@@ -441,17 +343,17 @@ def test_stale_buttons_of_a_finished_intake_are_answered_and_change_nothing(fake
     assert rows(db_path, "SELECT count(*) FROM intakes WHERE chat_id = 231") == [(1,)]
 
 
-def erase(patient: Person) -> dict:
+def erase(patient: TelegramPatient) -> dict:
     """/delete and its confirmation; the confirmation message as it was before the tap."""
     patient.command("/delete", expect="Erase everything")
     confirm = patient.last()
     patient.tap("Yes, erase everything")
-    patient.fake.wait_for(lambda: "has been erased" in (message(patient, confirm["message_id"])["text"] or ""), 5)
+    patient.fake.wait_for(lambda: "has been erased" in (patient.message(confirm["message_id"])["text"] or ""), 5)
     return confirm
 
 
 def test_stale_buttons_after_delete_are_answered_and_nothing_about_the_person_remains(fake, bot, db_path) -> None:
-    patient = Person(fake, 232)
+    patient = TelegramPatient(fake, 232)
     to_safety_question(patient)
     patient.tap("No", expect=Q_CONCERNS)
     question = patient.last()
@@ -476,7 +378,7 @@ def test_stale_buttons_after_delete_are_answered_and_nothing_about_the_person_re
 
 
 def test_delete_after_finishing_erases_everything(fake, bot, db_path) -> None:
-    patient = Person(fake, 233)
+    patient = TelegramPatient(fake, 233)
     summary = to_summary(patient)
     patient.tap("Looks right, finish", expect="consultation")
     erase(patient)
@@ -506,7 +408,7 @@ def assert_nothing_about(db: Path, chat_id: int, words: list[str]) -> None:
 
 
 def test_help_and_privacy_mid_question_come_back_to_the_same_question(fake, bot, db_path) -> None:
-    patient = Person(fake, 241)
+    patient = TelegramPatient(fake, 241)
     to_safety_question(patient)
     patient.tap("No", expect=Q_CONCERNS)
     patient.tap("Large-looking pores")  # a tick in progress, not yet Done
@@ -551,7 +453,7 @@ def _batched(fake: FakeTelegram, queued: list[int]) -> None:
 
 def test_one_chats_updates_in_one_getupdates_batch_apply_in_order_once_each(fake, db_path) -> None:
     """Polling only: a webhook is sent one update per request, so there is no batch to speak of."""
-    patient = Person(fake, 251)
+    patient = TelegramPatient(fake, 251)
     user = patient.user()
     # queued before the bot ever polls: they all come in its first getUpdates
     first = [
@@ -632,7 +534,7 @@ def test_serve_in_polling_mode_runs_the_bot_and_the_staff_web_app(fake, db_path,
         WEBHOOK_URL="",
     ).start()
     try:
-        patient = Person(fake, 261)
+        patient = TelegramPatient(fake, 261)
         to_safety_question(patient, "/start make-run")
         patient.tap("No", expect=Q_CONCERNS)
         assert fake.webhook() is None and fake.calls("getUpdates")  # long polling, no webhook

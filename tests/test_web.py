@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
-from test_turns import Patient
+from support.patients import InProcessPatient
 
 from bot.channels.telegram.events import Chat
 from bot.channels.telegram.turns import TurnRunner
@@ -35,10 +35,10 @@ def app(skin: Engine, store: Store):
 
 def intake_with_script(skin: Engine, store: Store, chat_id: int = 7) -> int:
     """An intake whose free text is a <script>, as a patient could type it."""
-    patient = Patient(TurnRunner(skin, store), Chat(chat_id, chat_id, "Eve <b>", None, "eve", "en"))
-    patient.command("start", "website")
+    patient = InProcessPatient(TurnRunner(skin, store), Chat(chat_id, chat_id, "Eve <b>", None, "eve", "en"))
+    patient.command("/start website")
     for label in ("Continue", "I agree", "18 to 64", "No, never", "No"):
-        patient.press(label)
+        patient.tap(label)
     patient.type("<script>alert('x')</script> pores")
     with store.transaction() as tx:
         return tx.current_intake(chat_id).id

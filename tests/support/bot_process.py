@@ -9,9 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-from fake_telegram import FakeTelegram
+from support.fake_telegram import FakeTelegram
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class BotProcess:
@@ -87,3 +87,12 @@ class BotProcess:
         self.proc.wait(timeout=timeout)
         self.read()
         return self.proc.returncode
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

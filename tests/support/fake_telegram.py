@@ -35,7 +35,7 @@ How tests use it
 ----------------
 ::
 
-    with FakeTelegram() as fake:                       # or the function-scoped ``fake_telegram`` fixture
+    with FakeTelegram() as fake:                       # or the ``fake_telegram`` fixture (support.fixtures)
         start_bot(TELEGRAM_TOKEN=fake.TOKEN, TELEGRAM_BASE_URL=fake.base_url)
         fake.send_command(42, "/start")                # the patient's side; returns the update_id
         first = fake.wait_for_text(42, "welcome")      # what the bot did: its messages, as the patient sees them
@@ -69,13 +69,12 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
 import httpx
-import pytest
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -1247,13 +1246,6 @@ class FakeTelegram:
             url = self._webhook.url
         headers = {} if secret is None else {"X-Telegram-Bot-Api-Secret-Token": secret}
         return httpx.post(url, json=body, headers=headers, timeout=10).status_code
-
-
-@pytest.fixture
-def fake_telegram() -> Iterator[FakeTelegram]:
-    """A running FakeTelegram for one test."""
-    with FakeTelegram() as fake:
-        yield fake
 
 
 # ---------------------------------------------------------------------- helpers
