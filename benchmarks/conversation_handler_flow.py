@@ -95,7 +95,7 @@ def build_application(engine: Engine, token: str, request: BaseRequest | None = 
         help_ = turn.help if turn is not None else False
         sent = None
         for message in renderer.prompt_messages(prompt, data["intake"], conv.language, error=error, help=help_):
-            sent = await context.bot.send_message(chat_id, message["text"], reply_markup=to_markup(message["keyboard"]))
+            sent = await context.bot.send_message(chat_id, message.text, reply_markup=to_markup(message.keyboard))
         if engine.finished(conv):
             data["prompt_id"] = None
             return ConversationHandler.END

@@ -32,7 +32,9 @@ def test_start_creates_an_intake_and_commits_the_first_prompt(turns: TurnRunner)
     assert intake.status == "in_progress" and intake.source == "website" and intake.language == "en"
     assert intake.first_name == "Ada" and intake.username == "ada"
     outbox = patient.outbox()
-    assert outbox == [render.send("Welcome to Test Clinic.", [[{"text": "Continue", "data": f"{intake.id}.0.n"}]])]
+    assert outbox == [
+        render.send("Welcome to Test Clinic.", [[{"text": "Continue", "data": f"{intake.id}.0.n"}]]).payload()
+    ]
     assert intake.prompt_message_id is not None
     assert patient.transcript() == [("in", "/start website"), ("out", "Welcome to Test Clinic.")]
 
@@ -81,7 +83,7 @@ def test_an_invalid_answer_repeats_the_question_with_the_correction(turns: TurnR
     count = len(patient.outbox())
     patient.type("old")
     new = patient.outbox()[count:]
-    assert new[0] == render.edit_keyboard(None, target=new[0]["target"])
+    assert new[0] == render.edit_keyboard(None, target=new[0]["target"]).payload()
     assert new[1]["text"].startswith("⚠️ Please type a number, for example 42.\n\nHow old are you?")
     assert patient.intake().state["state"] == "age"
 
@@ -110,8 +112,8 @@ def test_a_button_of_a_finished_intake_says_it_is_finished(turns: TurnRunner) ->
     result = turns.apply(patient.update_id + 1, ADA, Event("press", data=old, label="I agree", message_id=7))
     assert result.toast == "That button belongs to an earlier step."
     assert patient.outbox()[-2:] == [
-        render.edit_keyboard(None, message_id=7),
-        render.send("This questionnaire is finished. Send /restart to start again."),
+        render.edit_keyboard(None, message_id=7).payload(),
+        render.send("This questionnaire is finished. Send /restart to start again.").payload(),
     ]
     assert patient.intake().status == "completed"
 
@@ -151,7 +153,7 @@ def test_delete_erases_everything_after_confirmation(turns: TurnRunner) -> None:
     assert patient.intake() is not None  # nothing happens before the confirmation
     result = patient.tap("Yes, erase everything")
     assert patient.intake() is None
-    assert result.direct[0]["text"].startswith("Done: everything stored about you here has been erased.")
+    assert result.direct[0].text.startswith("Done: everything stored about you here has been erased.")
     with turns.store.transaction() as tx:
         assert tx.pending(ADA.id) == []
     result = patient.command("/delete")
@@ -194,7 +196,7 @@ def test_privacy_says_how_long_intakes_are_kept(all_types: Engine, store: Store)
     ):
         turns = TurnRunner(all_types, store, retention_days=days)
         result = turns.apply(None, Chat(7 if days else 8), Event("command", command="privacy"))
-        replies = result.direct + [row.payload for row in result.outgoing]  # before /start nothing is stored
+        replies = [r.payload() for r in result.direct] + [row.payload for row in result.outgoing]  # nothing stored
         privacy = next(reply["text"] for reply in replies if reply["text"].startswith("What is stored"))
         assert said in privacy and "Who sees it: only the staff of Test Clinic" in privacy
 
@@ -386,4 +388,4 @@ def test_delete_erases_a_finished_intake_too(turns: TurnRunner) -> None:
     patient.command("/delete")
     result = patient.tap("Yes, erase everything")
     assert result.toast is None and patient.intake() is None
-    assert result.direct[0]["text"].startswith("Done: everything stored about you here has been erased.")
+    assert result.direct[0].text.startswith("Done: everything stored about you here has been erased.")

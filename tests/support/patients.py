@@ -61,7 +61,7 @@ class InProcessPatient(Patient):
         self.update_id += 1
         result = self.turns.apply(self.update_id, self.chat, event)
         if expect is not None:
-            texts = [reply.get("text") or "" for reply in result.direct + [row.payload for row in result.outgoing]]
+            texts = [reply.text for reply in result.direct] + [row.payload.get("text") or "" for row in result.outgoing]
             assert any(expect.casefold() in text.casefold() for text in texts), (expect, texts)
         return result
 

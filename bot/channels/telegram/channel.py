@@ -30,7 +30,8 @@ from bot.channels.telegram.commands import COMMANDS
 from bot.channels.telegram.events import Chat, Event
 from bot.channels.telegram.failed_turns import FailedTurns
 from bot.channels.telegram.locks import KeyedLocks
-from bot.channels.telegram.outbox import ChatPacer, Outbox, markup, retry_seconds
+from bot.channels.telegram.outbox import ChatPacer, Outbox, retry_seconds
+from bot.channels.telegram.replies import Reply, deliver
 from bot.channels.telegram.turn import TurnResult
 from bot.channels.telegram.turns import TurnRunner
 from bot.channels.telegram.updates import ALLOWED_UPDATES, parse_update
@@ -164,8 +165,8 @@ class TelegramChannel:
                 self.failed_turns.forget(update.update_id)
             if update.callback_query is not None:
                 await self._answer(update, result.toast)
-            for payload in result.direct:
-                await self._send_direct(chat.id, payload)
+            for reply in result.direct:
+                await self._send_direct(chat.id, reply)
         return True
 
     def _apology(self, chat: Chat) -> str:
@@ -193,27 +194,22 @@ class TelegramChannel:
         except TelegramError as err:  # an old query cannot be answered any more: nothing to do
             log.info("callback query not answered: %s", err.message)
 
-    async def _send_direct(self, chat_id: int, payload: dict[str, Any], tries: int = 3) -> None:
+    async def _send_direct(self, chat_id: int, reply: Reply, tries: int = 3) -> None:
         """A reply that is deliberately not stored (after /delete, an apology): best effort."""
         try:
-            if payload["op"] == "send":
-                await self.bot.send_message(chat_id, payload["text"], reply_markup=markup(payload.get("keyboard")))
-            elif payload["op"] == "edit" and payload.get("message_id"):
-                await self.bot.edit_message_text(payload["text"], chat_id=chat_id, message_id=payload["message_id"])
-            elif payload.get("message_id"):
-                await self.bot.edit_message_reply_markup(chat_id=chat_id, message_id=payload["message_id"])
+            await deliver(self.bot, chat_id, reply)
         except RetryAfter as err:
             if tries > 1:  # waited out in the background: this chat's lock and webhook answer go on
-                self._send_later(retry_seconds(err), chat_id, payload, tries - 1)
+                self._send_later(retry_seconds(err), chat_id, reply, tries - 1)
             else:
                 log.warning("direct reply to chat %s given up: Telegram keeps asking to wait", chat_id)
         except TelegramError as err:
             log.warning("direct reply to chat %s failed: %s", chat_id, err.message)
 
-    def _send_later(self, delay: float, chat_id: int, payload: dict[str, Any], tries: int) -> None:
+    def _send_later(self, delay: float, chat_id: int, reply: Reply, tries: int) -> None:
         async def later() -> None:
             await asyncio.sleep(delay)
-            await self._send_direct(chat_id, payload, tries)
+            await self._send_direct(chat_id, reply, tries)
 
         task = asyncio.get_running_loop().create_task(later())
         self._later.add(task)

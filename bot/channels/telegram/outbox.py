@@ -17,11 +17,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from typing import Any
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import Bot
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
+from bot.channels.telegram.replies import Reply, ReplyOp, deliver
 from bot.failures import log_failure
 from bot.store import Outgoing, Store, Tx, utcnow
 from bot.store.group import GroupCommit
@@ -43,22 +43,6 @@ def retry_seconds(err: RetryAfter) -> float:
     """How long Telegram asks to wait (python-telegram-bot gives an int or a timedelta)."""
     retry = err.retry_after
     return float(retry) if isinstance(retry, (int, float)) else retry.total_seconds()
-
-
-def markup(keyboard: list[list[dict[str, str]]] | None) -> InlineKeyboardMarkup | None:
-    if not keyboard:
-        return None
-    return InlineKeyboardMarkup(
-        [
-            [
-                InlineKeyboardButton(b["text"], url=b["url"])
-                if "url" in b
-                else InlineKeyboardButton(b["text"], callback_data=b["data"])
-                for b in row
-            ]
-            for row in keyboard
-        ]
-    )
 
 
 class ChatPacer:
@@ -217,8 +201,9 @@ class Outbox:
     async def _send(self, row: Outgoing) -> bool:
         """Send one reply; True to go on with the chat's next one."""
         now = self.clock()
+        reply = Reply.from_payload(row.payload)
         try:
-            telegram_id = await self._call(row)
+            telegram_id = await self._call(row, reply)
         except RetryAfter as err:  # only this chat waits: the others' replies go on
             retry = retry_seconds(err)
             log.info("Telegram holds chat %s back for %ss (429)", row.chat_id, retry)
@@ -229,7 +214,7 @@ class Outbox:
             return True
         except BadRequest as err:
             # python-telegram-bot re-capitalises Telegram's descriptions: compare without case.
-            if row.payload["op"] != "send" and any(e in err.message.lower() for e in _HARMLESS_EDIT_ERRORS):
+            if reply.op != ReplyOp.SEND and any(e in err.message.lower() for e in _HARMLESS_EDIT_ERRORS):
                 self._sent(row, None)
                 return True
             log.error("reply %s refused by Telegram: %s", row.id, err.message)
@@ -242,30 +227,16 @@ class Outbox:
         self._sent(row, telegram_id)
         return True
 
-    async def _call(self, row: Outgoing) -> int | None:
-        payload: Any = row.payload
-        op = payload["op"]
-        if op == "send":
+    async def _call(self, row: Outgoing, reply: Reply) -> int | None:
+        if reply.op == ReplyOp.SEND:
             await self.pacer.wait(row.chat_id)
-            message = await self.bot.send_message(
-                row.chat_id, payload["text"], reply_markup=markup(payload["keyboard"])
-            )
-            return message.message_id
-        message_id = payload.get("message_id")
-        target = payload.get("target")
-        if message_id is None and target is not None:
-            message_id = self._telegram_id(target)
-        if message_id is None:
-            return None  # the message to edit never went out: nothing to change
+            return await deliver(self.bot, row.chat_id, reply)
         # Edits are not paced: the per-chat guideline is about new messages, and taking the
         # buttons off an answered question should never lag behind the next question.
-        if op == "edit":
-            await self.bot.edit_message_text(payload["text"], chat_id=row.chat_id, message_id=message_id)
-        else:
-            await self.bot.edit_message_reply_markup(
-                chat_id=row.chat_id, message_id=message_id, reply_markup=markup(payload["keyboard"])
-            )
-        return None
+        message_id = reply.message_id
+        if message_id is None and reply.target is not None:
+            message_id = self._telegram_id(reply.target)
+        return await deliver(self.bot, row.chat_id, reply, message_id)
 
     def _telegram_id(self, row_id: int) -> int | None:
         """Telegram's id of a reply this bot sent (from memory when recent, else from the store)."""

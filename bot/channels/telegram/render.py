@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
+from bot.channels.telegram.replies import Button, Keyboard, Reply, ReplyOp
 from bot.engine import Engine, Prompt
 
 MAX_TEXT = 4096  # Telegram's limit for one message
@@ -22,9 +22,6 @@ MAX_CALLBACK_BYTES = 64
 CHECKED, UNCHECKED = "☑ ", "☐ "
 SUMMARY_BUTTONS_PER_ROW = 5
 _NUMBER = re.compile(r"[0-9]{1,20}")  # an intake id or a revision, as callback() writes them
-
-Button = dict[str, str]  # {"text": ..., "data": ...} or {"text": ..., "url": ...}
-Keyboard = list[list[Button]]
 
 
 class Action(StrEnum):
@@ -81,17 +78,17 @@ def parse_callback(data: str | None) -> Press | None:
     return Press(int(parts[0]), int(parts[1]), action, parts[3] if len(parts) > 3 else "")
 
 
-def send(text: str, keyboard: Keyboard | None = None) -> dict[str, Any]:
-    return {"op": "send", "text": text, "keyboard": keyboard}
+def send(text: str, keyboard: Keyboard | None = None) -> Reply:
+    return Reply(ReplyOp.SEND, text, keyboard)
 
 
-def edit(text: str, *, target: int | None = None, message_id: int | None = None) -> dict[str, Any]:
+def edit(text: str, *, target: int | None = None, message_id: int | None = None) -> Reply:
     """Replace a sent message's text and remove its keyboard."""
-    return {"op": "edit", "text": text, "target": target, "message_id": message_id}
+    return Reply(ReplyOp.EDIT, text, target=target, message_id=message_id)
 
 
-def edit_keyboard(keyboard: Keyboard | None, *, target: int | None = None, message_id: int | None = None) -> dict:
-    return {"op": "markup", "keyboard": keyboard, "target": target, "message_id": message_id}
+def edit_keyboard(keyboard: Keyboard | None, *, target: int | None = None, message_id: int | None = None) -> Reply:
+    return Reply(ReplyOp.MARKUP, keyboard=keyboard, target=target, message_id=message_id)
 
 
 def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
@@ -193,7 +190,7 @@ class Renderer:
 
     def prompt_messages(
         self, prompt: Prompt, intake_id: int, lang: str, *, error: str | None = None, help: bool = False
-    ) -> list[dict[str, Any]]:
+    ) -> list[Reply]:
         """The messages that show a step; the keyboard goes on the last one."""
         chunks = split_text(self.prompt_text(prompt, lang, error=error, help=help))
         keyboard = self.keyboard(prompt, intake_id, lang) or None

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.channels.telegram import commands, presses, render, typed
 from bot.channels.telegram.events import Chat, Event, EventKind
+from bot.channels.telegram.replies import Reply
 from bot.engine import Conversation, Effect, Prompt, PromptKind
 from bot.flow import model
 from bot.store import FINISHED, Intake, IntakeStatus, Outgoing, Tx
@@ -29,7 +30,7 @@ class TurnResult:
 
     toast: str | None = None  # the answer to a callback query
     duplicate: bool = False
-    direct: list[dict[str, Any]] = field(default_factory=list)  # replies to send without storing
+    direct: list[Reply] = field(default_factory=list)  # replies to send without storing
     outgoing: list[Outgoing] = field(default_factory=list)  # the replies stored, to send once committed
     erased: bool = False  # everything of the chat was erased (/delete): nothing of it may be sent
 
@@ -50,7 +51,7 @@ class TurnState:
         self.conv: Conversation | None = None
         self.in_text = ""
         self.in_kind = EventKind.TEXT
-        self.outs: list[dict[str, Any]] = []
+        self.outs: list[Reply] = []
         self.result = TurnResult()
         self.new_prompt: int | None = None  # index in outs of the message showing the step's buttons
         self.prompt_shown = False
@@ -117,7 +118,7 @@ class TurnState:
             self.update_id,
             self.in_text if recorded else None,
             self.in_kind,
-            self.outs,
+            [reply.payload() for reply in self.outs],
             self.now,
         )
         self.result.outgoing += rows
