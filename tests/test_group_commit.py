@@ -7,6 +7,7 @@ import asyncio
 
 import pytest
 import sqlalchemy as sa
+from support.turns import record_in
 
 from bot.store import Intake, Stale, Store, Tx, utcnow
 from bot.store.group import CommitFailed, GroupCommit
@@ -30,7 +31,7 @@ def record(text: str, update_id: int):
         intake = tx.current_intake(1) or tx.create_intake(
             Intake(0, 1, "f", "1", "en", "in_progress", {}, utcnow(), utcnow())
         )
-        tx.record_in(intake.id, 1, update_id, text, utcnow())
+        record_in(tx, intake.id, 1, update_id, text, utcnow())
         return text
 
     return work

@@ -18,6 +18,7 @@ import sqlalchemy.exc
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 from support.fake_telegram import FakeTelegram
+from support.turns import apply_async
 from telegram import Update
 from telegram.error import RetryAfter
 
@@ -167,7 +168,7 @@ class FlakyBot:
 async def test_a_database_error_while_recording_a_failed_send_holds_the_chat(
     all_types: Engine, store: Store, monkeypatch, caplog
 ) -> None:
-    rows = TurnRunner(all_types, store).apply(1, CHAT, Event("command", command="start")).outgoing
+    rows = (await apply_async(TurnRunner(all_types, store), 1, CHAT, Event("command", command="start"))).outgoing
     assert rows
     bot = FlakyBot()
     outbox = Outbox(store, bot, ChatPacer(1000), GroupCommit(store))
@@ -208,8 +209,8 @@ class SlowBot:
 async def test_a_clean_stop_lets_the_reply_on_its_way_finish_and_records_it(all_types: Engine, store: Store) -> None:
     """Otherwise the reply counts as unsent and goes out a second time at the next start."""
     turns = TurnRunner(all_types, store)
-    first = turns.apply(1, CHAT, Event("command", command="start")).outgoing
-    second = turns.apply(2, CHAT, Event("command", command="help")).outgoing
+    first = (await apply_async(turns, 1, CHAT, Event("command", command="start"))).outgoing
+    second = (await apply_async(turns, 2, CHAT, Event("command", command="help"))).outgoing
     bot = SlowBot()
     outbox = Outbox(store, bot, ChatPacer(1000), GroupCommit(store))
     outbox.push(first + second)
@@ -224,7 +225,7 @@ async def test_a_clean_stop_lets_the_reply_on_its_way_finish_and_records_it(all_
 
 
 async def test_a_stop_gives_up_on_a_reply_telegram_never_answers(all_types: Engine, store: Store) -> None:
-    rows = TurnRunner(all_types, store).apply(1, CHAT, Event("command", command="start")).outgoing
+    rows = (await apply_async(TurnRunner(all_types, store), 1, CHAT, Event("command", command="start"))).outgoing
     bot = SlowBot()
     outbox = Outbox(store, bot, ChatPacer(1000), GroupCommit(store))
     outbox.push(rows)
@@ -318,7 +319,7 @@ class AlwaysWait:
 async def test_waits_telegram_asks_for_never_use_up_a_replys_attempts(all_types: Engine, store: Store) -> None:
     from bot.channels.telegram.outbox import MAX_ATTEMPTS
 
-    rows = TurnRunner(all_types, store).apply(1, CHAT, Event("command", command="start")).outgoing
+    rows = (await apply_async(TurnRunner(all_types, store), 1, CHAT, Event("command", command="start"))).outgoing
     outbox = Outbox(store, AlwaysWait(), ChatPacer(1000), GroupCommit(store))
     outbox.push(rows)
     await outbox.idle()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from support.turns import add_out, mark_sent, record_in
 
 from bot.store import Duplicate, Intake, Store, StoreError, utcnow
 from bot.store.schema import metadata
@@ -37,10 +38,10 @@ def test_migrating_twice_changes_nothing(store: Store) -> None:
 def test_an_update_id_is_recorded_once_and_the_transaction_rolls_back(store: Store) -> None:
     with store.transaction() as tx:
         intake = tx.create_intake(new_intake())
-        tx.record_in(intake.id, 1, 500, "hello", utcnow())
+        record_in(tx, intake.id, 1, 500, "hello", utcnow())
     with pytest.raises(Duplicate), store.transaction() as tx:
-        tx.add_out(intake.id, 1, {"op": "send", "text": "would be lost"}, utcnow())
-        tx.record_in(intake.id, 1, 500, "hello again", utcnow())
+        add_out(tx, intake.id, 1, {"op": "send", "text": "would be lost"}, utcnow())
+        record_in(tx, intake.id, 1, 500, "hello again", utcnow())
     with store.transaction() as tx:
         assert [line.text for line in tx.transcript(intake.id)] == ["hello"]
         assert tx.pending(1) == []
@@ -51,8 +52,8 @@ def test_the_outbox_keeps_order_retries_and_gives_up(store: Store) -> None:
     later = now.replace(year=now.year + 1)
     with store.transaction() as tx:
         intake = tx.create_intake(new_intake())
-        first = tx.add_out(intake.id, 1, {"op": "send", "text": "one"}, now)
-        second = tx.add_out(intake.id, 1, {"op": "send", "text": "two"}, now)
+        first = add_out(tx, intake.id, 1, {"op": "send", "text": "one"}, now)
+        second = add_out(tx, intake.id, 1, {"op": "send", "text": "two"}, now)
         assert tx.pending(1) == [first, second]
         tx.mark_failed(first.id, "network", later)
         # still first in line, with when it may be tried again: the outbox holds the chat until then
@@ -62,7 +63,7 @@ def test_the_outbox_keeps_order_retries_and_gives_up(store: Store) -> None:
         ]
         tx.mark_failed(second.id, "forbidden", None, give_up=True)
         assert [r.id for r in tx.pending(1)] == [first.id]  # given up on: never pending again
-        tx.mark_sent(first.id, 77, now)
+        mark_sent(tx, first.id, 77, now)
         assert tx.pending(1) == []
         assert tx.telegram_message_id(first.id) == 77
 
@@ -76,8 +77,8 @@ def test_what_the_driver_writes_reads_back_through_core(store: Store) -> None:
     now = utcnow()
     with store.transaction() as tx:
         intake = tx.create_intake(new_intake(5))
-        tx.record_in(intake.id, 5, 901, "Ja, gern – ✓", now, "press")
-        out = tx.add_out(intake.id, 5, {"op": "send", "text": "Frage", "keyboard": None}, now)
+        record_in(tx, intake.id, 5, 901, "Ja, gern – ✓", now, "press")
+        out = add_out(tx, intake.id, 5, {"op": "send", "text": "Frage", "keyboard": None}, now)
         intake.state = {"v": 1, "answers": {"note": "Grüße 🌿"}}
         intake.flags, intake.urgent, intake.status = ["pregnant"], True, "completed"
         intake.consented_at = intake.completed_at = now
@@ -113,12 +114,12 @@ def test_a_savepoint_undoes_only_its_own_writes_and_callbacks(store: Store) -> N
     ran: list[str] = []
     with store.transaction() as tx:
         intake = tx.create_intake(new_intake(7))
-        tx.record_in(intake.id, 7, 1001, "kept", utcnow())
+        record_in(tx, intake.id, 7, 1001, "kept", utcnow())
         tx.on_commit(lambda: ran.append("kept"))
         with pytest.raises(Duplicate), tx.savepoint():
-            tx.record_in(intake.id, 7, 1002, "undone", utcnow())
+            record_in(tx, intake.id, 7, 1002, "undone", utcnow())
             tx.on_commit(lambda: ran.append("undone"))
-            tx.record_in(intake.id, 7, 1001, "a redelivery", utcnow())
+            record_in(tx, intake.id, 7, 1001, "a redelivery", utcnow())
         assert ran == []  # nothing runs before the commit
     assert ran == ["kept"]
     with store.transaction() as tx:
@@ -129,7 +130,7 @@ def test_delete_chat_erases_intakes_and_transcripts_of_that_chat_only(store: Sto
     with store.transaction() as tx:
         mine, other = tx.create_intake(new_intake(1)), tx.create_intake(new_intake(2))
         for intake in (mine, other):
-            tx.record_in(intake.id, intake.chat_id, None, "text", utcnow())
+            record_in(tx, intake.id, intake.chat_id, None, "text", utcnow())
         assert tx.delete_chat(1) == 1
         assert tx.current_intake(1) is None and tx.transcript(mine.id) == []
         assert tx.current_intake(2) is not None and len(tx.transcript(other.id)) == 1
@@ -154,7 +155,7 @@ def test_retention_erases_quiet_intakes_with_everything_they_hold(store: Store) 
         old.updated_at = now - timedelta(days=40)
         old, fresh = tx.create_intake(old), tx.create_intake(fresh)
         for intake in (old, fresh):
-            tx.record_in(intake.id, intake.chat_id, None, "text", now)
+            record_in(tx, intake.id, intake.chat_id, None, "text", now)
             tx.queue_completion(intake.id, now)
         tx.conn.execute(audit.insert().values(actor="rita", action="view", intake_id=old.id, at=now))
         assert tx.purge_before(now - timedelta(days=30)) == 1
@@ -200,7 +201,7 @@ def test_migrating_old_data_keeps_every_row_and_never_reuses_an_id(database_url:
             newest_message = tx.conn.execute(sa.select(sa.func.max(messages.c.id))).scalar_one()
             assert tx.delete_chat(2) == 1  # the newest intake and message go...
             newer = tx.create_intake(new_intake(3))
-            tx.record_in(newer.id, 3, None, "again", utcnow())
+            record_in(tx, newer.id, 3, None, "again", utcnow())
         with store.transaction() as tx:
             assert newer.id > ids[1]  # ...and their ids do not come back
             (message_id,) = tx.conn.execute(sa.select(messages.c.id).where(messages.c.chat_id == 3)).one()
@@ -265,7 +266,7 @@ def test_a_long_running_store_checkpoints_from_its_own_thread(database_url: str)
             return
         with store.transaction() as tx:
             intake = tx.create_intake(new_intake(11))
-            tx.record_in(intake.id, 11, 1100, "text", utcnow())
+            record_in(tx, intake.id, 11, 1100, "text", utcnow())
             (autocheckpoint,) = tx.driver.execute("PRAGMA wal_autocheckpoint").fetchone()
         assert autocheckpoint == 10_000  # committing connections only checkpoint as a safety net
         deadline = time.monotonic() + 10
@@ -292,8 +293,8 @@ def test_an_erased_chat_keeps_only_its_update_ids_for_two_days(store: Store) -> 
 
     with store.transaction() as tx:
         intake = tx.create_intake(new_intake(12))
-        tx.record_in(intake.id, 12, 1201, "my answer", utcnow())
-        tx.add_out(intake.id, 12, {"op": "send", "text": "a question"}, utcnow())
+        record_in(tx, intake.id, 12, 1201, "my answer", utcnow())
+        add_out(tx, intake.id, 12, {"op": "send", "text": "a question"}, utcnow())
         assert tx.delete_chat(12) == 1
 
     def rows(tx) -> list[tuple]:
@@ -305,12 +306,12 @@ def test_an_erased_chat_keeps_only_its_update_ids_for_two_days(store: Store) -> 
         assert tx.pending() == [] and tx.current_intake(12) is None
         fresh = tx.create_intake(new_intake(12))
     with pytest.raises(Duplicate), store.transaction() as tx:
-        tx.record_in(fresh.id, 12, 1201, "my answer", utcnow())  # Telegram sends it again
+        record_in(tx, fresh.id, 12, 1201, "my answer", utcnow())  # Telegram sends it again
     with store.transaction() as tx:
         tx.conn.execute(messages.update().values(at=utcnow() - timedelta(days=3)))  # two days on
         tx.delete_chat(99)  # any later erasure sweeps old tombstones
         assert rows(tx) == []
-        tx.record_in(fresh.id, 12, 1202, "again", utcnow())
+        record_in(tx, fresh.id, 12, 1202, "again", utcnow())
         tx.delete_chat(12)  # a new tombstone...
         assert rows(tx) == [(None, 0, 1202, "erased", "", None)]
         tx.conn.execute(messages.update().values(at=utcnow() - timedelta(days=3)))  # ...two days on
@@ -345,7 +346,7 @@ def test_migration_0004_keeps_the_message_id_counter(database_url: str) -> None:
     try:
         with store.transaction() as tx:
             assert len(tx.transcript(intake_id)) == 2
-            newest = tx.add_out(intake_id, 1, {"op": "send", "text": "next"}, utcnow())
+            newest = add_out(tx, intake_id, 1, {"op": "send", "text": "next"}, utcnow())
         assert newest.id > ids[-1]  # never an erased message's id
     finally:
         store.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from support.patients import ADA, InProcessPatient
+from support.turns import apply, remind
 
 from bot.channels.telegram import render
 from bot.channels.telegram.events import Chat, Event
@@ -44,7 +45,7 @@ def test_a_redelivered_update_is_applied_once(turns: TurnRunner) -> None:
     patient.command("/start")
     patient.tap("Continue")
     before = patient.transcript()
-    result = turns.apply(patient.update_id, ADA, Event("text", text="I agree"))
+    result = apply(turns, patient.update_id, ADA, Event("text", text="I agree"))
     assert result.duplicate
     assert patient.transcript() == before
     assert patient.intake().state["state"] == "consent"
@@ -93,12 +94,12 @@ def test_stale_buttons_get_a_notice_and_the_current_question(turns: TurnRunner) 
     patient.command("/start")
     old = patient.button("Continue")
     patient.tap("Continue")
-    result = turns.apply(9999, ADA, Event("press", data=old, label="Continue", message_id=7))
+    result = apply(turns, 9999, ADA, Event("press", data=old, label="Continue", message_id=7))
     assert result.toast == "That button belongs to an earlier step."
     last = patient.outbox()[-1]
     assert last["text"].startswith("We ask some questions.")
     assert patient.intake().state["state"] == "consent"
-    assert turns.apply(10000, ADA, Event("press", data="garbage", message_id=7)).toast is not None
+    assert apply(turns, 10000, ADA, Event("press", data="garbage", message_id=7)).toast is not None
 
 
 def test_a_button_of_a_finished_intake_says_it_is_finished(turns: TurnRunner) -> None:
@@ -109,7 +110,7 @@ def test_a_button_of_a_finished_intake_says_it_is_finished(turns: TurnRunner) ->
     patient.tap("I agree")
     patient.type("16")  # an early ending
     assert patient.intake().status == "completed"
-    result = turns.apply(patient.update_id + 1, ADA, Event("press", data=old, label="I agree", message_id=7))
+    result = apply(turns, patient.update_id + 1, ADA, Event("press", data=old, label="I agree", message_id=7))
     assert result.toast == "That button belongs to an earlier step."
     assert patient.outbox()[-2:] == [
         render.edit_keyboard(None, message_id=7).payload(),
@@ -195,7 +196,7 @@ def test_privacy_says_how_long_intakes_are_kept(all_types: Engine, store: Store)
         (None, "How long: until you erase it with /delete, or the clinic does."),
     ):
         turns = TurnRunner(all_types, store, retention_days=days)
-        result = turns.apply(None, Chat(7 if days else 8), Event("command", command="privacy"))
+        result = apply(turns, None, Chat(7 if days else 8), Event("command", command="privacy"))
         replies = [r.payload() for r in result.direct] + [row.payload for row in result.outgoing]  # nothing stored
         privacy = next(reply["text"] for reply in replies if reply["text"].startswith("What is stored"))
         assert said in privacy and "Who sees it: only the staff of Test Clinic" in privacy
@@ -245,10 +246,10 @@ def test_reminder_once_after_quiet_and_abandoned_later(turns: TurnRunner, store:
     patient.command("/start")
     intake = patient.intake()
     later = intake.updated_at + timedelta(hours=1)
-    turns.remind(intake.id, quiet_since=intake.updated_at - timedelta(seconds=1))
+    remind(turns, intake.id, quiet_since=intake.updated_at - timedelta(seconds=1))
     assert patient.intake().reminded_at is None  # not quiet long enough
-    turns.remind(intake.id, quiet_since=later)
-    turns.remind(intake.id, quiet_since=later)
+    remind(turns, intake.id, quiet_since=later)
+    remind(turns, intake.id, quiet_since=later)
     texts = [p["text"] for p in patient.outbox() if p["op"] == "send"]
     assert texts.count("Hello again! Your answers are saved. Whenever you are ready, here is where you left off:") == 1
     kept, _ = turns.recent.take(ADA.id)  # the reminder's write left the copy in memory current
@@ -312,7 +313,7 @@ def test_a_failed_turn_leaves_nothing_behind_in_memory(turns: TurnRunner, monkey
         with pytest.raises(RuntimeError):  # the engine had moved the conversation on in memory
             patient.tap("I agree")
     assert patient.intake().state["state"] == "consent"
-    result = turns.apply(patient.update_id + 1, ADA, Event("press", data=agree, label="I agree"))
+    result = apply(turns, patient.update_id + 1, ADA, Event("press", data=agree, label="I agree"))
     assert result.toast is None  # the same button is still the current one: nothing half-done was kept
     assert patient.intake().state["state"] == "age"
 
@@ -356,10 +357,10 @@ def test_updates_redelivered_after_delete_do_not_begin_a_new_intake(turns: TurnR
     answer = patient.update_id
     patient.command("/delete")
     confirm = Event("press", data=patient.button("Yes, erase everything"), label="Yes, erase everything")
-    turns.apply(answer + 2, ADA, confirm)
+    apply(turns, answer + 2, ADA, confirm)
     assert patient.intake() is None
-    assert turns.apply(answer, ADA, Event("text", text="40")).duplicate
-    again = turns.apply(answer + 2, ADA, confirm)  # a button of the erased intake: stale, stores nothing
+    assert apply(turns, answer, ADA, Event("text", text="40")).duplicate
+    again = apply(turns, answer + 2, ADA, confirm)  # a button of the erased intake: stale, stores nothing
     assert again.toast == "That button belongs to an earlier step." and again.outgoing == []
     assert patient.intake() is None  # nothing about the person was stored again
 

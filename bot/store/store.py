@@ -297,16 +297,6 @@ class Tx:
 
     # --- transcript and outbox -------------------------------------------------------------------
 
-    def record_in(
-        self, intake_id: int, chat_id: int, update_id: int | None, text: str, at: datetime, kind: str = "text"
-    ) -> None:
-        """The patient's input; raises Duplicate when this update_id was applied already."""
-        self.record_turn(intake_id, chat_id, update_id, text, kind, [], at)
-
-    def add_out(self, intake_id: int, chat_id: int, payload: dict[str, Any], at: datetime) -> Outgoing:
-        """A reply into the transcript and the outbox; the row to send once this commits."""
-        return self.record_turn(intake_id, chat_id, None, None, "text", [payload], at)[0]
-
     def record_turn(
         self,
         intake_id: int,
@@ -317,9 +307,9 @@ class Tx:
         replies: list[dict[str, Any]],
         at: datetime,
     ) -> list[Outgoing]:
-        """A turn's input (none when ``text`` is None) and its replies, in one statement: what
-        ``record_in`` and ``add_out`` each do, for the cost of one. Raises Duplicate as
-        ``record_in`` does; the replies to send once this commits, in order."""
+        """A turn's input (none when ``text`` is None) and its replies, in one statement. Raises
+        Duplicate when this input's update_id was applied before; the replies to send once this
+        commits, in order."""
         sql = self.sql
         when = sql.time(at)
         values: list[Any] = [intake_id, chat_id, update_id, kind, text, when] if text is not None else []
@@ -346,9 +336,6 @@ class Tx:
             Outgoing(r.id, r.intake_id, r.chat_id, r.text, orjson.loads(r.payload), r.attempts, as_utc(r.next_try_at))
             for r in rows
         ]
-
-    def mark_sent(self, message_id: int, telegram_message_id: int | None, at: datetime) -> None:
-        self.mark_all_sent([(message_id, telegram_message_id, at)])
 
     def mark_all_sent(self, sent: list[tuple[int, int | None, datetime]]) -> None:
         """Replies that went out: (row, Telegram's message id, when)."""

@@ -19,6 +19,7 @@ from bot.channels.telegram.events import Chat, Event
 from bot.channels.telegram.turn import TurnResult
 from bot.channels.telegram.turns import TurnRunner
 from support.fake_telegram import FakeTelegram
+from support.turns import apply
 
 Step = tuple[str, str, str | None]  # (action, argument, a fragment of the reply or None)
 
@@ -59,7 +60,7 @@ class InProcessPatient(Patient):
 
     def _apply(self, event: Event, expect: str | None = None) -> TurnResult:
         self.update_id += 1
-        result = self.turns.apply(self.update_id, self.chat, event)
+        result = apply(self.turns, self.update_id, self.chat, event)
         if expect is not None:
             texts = [reply.text for reply in result.direct] + [row.payload.get("text") or "" for row in result.outgoing]
             assert any(expect.casefold() in text.casefold() for text in texts), (expect, texts)

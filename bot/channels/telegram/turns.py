@@ -20,9 +20,6 @@ from bot.channels.telegram.turn import TurnResult, TurnState
 from bot.engine import Engine
 from bot.store import Duplicate, IntakeStatus, Stale, Store, Tx, utcnow
 
-#: A turn begun from a stale copy in memory is run once more, from the store.
-ATTEMPTS = 2
-
 
 class TurnRunner:
     """Runs turns: one update at a time for a chat (the caller keeps each chat's updates in order)."""
@@ -44,19 +41,6 @@ class TurnRunner:
         self.renderer = render.Renderer(engine)
         self.clock = clock
         self.recent = Recent()
-
-    def apply(self, update_id: int | None, chat: Chat, event: Event) -> TurnResult:
-        """One update in a transaction of its own."""
-        for attempt in range(ATTEMPTS):
-            try:
-                with self.store.transaction() as tx:
-                    return self.apply_in(tx, update_id, chat, event)
-            except Duplicate:
-                return TurnResult(duplicate=True)
-            except Stale:
-                if attempt == ATTEMPTS - 1:
-                    raise
-        raise AssertionError("unreachable")
 
     def apply_in(self, tx: Tx, update_id: int | None, chat: Chat, event: Event) -> TurnResult:
         """One update within ``tx``; raises Duplicate (write nothing more) for an update seen before,
@@ -82,11 +66,6 @@ class TurnRunner:
         intake, conv = turn.intake, turn.conv
         if intake is not None and conv is not None:
             tx.on_commit(lambda: self.recent.put(intake.chat_id, intake, conv))
-
-    def remind(self, intake_id: int, quiet_since: datetime) -> TurnResult:
-        """Send one reminder to an intake quiet since ``quiet_since``, with its current question again."""
-        with self.store.transaction() as tx:
-            return self.remind_in(tx, intake_id, quiet_since)
 
     def remind_in(self, tx: Tx, intake_id: int, quiet_since: datetime) -> TurnResult:
         intake = tx.intake(intake_id)
