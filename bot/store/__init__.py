@@ -1,4 +1,10 @@
-"""Storage: intakes (conversation state), transcripts and the outbox; SQLite or PostgreSQL."""
+"""Storage, and every SQL statement of the product; SQLite by default, PostgreSQL by URL.
+
+``store.py`` (Store, Tx: intakes, a turn's rows, the outbox, erasure), ``group.py`` (the group
+commit), ``driver.py`` (the per-turn statements on the driver), ``review.py``, ``accounts.py``
+and ``deliveries.py`` (what the staff side and the jobs read and write), ``schema.py`` and
+``migrations/``.
+"""
 
 from bot.store.records import FINISHED, Direction, Intake, IntakeStatus, Outgoing, TranscriptLine, as_utc, utcnow
 from bot.store.store import Duplicate, Stale, Store, StoreError, Tx
