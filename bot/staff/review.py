@@ -19,6 +19,8 @@ from bot.store.review import IntakeView, Page
 PAGE_SIZE = 25
 #: Intakes read (and written out) at a time by an export.
 EXPORT_BATCH = 200
+#: Audit lines written per transaction.
+AUDIT_BATCH = 1000
 
 
 class Review:
@@ -69,8 +71,12 @@ class Review:
             rows.record(tx, actor, action, intake_id, detail)
 
     def record_all(self, actor: str, action: str, intake_ids: Iterable[int], detail: str | None = None) -> None:
-        with self.store.transaction() as tx:
-            rows.record_all(tx, actor, action, intake_ids, detail)
+        """One audit line per intake, a thousand to a transaction: on SQLite a write holds the one
+        write lock, and the patients' turns (on the event loop) wait for it meanwhile."""
+        ids = list(intake_ids)
+        for start in range(0, len(ids), AUDIT_BATCH):
+            with self.store.transaction() as tx:
+                rows.record_all(tx, actor, action, ids[start : start + AUDIT_BATCH], detail)
 
     def audit_log(self, limit: int = 500) -> list[sa.Row]:
         with self.store.transaction(read_only=True) as tx:
