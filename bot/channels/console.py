@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
-from bot.engine import Effect, Engine, Prompt
+from bot.engine import Effect, Engine, Prompt, PromptKind
 
 COMMANDS = "/back, /restart, /language CODE, /quit"
 
@@ -46,28 +46,28 @@ class ConsoleChat:
             self.say("Goodbye.")
             return False
         if command == "/back":
-            turn = engine.back(conv)
+            effect = engine.back(conv)
         elif command == "/restart":
-            turn = engine.restart(conv)
+            effect = engine.restart(conv)
         elif command.startswith("/language"):
             code = command.partition(" ")[2].strip()
-            turn = engine.set_language(conv, code)
-            if not turn.accepted:
+            effect = engine.set_language(conv, code)
+            if not effect.accepted:
                 self.say("Languages: " + ", ".join(engine.flow.languages))
         else:
-            turn = engine.reply(conv, line)
-        self.after(turn)
+            effect = engine.reply(conv, line)
+        self.after(effect)
         return True
 
-    def after(self, turn: Effect) -> None:
+    def after(self, effect: Effect) -> None:
         prompt = self.engine.view(self.conv)
-        if turn.error:
-            self.say(f"! {turn.error}")
-            if turn.help:
+        if effect.error:
+            self.say(f"! {effect.error}")
+            if effect.help:
                 self.say(self.engine.message(self.conv, "help_choices"))
                 self.show_options(prompt)
             return
-        if turn.accepted:
+        if effect.accepted:
             self.show(prompt)
 
     def show(self, prompt: Prompt) -> None:
@@ -96,10 +96,10 @@ class ConsoleChat:
             self.say(f"  [{prompt.current}]")
 
     def show_options(self, prompt: Prompt) -> None:
-        if prompt.kind == "summary":
+        if prompt.kind == PromptKind.SUMMARY:
             self.say(f"  [Enter] {prompt.options[0].label}")
             return
-        if prompt.kind == "info":
+        if prompt.kind == PromptKind.INFO:
             self.say(f"  [Enter] {prompt.options[0].label}")
             return
         multi = prompt.answer == "multi"

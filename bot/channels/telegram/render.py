@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from bot.channels.telegram.replies import Button, Keyboard, Reply, ReplyOp
-from bot.engine import Engine, Prompt
+from bot.engine import Engine, Prompt, PromptKind
 
 MAX_TEXT = 4096  # Telegram's limit for one message
 MAX_CALLBACK_BYTES = 64
@@ -133,7 +133,7 @@ class Renderer:
             lines += ["", f"ℹ️ {prompt.hint}"]
         if prompt.answer == "multi":
             lines += ["", self.engine.message(lang, "tick_then_done")]
-        if help and prompt.options and prompt.kind == "question":
+        if help and prompt.options and prompt.kind == PromptKind.QUESTION:
             lines += ["", self.engine.message(lang, "help_choices")]
             lines += [f"{n}. {o.label}" for n, o in enumerate(prompt.options, 1)]
         if prompt.current:
@@ -143,17 +143,17 @@ class Renderer:
     def keyboard(self, prompt: Prompt, intake_id: int, lang: str) -> Keyboard:
         revision = prompt.revision
         rows: Keyboard = []
-        if prompt.kind == "outcome":
+        if prompt.kind == PromptKind.OUTCOME:
             label = self.engine.message(lang, "booking")
             return [[{"text": label, "url": prompt.ending.booking_link}]] if prompt.ending else []
-        if prompt.kind == "summary":
+        if prompt.kind == PromptKind.SUMMARY:
             numbers = [
                 {"text": f"✏️ {n}", "data": callback(intake_id, revision, Action.CHANGE, line.step_id)}
                 for n, line in enumerate(prompt.summary, 1)
             ]
             rows += [numbers[i : i + SUMMARY_BUTTONS_PER_ROW] for i in range(0, len(numbers), SUMMARY_BUTTONS_PER_ROW)]
             rows.append([{"text": prompt.options[0].label, "data": callback(intake_id, revision, Action.CONFIRM)}])
-        elif prompt.kind == "info":
+        elif prompt.kind == PromptKind.INFO:
             rows.append([{"text": prompt.options[0].label, "data": callback(intake_id, revision, Action.CONTINUE)}])
         elif prompt.answer == "multi":
             for option in prompt.options:
