@@ -34,6 +34,7 @@ from starlette.routing import Route
 from bot import heap
 from bot.config import Settings
 from bot.engine import Engine
+from bot.failures import log_failure
 from bot.jobs import Job, Jobs
 from bot.jobs.quiet_intakes import QuietIntakes
 from bot.jobs.retention import Retention
@@ -78,7 +79,9 @@ class Runtime:
             self.channel = TelegramChannel(settings, engine, store)
         self.jobs = Jobs(self._jobs())
         self.server: uvicorn.Server | None = None
+        self.web: Any = None  # the staff web app, once built (closed at the stop)
         self._stopping = asyncio.Event()
+        self._broken = False  # polling died: exit with status 1
 
     def _jobs(self) -> list[Job]:
         settings = self.settings
@@ -131,6 +134,7 @@ class Runtime:
 
             https = bool(settings.public_url and settings.public_url.startswith("https://"))
             app = create_app(self.engine, self.store, secret_key(settings), https=https, extra_routes=routes)
+            self.web = app.state.web
             host, port = settings.web_listen, settings.web_port
             log.info("staff web app on http://%s:%s", host, port)
         elif routes:
@@ -151,6 +155,15 @@ class Runtime:
 
     # --- running -----------------------------------------------------------------------------------
 
+    def _polling_ended(self, task: asyncio.Task) -> None:
+        """Polling only ends when cancelled; if it died, the process stops with status 1, so that
+        whatever supervises it starts it again: a bot that answers nobody must not look alive."""
+        if task.cancelled() or task.exception() is None:
+            return
+        log_failure(log, "polling for Telegram's updates stopped", task.exception())
+        self._broken = True
+        self.stop()
+
     def stop(self) -> None:
         """Begin a clean stop (the signal handlers call this)."""
         self._stopping.set()
@@ -158,8 +171,8 @@ class Runtime:
             self.server.should_exit = True  # uvicorn finishes the requests in flight, then returns
 
     async def run(self) -> int:
-        """Run until stopped; the exit status (1 when the server could not listen). Raises
-        StartupError (a UserError) when Telegram refuses to start."""
+        """Run until stopped; the exit status (1 when the server could not listen, or polling
+        died). Raises StartupError (a UserError) when Telegram refuses to start."""
         if self.channel is not None:
             await self.channel.start()  # sets the webhook, or deletes it for polling
         self.server = self._server()
@@ -172,6 +185,7 @@ class Runtime:
         polling = None
         if self.channel is not None and not self.settings.webhook_url:
             polling = asyncio.create_task(self.channel.poll(), name="telegram-polling")
+            polling.add_done_callback(self._polling_ended)
         status = 0
         try:
             if self.server is not None:
@@ -179,15 +193,18 @@ class Runtime:
                 status = 0 if self.server.started else 1
             else:
                 await self._stopping.wait()
+            if self._broken:
+                status = 1
         finally:
             log.info("stopping")
             if polling is not None:
                 polling.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await polling
+                await asyncio.gather(polling, return_exceptions=True)  # a death was logged already
             await self.jobs.stop()
             if self.channel is not None:
                 await self.channel.stop()
+            if self.web is not None:
+                await asyncio.to_thread(self.web.close)
         return status
 
 

@@ -109,3 +109,32 @@ def test_staff_command_line_reads_the_password_from_standard_input(tmp_path: Pat
     token = bot("token", "add", "erp").stdout.strip()
     assert token.startswith("ik_") and "Traceback" not in bot("token", "revoke", "erp").stderr
     assert bot("token", "revoke", "erp").stderr.strip() == "no active token called erp"
+
+
+def test_guesses_made_at_once_each_see_the_lock_the_one_before_set(accounts: Accounts) -> None:
+    """The web app checks logins on several threads: four wrong guesses at the same moment, with
+    the free tries used up, must not all be checked (one is; the lock it sets stops the rest)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    accounts.add("alice", "correct horse battery")
+    for _ in range(FREE_FAILURES):
+        accounts.authenticate("alice", "wrong password")
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: accounts.authenticate("alice", "still wrong"), range(4)))
+    assert all(r.member is None and r.locked_for for r in results)
+    with accounts.store.transaction() as tx:
+        assert tx.conn.execute(staff.select()).one().failed_logins == FREE_FAILURES + 1
+
+
+def test_a_login_checked_while_the_account_is_disabled_fails(accounts: Accounts, monkeypatch) -> None:
+    import bot.staff.accounts as module
+
+    accounts.add("alice", "correct horse battery")
+    real_verify = module._verify
+
+    def verify_then_disable(hashed: str, password: str) -> bool:
+        accounts.disable("alice")  # an admin, meanwhile, in another process
+        return real_verify(hashed, password)
+
+    monkeypatch.setattr(module, "_verify", verify_then_disable)
+    assert accounts.authenticate("alice", "correct horse battery").member is None

@@ -162,3 +162,45 @@ def test_gives_up_after_the_configured_tries(tmp_path: Path) -> None:
     assert db_rows(
         tmp_path / "g.db", "SELECT attempts, gave_up_at IS NOT NULL, last_error FROM webhook_deliveries"
     ) == [(3, 1, "HTTP 503")]
+
+
+def test_two_processes_never_post_the_same_delivery_twice(tmp_path: Path) -> None:
+    """Each attempt claims its row first: two senders on one database post each delivery once."""
+    import asyncio
+
+    import httpx
+
+    from bot.engine import Engine
+    from bot.flow import load_checked
+    from bot.jobs.completion_webhook import CompletionWebhook, WebhookSettings
+    from bot.store import Intake, Store, utcnow
+
+    url = f"sqlite:///{tmp_path / 'two.db'}"
+    store = Store.open(url)
+    now = utcnow()
+    with store.transaction() as tx:
+        for chat in range(5):
+            intake = tx.create_intake(Intake(0, chat, "skin_botox", "1.0", "en", "completed", {"v": 1}, now, now))
+            tx.queue_completion(intake.id, now)
+    posted: list[str] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        posted.append(request.headers["X-Intake-Delivery"])
+        await asyncio.sleep(0.05)  # slow enough that both senders see the rows due
+        return httpx.Response(200)
+
+    engine = Engine(load_checked("flows/skin_botox.yaml"))
+    senders = [
+        CompletionWebhook(Store(url), engine, WebhookSettings("https://clinic.test/hook", SECRET), transport=t)
+        for t in (httpx.MockTransport(handler), httpx.MockTransport(handler))
+    ]
+
+    async def go() -> list[int]:
+        try:
+            return await asyncio.gather(*(s.deliver_due() for s in senders))
+        finally:
+            for sender in senders:
+                await sender.close()
+
+    assert sum(asyncio.run(go())) == 5
+    assert sorted(posted) == sorted(set(posted)) and len(posted) == 5

@@ -17,7 +17,7 @@ from support.default_flow import ROUTINE, routine
 from support.patients import InProcessPatient
 
 from bot.channels.telegram.events import Chat
-from bot.channels.telegram.turns import TurnRunner
+from bot.channels.telegram.runner import TurnRunner
 from bot.engine import Engine
 from bot.flow import model
 from bot.staff.exports import Exporter, load_intakes
@@ -64,7 +64,7 @@ def filled(skin: Engine, tmp_path: Path) -> Store:
 
 
 def test_json_export_has_answers_flags_and_ending(skin: Engine, filled: Store) -> None:
-    data = json.loads(Exporter(skin).document("json", load_intakes(filled)))
+    data = json.loads("".join(Exporter(skin).chunks("json", [load_intakes(filled)])))
     assert [d["status"] for d in data] == ["completed", "completed", "declined", "in_progress"]
     first = data[0]
     assert first["outcome"] == "routine" and first["source"] == "website" and first["flags"] == []
@@ -83,7 +83,7 @@ def test_json_export_has_answers_flags_and_ending(skin: Engine, filled: Store) -
 
 
 def test_csv_export_has_one_row_per_intake_and_one_column_per_question(skin: Engine, filled: Store) -> None:
-    rows = list(csv.reader(io.StringIO(Exporter(skin).document("csv", load_intakes(filled)))))
+    rows = list(csv.reader(io.StringIO("".join(Exporter(skin).chunks("csv", [load_intakes(filled)])))))
     header, body = rows[0], rows[1:]
     questions = [s.id for s in skin.flow.steps if isinstance(s, (*model.QUESTION_TYPES, model.ConsentStep))]
     assert header[-len(questions) :] == questions
@@ -95,7 +95,7 @@ def test_csv_export_has_one_row_per_intake_and_one_column_per_question(skin: Eng
 
 
 def test_fhir_export_validates_and_fits_its_questionnaire(skin: Engine, filled: Store) -> None:
-    bundle = json.loads(Exporter(skin).document("fhir", load_intakes(filled)))
+    bundle = json.loads("".join(Exporter(skin).chunks("fhir", [load_intakes(filled)])))
     Bundle.model_validate(bundle)
     questionnaire = bundle["entry"][0]["resource"]
     Questionnaire.model_validate(questionnaire)
@@ -178,7 +178,7 @@ def test_csv_cells_cannot_run_as_spreadsheet_formulas(skin: Engine, tmp_path: Pa
     }
     with store.transaction() as tx:
         tx.create_intake(Intake(0, 9, "skin_botox", "1.0", "en", "in_progress", state, now, now, source="@SUM(A1)"))
-    row = list(csv.reader(io.StringIO(Exporter(skin).document("csv", load_intakes(store)))))[1]
+    row = list(csv.reader(io.StringIO("".join(Exporter(skin).chunks("csv", [load_intakes(store)])))))[1]
     assert '\'=HYPERLINK("http://evil.example","click")' in row
     assert "'@SUM(A1)" in row
     assert not any(cell[:1] in "=+@" for cell in row if cell)

@@ -27,7 +27,7 @@ from bot.channels.telegram.channel import TelegramChannel
 from bot.channels.telegram.events import Chat, Event
 from bot.channels.telegram.failed_turns import MAX_TURN_FAILURES
 from bot.channels.telegram.outbox import ChatPacer, Outbox
-from bot.channels.telegram.turns import TurnRunner
+from bot.channels.telegram.runner import TurnRunner
 from bot.channels.telegram.update_webhook import MAX_WEBHOOK_BODY, webhook_routes
 from bot.config import Settings, SettingsError, load_settings
 from bot.engine import Engine
@@ -97,7 +97,7 @@ def fail_turns(channel: TelegramChannel, monkeypatch: pytest.MonkeyPatch, error:
     def failing(tx: Tx, update_id: int, chat: Chat, event: Event) -> None:
         raise error
 
-    monkeypatch.setattr(channel.turns, "apply_in", failing)
+    monkeypatch.setattr(channel.runner, "apply_in", failing)
 
 
 async def next_update(channel: TelegramChannel) -> Update:

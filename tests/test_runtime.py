@@ -85,3 +85,43 @@ def _answers(port: int) -> bool:
         return httpx.get(f"http://127.0.0.1:{port}/login", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+async def test_the_process_stops_with_status_1_when_polling_dies(tmp_path: Path, skin, monkeypatch, caplog) -> None:
+    """A bot that answers nobody must not look alive: its supervisor is to start it again."""
+    import asyncio
+
+    from bot.channels.telegram.channel import TelegramChannel
+    from bot.config import Settings
+    from bot.runtime import Parts, Runtime
+
+    async def nothing(self) -> None:
+        return None
+
+    async def dies(self) -> None:
+        raise RuntimeError("the request layer broke")
+
+    monkeypatch.setattr(TelegramChannel, "start", nothing)
+    monkeypatch.setattr(TelegramChannel, "stop", nothing)
+    monkeypatch.setattr(TelegramChannel, "poll", dies)
+    store = Store.open(f"sqlite:///{tmp_path / 'intake.db'}")
+    settings = Settings(telegram_token="123456:" + "A" * 35, retention_days=None)
+    try:
+        status = await asyncio.wait_for(Runtime(settings, skin, store, Parts(web=False, telegram=True)).run(), 10)
+    finally:
+        store.close()
+    assert status == 1
+    assert "polling for Telegram's updates stopped: RuntimeError" in caplog.text
+    assert "the request layer broke" not in caplog.text  # an exception's text is never logged
+
+
+def test_retention_erases_a_large_backlog_in_batches_and_keeps_the_rest(tmp_path: Path) -> None:
+    from bot.jobs.retention import BATCH, Retention
+
+    store = Store.open(f"sqlite:///{tmp_path / 'intake.db'}")
+    old = [_intake(store, n, "completed", timedelta(days=40)) for n in range(BATCH * 2 + 3)]
+    kept = _intake(store, 9999, "in_progress", timedelta(days=2))
+    assert Retention(store, 30).erase_due() == len(old)
+    with store.transaction() as tx:
+        assert tx.intake(old[0]) is None and tx.intake(old[-1]) is None and tx.intake(kept) is not None
+    store.close()

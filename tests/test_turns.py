@@ -9,7 +9,7 @@ from support.turns import apply, remind
 
 from bot.channels.telegram import render
 from bot.channels.telegram.events import Chat, Event
-from bot.channels.telegram.turns import TurnRunner
+from bot.channels.telegram.runner import TurnRunner
 from bot.engine import Engine
 from bot.store import Store
 

@@ -10,7 +10,7 @@ from starlette.testclient import TestClient
 from support.patients import InProcessPatient
 
 from bot.channels.telegram.events import Chat
-from bot.channels.telegram.turns import TurnRunner
+from bot.channels.telegram.runner import TurnRunner
 from bot.engine import Engine
 from bot.staff.accounts import Accounts
 from bot.staff.web import create_app
@@ -327,3 +327,21 @@ def test_an_export_larger_than_a_batch_streams_every_intake_once(skin: Engine, s
             sa.select(audit.c.intake_id).where(audit.c.action == "export", audit.c.detail == "fhir")
         ).all()
     assert sorted(i for (i,) in exported) == sorted(int(i.removeprefix("intake-")) for i in ids)  # one line each
+
+
+def test_an_export_holds_no_transaction_between_its_batches(skin: Engine, store: Store) -> None:
+    """A download that stalls must not keep a snapshot (or a pooled connection) open."""
+    from bot.staff.review import Review
+    from bot.store import Intake, utcnow
+
+    now = utcnow()
+    with store.transaction() as tx:
+        ids = [
+            tx.create_intake(Intake(0, 50 + n, skin.flow.id, "1", "en", "completed", {"v": 1}, now, now)).id
+            for n in range(3)
+        ]
+    batches = Review(store).intakes(ids, batch=2)
+    first = next(batches)
+    assert [i.id for i in first] == ids[:2]
+    assert store.engine.pool.checkedout() == 0
+    assert [i.id for i in next(batches)] == ids[2:]

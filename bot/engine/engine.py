@@ -2,7 +2,7 @@
 
 A conversation is plain data (``bot.engine.conversation.Conversation``); the machine's events
 are triggered on it directly (``machine.events["next"].trigger(conversation)``), so an idle
-conversation costs no machine object at all (see DESIGN.md for the figures). States are the
+conversation costs no machine object at all (README's figures: about 15-19 µs an answer). States are the
 flow's step ids; the transitions (``next`` with skip logic, ``finish`` to urgent care) are the
 flow's rules as ``bot.flow.graph`` states them, the same rules the checker reads.
 

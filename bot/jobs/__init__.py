@@ -26,6 +26,9 @@ class Job(Protocol):
     def interval(self) -> float:
         """Seconds between two rounds."""
 
+    def first_delay(self) -> float:
+        """Seconds before the first round (0: at start)."""
+
     async def round(self) -> None:
         """Do what is due now."""
 
@@ -57,6 +60,7 @@ class Jobs:
                 log_failure(log, f"closing job {job.name} failed", err)
 
     async def _repeat(self, job: Job) -> None:
+        await asyncio.sleep(job.first_delay())
         while True:
             try:
                 await job.round()

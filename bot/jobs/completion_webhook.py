@@ -1,9 +1,10 @@
 """The completion webhook: each completed intake POSTed to the clinic, signed, from a durable queue.
 
 A delivery row is written in the same transaction that completes the intake (``Tx.queue_completion``),
-so none is lost;
-a background task sends due rows, retrying with exponential backoff across restarts, and gives
-up after a configurable number of tries (admins see those). The body is fixed at the first
+so none is lost; a background job sends due rows, retrying with exponential backoff across
+restarts, and gives up after a configurable number of tries (admins see those). Each attempt
+first claims its row (``deliveries.claim``), so two processes with the same settings never post
+the same delivery twice at once. The body is fixed at the first
 attempt, so every retry carries the same bytes and the same ``X-Intake-Delivery`` id.
 
 Signature: ``X-Intake-Signature: sha256=<hex>``, the HMAC-SHA256 of ``"{timestamp}.{body}"``
@@ -32,6 +33,8 @@ from bot.staff.exports import Exporter, load_intakes
 from bot.store import Store, deliveries, utcnow
 
 log = logging.getLogger(__name__)
+#: Seconds beyond the request's timeout that a delivery being sent stays claimed by its sender.
+LEASE_MARGIN = 60.0
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -72,6 +75,9 @@ class CompletionWebhook:
     def interval(self) -> float:
         return self._interval
 
+    def first_delay(self) -> float:
+        return 0.0  # what waited while the process was down goes out at once
+
     async def round(self) -> None:
         await self.deliver_due()
 
@@ -81,13 +87,13 @@ class CompletionWebhook:
     async def deliver_due(self) -> int:
         """Try every due delivery once; how many were delivered."""
         now = self.clock()
-        due = await asyncio.to_thread(self._read, lambda tx: deliveries.due(tx, now))
+        due = await asyncio.to_thread(self._in_transaction, lambda tx: deliveries.due(tx, now))
         delivered = 0
         for row in due:
             delivered += await self._deliver(row)
         return delivered
 
-    def _read(self, work: Callable[[Any], Any]) -> Any:
+    def _in_transaction(self, work: Callable[[Any], Any]) -> Any:
         with self.store.transaction() as tx:
             return work(tx)
 
@@ -107,6 +113,10 @@ class CompletionWebhook:
         return body
 
     async def _deliver(self, row: sa.Row) -> bool:
+        now = self.clock()
+        lease = now + timedelta(seconds=self.settings.timeout + LEASE_MARGIN)
+        if not await asyncio.to_thread(self._in_transaction, lambda tx: deliveries.claim(tx, row.id, now, lease)):
+            return False  # another process is sending it (two processes with the same settings)
         body = await asyncio.to_thread(self._body, row)
         if body is None:
             return False

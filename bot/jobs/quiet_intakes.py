@@ -43,6 +43,11 @@ class QuietIntakes:
     def interval(self) -> float:
         return self._interval
 
+    def first_delay(self) -> float:
+        # Not at start: the updates that waited at Telegram while the process was down are
+        # applied first, so nobody whose answer is on its way gets a reminder before it.
+        return self._interval
+
     async def round(self) -> None:
         now = utcnow()
         if self.remind is not None and self.remind_after < self.abandon_after:
@@ -57,7 +62,7 @@ class QuietIntakes:
 
     def _quiet(self, since: datetime) -> list[Intake]:
         with self.store.transaction(read_only=True) as tx:
-            return tx.quiet_intakes(since, reminded=False)
+            return tx.quiet_intakes(since)
 
     def _abandon(self, before: datetime) -> int:
         with self.store.transaction() as tx:

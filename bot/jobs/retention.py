@@ -11,6 +11,8 @@ from bot.store import Store, utcnow
 log = logging.getLogger(__name__)
 
 DAY = 24 * 3600.0
+#: Intakes erased per transaction.
+BATCH = 200
 
 
 class Retention:
@@ -23,10 +25,23 @@ class Retention:
     def interval(self) -> float:
         return DAY
 
+    def first_delay(self) -> float:
+        return 0.0  # at start, then daily
+
     def erase_due(self) -> int:
-        """Erase what is due now; how many intakes went."""
-        with self.store.transaction() as tx:
-            return tx.purge_before(utcnow() - timedelta(days=self.days))
+        """Erase what is due now, BATCH intakes to a transaction; how many went.
+
+        On SQLite a write holds the one write lock, and the patients' turns wait for it: a year of
+        intakes erased in one transaction (their pages overwritten) would hold it for seconds.
+        """
+        cutoff = utcnow() - timedelta(days=self.days)
+        erased = 0
+        while True:
+            with self.store.transaction() as tx:
+                done = tx.purge_before(cutoff, limit=BATCH)
+            erased += done
+            if done < BATCH:
+                return erased
 
     async def round(self) -> None:
         erased = await asyncio.to_thread(self.erase_due)  # off the event loop: patients' turns go on

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -27,9 +28,12 @@ ROLES = tuple(Role)
 MIN_PASSWORD = 10
 FREE_FAILURES = 4  # failed logins before the account is locked for a while
 MAX_LOCK = timedelta(minutes=15)
+TOKEN_USE_MARKED_EVERY = timedelta(minutes=1)
 _NAME = re.compile(r"^[a-zA-Z0-9._@-]{2,64}$")
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not a real password")
+#: One login checked at a time in this process (see Accounts.authenticate).
+_checking = threading.Lock()
 
 
 class AccountError(UserError):
@@ -95,10 +99,18 @@ class Accounts:
                 raise AccountError(f"no staff member called {name}")
 
     def authenticate(self, name: str, password: str, now: datetime | None = None) -> LoginResult:
-        """Check a login. The password hash is checked outside any transaction: it takes tens of
-        milliseconds on purpose, and on SQLite a write transaction held that long would keep the
-        patients' turns waiting."""
-        now = now or utcnow()
+        """Check a login.
+
+        The password hash is checked outside any transaction: it takes tens of milliseconds on
+        purpose, and on SQLite a write transaction held that long would keep the patients' turns
+        waiting. Logins are checked one at a time (``_checking``), so that guesses made at once
+        each see the lock the one before may have set; a success is written only if the account
+        is still as it was read (not disabled, the same password) meanwhile.
+        """
+        with _checking:
+            return self._authenticate(name, password, now or utcnow())
+
+    def _authenticate(self, name: str, password: str, now: datetime) -> LoginResult:
         with self.store.transaction(read_only=True) as tx:
             row = rows.member(tx, name)
         if row is None or row.disabled_at is not None:
@@ -109,7 +121,6 @@ class Accounts:
             return LoginResult(None, locked_until - now)
         if not _verify(row.password_hash, password):
             with self.store.transaction() as tx:
-                # Counted from what the row holds now: two wrong passwords at once both count.
                 failures = rows.member_by_id(tx, row.id).failed_logins + 1
                 lock = None
                 if failures > FREE_FAILURES:
@@ -120,7 +131,8 @@ class Accounts:
         if _hasher.check_needs_rehash(row.password_hash):
             values["password_hash"] = _hasher.hash(password)
         with self.store.transaction() as tx:
-            rows.update_member_by_id(tx, row.id, **values)
+            if not rows.update_member_if_unchanged(tx, row.id, row.password_hash, **values):
+                return LoginResult(None)  # disabled, or given a new password, while this was checked
             return LoginResult(_member(rows.member_by_id(tx, row.id)))
 
     # --- API tokens ------------------------------------------------------------------------------
@@ -146,9 +158,19 @@ class Accounts:
             return [(r.name, r.created_at, r.revoked_at is not None, r.last_used_at) for r in rows.tokens(tx)]
 
     def token_name(self, token: str) -> str | None:
-        """The name of an active token, or None."""
-        with self.store.transaction() as tx:
-            return rows.use_token(tx, _digest(token), utcnow())
+        """The name of an active token, or None. Its last use is marked to the minute: marking it
+        on every API call would make every call a write, and on SQLite the patients' turns wait
+        for the one write lock."""
+        now = utcnow()
+        with self.store.transaction(read_only=True) as tx:
+            row = rows.active_token(tx, _digest(token))
+        if row is None:
+            return None
+        last = as_utc(row.last_used_at)
+        if last is None or now - last >= TOKEN_USE_MARKED_EVERY:
+            with self.store.transaction() as tx:
+                rows.mark_token_used(tx, row.id, now)
+        return row.name
 
 
 def _verify(hashed: str, password: str) -> bool:

@@ -271,10 +271,6 @@ class Exporter:
             return self.json_chunks(batches)
         return self.fhir_chunks(batches)
 
-    def document(self, fmt: str, items: list[Intake]) -> str:
-        """The whole export of ``items`` as one text."""
-        return "".join(self.chunks(fmt, [items]))
-
 
 def _fhir_type(step: Any) -> str:
     if isinstance(step, model.YesNoQuestion):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 from urllib.parse import urlencode
 
@@ -49,9 +49,6 @@ class Filters:
     def to_search(self) -> Search:
         """What to ask the store for (the page aside)."""
         return Search(self.status, self.outcome, self.flag, self.source, self.since, self.until, self.search)
-
-    def first_page(self) -> Filters:
-        return replace(self, page=1)
 
     def query_string(self, **changes: object) -> str:
         values = {

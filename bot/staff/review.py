@@ -41,11 +41,10 @@ class Review:
         export of 100,000 holds a few hundred in memory, not all of them (erased meanwhile: left out)."""
         for start in range(0, len(ids), batch):
             with self.store.transaction(read_only=True) as tx:
-                yield rows.intakes_for_export(tx, ids=ids[start : start + batch])
-
-    def intake(self, intake_id: int) -> Intake | None:
-        with self.store.transaction(read_only=True) as tx:
-            return tx.intake(intake_id)
+                found = rows.intakes_for_export(tx, ids=ids[start : start + batch])
+            # Yielded once the transaction is over: a download that stalls must hold no snapshot
+            # (nor one of the pool's connections) while it waits.
+            yield found
 
     def intake_view(self, intake_id: int) -> IntakeView | None:
         """The intake, its transcript and notes, in one read transaction."""

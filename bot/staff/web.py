@@ -51,8 +51,10 @@ from bot.store.review import STATUSES
 HERE = Path(__file__).parent
 MEDIA = {"csv": "text/csv; charset=utf-8", "json": "application/json", "fhir": "application/fhir+json"}
 Handler = Callable[[Request], Awaitable[Response]]
-#: Threads for the staff side's blocking work: enough that a long export does not hold up a
+#: Threads for the staff side's blocking work: enough that a long search does not hold up a
 #: login, few enough that staff cannot crowd out the database connections patients' turns need.
+#: (An export's chunks are made on Starlette's own worker threads, each batch read in a
+#: transaction that is over before the chunk goes out.)
 STAFF_THREADS = 4
 
 
@@ -73,6 +75,10 @@ class WebApp:
         self.diagram = mermaid(engine)
 
     # --- plumbing ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Wait for the staff threads' work in hand, then let them go (before the store closes)."""
+        self.pool.shutdown(wait=True)
 
     async def blocking(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run ``call`` on the staff threads and wait for it without holding up the event loop."""
@@ -304,7 +310,7 @@ class WebApp:
         fmt = request.query_params.get("format", "csv")
         if fmt not in FORMATS:
             return PlainTextResponse("unknown format", 400)
-        filters = Filters.from_query(dict(request.query_params)).first_page()
+        filters = Filters.from_query(dict(request.query_params))  # every page of them: ids ignore the page
         ids = await self.blocking(self.review.export_ids, filters)
         await self.blocking(self.review.record_all, request.session["staff"], "export", ids, fmt)
         extension = {"csv": "csv", "json": "json", "fhir": "fhir.json"}[fmt]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -38,6 +38,16 @@ def update_member_by_id(tx: Tx, member_id: int, **values: Any) -> None:
     tx.conn.execute(staff.update().where(staff.c.id == member_id).values(**values))
 
 
+def update_member_if_unchanged(tx: Tx, member_id: int, password_hash: str, **values: Any) -> bool:
+    """Change an active member's row only if its password is still ``password_hash``; whether it did."""
+    done = tx.conn.execute(
+        staff.update()
+        .where(staff.c.id == member_id, staff.c.password_hash == password_hash, staff.c.disabled_at.is_(None))
+        .values(**values)
+    )
+    return done.rowcount > 0
+
+
 def token_named(tx: Tx, name: str) -> sa.Row | None:
     return tx.conn.execute(sa.select(api_tokens).where(api_tokens.c.name == name)).first()
 
@@ -58,12 +68,17 @@ def tokens(tx: Tx) -> list[sa.Row]:
     return list(tx.conn.execute(sa.select(api_tokens).order_by(api_tokens.c.name)))
 
 
-def use_token(tx: Tx, digest: str, now: datetime) -> str | None:
-    """The name of the active token with this digest, marked as used now; None if there is none."""
-    row = tx.conn.execute(
+#: How stale a token's "last used" may get: marking it on every API call would make every call
+#: a write (on SQLite, a turn of the write lock that the patients' turns wait for).
+USE_MARK_EVERY = timedelta(minutes=1)
+
+
+def active_token(tx: Tx, digest: str) -> sa.Row | None:
+    """The active (not revoked) token with this digest."""
+    return tx.conn.execute(
         sa.select(api_tokens).where(api_tokens.c.token_hash == digest, api_tokens.c.revoked_at.is_(None))
     ).first()
-    if row is None:
-        return None
-    tx.conn.execute(api_tokens.update().where(api_tokens.c.id == row.id).values(last_used_at=now))
-    return row.name
+
+
+def mark_token_used(tx: Tx, token_id: int, now: datetime) -> None:
+    tx.conn.execute(api_tokens.update().where(api_tokens.c.id == token_id).values(last_used_at=now))

@@ -28,6 +28,22 @@ def due(tx: Tx, now: datetime, limit: int = 50) -> list[sa.Row]:
     )
 
 
+def claim(tx: Tx, delivery_id: int, now: datetime, until: datetime) -> bool:
+    """Take a due delivery for one attempt; False when another process took it first. Until
+    ``until`` nobody else will (if this process dies meanwhile, another one tries after that)."""
+    done = tx.conn.execute(
+        webhook_deliveries.update()
+        .where(
+            webhook_deliveries.c.id == delivery_id,
+            webhook_deliveries.c.delivered_at.is_(None),
+            webhook_deliveries.c.gave_up_at.is_(None),
+            sa.or_(webhook_deliveries.c.next_try_at.is_(None), webhook_deliveries.c.next_try_at <= now),
+        )
+        .values(next_try_at=until)
+    )
+    return done.rowcount == 1
+
+
 def update(tx: Tx, delivery_id: int, **values: Any) -> None:
     """Record the body of a first attempt, or how an attempt went."""
     tx.conn.execute(webhook_deliveries.update().where(webhook_deliveries.c.id == delivery_id).values(**values))

@@ -268,11 +268,15 @@ class Tx:
         )
         return self._delete_intakes(intakes.c.chat_id == chat_id)
 
-    def purge_before(self, cutoff: datetime) -> int:
-        """Retention: erase intakes with no activity since ``cutoff``; how many went. Tombstones of
-        erased updates older than TOMBSTONE_AGE go too."""
+    def purge_before(self, cutoff: datetime, limit: int | None = None) -> int:
+        """Retention: erase intakes with no activity since ``cutoff`` (at most ``limit`` of them,
+        the oldest first); how many went. Tombstones of erased updates older than TOMBSTONE_AGE go too."""
         self._sweep_tombstones()
-        return self._delete_intakes(intakes.c.updated_at < cutoff)
+        which = intakes.c.updated_at < cutoff
+        if limit is not None:
+            oldest = sa.select(intakes.c.id).where(which).order_by(intakes.c.updated_at, intakes.c.id).limit(limit)
+            which = intakes.c.id.in_([row[0] for row in self.conn.execute(oldest)])
+        return self._delete_intakes(which)
 
     def _sweep_tombstones(self) -> None:
         self.conn.execute(
@@ -287,12 +291,13 @@ class Tx:
             self.conn.execute(child.delete().where(child.c.intake_id.in_(ids)))
         return self.conn.execute(intakes.delete().where(which)).rowcount
 
-    def quiet_intakes(self, updated_before: datetime, *, reminded: bool | None = None) -> list[Intake]:
+    def quiet_intakes(self, updated_before: datetime) -> list[Intake]:
+        """Intakes in progress, quiet since ``updated_before`` and not reminded yet."""
         query = sa.select(intakes).where(
-            intakes.c.status == IntakeStatus.IN_PROGRESS.value, intakes.c.updated_at < updated_before
+            intakes.c.status == IntakeStatus.IN_PROGRESS.value,
+            intakes.c.updated_at < updated_before,
+            intakes.c.reminded_at.is_(None),
         )
-        if reminded is not None:
-            query = query.where(intakes.c.reminded_at.isnot(None) if reminded else intakes.c.reminded_at.is_(None))
         return [Intake.from_row(r) for r in self.conn.execute(query.order_by(intakes.c.id))]
 
     # --- transcript and outbox -------------------------------------------------------------------

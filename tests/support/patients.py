@@ -16,8 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 from bot.channels.telegram.events import Chat, Event
+from bot.channels.telegram.runner import TurnRunner
 from bot.channels.telegram.turn import TurnResult
-from bot.channels.telegram.turns import TurnRunner
 from support.fake_telegram import FakeTelegram
 from support.turns import apply
 

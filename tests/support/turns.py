@@ -10,8 +10,8 @@ from datetime import datetime
 from typing import Any
 
 from bot.channels.telegram.events import Chat, Event
+from bot.channels.telegram.runner import TurnRunner
 from bot.channels.telegram.turn import TurnResult
-from bot.channels.telegram.turns import TurnRunner
 from bot.store import Duplicate, Outgoing, Tx
 from bot.store.group import GroupCommit
 

@@ -1,6 +1,6 @@
 """The questionnaire on Telegram: python-telegram-bot's Application, polling or a webhook.
 
-Each update becomes one turn (``turns.py``) under its chat's lock, so a chat's updates apply in
+Each update becomes one turn (``runner.py``, ``turn.py``) under its chat's lock, so a chat's updates apply in
 order while different chats are served concurrently. The turns of updates that arrive together
 (a ``getUpdates`` batch, concurrent webhook requests) are committed together, each atomic on its
 own (``bot.store.group``); once committed, a turn's replies are sent by the outbox. Updates
@@ -8,7 +8,7 @@ are confirmed to Telegram only after their turn is committed: in polling mode th
 ``getUpdates`` offset moves past an update only once it is applied, and in webhook mode the HTTP
 answer is sent after the turn. A crash at any moment therefore loses no answer, and a redelivered
 update is recognised by its ``update_id``; one whose turn keeps failing for a reason other than
-the database is given up on (``failed_turns.py``). The webhook's endpoint is in ``webhook.py``.
+the database is given up on (``failed_turns.py``). The webhook's endpoint is in ``update_webhook.py``.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from bot.channels.telegram.failed_turns import FailedTurns
 from bot.channels.telegram.locks import KeyedLocks
 from bot.channels.telegram.outbox import ChatPacer, Outbox, retry_seconds
 from bot.channels.telegram.replies import Reply, deliver
+from bot.channels.telegram.runner import TurnRunner
 from bot.channels.telegram.turn import TurnResult
-from bot.channels.telegram.turns import TurnRunner
 from bot.channels.telegram.updates import ALLOWED_UPDATES, parse_update
 from bot.config import Settings
 from bot.engine import Engine
@@ -108,7 +108,7 @@ class TelegramChannel:
         self.engine = engine
         self.store = store
         self.application = build_application(settings, request, rate_limit)
-        self.turns = TurnRunner(
+        self.runner = TurnRunner(
             engine,
             store,
             notify_completion=bool(settings.clinic_webhook_url),
@@ -174,7 +174,7 @@ class TelegramChannel:
         return self.engine.message(self.engine.language_for(chat.language_code), "sorry")
 
     def _turn(self, tx: Tx, update_id: int, chat: Chat, event: Event) -> TurnResult:
-        result = self.turns.apply_in(tx, update_id, chat, event)
+        result = self.runner.apply_in(tx, update_id, chat, event)
         # Sending starts once the turn is committed, on its own: a chat that Telegram holds back
         # (a 429 can ask for minutes) never delays anyone else's updates.
         if result.erased:
@@ -284,7 +284,7 @@ class TelegramChannel:
         """One reminder, with the current question again, if the intake is still quiet since then."""
 
         def work(tx: Tx) -> None:
-            result = self.turns.remind_in(tx, intake.id, quiet_since)
+            result = self.runner.remind_in(tx, intake.id, quiet_since)
             tx.on_commit(lambda: self.outbox.push(result.outgoing))
 
         async with self.locks.hold(intake.chat_id):
@@ -294,7 +294,7 @@ class TelegramChannel:
         """Intakes were changed behind the turns' back (marked abandoned): the copies kept in
         memory are stale. The next turn of each would find out by its write and run again;
         reading them afresh is cheaper."""
-        self.turns.recent.clear()
+        self.runner.recent.clear()
 
     # --- polling -------------------------------------------------------------------------------
 

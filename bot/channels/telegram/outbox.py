@@ -1,6 +1,6 @@
 """Sending committed replies: in order per chat, paced, retried, and marked sent.
 
-A turn commits its replies first (see ``turns.py``); the channel then hands the committed rows to
+A turn commits its replies first (see ``runner.py``); the channel then hands the committed rows to
 ``Outbox.push`` and they are sent from memory, with no second read of the database. Each send is
 recorded ("sent", with Telegram's message id) in whichever group commit comes next, or within
 ``MARK_DELAY`` seconds. If the process dies before that, those replies go out once more after the

@@ -21,7 +21,7 @@ from bot.flow import model
 from bot.store import FINISHED, Intake, IntakeStatus, Outgoing, Tx
 
 if TYPE_CHECKING:
-    from bot.channels.telegram.turns import TurnRunner
+    from bot.channels.telegram.runner import TurnRunner
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Telegram updates -> (Chat, Event): what a person did, in the terms of ``turns.py``."""
+"""Telegram updates -> (Chat, Event): what a person did, in the terms of ``events.py``."""
 
 from __future__ import annotations
 
