@@ -42,6 +42,7 @@ def test_bad_requests_are_refused_clearly(accounts: Accounts) -> None:
             call()
 
 
+@pytest.mark.slow  # a dozen argon2 hashes at the production cost, twice (SQLite, PostgreSQL)
 def test_repeated_failures_lock_the_account_for_a_growing_while(accounts: Accounts) -> None:
     accounts.add("alice", "correct horse battery")
     now = utcnow()

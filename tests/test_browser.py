@@ -21,6 +21,8 @@ from support.default_flow import begin
 from support.fake_telegram import FakeTelegram
 from support.patients import TelegramPatient
 
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]  # Chromium, and the bot and web app as processes
+
 CHROMIUM = "/usr/bin/chromium"
 # Flags this machine needs: no sandbox as root, and no background traffic to Google's hosts.
 CHROMIUM_ARGS = [

@@ -37,6 +37,7 @@ def receiver() -> Iterator[Receiver]:
     r.close()
 
 
+@pytest.mark.e2e
 def test_a_completed_intake_is_posted_signed_and_retried_until_accepted(receiver: Receiver, tmp_path: Path) -> None:
     verify = documented_verify()
     db = tmp_path / "intake.db"

@@ -19,6 +19,8 @@ from support.default_flow import ROUTINE_TO_SUMMARY, begin
 from support.fake_telegram import FakeTelegram
 from support.patients import TelegramPatient
 
+pytestmark = pytest.mark.e2e  # every test here starts the bot as a process
+
 
 def test_a_full_intake_by_buttons_and_typing_ends_with_a_consultation(fake, bot, db_path) -> None:
     patient = TelegramPatient(fake, 101)
