@@ -10,6 +10,7 @@ import pytest
 from bot.engine import Engine
 from bot.flow import load_checked
 from support.bot_process import BotProcess, free_port
+from support.cli import CommandLine
 from support.databases import postgres_schema_url
 from support.default_flow import ALL_TYPES_FLOW, DEFAULT_FLOW
 from support.fake_telegram import FakeTelegram
@@ -89,3 +90,12 @@ def bot(request: pytest.FixtureRequest, fake: FakeTelegram, db_path: Path, unuse
     yield process
     process.stop()
     assert "Traceback" not in process.read(), process.read()
+
+
+# --------------------------------------------------------------------------- the command line
+
+
+@pytest.fixture()
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> CommandLine:
+    """``python -m bot ...`` in this process: ``cli("validate", path).returncode / .stdout / .stderr``."""
+    return CommandLine(capsys, monkeypatch)
