@@ -14,7 +14,7 @@ from bot.store.schema import staff
 
 @pytest.fixture()
 def accounts(database_url: str) -> Accounts:
-    return Accounts(Store.open(database_url))
+    return Accounts(Store(database_url))
 
 
 def test_passwords_are_hashed_with_argon2(accounts: Accounts) -> None:

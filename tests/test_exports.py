@@ -22,9 +22,9 @@ from bot.store import Store
 
 
 @pytest.fixture()
-def filled(skin: Engine, tmp_path: Path) -> Store:
+def filled(skin: Engine, sqlite_url: str) -> Store:
     """Four intakes of the default flow: routine, flagged (German), declined, and in progress."""
-    store = Store.open(f"sqlite:///{tmp_path / 'intake.db'}")
+    store = Store(sqlite_url)
     turns = Turns(skin, store)
 
     def play(chat_id: int, script: list[tuple[str, str]], lang: str = "en", finish: bool = True) -> None:
@@ -141,10 +141,10 @@ def test_export_command_writes_each_format(cli, filled: Store, tmp_path: Path) -
     assert json.loads(future.stdout) == []
 
 
-def test_csv_cells_cannot_run_as_spreadsheet_formulas(skin: Engine, tmp_path: Path) -> None:
+def test_csv_cells_cannot_run_as_spreadsheet_formulas(skin: Engine, sqlite_url: str) -> None:
     from bot.store import Intake, utcnow
 
-    store = Store.open(f"sqlite:///{tmp_path / 'x.db'}")
+    store = Store(sqlite_url)
     now = utcnow()
     state = {
         "v": 1,

@@ -322,7 +322,9 @@ def test_one_reminder_after_a_quiet_spell_survives_a_restart_then_abandoned(fake
         bot.stop()
 
 
-def test_the_bot_on_postgresql(fake, postgres_url) -> None:
+def test_the_bot_on_postgresql(fake, empty_postgres_url) -> None:
+    """On an empty PostgreSQL database: the bot makes its tables at start."""
+    postgres_url = empty_postgres_url
     bot = BotProcess(fake, postgres_url).start()
     try:
         patient = TelegramPatient(fake, 119)
