@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench bench-staff validate clean browser
+.PHONY: run test test-fast lint format bench bench-staff validate clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is needed") if sys.version_info < (3, 11) else None'
@@ -30,6 +30,13 @@ test: $(STAMP) $(CHROMIUM)
 	$(PY) -m ruff format --check bot tests benchmarks
 	$(PY) -m bot validate flows/*.yaml
 	$(PY) -m pytest
+
+# The quick round while working: engine, flow, store and the in-process channel tests; no bot
+# process, no browser, nothing marked slow (pyproject.toml lists the markers).
+test-fast: $(STAMP)
+	$(PY) -m ruff check bot tests benchmarks
+	$(PY) -m ruff format --check bot tests benchmarks
+	$(PY) -m pytest -m "not e2e and not browser and not slow"
 
 lint: $(STAMP)
 	$(PY) -m ruff check bot tests benchmarks

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,12 +11,10 @@ from bot.staff.accounts import FREE_FAILURES, MAX_LOCK, AccountError, Accounts
 from bot.store import Store, utcnow
 from bot.store.schema import staff
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 @pytest.fixture()
 def accounts(database_url: str) -> Accounts:
-    return Accounts(Store.open(database_url))
+    return Accounts(Store(database_url))
 
 
 def test_passwords_are_hashed_with_argon2(accounts: Accounts) -> None:
@@ -42,6 +38,7 @@ def test_bad_requests_are_refused_clearly(accounts: Accounts) -> None:
             call()
 
 
+@pytest.mark.slow  # a dozen argon2 hashes at the production cost, twice (SQLite, PostgreSQL)
 def test_repeated_failures_lock_the_account_for_a_growing_while(accounts: Accounts) -> None:
     accounts.add("alice", "correct horse battery")
     now = utcnow()
@@ -89,13 +86,11 @@ def test_api_tokens_are_shown_once_stored_hashed_and_revocable(accounts: Account
     assert accounts.tokens()[0][2] is True
 
 
-def test_staff_command_line_reads_the_password_from_standard_input(tmp_path: Path) -> None:
+def test_staff_command_line_reads_the_password_from_standard_input(cli, tmp_path: Path) -> None:
     env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'staff.db'}", "PATH": "/usr/bin:/bin"}
 
-    def bot(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "bot", *args], cwd=ROOT, env=env, input=stdin, capture_output=True, text=True
-        )
+    def bot(*args: str, stdin: str = ""):
+        return cli(*args, stdin=stdin, env=env)
 
     assert (
         bot("staff", "add", "alice", "--role", "admin", stdin="correct horse battery\n").stdout

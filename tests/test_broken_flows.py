@@ -8,8 +8,6 @@ the line numbers count them too.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +15,6 @@ import pytest
 from bot.flow import FlowError, load_checked
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
 CATALOGUE = sorted((HERE / "broken_flows").glob("*.yaml"))
 EXPECT = "# expect: "
 
@@ -49,15 +46,9 @@ def test_each_broken_flow_reports_exactly_its_problems(path: Path) -> None:
     assert all(p.file == str(path) for p in problems)
 
 
-def test_validate_prints_file_line_column_and_exits_1() -> None:
+def test_validate_prints_file_line_column_and_exits_1(cli) -> None:
     paths = [HERE / "broken_flows" / name for name in ("unknown_key_typo.yaml", "condition_later_question.yaml")]
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "validate", *map(str, paths)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=REPO,
-    )
+    result = cli("validate", *map(str, paths))
     assert "Traceback" not in result.stdout + result.stderr
     assert result.returncode == 1
     expected = [f"{path}:{line}" for path in paths for line in expectations(path)]

@@ -21,6 +21,11 @@ from support.default_flow import begin
 from support.fake_telegram import FakeTelegram
 from support.patients import TelegramPatient
 
+from bot.staff.accounts import Accounts
+from bot.store import Store
+
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]  # Chromium, and the bot and web app as processes
+
 CHROMIUM = "/usr/bin/chromium"
 # Flags this machine needs: no sandbox as root, and no background traffic to Google's hosts.
 CHROMIUM_ARGS = [
@@ -59,15 +64,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             bot.stop()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WEBHOOK_"))}
     env.update(DATABASE_URL=database, SECRET_KEY="browser-test-secret", WEB_PORT=str(free_port()))
-    subprocess.run(
-        [sys.executable, "-m", "bot", "staff", "add", "rita"],
-        input=PASSWORD + "\n",
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+    store = Store.open(database)  # the staff account (`python -m bot staff add` has tests of its own)
+    Accounts(store).add("rita", PASSWORD)
+    store.close()
     server = subprocess.Popen([sys.executable, "-m", "bot", "serve"], cwd=ROOT, env=env)
     url = f"http://127.0.0.1:{env['WEB_PORT']}"
     try:

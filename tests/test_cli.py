@@ -1,4 +1,7 @@
-"""The command line as a clinic author uses it: validate, schema, chat (piped), diagram."""
+"""The command line as a clinic author uses it: validate, schema, chat (piped), diagram.
+
+Each runs `bot.cli.main` in this process (the `cli` fixture), but one: `python -m bot` itself.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import sys
 from pathlib import Path
 
 import jsonschema
+import pytest
 import yaml
 
 from bot.flow.schema import flow_schema
@@ -16,20 +20,22 @@ ROOT = Path(__file__).resolve().parent.parent
 ALL_TYPES = "tests/flows/all_types.yaml"
 
 
-def bot(*args: str, stdin: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
+@pytest.mark.e2e
+def test_python_dash_m_bot_runs_the_command_line() -> None:
+    """The one test of ``python -m bot`` as its own process; every other runs ``bot.cli.main`` in this one."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "validate", "flows/skin_botox.yaml"],
         cwd=ROOT,
-        input=stdin,
         capture_output=True,
         text=True,
         timeout=60,
-        env=env,
     )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("flows/skin_botox.yaml: ok: skin_botox v") and result.stderr == ""
 
 
-def test_validate_prints_one_summary_line_per_valid_flow() -> None:
-    result = bot("validate", "flows/skin_botox.yaml", ALL_TYPES)
+def test_validate_prints_one_summary_line_per_valid_flow(cli) -> None:
+    result = cli("validate", "flows/skin_botox.yaml", ALL_TYPES)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == 2
@@ -37,11 +43,11 @@ def test_validate_prints_one_summary_line_per_valid_flow() -> None:
     assert lines[0].startswith("flows/skin_botox.yaml: ok: skin_botox v") and "languages en, de" in lines[0]
 
 
-def test_validate_reports_every_problem_and_exits_1(tmp_path: Path) -> None:
+def test_validate_reports_every_problem_and_exits_1(cli, tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     text = (ROOT / ALL_TYPES).read_text().replace("    ask: How old are you?", "    aks: How old are you?")
     bad.write_text(text.replace("max_length: 40", "max_length: forty"))
-    result = bot("validate", str(bad), ALL_TYPES)
+    result = cli("validate", str(bad), ALL_TYPES)
     assert result.returncode == 1
     assert "Traceback" not in result.stdout + result.stderr
     assert result.stdout.splitlines() == [
@@ -51,10 +57,10 @@ def test_validate_reports_every_problem_and_exits_1(tmp_path: Path) -> None:
     ]
 
 
-def test_validate_a_missing_file_and_a_binary_file(tmp_path: Path) -> None:
+def test_validate_a_missing_file_and_a_binary_file(cli, tmp_path: Path) -> None:
     binary = tmp_path / "flow.yaml"
     binary.write_bytes(b"\xff\xfe\x00garbage")
-    result = bot("validate", "nope.yaml", str(binary))
+    result = cli("validate", "nope.yaml", str(binary))
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     lines = result.stdout.splitlines()
@@ -62,8 +68,8 @@ def test_validate_a_missing_file_and_a_binary_file(tmp_path: Path) -> None:
     assert lines[1].startswith(f"{binary}:1:1: cannot read the file")
 
 
-def test_schema_command_matches_the_published_copy() -> None:
-    result = bot("schema")
+def test_schema_command_matches_the_published_copy(cli) -> None:
+    result = cli("schema")
     assert result.returncode == 0
     printed = json.loads(result.stdout)
     published = json.loads((ROOT / "flows" / "schema.json").read_text())
@@ -82,9 +88,9 @@ def test_the_schema_accepts_the_shipped_flows_and_rejects_a_typo() -> None:
     assert list(validator.iter_errors(data)), "the schema must refuse unknown keys"
 
 
-def test_chat_with_piped_answers_reaches_the_ending_and_exits_0() -> None:
+def test_chat_with_piped_answers_reaches_the_ending_and_exits_0(cli) -> None:
     answers = "\n1\n40\nno\n1,2\n\nNever\n\n\n"
-    result = bot("chat", "--flow", ALL_TYPES, stdin=answers)
+    result = cli("chat", "--flow", ALL_TYPES, stdin=answers)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "Welcome to Test Clinic." in out
@@ -93,47 +99,47 @@ def test_chat_with_piped_answers_reaches_the_ending_and_exits_0() -> None:
     assert "The next step is a dermatologist consultation." in out
 
 
-def test_chat_commands_back_restart_quit() -> None:
+def test_chat_commands_back_restart_quit(cli) -> None:
     answers = "\n1\n40\n/back\n41\n/restart\n\n2\n"
-    result = bot("chat", "--flow", ALL_TYPES, stdin=answers)
+    result = cli("chat", "--flow", ALL_TYPES, stdin=answers)
     assert result.returncode == 0
     assert result.stdout.count("Welcome to Test Clinic.") == 2
     assert "[Your answer: 40 years]" in result.stdout
     assert "Nothing was stored." in result.stdout
-    result = bot("chat", "--flow", ALL_TYPES, stdin="\n/quit\n")
+    result = cli("chat", "--flow", ALL_TYPES, stdin="\n/quit\n")
     assert result.returncode == 0 and "Goodbye." in result.stdout
 
 
-def test_chat_shows_corrections_and_help_after_repeated_mistakes() -> None:
-    result = bot("chat", "--flow", ALL_TYPES, stdin="\nmaybe\nperhaps\n1\n")
+def test_chat_shows_corrections_and_help_after_repeated_mistakes(cli) -> None:
+    result = cli("chat", "--flow", ALL_TYPES, stdin="\nmaybe\nperhaps\n1\n")
     assert "! Please choose one of the options." in result.stdout
     assert "You can tap a button, or type the number or the words of an option:" in result.stdout
 
 
-def test_chat_input_ending_early_exits_1() -> None:
-    result = bot("chat", "--flow", ALL_TYPES, stdin="\n1\n")
+def test_chat_input_ending_early_exits_1(cli) -> None:
+    result = cli("chat", "--flow", ALL_TYPES, stdin="\n1\n")
     assert result.returncode == 1
     assert "input ended before the questionnaire was finished" in result.stdout
 
 
-def test_chat_in_german_on_the_default_flow() -> None:
-    result = bot("chat", "--lang", "de", stdin="/quit\n")
+def test_chat_in_german_on_the_default_flow(cli) -> None:
+    result = cli("chat", "--lang", "de", stdin="/quit\n")
     assert result.returncode == 0
     assert "Weiter" in result.stdout or "Ich stimme zu" in result.stdout
 
 
-def test_chat_refuses_an_unknown_language_and_a_broken_flow(tmp_path: Path) -> None:
-    result = bot("chat", "--lang", "xx", stdin="")
+def test_chat_refuses_an_unknown_language_and_a_broken_flow(cli, tmp_path: Path) -> None:
+    result = cli("chat", "--lang", "xx", stdin="")
     assert result.returncode == 2 and "not in this flow" in result.stderr
     broken = tmp_path / "broken.yaml"
     broken.write_text("id: [unclosed\n")
-    result = bot("chat", "--flow", str(broken), stdin="")
+    result = cli("chat", "--flow", str(broken), stdin="")
     assert result.returncode == 1
     assert result.stderr.startswith(f"{broken}:") and "Traceback" not in result.stderr
 
 
-def test_diagram_is_mermaid_with_conditions_and_endings() -> None:
-    result = bot("diagram", ALL_TYPES)
+def test_diagram_is_mermaid_with_conditions_and_endings(cli) -> None:
+    result = cli("diagram", ALL_TYPES)
     assert result.returncode == 0
     out = result.stdout
     assert "stateDiagram-v2" in out

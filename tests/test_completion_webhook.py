@@ -37,6 +37,7 @@ def receiver() -> Iterator[Receiver]:
     r.close()
 
 
+@pytest.mark.e2e
 def test_a_completed_intake_is_posted_signed_and_retried_until_accepted(receiver: Receiver, tmp_path: Path) -> None:
     verify = documented_verify()
     db = tmp_path / "intake.db"
@@ -53,6 +54,10 @@ def test_a_completed_intake_is_posted_signed_and_retried_until_accepted(receiver
             begin(patient)
             patient.tap("Under 18", expect="parent")  # an ending: the intake is complete
             fake.wait_for(lambda: len(receiver.requests) == 3, timeout=20)
+            # the third request was answered 200: wait until the bot has recorded that, before
+            # stopping it (a stop does not wait for a delivery in flight to be written down)
+            written = "SELECT count(*) FROM webhook_deliveries WHERE delivered_at IS NOT NULL OR attempts >= 3"
+            fake.wait_for(lambda: db_rows(db, written) == [(1,)], timeout=20)
         finally:
             bot.stop()
     headers, body = receiver.requests[-1]
@@ -88,7 +93,7 @@ def test_the_documented_check_rejects_tampering_and_old_or_missing_signatures() 
     assert not verify(SECRET, {}, body)
 
 
-def test_the_sender_signs_what_it_sends(tmp_path: Path) -> None:
+def test_the_sender_signs_what_it_sends(sqlite_url: str) -> None:
     """In-process: the signature the sender puts on the wire is the documented one."""
     import asyncio
 
@@ -100,7 +105,7 @@ def test_the_sender_signs_what_it_sends(tmp_path: Path) -> None:
     from bot.store import Intake, Store, utcnow
 
     verify = documented_verify()
-    store = Store.open(f"sqlite:///{tmp_path / 'w.db'}")
+    store = Store(sqlite_url)
     now = utcnow()
     with store.transaction() as tx:
         intake = tx.create_intake(Intake(0, 5, "skin_botox", "1.0", "en", "completed", {"answers": {}}, now, now))
@@ -127,7 +132,7 @@ def test_the_sender_signs_what_it_sends(tmp_path: Path) -> None:
     assert verify(SECRET, {k.title(): v for k, v in seen[0].headers.items()}, seen[0].content)
 
 
-def test_gives_up_after_the_configured_tries(tmp_path: Path) -> None:
+def test_gives_up_after_the_configured_tries(db_path: Path) -> None:
     import asyncio
     from datetime import timedelta
 
@@ -138,7 +143,7 @@ def test_gives_up_after_the_configured_tries(tmp_path: Path) -> None:
     from bot.jobs.completion_webhook import CompletionWebhook, WebhookSettings
     from bot.store import Intake, Store, utcnow
 
-    store = Store.open(f"sqlite:///{tmp_path / 'g.db'}")
+    store = Store(f"sqlite:///{db_path}")
     start = utcnow()
     with store.transaction() as tx:
         intake = tx.create_intake(Intake(0, 6, "skin_botox", "1.0", "en", "completed", {"answers": {}}, start, start))
@@ -159,9 +164,9 @@ def test_gives_up_after_the_configured_tries(tmp_path: Path) -> None:
         await sender.close()
 
     asyncio.run(go())
-    assert db_rows(
-        tmp_path / "g.db", "SELECT attempts, gave_up_at IS NOT NULL, last_error FROM webhook_deliveries"
-    ) == [(3, 1, "HTTP 503")]
+    assert db_rows(db_path, "SELECT attempts, gave_up_at IS NOT NULL, last_error FROM webhook_deliveries") == [
+        (3, 1, "HTTP 503")
+    ]
 
 
 def test_two_processes_never_post_the_same_delivery_twice(tmp_path: Path) -> None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -23,13 +21,11 @@ from bot.flow import model
 from bot.staff.exports import Exporter, load_intakes
 from bot.store import Store
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 @pytest.fixture()
-def filled(skin: Engine, tmp_path: Path) -> Store:
+def filled(skin: Engine, sqlite_url: str) -> Store:
     """Four intakes of the default flow: routine, flagged (German), declined, and in progress."""
-    store = Store.open(f"sqlite:///{tmp_path / 'intake.db'}")
+    store = Store(sqlite_url)
     turns = TurnRunner(skin, store)
 
     def play(chat_id: int, script: list[tuple[str, str]], lang: str = "en", finish: bool = True) -> None:
@@ -133,41 +129,23 @@ def test_fhir_export_validates_and_fits_its_questionnaire(skin: Engine, filled: 
     assert routine_response["status"] == "completed" and responses[3]["status"] == "in-progress"
 
 
-def test_export_command_writes_each_format(filled: Store, tmp_path: Path) -> None:
+def test_export_command_writes_each_format(cli, filled: Store, tmp_path: Path) -> None:
     env = {"DATABASE_URL": filled.url, "PATH": "/usr/bin:/bin"}
     for fmt in ("csv", "json", "fhir"):
         out = tmp_path / f"export.{fmt}"
-        result = subprocess.run(
-            [sys.executable, "-m", "bot", "export", "--format", fmt, "--out", str(out), "--since", "2000-01-01"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-        )
+        result = cli("export", "--format", fmt, "--out", str(out), "--since", "2000-01-01", env=env)
         assert result.returncode == 0, result.stderr
         assert out.stat().st_size > 100
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "export", "--since", "yesterday"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    result = cli("export", "--since", "yesterday", env=env)
     assert result.returncode == 2 and "is not a date" in result.stderr
-    future = subprocess.run(
-        [sys.executable, "-m", "bot", "export", "--format", "json", "--since", "2999-01-01"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    future = cli("export", "--format", "json", "--since", "2999-01-01", env=env)
     assert json.loads(future.stdout) == []
 
 
-def test_csv_cells_cannot_run_as_spreadsheet_formulas(skin: Engine, tmp_path: Path) -> None:
+def test_csv_cells_cannot_run_as_spreadsheet_formulas(skin: Engine, sqlite_url: str) -> None:
     from bot.store import Intake, utcnow
 
-    store = Store.open(f"sqlite:///{tmp_path / 'x.db'}")
+    store = Store(sqlite_url)
     now = utcnow()
     state = {
         "v": 1,

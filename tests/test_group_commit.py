@@ -16,7 +16,7 @@ from bot.store.schema import messages
 
 @pytest.fixture()
 def store(database_url: str):
-    store = Store.open(database_url)
+    store = Store(database_url)
     yield store
     store.close()
 

@@ -10,7 +10,6 @@ import asyncio
 import logging
 import sqlite3
 from collections.abc import Iterator
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -48,8 +47,8 @@ APOLOGY = (
 
 
 @pytest.fixture()
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store.open(f"sqlite:///{tmp_path / 'intake.db'}")
+def store(sqlite_url: str) -> Iterator[Store]:
+    store = Store(sqlite_url)
     yield store
     store.close()
 

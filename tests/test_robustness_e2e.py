@@ -17,6 +17,8 @@ from support.default_flow import ROUTINE_TO_SUMMARY, begin
 from support.fake_telegram import FakeTelegram
 from support.patients import TelegramPatient
 
+pytestmark = pytest.mark.e2e  # every test here starts the bot as a process
+
 STALE = "That button belongs to an earlier step."
 AGE_REASK = "Please tap one of the three age groups."
 APOLOGY = "Sorry, something went wrong with your last message"

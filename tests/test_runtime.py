@@ -47,6 +47,7 @@ def _wait(condition, timeout: float = 20.0) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.e2e
 def test_serve_without_a_token_erases_old_intakes_and_posts_completed_ones(tmp_path: Path, hook: Receiver) -> None:
     url = f"sqlite:///{tmp_path / 'intake.db'}"
     store = Store.open(url)

@@ -13,7 +13,7 @@ from bot.store.schema import metadata
 
 @pytest.fixture()
 def store(database_url: str):
-    store = Store.open(database_url)
+    store = Store(database_url)
     yield store
     store.close()
 
@@ -23,14 +23,18 @@ def new_intake(chat_id: int = 1) -> Intake:
     return Intake(0, chat_id, "f", "1", "en", "in_progress", {"v": 1}, now, now)
 
 
-def test_migrations_build_exactly_the_declared_schema(store: Store) -> None:
-    with store.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+def test_migrations_build_exactly_the_declared_schema(empty_database_url: str) -> None:
+    store = Store.open(empty_database_url)
+    try:
+        with store.engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    finally:
+        store.close()
     assert diff == []
 
 
 def test_migrating_twice_changes_nothing(store: Store) -> None:
-    store.migrate()
+    store.migrate()  # the store is a copy of a migrated template: this is the second time
     with store.transaction() as tx:
         assert tx.current_intake(1) is None
 
@@ -164,13 +168,13 @@ def test_retention_erases_quiet_intakes_with_everything_they_hold(store: Store) 
         assert tx.conn.execute(audit.select()).first().intake_id == old.id  # who looked stays on record
 
 
-def test_migrating_old_data_keeps_every_row_and_never_reuses_an_id(database_url: str) -> None:
+def test_migrating_old_data_keeps_every_row_and_never_reuses_an_id(empty_database_url: str) -> None:
     """0003 rebuilds SQLite's tables (for AUTOINCREMENT): no cascade may erase a transcript."""
     import sqlalchemy as sa
 
     from bot.store.schema import messages
 
-    old = Store(database_url)
+    old = Store(empty_database_url)
     old.migrate("0002")
     now = utcnow()
     ids = []
@@ -193,7 +197,7 @@ def test_migrating_old_data_keeps_every_row_and_never_reuses_an_id(database_url:
             )
             ids.append(intake_id)
     old.close()
-    store = Store.open(database_url)
+    store = Store.open(empty_database_url)
     try:
         with store.transaction() as tx:
             assert [tx.intake(i).version for i in ids] == [0, 0]
@@ -257,7 +261,7 @@ def test_a_turns_input_and_replies_go_in_together_in_order_and_once(store: Store
 def test_a_long_running_store_checkpoints_from_its_own_thread(database_url: str) -> None:
     import time
 
-    store = Store.open(database_url)
+    store = Store(database_url)
     store.checkpoint_in_background()
     checkpointer = store._checkpointer
     try:
@@ -319,11 +323,11 @@ def test_an_erased_chat_keeps_only_its_update_ids_for_two_days(store: Store) -> 
         assert rows(tx) == []
 
 
-def test_migration_0004_keeps_the_message_id_counter(database_url: str) -> None:
+def test_migration_0004_keeps_the_message_id_counter(empty_database_url: str) -> None:
     """Rebuilding messages (SQLite) must not hand out the ids of messages erased before it."""
     import sqlalchemy as sa
 
-    old = Store(database_url)
+    old = Store(empty_database_url)
     old.migrate("0003")
     now = utcnow()
     with old.engine.begin() as conn:
@@ -342,7 +346,7 @@ def test_migration_0004_keeps_the_message_id_counter(database_url: str) -> None:
         ids = [conn.execute(insert, {"intake": intake_id, "now": now}).scalar_one() for _ in range(5)]
         conn.execute(sa.text("DELETE FROM messages WHERE id > :keep"), {"keep": ids[1]})  # the newest erased
     old.close()
-    store = Store.open(database_url)
+    store = Store.open(empty_database_url)
     try:
         with store.transaction() as tx:
             assert len(tx.transcript(intake_id)) == 2

@@ -19,6 +19,8 @@ from support.default_flow import ROUTINE_TO_SUMMARY, begin
 from support.fake_telegram import FakeTelegram
 from support.patients import TelegramPatient
 
+pytestmark = pytest.mark.e2e  # every test here starts the bot as a process
+
 
 def test_a_full_intake_by_buttons_and_typing_ends_with_a_consultation(fake, bot, db_path) -> None:
     patient = TelegramPatient(fake, 101)
@@ -320,7 +322,9 @@ def test_one_reminder_after_a_quiet_spell_survives_a_restart_then_abandoned(fake
         bot.stop()
 
 
-def test_the_bot_on_postgresql(fake, postgres_url) -> None:
+def test_the_bot_on_postgresql(fake, empty_postgres_url) -> None:
+    """On an empty PostgreSQL database: the bot makes its tables at start."""
+    postgres_url = empty_postgres_url
     bot = BotProcess(fake, postgres_url).start()
     try:
         patient = TelegramPatient(fake, 119)

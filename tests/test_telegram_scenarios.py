@@ -50,6 +50,8 @@ from support.patients import TelegramPatient
 
 from bot.store import Intake, Store, TranscriptLine
 
+pytestmark = pytest.mark.e2e  # every test here starts the bot as a process
+
 STALE = "That button belongs to an earlier step."
 UNSUPPORTED = "I can only read typed text and button taps"
 FINISHED = "This questionnaire is finished"

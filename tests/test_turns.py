@@ -16,7 +16,7 @@ from bot.store import Store
 
 @pytest.fixture()
 def store(database_url: str) -> Store:
-    store = Store.open(database_url)
+    store = Store(database_url)
     yield store
     store.close()
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
@@ -20,8 +19,8 @@ PASSWORD = "correct horse battery"
 
 
 @pytest.fixture()
-def store(tmp_path: Path) -> Store:
-    store = Store.open(f"sqlite:///{tmp_path / 'web.db'}")
+def store(sqlite_url: str) -> Store:
+    store = Store(sqlite_url)
     accounts = Accounts(store)
     accounts.add("rita", PASSWORD, "reviewer")
     accounts.add("adam", PASSWORD, "admin")

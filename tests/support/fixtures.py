@@ -10,7 +10,8 @@ import pytest
 from bot.engine import Engine
 from bot.flow import load_checked
 from support.bot_process import BotProcess, free_port
-from support.databases import postgres_schema_url
+from support.cli import CommandLine
+from support.databases import Templates
 from support.default_flow import ALL_TYPES_FLOW, DEFAULT_FLOW
 from support.fake_telegram import FakeTelegram
 
@@ -30,24 +31,55 @@ def skin() -> Engine:
 # --------------------------------------------------------------------------- databases
 
 
+@pytest.fixture(scope="session")
+def templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Templates]:
+    """Databases migrated once per session, copied for each test that needs one."""
+    templates = Templates(tmp_path_factory.mktemp("templates"))
+    yield templates
+    templates.close()
+
+
 @pytest.fixture()
-def postgres_url(request: pytest.FixtureRequest) -> str:
-    """A PostgreSQL database of the test's own (skips when PostgreSQL is not reachable)."""
-    return postgres_schema_url(request)
+def postgres_url(request: pytest.FixtureRequest, templates: Templates) -> str:
+    """A migrated PostgreSQL database of the test's own (skips when PostgreSQL is not reachable)."""
+    return templates.postgres(request)
+
+
+@pytest.fixture()
+def empty_postgres_url(request: pytest.FixtureRequest, templates: Templates) -> str:
+    """An empty PostgreSQL database of the test's own: no tables yet."""
+    return templates.postgres(request, migrated=False)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The same tests against a real SQLite file and a real PostgreSQL."""
+def database_url(request: pytest.FixtureRequest, templates: Templates, tmp_path: Path) -> str:
+    """The same tests against a real SQLite file and a real PostgreSQL, already migrated (a copy of
+    the session's template): open it with ``Store(url)``."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'intake.db'}"
-    return request.getfixturevalue("postgres_url")
+        return templates.sqlite(tmp_path / "intake.db")
+    return templates.postgres(request)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database_url(request: pytest.FixtureRequest, templates: Templates, tmp_path: Path) -> str:
+    """An empty SQLite file and an empty PostgreSQL database, for tests of the migrations."""
+    if request.param == "sqlite":
+        return templates.sqlite(tmp_path / "intake.db", migrated=False)
+    return templates.postgres(request, migrated=False)
 
 
 @pytest.fixture()
-def db_path(tmp_path: Path) -> Path:
-    """Where a test's SQLite database goes."""
-    return tmp_path / "intake.db"
+def db_path(templates: Templates, tmp_path: Path) -> Path:
+    """A migrated SQLite database file of the test's own (a bot started on it finds nothing to do)."""
+    path = tmp_path / "intake.db"
+    templates.sqlite(path)
+    return path
+
+
+@pytest.fixture()
+def sqlite_url(db_path: Path) -> str:
+    """The same migrated SQLite file as ``db_path``, as a database URL."""
+    return f"sqlite:///{db_path}"
 
 
 # --------------------------------------------------------------------------- servers and the bot
@@ -89,3 +121,12 @@ def bot(request: pytest.FixtureRequest, fake: FakeTelegram, db_path: Path, unuse
     yield process
     process.stop()
     assert "Traceback" not in process.read(), process.read()
+
+
+# --------------------------------------------------------------------------- the command line
+
+
+@pytest.fixture()
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> CommandLine:
+    """``python -m bot ...`` in this process: ``cli("validate", path).returncode / .stdout / .stderr``."""
+    return CommandLine(capsys, monkeypatch)
