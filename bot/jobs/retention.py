@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import timedelta
 
 from bot.store import Store, utcnow
@@ -13,6 +14,7 @@ log = logging.getLogger(__name__)
 DAY = 24 * 3600.0
 #: Intakes erased per transaction.
 BATCH = 200
+PAUSE = 0.02
 
 
 class Retention:
@@ -42,6 +44,7 @@ class Retention:
             erased += done
             if done < BATCH:
                 return erased
+            time.sleep(PAUSE)  # SQLite's lock is not fair: let the patients' commits in between
 
     async def round(self) -> None:
         erased = await asyncio.to_thread(self.erase_due)  # off the event loop: patients' turns go on
