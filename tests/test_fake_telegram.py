@@ -195,7 +195,8 @@ async def test_offset_confirms_earlier_updates(bot: Bot, fake_telegram: FakeTele
 
 async def test_a_second_get_updates_ends_the_waiting_one(bot: Bot, fake_telegram: FakeTelegram) -> None:
     waiting = asyncio.create_task(bot.get_updates(timeout=5))
-    await asyncio.sleep(0.2)
+    while not [c for c in fake_telegram.calls("getUpdates") if c["status"] is None]:  # until it waits
+        await asyncio.sleep(0.01)
     # A second bot instance (PTB allows one getUpdates at a time per Bot) polls too, as a duplicate deployment would.
     async with Bot(FakeTelegram.TOKEN, base_url=fake_telegram.base_url) as second:
         assert await second.get_updates(timeout=0) == ()

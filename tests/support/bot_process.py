@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -37,17 +38,21 @@ class BotProcess:
         }
         self.proc: subprocess.Popen | None = None
         self.output = ""
+        self._log: Path | None = None  # the process's output goes to a file: readable while it runs
 
     def start(self, wait: bool = True) -> BotProcess:
         commands_before = len(self.fake.calls("setMyCommands"))
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot", self.command],
-            cwd=ROOT,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        handle, name = tempfile.mkstemp(prefix="bot-", suffix=".log")
+        os.close(handle)
+        self._log = Path(name)
+        with self._log.open("ab") as log:  # appending: the parent's reads never move the child's writes
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "bot", self.command],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         if wait:  # ready once it has registered its commands (after migrations and getMe)
             deadline = time.monotonic() + 30
             while len(self.fake.calls("setMyCommands")) <= commands_before:
@@ -59,8 +64,12 @@ class BotProcess:
         return self
 
     def read(self) -> str:
-        if self.proc is not None and self.proc.stdout is not None and self.proc.poll() is not None:
-            self.output += self.proc.stdout.read()
+        """Everything the process wrote so far (stdout and stderr), also while it runs."""
+        if self._log is not None:
+            self.output = self._log.read_text(errors="replace")
+            if self.proc is not None and self.proc.poll() is not None:  # nothing more will come
+                self._log.unlink()
+                self._log = None
         return self.output
 
     def kill(self) -> None:
@@ -72,6 +81,7 @@ class BotProcess:
 
     def stop(self) -> int:
         if self.proc is None or self.proc.poll() is not None:
+            self.read()
             return self.proc.returncode if self.proc else 0
         self.proc.send_signal(signal.SIGTERM)
         try:

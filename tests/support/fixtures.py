@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -69,8 +70,11 @@ def empty_database_url(request: pytest.FixtureRequest, templates: Templates, tmp
 
 
 @pytest.fixture()
-def db_path(templates: Templates, tmp_path: Path) -> Path:
-    """A migrated SQLite database file of the test's own (a bot started on it finds nothing to do)."""
+def db_path(request: pytest.FixtureRequest, templates: Templates, tmp_path: Path) -> Path:
+    """A migrated SQLite database file of the test's own (a bot started on it finds nothing to do);
+    for a test that takes ``bot``, that bot's database (shared by the module's tests)."""
+    if "running_bot" in request.fixturenames:
+        return request.getfixturevalue("running_bot").db_path
     path = tmp_path / "intake.db"
     templates.sqlite(path)
     return path
@@ -98,29 +102,64 @@ def fake_telegram() -> Iterator[FakeTelegram]:
 
 
 @pytest.fixture()
-def fake(fake_telegram: FakeTelegram) -> FakeTelegram:
-    """The same running FakeTelegram, under the end-to-end tests' short name."""
-    return fake_telegram
+def fake(request: pytest.FixtureRequest) -> Iterator[FakeTelegram]:
+    """The end-to-end tests' FakeTelegram: for a test that takes ``bot``, the one that bot talks to;
+    else a fresh one for this test."""
+    if "running_bot" in request.fixturenames:
+        yield request.getfixturevalue("running_bot").fake
+        return
+    with FakeTelegram() as fake:
+        yield fake
 
 
-@pytest.fixture(params=["polling", "webhook"])
-def bot(request: pytest.FixtureRequest, fake: FakeTelegram, db_path: Path, unused_port: int) -> Iterator[BotProcess]:
-    """The bot under test (``python -m bot run`` on a SQLite file), once with long polling and once
-    receiving a webhook; its output must hold no traceback."""
-    env = {}
-    if request.param == "webhook":
-        env = {
-            "WEBHOOK_URL": f"http://127.0.0.1:{unused_port}/telegram",
-            "WEBHOOK_SECRET": "e2e-secret",
-            "WEBHOOK_LISTEN": "127.0.0.1",
-            "WEBHOOK_PORT": str(unused_port),
-        }
-    process = BotProcess(fake, f"sqlite:///{db_path}", **env).start()
-    if request.param == "webhook":
-        fake.wait_for(lambda: (fake.webhook() or {}).get("url") == env["WEBHOOK_URL"])
-    yield process
-    process.stop()
+@dataclass
+class RunningBot:
+    fake: FakeTelegram
+    db_path: Path
+    process: BotProcess
+
+
+@pytest.fixture(scope="module", params=["polling", "webhook"])
+def running_bot(request: pytest.FixtureRequest, templates: Templates, tmp_path_factory: pytest.TempPathFactory):
+    """One bot process (``python -m bot run`` on a migrated SQLite file) with its FakeTelegram, for all
+    the tests of a module that take ``bot``: once with long polling and once receiving a webhook.
+
+    Starting the bot takes a second or two; the tests are independent of each other all the same,
+    because each plays chats of its own (its own chat ids) and asks about those chats only.
+    """
+    db_path = tmp_path_factory.mktemp(f"bot-{request.param}") / "intake.db"
+    templates.sqlite(db_path)
+    with FakeTelegram() as fake:
+        env = {}
+        if request.param == "webhook":
+            port = free_port()
+            env = {
+                "WEBHOOK_URL": f"http://127.0.0.1:{port}/telegram",
+                "WEBHOOK_SECRET": "e2e-secret",
+                "WEBHOOK_LISTEN": "127.0.0.1",
+                "WEBHOOK_PORT": str(port),
+            }
+        process = BotProcess(fake, f"sqlite:///{db_path}", **env).start()
+        try:
+            if request.param == "webhook":
+                fake.wait_for(lambda: (fake.webhook() or {}).get("url") == env["WEBHOOK_URL"])
+            yield RunningBot(fake, db_path, process)
+        finally:
+            process.stop()
     assert "Traceback" not in process.read(), process.read()
+
+
+@pytest.fixture()
+def bot(running_bot: RunningBot) -> Iterator[BotProcess]:
+    """The bot under test, once with long polling and once receiving a webhook (one process for
+    the module's tests, see ``running_bot``); it must still run after the test, and have written
+    no traceback during it."""
+    process = running_bot.process
+    before = len(process.read())
+    yield process
+    output = process.read()
+    assert process.proc is not None and process.proc.poll() is None, f"the bot exited:\n{output}"
+    assert "Traceback" not in output[before:], output[before:]
 
 
 # --------------------------------------------------------------------------- the command line
