@@ -25,14 +25,20 @@ $(CHROMIUM):
 
 browser: $(CHROMIUM)
 
+# Two pytest workers (pytest-xdist), a module's tests kept on one worker (its bot process is
+# shared, see tests/support/fixtures.py); PYTEST_WORKERS=0 runs everything in this one process.
+PYTEST_WORKERS ?= 2
+PYTEST_PARALLEL = $(if $(filter 0,$(PYTEST_WORKERS)),-p no:xdist,-n $(PYTEST_WORKERS) --dist loadscope)
+
 test: $(STAMP) $(CHROMIUM)
 	$(PY) -m ruff check bot tests benchmarks
 	$(PY) -m ruff format --check bot tests benchmarks
 	$(PY) -m bot validate flows/*.yaml
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_PARALLEL)
 
 # The quick round while working: engine, flow, store and the in-process channel tests; no bot
-# process, no browser, nothing marked slow (pyproject.toml lists the markers).
+# process, no browser, nothing marked slow (pyproject.toml lists the markers). In one process:
+# two workers measured no faster here.
 test-fast: $(STAMP)
 	$(PY) -m ruff check bot tests benchmarks
 	$(PY) -m ruff format --check bot tests benchmarks
