@@ -287,7 +287,7 @@ async def test_a_slow_staff_request_never_holds_up_the_event_loop(app, monkeypat
         page = await client.get("/?q=eve")
         ticking.cancel()
     assert page.status_code == 200 and "intake(s)" in page.text
-    assert sum(gaps) >= 0.45 and max(gaps) < 0.25, max(gaps)
+    assert sum(gaps) >= 0.45 and max(gaps) < 0.4, max(gaps)  # held up, the loop would pause for 0.5 s
 
 
 def test_an_export_larger_than_a_batch_streams_every_intake_once(skin: Engine, store: Store, app) -> None:
