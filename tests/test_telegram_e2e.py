@@ -84,10 +84,17 @@ def test_a_redelivered_update_is_applied_once(fake, bot, db_path) -> None:
     patient = TelegramPatient(fake, 106)
     begin(patient)
     update = patient.tap("18 to 64", expect="botulinum toxin injections")
+
+    def sends() -> int:
+        return sum(c["params"].get("chat_id") == 106 for c in fake.calls("sendMessage"))
+
+    sent = sends()
     fake.redeliver(update)
     # A fence instead of a fixed wait: /privacy is answered only once the bot is done with the
     # redelivered update before it; nothing may have been sent in between.
     patient.quiet_after(patient.seen)
+    patient.expect("botulinum toxin injections")  # /privacy shows the current question again
+    assert sends() == sent + 2  # those two messages; not a call more, failed or not
     (count,) = db_rows(db_path, f"SELECT count(*) FROM messages WHERE update_id = {update}")[0]
     assert count == 1
 
