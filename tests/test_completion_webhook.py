@@ -209,3 +209,45 @@ def test_two_processes_never_post_the_same_delivery_twice(tmp_path: Path) -> Non
 
     assert sum(asyncio.run(go())) == 5
     assert sorted(posted) == sorted(set(posted)) and len(posted) == 5
+
+
+def test_a_clean_stop_lets_a_delivery_in_flight_finish_and_records_it(tmp_path: Path) -> None:
+    """Cancelled while the clinic answered, a delivery would count as unsent and go out again."""
+    import asyncio
+
+    import httpx
+
+    from bot.engine import Engine
+    from bot.flow import load_checked
+    from bot.jobs import Jobs
+    from bot.jobs.completion_webhook import CompletionWebhook, WebhookSettings
+    from bot.store import Intake, Store, utcnow
+
+    store = Store.open(f"sqlite:///{tmp_path / 'stop.db'}")
+    now = utcnow()
+    with store.transaction() as tx:
+        intake = tx.create_intake(Intake(0, 8, "skin_botox", "1.0", "en", "completed", {"v": 1}, now, now))
+        tx.queue_completion(intake.id, now)
+
+    async def go() -> None:
+        arrived = asyncio.Event()
+
+        async def slow_clinic(request: httpx.Request) -> httpx.Response:
+            arrived.set()
+            await asyncio.sleep(0.5)
+            return httpx.Response(200)
+
+        sender = CompletionWebhook(
+            store,
+            Engine(load_checked("flows/skin_botox.yaml")),
+            WebhookSettings("https://clinic.test/hook", SECRET),
+            transport=httpx.MockTransport(slow_clinic),
+        )
+        jobs = Jobs([sender])
+        jobs.start()
+        await asyncio.wait_for(arrived.wait(), 10)
+        await jobs.stop()
+
+    asyncio.run(go())
+    with store.transaction() as tx:
+        assert tx.conn.exec_driver_sql("SELECT delivered_at IS NOT NULL FROM webhook_deliveries").scalar() == 1

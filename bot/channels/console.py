@@ -16,9 +16,9 @@ COMMANDS = "/back, /restart, /language CODE, /quit"
 
 
 class ConsoleChat:
-    def __init__(self, engine: Engine, out: TextIO = sys.stdout, language: str | None = None):
+    def __init__(self, engine: Engine, out: TextIO | None = None, language: str | None = None):
         self.engine = engine
-        self.out = out
+        self.out = out or sys.stdout  # looked up now, not at import: output can be redirected
         self.conv = engine.start(language)
 
     def say(self, text: str = "") -> None:

@@ -10,13 +10,14 @@ patient wrote never reaches a log) and the next round tries again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Protocol
 
 from bot.failures import log_failure
 
 log = logging.getLogger(__name__)
+#: Longest a stop waits for the rounds in progress.
+STOP_GRACE = 5.0
 
 
 class Job(Protocol):
@@ -39,19 +40,25 @@ class Job(Protocol):
 class Jobs:
     """Runs jobs, each in a task of its own, until ``stop``."""
 
-    def __init__(self, jobs: list[Job]):
+    def __init__(self, jobs: list[Job], grace: float = STOP_GRACE):
         self.jobs = jobs
+        self.grace = grace
         self._tasks: list[asyncio.Task] = []
+        self._stopping = asyncio.Event()
 
     def start(self) -> None:
+        self._stopping.clear()
         self._tasks = [asyncio.create_task(self._repeat(job), name=f"job:{job.name}") for job in self.jobs]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        """Stop after the rounds in progress (for up to ``grace`` seconds): a completion webhook
+        cancelled while the clinic answered would count as unsent and be posted again."""
+        self._stopping.set()
+        if self._tasks:
+            _, late = await asyncio.wait(self._tasks, timeout=self.grace)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         for job in self.jobs:
             try:
@@ -60,10 +67,20 @@ class Jobs:
                 log_failure(log, f"closing job {job.name} failed", err)
 
     async def _repeat(self, job: Job) -> None:
-        await asyncio.sleep(job.first_delay())
+        if await self._stopped_within(job.first_delay()):
+            return
         while True:
             try:
                 await job.round()
             except Exception as err:  # keep going: the next round tries again
                 log_failure(log, f"{job.name} round failed", err)
-            await asyncio.sleep(job.interval())
+            if await self._stopped_within(job.interval()):
+                return
+
+    async def _stopped_within(self, seconds: float) -> bool:
+        """Wait ``seconds``; True as soon as a stop began."""
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
