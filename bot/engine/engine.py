@@ -89,9 +89,7 @@ class Engine:
         self.text_questions = frozenset(graph.text_questions)
         self.shown: dict[str, Predicate | None] = graph.shown
         self.flag_rules = [_FlagRule(f.id, f.severity, graph.compile(f.when), reads(f.when)) for f in flow.flags]
-        self.flag_topics = self.views.flag_topics
         self.urgent_flags = graph.urgent_flags
-        self.note_flags = self.views.note_flags
         self._typed_rules = {f.id: _typed_leaves(f.when) for f in flow.flags if TYPED_TEXT in reads(f.when)}
         #: the machine's definition, also drawn by the diagram (``bot.diagram``)
         self.states, self.transitions = self._definition()

@@ -17,7 +17,7 @@ class Filters:
     source: str | None = None
     since: date | None = None
     until: date | None = None
-    search: str | None = None
+    text: str | None = None  # a name or @username, or part of one
     page: int = 1
 
     @classmethod
@@ -42,13 +42,13 @@ class Filters:
             source=query.get("source") or None,
             since=day("since"),
             until=day("until"),
-            search=(query.get("q") or "").strip()[:64] or None,
+            text=(query.get("q") or "").strip()[:64] or None,
             page=page,
         )
 
     def to_search(self) -> Search:
         """What to ask the store for (the page aside)."""
-        return Search(self.status, self.outcome, self.flag, self.source, self.since, self.until, self.search)
+        return Search(self.status, self.outcome, self.flag, self.source, self.since, self.until, self.text)
 
     def query_string(self, **changes: object) -> str:
         values = {
@@ -58,7 +58,7 @@ class Filters:
             "source": self.source,
             "since": self.since.isoformat() if self.since else None,
             "until": self.until.isoformat() if self.until else None,
-            "q": self.search,
+            "q": self.text,
             "page": self.page,
         }
         values.update(changes)
