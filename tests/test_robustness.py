@@ -10,7 +10,6 @@ import asyncio
 import logging
 import sqlite3
 from collections.abc import Iterator
-from types import SimpleNamespace
 
 import pytest
 import sqlalchemy.exc
@@ -156,12 +155,13 @@ class FlakyBot:
         self.sent: list[str] = []
         self.calls = 0
 
-    async def send_message(self, chat_id: int, text: str, reply_markup=None):
+    async def do_api_request(self, endpoint: str, api_kwargs: dict):
+        assert endpoint == "sendMessage"
         self.calls += 1
         if self.calls == 1:
             raise RetryAfter(30)
-        self.sent.append(text)
-        return SimpleNamespace(message_id=len(self.sent))
+        self.sent.append(api_kwargs["text"])
+        return {"message_id": len(self.sent)}
 
 
 async def test_a_database_error_while_recording_a_failed_send_holds_the_chat(
@@ -198,11 +198,12 @@ class SlowBot:
         self.answer = asyncio.Event()
         self.begun = asyncio.Event()
 
-    async def send_message(self, chat_id: int, text: str, reply_markup=None):
+    async def do_api_request(self, endpoint: str, api_kwargs: dict):
+        assert endpoint == "sendMessage"
         self.begun.set()
         await self.answer.wait()
-        self.sent.append(text)
-        return SimpleNamespace(message_id=len(self.sent))
+        self.sent.append(api_kwargs["text"])
+        return {"message_id": len(self.sent)}
 
 
 async def test_a_clean_stop_lets_the_reply_on_its_way_finish_and_records_it(all_types: Engine, store: Store) -> None:
@@ -311,7 +312,7 @@ def test_a_chunked_body_is_held_to_the_limit_too(webhook: TestClient) -> None:
 class AlwaysWait:
     """Telegram answering every send with a 429 (retry at once)."""
 
-    async def send_message(self, chat_id: int, text: str, reply_markup=None):
+    async def do_api_request(self, endpoint: str, api_kwargs: dict):
         raise RetryAfter(0)
 
 

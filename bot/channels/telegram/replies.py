@@ -7,12 +7,17 @@ storing them (after /delete, an apology) hand a ``Reply`` to ``deliver``.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.warnings import PTBUserWarning
+
+# do_api_request asks to use the named method instead; these calls skip it on purpose (deliver).
+warnings.filterwarnings("ignore", message="Please use 'Bot.", category=PTBUserWarning)
 
 Button = dict[str, str]  # {"text": ..., "data": ...} or {"text": ..., "url": ...}
 Keyboard = list[list[Button]]
@@ -74,15 +79,24 @@ async def deliver(bot: Bot, chat_id: int, reply: Reply, message_id: int | None =
 
     An edit needs Telegram's id of the message (``message_id``, else the reply's own): without
     one, the message to edit never went out, and there is nothing to change.
+
+    The calls go through ``do_api_request`` (python-telegram-bot's own, with its rate limiter
+    and errors) without a return type: the bot needs only the new message's id, and turning
+    Telegram's answer into a ``Message`` object cost more than the rest of the reply's path.
     """
     if reply.op == ReplyOp.SEND:
-        sent = await bot.send_message(chat_id, reply.text, reply_markup=markup(reply.keyboard))
-        return sent.message_id
+        sent = await bot.do_api_request(
+            "sendMessage", {"chat_id": chat_id, "text": reply.text, "reply_markup": markup(reply.keyboard)}
+        )
+        return sent["message_id"]
     message_id = message_id if message_id is not None else reply.message_id
     if message_id is None:
         return None
     if reply.op == ReplyOp.EDIT:
-        await bot.edit_message_text(reply.text, chat_id=chat_id, message_id=message_id)
+        await bot.do_api_request("editMessageText", {"chat_id": chat_id, "message_id": message_id, "text": reply.text})
     else:
-        await bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id, reply_markup=markup(reply.keyboard))
+        await bot.do_api_request(
+            "editMessageReplyMarkup",
+            {"chat_id": chat_id, "message_id": message_id, "reply_markup": markup(reply.keyboard)},
+        )
     return None
