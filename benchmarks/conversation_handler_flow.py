@@ -36,7 +36,7 @@ import itertools
 from datetime import UTC, datetime
 from typing import Any
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import Update
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -49,26 +49,11 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
-from bot.channels.telegram.render import Keyboard, Renderer, parse_callback
+from bot.channels.telegram.render import Renderer, parse_callback
+from bot.channels.telegram.replies import markup as to_markup
 from bot.engine import Effect, Engine, Prompt
 from bot.engine.conversation import Conversation
 from bot.flow import model
-
-
-def to_markup(keyboard: Keyboard | None) -> InlineKeyboardMarkup | None:
-    if not keyboard:
-        return None
-    return InlineKeyboardMarkup(
-        [
-            [
-                InlineKeyboardButton(b["text"], url=b["url"])
-                if "url" in b
-                else InlineKeyboardButton(b["text"], callback_data=b["data"])
-                for b in row
-            ]
-            for row in keyboard
-        ]
-    )
 
 
 def build_application(engine: Engine, token: str, request: BaseRequest | None = None) -> Application:
