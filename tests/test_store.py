@@ -354,3 +354,20 @@ def test_migration_0004_keeps_the_message_id_counter(empty_database_url: str) ->
         assert newest.id > ids[-1]  # never an erased message's id
     finally:
         store.close()
+
+
+def test_the_sqlite_file_and_its_log_are_readable_by_this_user_only(tmp_path) -> None:
+    """It holds health data: it was readable by everyone (0644) while the session key was 0600."""
+    import stat
+
+    db = tmp_path / "private.db"
+    store = Store.open(f"sqlite:///{db}")
+    with store.transaction() as tx:
+        tx.create_intake(Intake(0, 1, "f", "1", "en", "in_progress", {"v": 1}, utcnow(), utcnow()))
+    wal = db.with_name(db.name + "-wal")
+    for path in (db, wal):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    store.close()
+    db.chmod(0o644)  # made by an earlier version
+    Store.open(f"sqlite:///{db}").close()
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600

@@ -344,3 +344,64 @@ def test_an_export_holds_no_transaction_between_its_batches(skin: Engine, store:
     assert [i.id for i in first] == ids[:2]
     assert store.engine.pool.checkedout() == 0
     assert [i.id for i in next(batches)] == ids[2:]
+
+
+# --- defects a security probe of the staff app found ----------------------------------------------
+
+
+def test_the_login_redirect_keeps_the_query_so_a_link_to_one_export_stays_that_export(app) -> None:
+    client = TestClient(app)
+    wanted = "/export?format=fhir&flag=pregnancy"
+    redirect = client.get(wanted, follow_redirects=False)
+    assert redirect.status_code == 303
+    assert redirect.headers["location"] == "/login?next=/export%3Fformat%3Dfhir%26flag%3Dpregnancy"
+    page = client.get(redirect.headers["location"])
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    done = client.post(
+        redirect.headers["location"], data={"name": "rita", "password": PASSWORD, "csrf": csrf}, follow_redirects=False
+    )
+    assert done.headers["location"] == wanted
+
+
+def test_api_answers_are_never_cached_nor_sniffed(skin: Engine, store: Store, app) -> None:
+    token = Accounts(store).add_token("erp")
+    client = TestClient(app)
+    for path, headers in (("/api/intakes", {"Authorization": f"Bearer {token}"}), ("/api/intakes", {})):
+        response = client.get(path, headers=headers)
+        assert response.headers["cache-control"] == "no-store", path
+        assert response.headers["x-content-type-options"] == "nosniff", path
+
+
+def test_marking_an_intake_that_is_not_there_writes_no_audit_line(store: Store, app) -> None:
+    import sqlalchemy as sa
+
+    from bot.store.schema import audit
+
+    client = TestClient(app)
+    login(client)
+    csrf = csrf_of(client, "/")
+    client.post("/intakes/999/review", data={"csrf": csrf, "reviewed": "1"}, follow_redirects=False)
+    with store.transaction() as tx:
+        assert tx.conn.execute(sa.select(audit.c.action).where(audit.c.intake_id == 999)).all() == []
+
+
+def test_dates_at_the_ends_of_the_calendar_are_any_time_not_a_server_error(skin: Engine, store: Store, app) -> None:
+    intake_id = intake_with_script(skin, store)
+    token = Accounts(store).add_token("erp")
+    client = TestClient(app)
+    login(client)
+    for query in ("since=0001-01-01", "until=9999-12-31", "since=0001-01-01&until=9999-12-31"):
+        page = client.get(f"/?{query}")
+        assert page.status_code == 200 and f"/intakes/{intake_id}" in page.text, query
+        assert client.get(f"/export?format=csv&{query}").status_code == 200, query
+        listed = client.get(f"/api/intakes?{query}", headers={"Authorization": f"Bearer {token}"})
+        assert listed.status_code == 200 and listed.json()["total"] == 1, query
+
+
+def test_percent_and_underscore_in_a_search_or_flag_are_taken_literally(skin: Engine, store: Store, app) -> None:
+    intake_with_script(skin, store)  # Eve, @eve
+    client = TestClient(app)
+    login(client)
+    for query in ("q=%25", "q=_", "q=e_e", "flag=%25", "flag=_"):
+        assert "1 intake(s)" not in client.get(f"/?{query}").text, query
+    assert "1 intake(s)" in client.get("/?q=eve").text

@@ -225,11 +225,15 @@ class InfoStep(_Step):
     text: Text
 
 
+#: Versions are stored beside every intake (a column of 32 characters).
+Version = Annotated[str, Field(min_length=1, max_length=32)]
+
+
 class ConsentStep(_Step):
     """Asked before any health question. Declining must lead straight to an outcome."""
 
     kind: Literal["consent"]
-    version: str = Field(min_length=1)
+    version: Version
     text: Text
     agree: Text
     decline: Text
@@ -304,7 +308,7 @@ class Flow(_Model):
     """A whole questionnaire: metadata, interface messages, steps in order, and flags."""
 
     id: Id
-    version: str = Field(min_length=1)
+    version: Version
     #: Canonical address of the questionnaire (FHIR ``Questionnaire.url``).
     url: str | None = None
     title: Text

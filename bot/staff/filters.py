@@ -8,6 +8,9 @@ from urllib.parse import urlencode
 
 from bot.store.review import STATUSES, Search
 
+#: The dates a filter can name (the ends of Python's range overflow when made local times).
+EARLIEST, LATEST = date(1900, 1, 1), date(9000, 12, 31)
+
 
 @dataclass(frozen=True)
 class Filters:
@@ -26,9 +29,11 @@ class Filters:
 
         def day(name: str) -> date | None:
             try:
-                return date.fromisoformat(query.get(name, ""))
+                given = date.fromisoformat(query.get(name, ""))
             except ValueError:
                 return None
+            # 0001-01-01 or 9999-12-31 mean "any time": kept within what a local time can hold
+            return min(max(given, EARLIEST), LATEST)
 
         try:
             page = max(1, int(query.get("page", "1")))

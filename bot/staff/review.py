@@ -63,8 +63,8 @@ class Review:
 
     def mark_reviewed(self, intake_id: int, by: str, reviewed: bool = True) -> None:
         with self.store.transaction() as tx:
-            rows.mark_reviewed(tx, intake_id, by, reviewed)
-            rows.record(tx, by, "review" if reviewed else "unreview", intake_id)
+            if rows.mark_reviewed(tx, intake_id, by, reviewed):  # no audit line for an intake that is not there
+                rows.record(tx, by, "review" if reviewed else "unreview", intake_id)
 
     def record(self, actor: str, action: str, intake_id: int | None = None, detail: str | None = None) -> None:
         """The audit log: who viewed or exported what, and when (never what the intake says)."""

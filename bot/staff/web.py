@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
@@ -144,7 +145,9 @@ class WebApp:
     def page(self, handler: Handler, admin: bool = False) -> Handler:
         async def guarded(request: Request) -> Response:
             if not request.session.get("staff"):
-                return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+                # The query too: a link to one flag's FHIR export must still be that export after login.
+                wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                return RedirectResponse(f"/login?next={quote(wanted, safe='/')}", status_code=303)
             if admin and request.session.get("role") != Role.ADMIN:
                 return self.render(request, "message.html", 403, title="Admins only", text="This page is for admins.")
             if request.method == "POST" and await self.check_csrf(request) is None:
@@ -161,22 +164,30 @@ class WebApp:
 
     def api(self, handler: Handler, or_staff: bool = False) -> Handler:
         async def guarded(request: Request) -> Response:
-            if or_staff and request.session.get("staff"):  # staff may read the API's description
-                request.state.actor = request.session["staff"]
-                return await handler(request)
-            header = request.headers.get("authorization", "")
-            scheme, _, token = header.partition(" ")
-            name = None
-            if scheme.lower() == "bearer" and token:
-                name = await self.blocking(self.accounts.token_name, token.strip())
-            if name is None:
-                return JSONResponse(
-                    {"error": "a valid bearer token is required"}, 401, headers={"WWW-Authenticate": "Bearer"}
-                )
-            request.state.actor = f"token:{name}"
-            return await handler(request)
+            response = await self._api(handler, or_staff, request)
+            # Health data: never in a shared cache, never sniffed as anything but what it says.
+            response.headers["Cache-Control"] = "no-store"
+            response.headers["X-Content-Type-Options"] = "nosniff"
+            return response
 
         return guarded
+
+    async def _api(self, handler: Handler, or_staff: bool, request: Request) -> Response:
+        """The API guard itself: a staff session (where allowed) or a valid bearer token."""
+        if or_staff and request.session.get("staff"):  # staff may read the API's description
+            request.state.actor = request.session["staff"]
+            return await handler(request)
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        name = None
+        if scheme.lower() == "bearer" and token:
+            name = await self.blocking(self.accounts.token_name, token.strip())
+        if name is None:
+            return JSONResponse(
+                {"error": "a valid bearer token is required"}, 401, headers={"WWW-Authenticate": "Bearer"}
+            )
+        request.state.actor = f"token:{name}"
+        return await handler(request)
 
     # --- login ---------------------------------------------------------------------------------
 

@@ -39,7 +39,7 @@ class Search:
             conditions.append(intakes.c.outcome == self.outcome)
         if self.flag:
             # flags are a JSON list of ids; ids are [a-z0-9_], so the quoted id matches exactly
-            conditions.append(intakes.c.flags.contains(f'"{self.flag}"'))
+            conditions.append(intakes.c.flags.contains(f'"{self.flag}"', autoescape=True))
         if self.source:
             conditions.append(intakes.c.source == self.source)
         if self.since:
@@ -48,15 +48,17 @@ class Search:
             end = datetime.combine(self.until + timedelta(days=1), time.min).astimezone()
             conditions.append(intakes.c.created_at < end)
         if self.text:
-            pattern = f"%{self.text.lower().lstrip('@')}%"
+            # % and _ are what a person typed, not wildcards (q=% must not match everyone)
+            typed = self.text.lower().lstrip("@").replace("!", "!!").replace("%", "!%").replace("_", "!_")
+            pattern = f"%{typed}%"
             conditions.append(
                 sa.or_(
-                    sa.func.lower(intakes.c.first_name).like(pattern),
-                    sa.func.lower(intakes.c.last_name).like(pattern),
-                    sa.func.lower(intakes.c.username).like(pattern),
+                    sa.func.lower(intakes.c.first_name).like(pattern, escape="!"),
+                    sa.func.lower(intakes.c.last_name).like(pattern, escape="!"),
+                    sa.func.lower(intakes.c.username).like(pattern, escape="!"),
                     sa.func.lower(
                         sa.func.coalesce(intakes.c.first_name, "") + " " + sa.func.coalesce(intakes.c.last_name, "")
-                    ).like(pattern),
+                    ).like(pattern, escape="!"),
                 )
             )
         return conditions
@@ -153,12 +155,14 @@ def add_note(tx: Tx, intake_id: int, author: str, text: str) -> bool:
     return True
 
 
-def mark_reviewed(tx: Tx, intake_id: int, by: str, reviewed: bool = True) -> None:
-    tx.conn.execute(
+def mark_reviewed(tx: Tx, intake_id: int, by: str, reviewed: bool = True) -> bool:
+    """Set or clear the review mark; False when there is no such intake."""
+    done = tx.conn.execute(
         intakes.update()
         .where(intakes.c.id == intake_id)
         .values(reviewed_at=utcnow() if reviewed else None, reviewed_by=by if reviewed else None)
     )
+    return done.rowcount > 0
 
 
 def record(tx: Tx, actor: str, action: str, intake_id: int | None = None, detail: str | None = None) -> None:

@@ -10,6 +10,7 @@ so one commit, the costly part on disk, serves them all.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -43,8 +44,9 @@ def _engine(url: str, extra_pragmas: list[str]) -> Engine:
     # hide_parameters: an error's message never quotes the values (a patient's answers) into a log.
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
-        if str(path) not in ("", ":memory:"):
+        if str(path) not in ("", ":memory:") and not str(path).startswith("file:"):
             path.parent.mkdir(parents=True, exist_ok=True)
+            _private_file(path)
         engine = sa.create_engine(url, hide_parameters=True)
 
         @sa.event.listens_for(engine, "connect")
@@ -388,6 +390,18 @@ class Tx:
             .order_by(messages.c.id)
         )
         return [TranscriptLine(r.direction, r.text, as_utc(r.at), as_utc(r.sent_at)) for r in rows]
+
+
+def _private_file(path: Path) -> None:
+    """The database file readable by this user only: it holds health data. SQLite gives its
+    write-ahead log and shared-memory files the same permissions as the database file."""
+    try:
+        if path.exists():
+            path.chmod(0o600)
+        else:
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    except OSError as err:  # not ours to change (a file owned by another user): SQLite says if it cannot open it
+        log.warning("could not make the database file private: %s", type(err).__name__)
 
 
 def _safe(url: str) -> str:
