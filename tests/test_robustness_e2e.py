@@ -83,13 +83,13 @@ def postgres_bot(
 
 
 def test_an_update_whose_turn_keeps_failing_gets_an_apology_and_the_bot_moves_on(fake, postgres_bot) -> None:
-    """PostgreSQL refuses a NUL character in text: the turn fails the same way every time it runs,
-    standing for any bug one update triggers. It must not stall that chat (polling) or every chat
-    (a webhook delivers in order): after a few runs the patient hears so and the update is confirmed."""
-    patient = TelegramPatient(fake, 203)
-    begin(patient)
-    patient.type("Zebra\x00-7-poison", expect=APOLOGY)
-    patient.tap("18 to 64", expect="botulinum toxin injections")  # the intake carries on unharmed
+    """A first name longer than its column (Telegram sends at most 64 characters; only a forged
+    update carries 300) makes PostgreSQL refuse the new intake the same way every time the turn
+    runs, standing for any bug one update triggers. It must not stall that chat (polling) or every
+    chat (a webhook delivers in order): after a few runs the patient hears so and the update is
+    confirmed."""
+    forged = TelegramPatient(fake, 203, first_name="Zebra" + "z" * 295)
+    forged.command("/start", expect=APOLOGY)
     other = TelegramPatient(fake, 204)
     begin(other)
     other.tap("Under 18", expect="parent")
@@ -97,7 +97,28 @@ def test_an_update_whose_turn_keeps_failing_gets_an_apology_and_the_bot_moves_on
     output = postgres_bot.read()
     assert "Traceback" not in output, output
     assert "Zebra" not in output, output
-    assert "DataError" in output  # the exception's type is logged, and only that
+    assert "StringDataRightTruncation" in output  # the exception's type (a DataError) is logged, and only that
+
+
+def test_a_nul_byte_typed_on_postgresql_is_kept_without_it(fake, postgres_bot, postgres_url) -> None:
+    """PostgreSQL refuses a NUL in text: typed text is cleaned at the edge, so the answer is kept
+    (without the NUL) and no apology is needed."""
+    from bot.store import Store
+
+    patient = TelegramPatient(fake, 205)
+    begin(patient)
+    walk = [("tap", "18 to 64", "botulinum toxin injections"), ("tap", "No, never", "A quick safety question")]
+    patient.walk(walk)
+    patient.tap("No", expect="What would you like to improve?")
+    patient.type("pores\x00, oily", expect="react to the sun")
+    store = Store(postgres_url)
+    with store.transaction() as tx:
+        intake = tx.current_intake(205)
+        assert len(intake.state["answers"]["skin_concerns"]) == 2  # both choices, read from the cleaned text
+        typed = [line.text for line in tx.transcript(intake.id) if line.direction == "in"]
+    store.close()
+    assert "pores, oily" in typed and not any("\x00" in t for t in typed)
+    assert APOLOGY not in [m.get("text") for m in fake.messages(205)]
 
 
 # --- 2. one chat's flood limit -----------------------------------------------------------------

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
+from bot.channels.typed_text import clean
 from bot.engine import Effect, Engine, Prompt, PromptKind
 
 COMMANDS = "/back, /restart, /language CODE, /quit"
@@ -55,7 +56,7 @@ class ConsoleChat:
             if not effect.accepted:
                 self.say("Languages: " + ", ".join(engine.flow.languages))
         else:
-            effect = engine.reply(conv, line)
+            effect = engine.reply(conv, clean(line))
         self.after(effect)
         return True
 

@@ -8,6 +8,7 @@ read as a number with its unit, or kept as written (text questions, within their
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,8 @@ class Parser:
         text = text.strip()
         if isinstance(step, model.InfoStep):
             return None
+        if text and not visible(text):  # only zero-width or formatting characters: not an answer, nor a skip
+            raise Invalid("text_empty" if isinstance(step, model.TextQuestion) else "choose_one")
         if getattr(step, "optional", False) and (not text or same(text, self.texts.message(lang, "skip"))):
             return None
         if isinstance(step, model.TextQuestion):
@@ -127,6 +130,12 @@ def ordinal(text: str, count: int) -> int | None:
         return None
     number = int(text)
     return number if 1 <= number <= count else None
+
+
+def visible(text: str) -> bool:
+    """Whether ``text`` shows anything: more than spaces and invisible formatting (a zero-width
+    space, a joiner)."""
+    return any(not ch.isspace() and unicodedata.category(ch) != "Cf" for ch in text)
 
 
 def same(a: str, b: str) -> bool:

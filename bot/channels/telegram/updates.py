@@ -5,6 +5,7 @@ from __future__ import annotations
 from telegram import Message, Update
 
 from bot.channels.telegram.events import Chat, Event, EventKind
+from bot.channels.typed_text import clean
 
 #: Message contents that are not text, in the order they are looked for.
 OTHER_KINDS = (
@@ -50,7 +51,7 @@ def parse_update(update: Update) -> tuple[Chat, Event] | None:
         user.username if user else None,
         user.language_code if user else None,
     )
-    text = message.text
+    text = clean(message.text) if message.text is not None else None
     if text is not None:
         if text.startswith("/"):
             head, _, rest = text.partition(" ")
