@@ -53,3 +53,30 @@ def test_validate_prints_file_line_column_and_exits_1(cli) -> None:
     assert result.returncode == 1
     expected = [f"{path}:{line}" for path in paths for line in expectations(path)]
     assert result.stdout.splitlines() == expected
+
+
+def test_a_recursive_yaml_alias_is_refused_at_its_line_not_a_traceback() -> None:
+    """``id: &a [*a]`` (12 bytes) ended in a RecursionError traceback."""
+    from bot.flow import parse_checked
+
+    with pytest.raises(FlowError) as caught:
+        parse_checked("id: &a [*a]\n", "loop.yaml")
+    assert [str(p) for p in caught.value.problems] == [
+        "loop.yaml:1:5: YAML aliases (&name ... *name) are not allowed in a flow: write this value out where it is used"
+    ]
+
+
+def test_a_billion_laughs_file_is_refused_at_once() -> None:
+    """356 bytes of nested aliases took 26.6 s and 3.1 GB; now the first reuse is refused, and
+    nothing is expanded."""
+    from bot.flow import parse_checked
+
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for level in range(1, 10):
+        name, below = chr(97 + level), chr(96 + level)
+        lines.append(f"{name}: &{name} [" + ",".join([f"*{below}"] * 9) + "]")
+    with pytest.raises(FlowError) as caught:
+        parse_checked("\n".join(lines) + "\n", "laughs.yaml")
+    problems = caught.value.problems
+    assert len(problems) == 9 and all("YAML aliases" in p.message for p in problems)
+    assert [p.line for p in problems] == list(range(1, 10))

@@ -301,7 +301,8 @@ def test_media_locations_and_contacts_get_a_kind_reprompt_and_change_nothing(fak
     assert ins(transcript)[-6:] == [f"[{kind}]" for kind, _ in sends]
     for kind, update in updates.items():
         assert rows(db_path, "SELECT kind, text FROM messages WHERE update_id = ?", update) == [("other", f"[{kind}]")]
-    everything = " ".join(str(row) for row in rows(db_path, "SELECT * FROM messages"))
+    # every column but the times (a time such as 21:00:48.137 once matched the latitude)
+    everything = " ".join(str(row) for row in rows(db_path, "SELECT kind, text, payload, last_error FROM messages"))
     for secret in ("caption-secret", "video-secret", "lab-secret", "2210221", "48.137", "BQACAgIAAxkBAAIB"):
         assert secret not in everything, secret
 

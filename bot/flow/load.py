@@ -47,7 +47,7 @@ def parse_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
         try:
             root = loader.get_single_node()
             problems: list[Problem] = []
-            data = _to_python(loader, root, (), source, problems) if root is not None else None
+            data = _to_python(loader, root, (), source, problems, set()) if root is not None else None
         finally:
             loader.dispose()
     except yaml.MarkedYAMLError as err:
@@ -85,8 +85,26 @@ def _yaml_problem(err: yaml.MarkedYAMLError, text: str, file: str) -> Problem:
     return Problem(file, line, column, f"YAML syntax: {problem}")
 
 
-def _to_python(loader: Any, node: yaml.Node, path: Path, source: SourceMap, problems: list) -> Any:
+def _to_python(loader: Any, node: yaml.Node, path: Path, source: SourceMap, problems: list, seen: set[Any]) -> Any:
     source.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    # An alias (*name) makes the composer hand out its anchor's node (&name) again. A flow never
+    # needs one, and followed here one could recurse (id: &a [*a]) or grow exponentially (a
+    # "billion laughs" file of a few hundred bytes): a node met twice is refused instead.
+    if id(node) in seen:
+        if ("reported", id(node)) in seen:
+            return None
+        seen.add(("reported", id(node)))
+        line, column = node.start_mark.line + 1, node.start_mark.column + 1
+        problems.append(
+            Problem(
+                source.file,
+                line,
+                column,
+                "YAML aliases (&name ... *name) are not allowed in a flow: write this value out where it is used",
+            )
+        )
+        return None
+    seen.add(id(node))
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
@@ -99,10 +117,10 @@ def _to_python(loader: Any, node: yaml.Node, path: Path, source: SourceMap, prob
                 problems.append(Problem(source.file, line, column, f"duplicate key '{key}'"))
                 continue
             source.keys[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            result[key] = _to_python(loader, value_node, child, source, problems)
+            result[key] = _to_python(loader, value_node, child, source, problems, seen)
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_to_python(loader, item, (*path, i), source, problems) for i, item in enumerate(node.value)]
+        return [_to_python(loader, item, (*path, i), source, problems, seen) for i, item in enumerate(node.value)]
     return _scalar(loader, node)
 
 
