@@ -7,6 +7,7 @@ import asyncio
 
 import pytest
 import sqlalchemy as sa
+import sqlalchemy.exc
 from support.turns import record_in
 
 from bot.store import Intake, Stale, Store, Tx, utcnow
@@ -106,16 +107,24 @@ async def test_stale_work_is_rolled_back_and_run_once_more(store: Store) -> None
 class Marks:
     """A rider: writes that go with whichever group commits next."""
 
-    def __init__(self, load: list[str]) -> None:
+    def __init__(self, load: list[str], refuse: int = 0) -> None:
         self.load = load
+        self.refuse = refuse  # writes that fail, as on a connection killed under the commit
+        self.written: list[list[str]] = []
         self.done_with: list[tuple[list[str], bool]] = []
 
     def has_work(self) -> bool:
         return bool(self.load)
 
-    def write(self, tx: Tx) -> list[str]:
+    def take(self) -> list[str]:
         taken, self.load = self.load, []
         return taken
+
+    def write(self, tx: Tx, load: list[str]) -> None:
+        self.written.append(list(load))
+        if self.refuse:
+            self.refuse -= 1
+            raise sqlalchemy.exc.OperationalError("UPDATE messages", {}, Exception("server closed the connection"))
 
     def done(self, taken: list[str], committed: bool) -> None:
         self.done_with.append((taken, committed))
@@ -176,3 +185,17 @@ async def test_a_failed_commit_fails_every_caller_and_riders_keep_their_load(
     assert marks.done_with == [(["a"], False)] and marks.load == ["a"]  # carried by the next commit
     await group.run(record("next", 2))
     assert marks.done_with[-1] == (["a"], True) and inputs(store) == ["next"]
+
+
+async def test_sent_marks_whose_write_fails_are_handed_back_and_carried_by_the_next_commit(store: Store) -> None:
+    # The outbox's "sent" marks ride a group commit; their UPDATE failed (PostgreSQL connections
+    # being killed). Dropped, the rows would stay unsent in the store and never be retried by this
+    # process, and the next process would send them again, days later.
+    group = GroupCommit(store)
+    marks = Marks(["a", "b"], refuse=1)
+    group.riders.append(marks)
+    assert await group.run(record("first", 1)) == "first"  # the turn itself commits all the same
+    assert marks.done_with == [(["a", "b"], False)] and marks.load == ["a", "b"]
+    await group.run(record("second", 2))
+    assert marks.done_with[-1] == (["a", "b"], True) and marks.load == []
+    assert inputs(store) == ["first", "second"]

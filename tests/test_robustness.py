@@ -190,6 +190,47 @@ async def test_a_database_error_while_recording_a_failed_send_holds_the_chat(
         assert tx.pending(CHAT.id) == []
 
 
+class CountingBot:
+    """Sends like Telegram and counts what it sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    async def do_api_request(self, endpoint: str, api_kwargs: dict):
+        self.sent.append(api_kwargs["text"])
+        return {"message_id": len(self.sent)}
+
+
+async def test_a_sent_mark_whose_write_fails_is_written_later_and_the_reply_never_goes_out_again(
+    all_types: Engine, store: Store, monkeypatch
+) -> None:
+    rows = (await apply_async(TurnRunner(all_types, store), 1, CHAT, Event("command", command="start"))).outgoing
+    bot = CountingBot()
+    group = GroupCommit(store)
+    outbox = Outbox(store, bot, ChatPacer(1000), group)
+    real = Tx.mark_all_sent
+    refused: list[int] = []
+
+    def killed(self, sent) -> None:  # the connection is killed under the marks' UPDATE, once
+        if not refused:
+            refused.append(len(sent))
+            raise sqlalchemy.exc.OperationalError("UPDATE messages", {}, Exception("server closed the connection"))
+        real(self, sent)
+
+    monkeypatch.setattr(Tx, "mark_all_sent", killed)
+    outbox.push(rows)
+    await outbox.idle()
+    group.commit_now()  # the marks' write fails: they are kept, not dropped
+    assert refused == [len(rows)]
+    with store.transaction(read_only=True) as tx:
+        assert len(tx.pending(CHAT.id)) == len(rows)
+    assert await outbox.deliver_due() == 0  # known as sent: this process does not send them again
+    group.commit_now()  # the next commit carries them
+    with store.transaction(read_only=True) as tx:
+        assert tx.pending(CHAT.id) == []  # a restart would send nothing again
+    assert len(bot.sent) == len(rows)
+
+
 class SlowBot:
     """Telegram taking its time to answer: each send waits until ``answer`` is set."""
 

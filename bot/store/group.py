@@ -38,15 +38,23 @@ STALE_ATTEMPTS = 2
 
 
 class Rider(Protocol):
-    """Writes that ride along with the next commit, whoever else it carries."""
+    """Writes that ride along with the next commit, whoever else it carries.
+
+    The group takes the rider's load before writing it and hands every load back through
+    ``done``, whatever happens: written and committed, or not (the write failed, the group was
+    rolled back to run again, the commit failed). A load is never dropped on the floor.
+    """
 
     def has_work(self) -> bool: ...
 
-    def write(self, tx: Tx) -> Any:
-        """Write within the group's transaction; what it returns is handed to ``done``."""
+    def take(self) -> Any:
+        """What to write now (the rider holds it no more until ``done``)."""
 
-    def done(self, taken: Any, committed: bool) -> None:
-        """After the commit (``committed``) or after it failed (then retry ``taken`` later)."""
+    def write(self, tx: Tx, load: Any) -> None:
+        """Write ``load`` within the group's transaction."""
+
+    def done(self, load: Any, committed: bool) -> None:
+        """After the commit (``committed``) or after it failed (then keep ``load`` for later)."""
 
 
 class GroupCommit:
@@ -113,7 +121,8 @@ class GroupCommit:
         self, group: list[tuple[Callable[[Tx], Any], asyncio.Future]], riders: list[Rider], isolated: bool
     ) -> None:
         outcomes: list[tuple[asyncio.Future, Any, BaseException | None]] = []
-        taken: list[tuple[Rider, Any]] = []
+        written: list[tuple[Rider, Any]] = []
+        unwritten: list[tuple[Rider, Any]] = []  # a rider's write failed: its load waits for a later group
         try:
             with self.store.transaction() as tx:
                 for work, future in group:
@@ -125,17 +134,23 @@ class GroupCommit:
                     except Exception as err:
                         raise _Undone from err
                 for rider in riders:
+                    load = rider.take()
                     try:
                         with tx.savepoint():
-                            taken.append((rider, rider.write(tx)))
+                            rider.write(tx, load)
                     except Exception as err:  # the rider tries again with a later group
                         log.error("%s failed in a group commit: %s", type(rider).__name__, _reason(err))
-        except _Undone:
-            raise
-        except Exception as err:  # the commit (or the database) failed: nothing of the group is kept
-            log.error("group commit of %d turn(s) failed: %s", len(group), _reason(err))
-            for rider, load in taken:
+                        unwritten.append((rider, load))
+                    else:
+                        written.append((rider, load))
+        except BaseException as err:
+            # Rolled back (to run again without savepoints, or because the database failed):
+            # nothing the riders wrote is kept, so every load goes back to its rider.
+            for rider, load in [*written, *unwritten]:
                 rider.done(load, committed=False)
+            if isinstance(err, _Undone) or not isinstance(err, Exception):
+                raise
+            log.error("group commit of %d turn(s) failed: %s", len(group), _reason(err))
             for _, future in group:
                 if not future.done():
                     # The database's trouble, not any one caller's: each may try again.
@@ -145,8 +160,10 @@ class GroupCommit:
             return
         self.commits += 1
         self.carried += len(group)
-        for rider, load in taken:
+        for rider, load in written:
             rider.done(load, committed=True)
+        for rider, load in unwritten:
+            rider.done(load, committed=False)
         for future, result, err in outcomes:
             if future.done():  # the caller was cancelled meanwhile: its work is stored all the same
                 continue

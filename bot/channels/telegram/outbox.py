@@ -273,15 +273,20 @@ class Outbox:
     def has_work(self) -> bool:
         return bool(self._marks)
 
-    def write(self, tx: Tx) -> list[tuple[int, int | None, datetime]]:
+    def take(self) -> list[tuple[int, int | None, datetime]]:
         taken, self._marks = self._marks, []
-        tx.mark_all_sent(taken)
         return taken
 
-    def done(self, taken: list[tuple[int, int | None, datetime]], committed: bool) -> None:
+    def write(self, tx: Tx, load: list[tuple[int, int | None, datetime]]) -> None:
+        tx.mark_all_sent(load)
+
+    def done(self, load: list[tuple[int, int | None, datetime]], committed: bool) -> None:
         if committed:
-            self._known.difference_update(row for row, _, _ in taken)
+            self._known.difference_update(row for row, _, _ in load)
             return
-        self._marks[:0] = taken  # not recorded: keep them for the next commit
+        # Not recorded: kept for the next commit. Dropped, the rows would stay unsent in the
+        # store yet "known" here, so this process would never send them, and the next one to
+        # start would send them again, an old question out of the blue.
+        self._marks[:0] = load
         if self._mark_timer is None:
             self._mark_timer = asyncio.get_running_loop().call_later(MARK_DELAY, self._marks_due)
