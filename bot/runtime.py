@@ -38,6 +38,7 @@ from bot.failures import log_failure
 from bot.jobs import Job, Jobs
 from bot.jobs.quiet_intakes import QuietIntakes
 from bot.jobs.retention import Retention
+from bot.jobs.seen_updates import SeenUpdates
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,8 @@ class Runtime:
                 settings.abandon_after,
                 remind=channel.remind if channel is not None else None,
                 on_abandoned=channel.forget_kept if channel is not None else None,
-            )
+            ),
+            SeenUpdates(self.store),
         ]
         if settings.retention_days:
             log.info("intakes are erased %d days after their last activity (RETENTION_DAYS)", settings.retention_days)

@@ -145,6 +145,33 @@ async def test_database_trouble_never_gives_an_update_up(channel, monkeypatch) -
     assert "automated assistant" in fake.messages(42)[0]["text"]  # a first message begins the intake
 
 
+# --- redeliveries: the same bot's update within Telegram's window, never just a number seen before --
+
+
+async def test_a_new_bot_token_whose_update_numbers_start_again_is_answered(skin: Engine, store: Store) -> None:
+    """A re-issued or production token numbers its updates afresh: the first updates of the new
+    bot carry numbers the old bot used. They were dropped in silence; they are new updates."""
+    other_token = "987654321:AAAnotherBotTokenForTests_abcdefghij"
+    for token, answer in ((FakeTelegram.TOKEN, "automated assistant"), (other_token, "Welcome back")):
+        with FakeTelegram(token) as fake:
+            settings = Settings(telegram_token=token, telegram_base_url=fake.base_url, chat_rate=1000)
+            channel = TelegramChannel(settings, skin, store)
+            await channel.application.initialize()
+            try:
+                fake.send_text(42, "/start")
+                update = await next_update(channel)
+                assert update.update_id == 100_000_001  # the same number for both bots
+                assert await channel.process(update)
+                await channel.drain()
+                sent = fake.messages(42)
+                assert answer in sent[0]["text"]  # each bot answers
+                assert await channel.process(update)  # Telegram sends it again: applied once
+                await channel.drain()
+                assert fake.messages(42) == sent
+            finally:
+                await channel.application.shutdown()
+
+
 # --- the outbox: an unexpected error holds the chat for the retry round ------------------------
 
 

@@ -245,13 +245,15 @@ def test_a_turns_input_and_replies_go_in_together_in_order_and_once(store: Store
     replies = [{"op": "edit", "text": "Age?\n✓ 40", "target": 1}, {"op": "send", "text": "Next?", "keyboard": None}]
     with store.transaction() as tx:
         intake = tx.create_intake(new_intake(9))
+        tx.claim_update(0, 700, now)
         rows = tx.record_turn(intake.id, 9, 700, "40", "text", replies, now)
         assert [(r.text, r.payload) for r in rows] == [("Age?\n✓ 40", replies[0]), ("Next?", replies[1])]
         assert rows[0].id < rows[1].id
         assert tx.record_turn(intake.id, 9, None, None, "text", [], now) == []  # nothing to write
         reminder = tx.record_turn(intake.id, 9, None, None, "text", [replies[1]], now)  # no input row
     with pytest.raises(Duplicate), store.transaction() as tx:
-        tx.record_turn(intake.id, 9, 700, "40 again", "text", replies, now)  # redelivered: nothing kept
+        tx.claim_update(0, 700, now)  # redelivered: nothing kept (a turn claims its update first)
+        tx.record_turn(intake.id, 9, 700, "40 again", "text", replies, now)
     with store.transaction() as tx:
         lines = [(line.direction, line.text) for line in tx.transcript(intake.id)]
         assert lines == [("in", "40"), ("out", "Next?"), ("out", "Next?")]  # edits are not transcript lines
@@ -287,40 +289,97 @@ def test_a_long_running_store_checkpoints_from_its_own_thread(database_url: str)
         assert [line.text for line in tx.transcript(intake.id)] == ["text"]
 
 
-def test_an_erased_chat_keeps_only_its_update_ids_for_two_days(store: Store) -> None:
-    """A redelivered update applied before /delete is still refused, and nothing else remains."""
-    from datetime import timedelta
-
+def test_an_erased_chat_leaves_no_message_and_its_updates_are_still_refused(store: Store) -> None:
+    """A redelivered update applied before /delete is still refused; nothing of the chat remains."""
     import sqlalchemy as sa
 
-    from bot.store.schema import messages
+    from bot.store.schema import messages, telegram_updates
 
     with store.transaction() as tx:
         intake = tx.create_intake(new_intake(12))
         record_in(tx, intake.id, 12, 1201, "my answer", utcnow())
         add_out(tx, intake.id, 12, {"op": "send", "text": "a question"}, utcnow())
         assert tx.delete_chat(12) == 1
-
-    def rows(tx) -> list[tuple]:
-        columns = ("intake_id", "chat_id", "update_id", "kind", "text", "payload")
-        return [tuple(r) for r in tx.conn.execute(sa.select(*(messages.c[c] for c in columns)))]
-
     with store.transaction() as tx:
-        assert rows(tx) == [(None, 0, 1201, "erased", "", None)]  # no intake, chat, text or reply
+        assert tx.conn.execute(sa.select(messages)).all() == []
         assert tx.pending() == [] and tx.current_intake(12) is None
+        (seen,) = tx.conn.execute(sa.select(telegram_updates)).all()
+        assert set(seen._mapping.keys()) == {"bot_id", "update_id", "seen_at"}  # who wrote what: nothing
         fresh = tx.create_intake(new_intake(12))
     with pytest.raises(Duplicate), store.transaction() as tx:
         record_in(tx, fresh.id, 12, 1201, "my answer", utcnow())  # Telegram sends it again
+
+
+def test_a_reused_update_id_is_new_after_the_redelivery_window_or_from_another_bot(store: Store) -> None:
+    """Telegram numbers updates per bot, and picks the next at random after a week without
+    updates: a number seen long ago, or by another bot, is a new update, never dropped."""
+    from datetime import timedelta
+
+    from bot.store.store import UPDATE_WINDOW
+
+    now = utcnow()
     with store.transaction() as tx:
-        tx.conn.execute(messages.update().values(at=utcnow() - timedelta(days=3)))  # two days on
-        tx.delete_chat(99)  # any later erasure sweeps old tombstones
-        assert rows(tx) == []
-        record_in(tx, fresh.id, 12, 1202, "again", utcnow())
-        tx.delete_chat(12)  # a new tombstone...
-        assert rows(tx) == [(None, 0, 1202, "erased", "", None)]
-        tx.conn.execute(messages.update().values(at=utcnow() - timedelta(days=3)))  # ...two days on
-        tx.purge_before(utcnow() - timedelta(days=365))  # ...goes with the daily retention round too
-        assert rows(tx) == []
+        tx.claim_update(111, 7, now)
+    for bot, when in ((111, now + timedelta(hours=23)), (111, now + UPDATE_WINDOW - timedelta(seconds=1))):
+        with pytest.raises(Duplicate), store.transaction() as tx:
+            tx.claim_update(bot, 7, when)  # a redelivery: the same bot within the window
+    with store.transaction() as tx:
+        tx.claim_update(222, 7, now)  # a new token's numbering starts again: another bot
+        tx.claim_update(111, 7, now + timedelta(days=8))  # a week later: the number came round again
+    with pytest.raises(Duplicate), store.transaction() as tx:
+        tx.claim_update(111, 7, now + timedelta(days=8, hours=1))  # ...and is now remembered afresh
+    with store.transaction() as tx:
+        assert tx.forget_updates(now + timedelta(days=3)) == 1  # bot 222's row; 111's was refreshed
+        assert tx.forget_updates(now + timedelta(days=11)) == 1
+
+
+def old_intake(conn, now) -> int:
+    """An intake written as an older schema holds it (for the migrations' tests); its id."""
+    import sqlalchemy as sa
+
+    return conn.execute(
+        sa.text(
+            "INSERT INTO intakes (chat_id, flow_id, flow_version, language, status, urgent, flags,"
+            " state, created_at, updated_at, version) VALUES (1, 'f', '1', 'en', 'in_progress', false, '[]',"
+            " :state, :now, :now, 0) RETURNING id"
+        ),
+        {"now": now, "state": '{"v": 1}'},
+    ).scalar_one()
+
+
+def test_migration_0005_carries_recent_update_ids_over_for_the_first_bot_to_start(empty_database_url: str) -> None:
+    """An update applied just before the upgrade and sent again just after is still refused."""
+    import sqlalchemy as sa
+
+    old = Store(empty_database_url)
+    old.migrate("0004")
+    now = utcnow()
+    with old.engine.begin() as conn:
+        intake_id = old_intake(conn, now)
+        insert = sa.text(
+            "INSERT INTO messages (intake_id, chat_id, update_id, direction, kind, text, at, attempts)"
+            " VALUES (:intake, :chat, :update, 'in', :kind, '', :at, 0)"
+        )
+        conn.execute(insert, {"intake": intake_id, "chat": 1, "update": 41, "kind": "text", "at": now})
+        conn.execute(insert, {"intake": None, "chat": 0, "update": 42, "kind": "erased", "at": now})  # a tombstone
+        old_day = now.replace(year=now.year - 1)
+        conn.execute(insert, {"intake": intake_id, "chat": 1, "update": 40, "kind": "text", "at": old_day})
+    old.close()
+    store = Store.open(empty_database_url)
+    try:
+        with store.transaction() as tx:
+            assert tx.adopt_updates(555) == 2  # 41 and the erased 42; 40 is long past the window
+            assert tx.adopt_updates(555) == 0
+        for update in (41, 42):
+            with pytest.raises(Duplicate), store.transaction() as tx:
+                tx.claim_update(555, update, utcnow())
+        with store.transaction() as tx:
+            tx.claim_update(555, 40, utcnow())
+            (erased,) = tx.conn.execute(sa.text("SELECT count(*) FROM messages WHERE intake_id IS NULL")).one()
+            assert erased == 0  # the tombstones went: the window keeps the number now
+            record_in(tx, intake_id, 1, 41, "the same number, another bot's", utcnow())  # no longer unique
+    finally:
+        store.close()
 
 
 def test_migration_0004_keeps_the_message_id_counter(empty_database_url: str) -> None:
@@ -331,14 +390,7 @@ def test_migration_0004_keeps_the_message_id_counter(empty_database_url: str) ->
     old.migrate("0003")
     now = utcnow()
     with old.engine.begin() as conn:
-        intake_id = conn.execute(
-            sa.text(
-                "INSERT INTO intakes (chat_id, flow_id, flow_version, language, status, urgent, flags,"
-                " state, created_at, updated_at, version) VALUES (1, 'f', '1', 'en', 'in_progress', false, '[]',"
-                " :state, :now, :now, 0) RETURNING id"
-            ),
-            {"now": now, "state": '{"v": 1}'},
-        ).scalar_one()
+        intake_id = old_intake(conn, now)
         insert = sa.text(
             "INSERT INTO messages (intake_id, chat_id, direction, kind, text, at, attempts)"
             " VALUES (:intake, 1, 'in', 'text', 'hi', :now, 0) RETURNING id"

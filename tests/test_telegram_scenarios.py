@@ -404,7 +404,7 @@ def assert_nothing_about(db: Path, chat_id: int, words: list[str]) -> None:
                 for column in ("chat_id", "user_id"):
                     assert values.get(column) != chat_id, (table, values)
                 if values.get("chat_id") or (table != "intakes" and values.get("intake_id") in others):
-                    continue  # another person's row (chat 0 is an erased chat's tombstone: looked at)
+                    continue  # another person's row
                 for value in values.values():
                     if isinstance(value, str):
                         for word in words:

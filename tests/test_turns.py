@@ -360,7 +360,7 @@ def test_updates_redelivered_after_delete_do_not_begin_a_new_intake(turns: TurnR
     apply(turns, answer + 2, ADA, confirm)
     assert patient.intake() is None
     assert apply(turns, answer, ADA, Event("text", text="40")).duplicate
-    again = apply(turns, answer + 2, ADA, confirm)  # a button of the erased intake: stale, stores nothing
+    again = apply(turns, answer + 3, ADA, confirm)  # a button of the erased intake: stale, stores nothing
     assert again.toast == "That button belongs to an earlier step." and again.outgoing == []
     assert patient.intake() is None  # nothing about the person was stored again
 

@@ -90,15 +90,19 @@ class Statements:
             f"INSERT INTO intakes ({', '.join(NEW_COLUMNS)}) VALUES ({', '.join([p] * len(NEW_COLUMNS))}) RETURNING id"
         )
         self._turn_rows: dict[tuple[int, int], str] = {}
+        # A new update, or one seen so long ago (before the window) that its number is used again:
+        # one row inserted or refreshed. A redelivery within the window changes nothing: 0 rows.
+        self.claim_update = (
+            f"INSERT INTO telegram_updates (bot_id, update_id, seen_at) VALUES ({p}, {p}, {p}) "
+            "ON CONFLICT (bot_id, update_id) DO UPDATE SET seen_at = excluded.seen_at "
+            f"WHERE telegram_updates.seen_at < {p}"
+        )
         self.mark_sent = (
             f"UPDATE messages SET sent_at = {p}, telegram_message_id = {p}, last_error = NULL WHERE id = {p}"
         )
 
     def turn_rows(self, inputs: int, replies: int) -> str:
-        """One INSERT of a turn's input row (``inputs`` 0 or 1) and its reply rows, ids returned.
-
-        A redelivered update_id (unique) leaves the input row out, and only it: fewer ids come back.
-        """
+        """One INSERT of a turn's input row (``inputs`` 0 or 1) and its reply rows, ids returned."""
         key = (inputs, replies)
         if key not in self._turn_rows:
             p = self.p
@@ -106,7 +110,7 @@ class Statements:
             rows += [f"({p}, {p}, NULL, 'out', {p}, {p}, {p}, {p}, 0)"] * replies
             self._turn_rows[key] = (
                 "INSERT INTO messages (intake_id, chat_id, update_id, direction, kind, text, at, payload, attempts) "
-                f"VALUES {', '.join(rows)} ON CONFLICT (update_id) DO NOTHING RETURNING id"
+                f"VALUES {', '.join(rows)} RETURNING id"
             )
         return self._turn_rows[key]
 

@@ -60,12 +60,11 @@ messages = sa.Table(
     "messages",
     metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
-    # None only on the tombstone of an erased chat's input (update_id kept, nothing else): see
-    # Tx.delete_chat and migration 0004
-    sa.Column("intake_id", Id, sa.ForeignKey("intakes.id", ondelete="CASCADE")),
+    sa.Column("intake_id", Id, sa.ForeignKey("intakes.id", ondelete="CASCADE"), nullable=False),
     sa.Column("chat_id", sa.BigInteger, nullable=False),
-    # Telegram's update_id of an incoming message: unique, so a redelivered update is applied once
-    sa.Column("update_id", sa.BigInteger, unique=True),
+    # Telegram's update_id of an incoming message, for the record: a redelivery is recognised by
+    # telegram_updates (numbers repeat across bots and after a week)
+    sa.Column("update_id", sa.BigInteger),
     sa.Column("direction", sa.String(3), nullable=False),  # in | out
     # in: what the person did (text, command, press, other); out: send, edit or markup (buttons)
     sa.Column("kind", sa.String(8), nullable=False),
@@ -85,6 +84,19 @@ messages = sa.Table(
 #: The outbox: outgoing messages not sent yet. A partial index keeps the scan to those rows only.
 _unsent = sa.and_(messages.c.direction == Direction.OUT.value, messages.c.sent_at.is_(None))
 sa.Index("ix_messages_outbox", messages.c.chat_id, messages.c.id, sqlite_where=_unsent, postgresql_where=_unsent)
+
+
+#: The updates applied (or given up on) lately, per bot: a redelivery of one is refused. A row is
+#: forgotten after UPDATE_WINDOW (Telegram keeps an update 24 hours): numbers repeat, across bots
+#: and after a week without updates. Nothing in it tells who sent what.
+telegram_updates = sa.Table(
+    "telegram_updates",
+    metadata,
+    sa.Column("bot_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("update_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("seen_at", When, nullable=False),
+    sa.Index("ix_telegram_updates_seen", "seen_at"),
+)
 
 
 staff = sa.Table(

@@ -25,14 +25,15 @@ from bot.errors import UserError
 from bot.failures import log_failure
 from bot.store.checkpoint import SAFETY_NET_PAGES, Checkpointer
 from bot.store.driver import Statements
-from bot.store.records import Direction, Intake, IntakeStatus, Outgoing, TranscriptLine, as_utc, dumps, utcnow
-from bot.store.schema import intakes, messages, notes, webhook_deliveries
+from bot.store.records import Direction, Intake, IntakeStatus, Outgoing, TranscriptLine, as_utc, dumps
+from bot.store.schema import intakes, messages, notes, telegram_updates, webhook_deliveries
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).with_name("migrations")
 GAVE_UP = 999  # attempts recorded for a reply given up on: never pending again
-#: How long an erased input's update_id is kept (Telegram keeps an unconfirmed update for 24 hours).
-TOMBSTONE_AGE = timedelta(days=2)
+#: How long an update is remembered to refuse its redelivery: Telegram keeps an unconfirmed update
+#: for 24 hours, and numbers repeat (after a week without updates, or with a new bot token).
+UPDATE_WINDOW = timedelta(days=2)
 
 
 class StoreError(UserError):
@@ -256,34 +257,42 @@ class Tx:
     def delete_chat(self, chat_id: int) -> int:
         """Erase every intake of a chat with its transcript and outbox; how many intakes went.
 
-        Each erased input leaves a tombstone: its ``update_id`` and nothing else, so that Telegram
-        redelivering an update applied before the erasure cannot begin a new intake (migration
-        0004). Tombstones older than TOMBSTONE_AGE go at the same time.
+        The chat's updates stay in telegram_updates (numbers and times, nothing else) until their
+        window ends, so that Telegram redelivering an update applied before the erasure cannot
+        begin a new intake.
         """
-        now = utcnow()
-        self._sweep_tombstones()
-        chat_intakes = sa.select(intakes.c.id).where(intakes.c.chat_id == chat_id)
-        self.conn.execute(
-            messages.update()
-            .where(messages.c.intake_id.in_(chat_intakes), messages.c.update_id.isnot(None))
-            .values(intake_id=None, chat_id=0, kind="erased", text="", at=now, payload=None)
-        )
         return self._delete_intakes(intakes.c.chat_id == chat_id)
 
     def purge_before(self, cutoff: datetime, limit: int | None = None) -> int:
         """Retention: erase intakes with no activity since ``cutoff`` (at most ``limit`` of them,
-        the oldest first); how many went. Tombstones of erased updates older than TOMBSTONE_AGE go too."""
-        self._sweep_tombstones()
+        the oldest first); how many went."""
         which = intakes.c.updated_at < cutoff
         if limit is not None:
             oldest = sa.select(intakes.c.id).where(which).order_by(intakes.c.updated_at, intakes.c.id).limit(limit)
             which = intakes.c.id.in_([row[0] for row in self.conn.execute(oldest)])
         return self._delete_intakes(which)
 
-    def _sweep_tombstones(self) -> None:
-        self.conn.execute(
-            messages.delete().where(messages.c.intake_id.is_(None), messages.c.at < utcnow() - TOMBSTONE_AGE)
-        )
+    # --- updates seen ----------------------------------------------------------------------------
+
+    def claim_update(self, bot_id: int, update_id: int, now: datetime) -> None:
+        """Note that this bot's update is being applied; Duplicate if it was within UPDATE_WINDOW
+        (a redelivery). The claim is part of the turn: rolled back with it, it was never made."""
+        sql = self.sql
+        values = (bot_id, update_id, sql.time(now), sql.time(now - UPDATE_WINDOW))
+        if self.driver.execute(sql.claim_update, values).rowcount != 1:
+            raise Duplicate(update_id)
+
+    def adopt_updates(self, bot_id: int) -> int:
+        """The updates carried over by migration 0005 (bot 0) become this bot's; how many."""
+        return self.conn.execute(
+            telegram_updates.update().where(telegram_updates.c.bot_id == 0).values(bot_id=bot_id)
+        ).rowcount
+
+    def forget_updates(self, now: datetime) -> int:
+        """Updates seen before the window: their numbers may come again as new updates; how many."""
+        return self.conn.execute(
+            telegram_updates.delete().where(telegram_updates.c.seen_at < now - UPDATE_WINDOW)
+        ).rowcount
 
     def _delete_intakes(self, which: sa.ColumnElement[bool]) -> int:
         ids = sa.select(intakes.c.id).where(which)
@@ -314,9 +323,8 @@ class Tx:
         replies: list[dict[str, Any]],
         at: datetime,
     ) -> list[Outgoing]:
-        """A turn's input (none when ``text`` is None) and its replies, in one statement. Raises
-        Duplicate when this input's update_id was applied before; the replies to send once this
-        commits, in order."""
+        """A turn's input (none when ``text`` is None) and its replies, in one statement; the
+        replies to send once this commits, in order."""
         sql = self.sql
         when = sql.time(at)
         values: list[Any] = [intake_id, chat_id, update_id, kind, text, when] if text is not None else []
@@ -328,8 +336,6 @@ class Tx:
         # Ids grow in the order the rows are listed (AUTOINCREMENT, a sequence), whatever order
         # RETURNING gives them back in.
         ids = sorted(row[0] for row in self.driver.execute(sql.turn_rows(rows, len(replies)), values).fetchall())
-        if len(ids) != rows + len(replies):  # the input row was left out: this update was applied before
-            raise Duplicate(update_id)
         return [
             Outgoing(row_id, intake_id, chat_id, payload.get("text") or "", payload, 0)
             for row_id, payload in zip(ids[rows:], replies, strict=True)

@@ -7,7 +7,8 @@ own (``bot.store.group``); once committed, a turn's replies are sent by the outb
 are confirmed to Telegram only after their turn is committed: in polling mode the next
 ``getUpdates`` offset moves past an update only once it is applied, and in webhook mode the HTTP
 answer is sent after the turn. A crash at any moment therefore loses no answer, and a redelivered
-update is recognised by its ``update_id``; one whose turn keeps failing for a reason other than
+update is recognised by its bot and ``update_id`` within Telegram's redelivery window (numbers
+repeat: after a week without updates, or with a new token); one whose turn keeps failing for a reason other than
 the database is given up on (``failed_turns.py``). The webhook's endpoint is in ``update_webhook.py``.
 """
 
@@ -108,11 +109,14 @@ class TelegramChannel:
         self.engine = engine
         self.store = store
         self.application = build_application(settings, request, rate_limit)
+        #: Telegram numbers updates per bot: the token's first part is the bot's id
+        self.bot_id = int(settings.check_token().split(":", 1)[0])
         self.runner = TurnRunner(
             engine,
             store,
             notify_completion=bool(settings.clinic_webhook_url),
             retention_days=settings.retention_days,
+            bot_id=self.bot_id,
         )
         self.group = GroupCommit(store)
         self.outbox = Outbox(store, self.application.bot, ChatPacer(settings.chat_rate), self.group)
@@ -154,6 +158,7 @@ class TelegramChannel:
             try:
                 result = await self.group.run(lambda tx: self._turn(tx, update.update_id, chat, event))
             except Duplicate:
+                log.info("update %s was applied before (Telegram sent it again): skipped", update.update_id)
                 result = TurnResult(duplicate=True)
             except Exception as err:
                 # Nothing was committed. Unconfirmed, the update comes back; given up on, the
@@ -231,6 +236,9 @@ class TelegramChannel:
             with contextlib.suppress(TelegramError):
                 await self.application.shutdown()
             raise
+        with self.store.transaction() as tx:  # updates seen before the upgrade that keeps them per bot
+            if adopted := tx.adopt_updates(self.bot_id):
+                log.info("%d update(s) seen before the upgrade taken as this bot's", adopted)
         await self.outbox.deliver_due()  # replies committed before a crash or restart
         self._tasks = [asyncio.create_task(self.outbox.run(), name="outbox")]
         log.info("bot @%s started with flow %s v%s", self.bot.username, self.engine.flow.id, self.engine.flow.version)

@@ -4,8 +4,8 @@ Nothing here talks to Telegram. A turn (its working state is ``turn.TurnState``)
 chat's current intake, lets the engine decide, renders the replies, and writes the input, the
 new state and the replies in one transaction (or as one caller's part of a group's transaction:
 ``bot.store.group``). The caller sends the replies only once that has committed, so a crash
-between committing and sending loses nothing, and a redelivered update (same ``update_id``) is
-refused by the store as a duplicate.
+between committing and sending loses nothing, and a redelivered update (the same bot's
+``update_id`` within Telegram's redelivery window) is refused by the store as a duplicate.
 """
 
 from __future__ import annotations
@@ -31,9 +31,12 @@ class TurnRunner:
         clock: Callable[[], datetime] = utcnow,
         notify_completion: bool = False,
         retention_days: int | None = None,
+        bot_id: int = 0,
     ):
         self.engine = engine
         self.store = store
+        #: the bot's own id (the token's first part): update numbers are the bot's own
+        self.bot_id = bot_id
         #: how long intakes are kept after the last activity (None: until deleted), for /privacy
         self.retention_days = retention_days
         #: queue each completed intake for the clinic's webhook (when one is configured)
@@ -45,8 +48,11 @@ class TurnRunner:
     def apply_in(self, tx: Tx, update_id: int | None, chat: Chat, event: Event) -> TurnResult:
         """One update within ``tx``; raises Duplicate (write nothing more) for an update seen before,
         and Stale when the caller must roll back and run it again (it will then read the store)."""
+        now = self.clock()
+        if update_id is not None:
+            tx.claim_update(self.bot_id, update_id, now)  # first: a redelivery costs nothing more
         kept = self.recent.take(chat.id)
-        turn = TurnState(self, tx, chat, self.clock(), update_id)
+        turn = TurnState(self, tx, chat, now, update_id)
         try:
             turn.run(event, kept)
             turn.commit()

@@ -18,6 +18,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from bot.store.migrations.rebuild import rebuilt
+
 revision = "0004"
 down_revision = "0003"
 branch_labels = None
@@ -34,20 +36,8 @@ def downgrade() -> None:
 
 
 def _rebuild_messages(nullable: bool) -> None:
-    """messages.intake_id made nullable (or not). SQLite rebuilds the table, and the copy would
-    set its AUTOINCREMENT counter to the highest id left, handing out erased messages' ids again:
-    the counter is carried over."""
-    bind = op.get_bind()
-    sqlite = bind.dialect.name == "sqlite"
-    counter = None
-    if sqlite:
-        counter = bind.exec_driver_sql("SELECT max(seq) FROM sqlite_sequence WHERE name = 'messages'").scalar()
-    rebuild = {"recreate": "always", "table_kwargs": {"sqlite_autoincrement": True}} if sqlite else {}
-    with op.batch_alter_table("messages", **rebuild) as batch:
+    """messages.intake_id made nullable (or not), the id counter kept (``rebuild.py``)."""
+    with rebuilt("messages") as batch:
         batch.alter_column(
             "intake_id", existing_type=sa.BigInteger().with_variant(sa.Integer, "sqlite"), nullable=nullable
         )
-    if counter is not None:
-        now = bind.exec_driver_sql("SELECT max(seq) FROM sqlite_sequence WHERE name = 'messages'").scalar() or 0
-        bind.exec_driver_sql("DELETE FROM sqlite_sequence WHERE name = 'messages'")
-        bind.exec_driver_sql("INSERT INTO sqlite_sequence (name, seq) VALUES ('messages', ?)", (max(counter, now),))
