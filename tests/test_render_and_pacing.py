@@ -44,3 +44,29 @@ def test_the_pacer_allows_a_short_burst_then_one_message_a_second_per_chat() -> 
     assert pacer.delay(2) == 0.0  # other chats are not held up
     now[0] = 10.0
     assert pacer.delay(1) == 0.0  # refilled after a quiet spell
+
+
+# --- edits that change nothing are not sent -----------------------------------------------------
+
+
+def test_an_edit_that_would_leave_a_message_as_it_is_is_known_to_change_nothing() -> None:
+    """Telegram refuses such an edit ("message is not modified"): 311 of them under random input."""
+    from bot.channels.telegram.shown import ShownMessages
+
+    shown = ShownMessages(remembered=2)
+    keyboard = [[{"text": "Yes", "data": "1.0.c.yes"}]]
+    question = render.send("Pregnant?", keyboard)
+    assert shown.changes(1, 10, render.edit_keyboard(None))  # unknown: edited as before
+    shown.record(1, 10, question)
+    assert not shown.changes(1, 10, render.edit_keyboard(keyboard))
+    assert shown.changes(2, 10, render.edit_keyboard(keyboard))  # message ids are per chat
+    assert shown.changes(1, 10, render.edit_keyboard(None))
+    shown.record(1, 10, render.edit_keyboard(None))  # the buttons taken off...
+    assert not shown.changes(1, 10, render.edit_keyboard(None))  # ...a second time changes nothing
+    assert shown.changes(1, 10, render.edit("Pregnant?\n✓ Yes"))
+    shown.record(1, 10, render.edit("Pregnant?\n✓ Yes"))
+    assert not shown.changes(1, 10, render.edit("Pregnant?\n✓ Yes"))
+    assert not shown.changes(1, 10, render.edit_keyboard(None))
+    shown.record(1, 11, question)
+    shown.record(1, 12, question)  # the oldest is forgotten: edited as before
+    assert len(shown) == 2 and shown.changes(1, 10, render.edit_keyboard(None))

@@ -172,6 +172,39 @@ async def test_a_new_bot_token_whose_update_numbers_start_again_is_answered(skin
                 await channel.application.shutdown()
 
 
+async def test_a_failed_update_does_not_run_the_rest_of_its_batch_again(channel, monkeypatch) -> None:
+    """getUpdates gives the failed update again with every later one: /help before any intake
+    (a reply nobody stores) went out once per run, and every applied turn ran again."""
+    channel, fake = channel
+    real = channel.runner.apply_in
+    runs: list[int] = []
+    outage = sqlalchemy.exc.OperationalError("SELECT 1", {}, sqlite3.OperationalError("database is locked"))
+
+    down = [True]
+
+    def apply_in(tx: Tx, update_id: int, chat: Chat, event: Event):
+        if chat.id == 7 and down:
+            raise outage  # chat 7's turn meets the database's trouble
+        runs.append(chat.id)
+        return real(tx, update_id, chat, event)
+
+    monkeypatch.setattr(channel.runner, "apply_in", apply_in)
+    fake.send_text(7, "hello")
+    fake.send_text(42, "/help")
+    fake.send_text(43, "/privacy")
+    batch = await channel.bot.get_updates(timeout=0)
+    offset = await channel.apply_batch(batch)
+    assert offset == batch[0].update_id  # chat 7's update comes again, with the two after it
+    again = await channel.bot.get_updates(offset=offset, timeout=0)
+    assert [u.update_id for u in again] == [u.update_id for u in batch]
+    down.clear()
+    assert await channel.apply_batch(again) == batch[-1].update_id + 1
+    await channel.drain()
+    assert sorted(runs) == [7, 42, 43]  # the others' turns ran once
+    assert len(fake.messages(42)) == len(fake.messages(43)) == 1  # their replies went out once
+    assert channel._applied_early == set()
+
+
 # --- the outbox: an unexpected error holds the chat for the retry round ------------------------
 
 

@@ -124,6 +124,8 @@ class TelegramChannel:
         self.failed_turns = FailedTurns()
         self._tasks: list[asyncio.Task] = []
         self._later: set[asyncio.Task] = set()  # direct replies waiting out a 429
+        #: updates of a batch applied while an earlier one failed: fetched again with it, skipped
+        self._applied_early: set[int] = set()
 
     @property
     def bot(self) -> Any:
@@ -201,8 +203,13 @@ class TelegramChannel:
 
     async def _send_direct(self, chat_id: int, reply: Reply, tries: int = 3) -> None:
         """A reply that is deliberately not stored (after /delete, an apology): best effort."""
+        shown = self.outbox.shown
+        if reply.message_id is not None and not shown.changes(chat_id, reply.message_id, reply):
+            return  # an edit that changes nothing (a stale button's keyboard is gone already)
         try:
-            await deliver(self.bot, chat_id, reply)
+            telegram_id = await deliver(self.bot, chat_id, reply)
+            if telegram_id is not None or reply.message_id is not None:
+                shown.record(chat_id, telegram_id if telegram_id is not None else reply.message_id, reply)
         except RetryAfter as err:
             if tries > 1:  # waited out in the background: this chat's lock and webhook answer go on
                 self._send_later(retry_seconds(err), chat_id, reply, tries - 1)
@@ -340,9 +347,15 @@ class TelegramChannel:
                 offset = await self.apply_batch(updates)
 
     async def apply_batch(self, updates: list[Update]) -> int:
-        """Apply a batch, chats concurrently; the offset to confirm (the first failed update's)."""
+        """Apply a batch, chats concurrently; the offset to confirm (the first failed update's).
+
+        The updates after a failed one come again with it, those of other chats already applied
+        among them: they are skipped here (and the store would refuse them as redeliveries).
+        """
         by_chat: dict[Any, list[Update]] = {}
         for update in updates:
+            if update.update_id in self._applied_early:
+                continue
             chat = update.effective_chat
             by_chat.setdefault(chat.id if chat else ("update", update.update_id), []).append(update)
         failed: list[int] = []
@@ -352,12 +365,14 @@ class TelegramChannel:
                 if not await self.process(update):
                     failed.append(update.update_id)
                     return  # keep the chat's order: the rest come again with the failed one
+                self._applied_early.add(update.update_id)
 
         await asyncio.gather(*(run_chat(u) for u in by_chat.values()))
+        offset = min(failed) if failed else updates[-1].update_id + 1
+        self._applied_early = {applied for applied in self._applied_early if applied >= offset}
         if failed:
             await asyncio.sleep(1)
-            return min(failed)
-        return updates[-1].update_id + 1
+        return offset
 
     async def set_webhook(self) -> bool:
         return await self.bot.set_webhook(

@@ -22,6 +22,7 @@ from telegram import Bot
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
 from bot.channels.telegram.replies import Reply, ReplyOp, deliver
+from bot.channels.telegram.shown import ShownMessages
 from bot.failures import log_failure
 from bot.store import Outgoing, Store, Tx, utcnow
 from bot.store.group import GroupCommit
@@ -100,6 +101,8 @@ class Outbox:
         self._marks: list[tuple[int, int | None, datetime]] = []  # (row, Telegram message id, when)
         self._mark_timer: asyncio.TimerHandle | None = None
         self._telegram_ids: dict[int, int | None] = {}  # row -> Telegram message id, recent sends
+        self.shown = ShownMessages()  # what recent messages show: an edit that changes nothing is skipped
+        self.skipped_edits = 0  # figures: edits that would have been refused "message is not modified"
         self._stopping = False  # no new send begins once stop() was called
 
     # --- what to send ----------------------------------------------------------------------------
@@ -215,6 +218,9 @@ class Outbox:
         except BadRequest as err:
             # python-telegram-bot re-capitalises Telegram's descriptions: compare without case.
             if reply.op != ReplyOp.SEND and any(e in err.message.lower() for e in _HARMLESS_EDIT_ERRORS):
+                message_id = self._edited(row, reply)
+                if message_id is not None and "not modified" in err.message.lower():
+                    self.shown.record(row.chat_id, message_id, reply)  # it shows that already
                 self._sent(row, None)
                 return True
             log.error("reply %s refused by Telegram: %s", row.id, err.message)
@@ -230,13 +236,26 @@ class Outbox:
     async def _call(self, row: Outgoing, reply: Reply) -> int | None:
         if reply.op == ReplyOp.SEND:
             await self.pacer.wait(row.chat_id)
-            return await deliver(self.bot, row.chat_id, reply)
+            telegram_id = await deliver(self.bot, row.chat_id, reply)
+            if telegram_id is not None:
+                self.shown.record(row.chat_id, telegram_id, reply)
+            return telegram_id
         # Edits are not paced: the per-chat guideline is about new messages, and taking the
         # buttons off an answered question should never lag behind the next question.
-        message_id = reply.message_id
-        if message_id is None and reply.target is not None:
-            message_id = self._telegram_id(reply.target)
-        return await deliver(self.bot, row.chat_id, reply, message_id)
+        message_id = self._edited(row, reply)
+        if message_id is not None:
+            if not self.shown.changes(row.chat_id, message_id, reply):
+                self.skipped_edits += 1
+                return None  # it shows that already: Telegram would refuse "message is not modified"
+            await deliver(self.bot, row.chat_id, reply, message_id)
+            self.shown.record(row.chat_id, message_id, reply)
+        return None
+
+    def _edited(self, row: Outgoing, reply: Reply) -> int | None:
+        """Telegram's id of the message an edit changes (None: it never went out)."""
+        if reply.message_id is None and reply.target is not None:
+            return self._telegram_id(reply.target)
+        return reply.message_id
 
     def _telegram_id(self, row_id: int) -> int | None:
         """Telegram's id of a reply this bot sent (from memory when recent, else from the store)."""
