@@ -205,6 +205,52 @@ async def test_a_failed_update_does_not_run_the_rest_of_its_batch_again(channel,
     assert channel._applied_early == set()
 
 
+PLEASE_WAIT = {
+    "en": "We have your message, it is safe.",
+    "de": "Ihre Nachricht ist angekommen und sicher.",
+}
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+async def test_during_a_database_outage_a_press_stops_spinning_and_the_person_is_told_once_to_wait(
+    channel, monkeypatch, language: str
+) -> None:
+    """The patient heard nothing while the database was down, and a tapped button spun until it
+    was back (up to 20 s seen). Nothing of this is stored: the database is what is down."""
+    import bot.channels.telegram.channel as channel_module
+
+    channel, fake = channel
+    fake.send_text(42, "/start", language_code=language)
+    assert await channel.process(await next_update(channel))
+    await channel.drain()
+    welcome = fake.messages(42)[-1]
+    button = welcome["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+
+    monkeypatch.setattr(channel_module, "WAIT_NOTICE_AFTER", 0.3)
+    outage = sqlalchemy.exc.OperationalError("SELECT 1", {}, ConnectionRefusedError("connection refused"))
+    fail_turns(channel, monkeypatch, outage)
+    fake.press(42, welcome["message_id"], button, language_code=language)
+    press = await next_update(channel)
+    assert not await channel.process(press)  # not applied: it comes again
+    assert fake.unanswered_callback_queries() == []  # at once, not when the database is back
+    assert len(fake.messages(42)) == 1  # a blip passes unnoticed
+    await asyncio.sleep(0.35)
+    for _ in range(3):  # Telegram sends it again, and again
+        assert not await channel.process(press)
+    (wait,) = [m for m in fake.messages(42) if m is not welcome and m["message_id"] != welcome["message_id"]]
+    assert wait["text"].startswith(PLEASE_WAIT[language])  # once, in their language
+    assert len(fake.calls("answerCallbackQuery")) == 1  # the same query is not answered twice
+
+    monkeypatch.undo()  # the database is back: the press is applied as usual
+    assert await channel.process(press)
+    await channel.drain()
+    assert len(fake.calls("answerCallbackQuery")) == 1
+    assert len(fake.messages(42)) == 3  # the next step came
+    with channel.store.transaction(read_only=True) as tx:
+        transcript = [line.text for line in tx.transcript(tx.current_intake(42).id)]
+    assert not any(PLEASE_WAIT[language] in text for text in transcript)  # not stored
+
+
 # --- the outbox: an unexpected error holds the chat for the retry round ------------------------
 
 

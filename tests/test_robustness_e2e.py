@@ -121,6 +121,38 @@ def test_a_nul_byte_typed_on_postgresql_is_kept_without_it(fake, postgres_bot, p
     assert APOLOGY not in [m.get("text") for m in fake.messages(205)]
 
 
+def test_a_postgresql_outage_answers_the_press_tells_the_patient_once_to_wait_and_loses_nothing(
+    fake, postgres_bot, postgres_url
+) -> None:
+    """The database refuses every connection for a while (a restart, a failover). The patient's
+    press is answered at once (no spinning button), they hear once that their message is safe,
+    and when the database is back their answer is applied: nothing lost, nothing twice."""
+    import psycopg
+    from support.databases import POSTGRES_ADMIN
+
+    patient = TelegramPatient(fake, 207)
+    begin(patient)
+    name = postgres_url.rsplit("/", 1)[1]
+    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+        try:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+            patient.tap("18 to 64")  # waits until the press is answered: while the database is down
+            patient.expect("We have your message, it is safe.")
+            quiet = patient.newest_id()
+            time.sleep(2)  # Telegram keeps sending the update: the notice is not repeated
+            assert patient.newest_id() == quiet
+        finally:
+            admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+    patient.expect("botulinum toxin injections", timeout=30)
+    texts = [m["text"] for m in fake.messages(207)]
+    assert sum("it is safe" in t for t in texts) == 1
+    assert sum("botulinum toxin injections" in t for t in texts) == 1  # the answer applied once
+    patient.tap("No, never", expect="A quick safety question")  # and on as usual
+    output = postgres_bot.read()
+    assert "Traceback" not in output, output
+
+
 # --- 2. one chat's flood limit -----------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -29,7 +30,7 @@ from telegram.request import BaseRequest
 from bot.channels.telegram import render
 from bot.channels.telegram.commands import COMMANDS
 from bot.channels.telegram.events import Chat, Event
-from bot.channels.telegram.failed_turns import FailedTurns
+from bot.channels.telegram.failed_turns import FailedTurns, is_store_trouble
 from bot.channels.telegram.locks import KeyedLocks
 from bot.channels.telegram.outbox import ChatPacer, Outbox, retry_seconds
 from bot.channels.telegram.replies import Reply, deliver
@@ -46,6 +47,12 @@ from bot.store.group import GroupCommit
 log = logging.getLogger(__name__)
 
 POLL_TIMEOUT = 25  # seconds a getUpdates long poll waits for news
+#: Seconds a chat's turns may keep failing for the database before the person hears that their
+#: message is safe and to wait (once): a blip passes unnoticed, an outage does not leave them in silence.
+WAIT_NOTICE_AFTER = 3.0
+#: Callback queries answered early (while their turn could not be applied), remembered so that the
+#: same query coming again is not answered twice.
+EARLY_ANSWERS = 10_000
 MAX_WEBHOOK_BODY = 1 << 20
 #: Times the bot waits out a 429 at start-up before giving up.
 STARTUP_WAITS = 5
@@ -126,6 +133,9 @@ class TelegramChannel:
         self._later: set[asyncio.Task] = set()  # direct replies waiting out a 429
         #: updates of a batch applied while an earlier one failed: fetched again with it, skipped
         self._applied_early: set[int] = set()
+        #: chats whose turns fail for the database: since when (monotonic), and told to wait or not
+        self._trouble: dict[int, tuple[float, bool]] = {}
+        self._answered_early: dict[str, None] = {}  # callback query ids, oldest first
 
     @property
     def bot(self) -> Any:
@@ -157,6 +167,8 @@ class TelegramChannel:
             return True
         chat, event = parsed
         async with self.locks.hold(chat.id):
+            if chat.id in self._trouble:  # its last turn could not be stored: no spinning button meanwhile
+                await self._answer_early(update)
             try:
                 result = await self.group.run(lambda tx: self._turn(tx, update.update_id, chat, event))
             except Duplicate:
@@ -166,15 +178,41 @@ class TelegramChannel:
                 # Nothing was committed. Unconfirmed, the update comes back; given up on, the
                 # patient hears so and the update is confirmed, so the bot moves on.
                 if not self.failed_turns.give_up(update.update_id, err):
+                    await self._not_applied_yet(update, chat, err)
                     return False
                 result = TurnResult(direct=[render.send(self._apology(chat))])
             else:
                 self.failed_turns.forget(update.update_id)
-            if update.callback_query is not None:
+            self._trouble.pop(chat.id, None)
+            if update.callback_query is not None and update.callback_query.id not in self._answered_early:
                 await self._answer(update, result.toast)
             for reply in result.direct:
                 await self._send_direct(chat.id, reply)
         return True
+
+    async def _not_applied_yet(self, update: Update, chat: Chat, err: Exception) -> None:
+        """The update's turn failed and it comes again: its button stops spinning now and, once
+        the database has failed this chat for WAIT_NOTICE_AFTER seconds, the person hears their
+        message is safe, once. Nothing of this is stored (the database is what failed)."""
+        await self._answer_early(update)
+        if not is_store_trouble(err):
+            return  # a bug: given up on (with an apology) after a few runs
+        now = time.monotonic()
+        since, told = self._trouble.setdefault(chat.id, (now, False))
+        if not told and now - since >= WAIT_NOTICE_AFTER:
+            self._trouble[chat.id] = (since, True)
+            language = self.engine.language_for(chat.language_code)
+            await self._send_direct(chat.id, render.send(self.engine.message(language, "please_wait")))
+
+    async def _answer_early(self, update: Update) -> None:
+        """Answer a button press before its turn is applied (without the toast the turn would give)."""
+        query = update.callback_query
+        if query is None or query.id in self._answered_early:
+            return
+        self._answered_early[query.id] = None
+        if len(self._answered_early) > EARLY_ANSWERS:
+            del self._answered_early[next(iter(self._answered_early))]
+        await self._answer(update, None)
 
     def _apology(self, chat: Chat) -> str:
         # In the language of the person's Telegram: what the failed turn read is not to be trusted.
