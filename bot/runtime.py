@@ -22,6 +22,7 @@ import os
 import secrets
 import signal
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -133,7 +134,15 @@ class Runtime:
             from bot.staff.web import create_app
 
             https = bool(settings.public_url and settings.public_url.startswith("https://"))
-            app = create_app(self.engine, self.store, secret_key(settings), https=https, extra_routes=routes)
+            from bot.staff.sessions import Lifetime
+
+            lifetime = Lifetime(
+                idle=timedelta(minutes=settings.staff_session_idle_minutes),
+                absolute=timedelta(hours=settings.staff_session_max_hours),
+            )
+            app = create_app(
+                self.engine, self.store, secret_key(settings), https=https, extra_routes=routes, lifetime=lifetime
+            )
             self.web = app.state.web
             host, port = settings.web_listen, settings.web_port
             log.info("staff web app on http://%s:%s", host, port)

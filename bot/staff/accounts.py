@@ -23,6 +23,7 @@ from bot.errors import UserError
 from bot.staff.roles import Role
 from bot.store import Store, as_utc, utcnow
 from bot.store import accounts as rows
+from bot.store import sessions as session_rows
 
 ROLES = tuple(Role)
 MIN_PASSWORD = 10
@@ -87,16 +88,22 @@ class Accounts:
             return [_member(r) for r in rows.members(tx)]
 
     def disable(self, name: str) -> None:
-        with self.store.transaction() as tx:
-            if not rows.update_member(tx, name, disabled_at=utcnow()):
-                raise AccountError(f"no staff member called {name}")
+        """Disable an account and end its sessions (a copied cookie stops working too)."""
+        self._change(name, disabled_at=utcnow())
 
     def set_password(self, name: str, password: str) -> None:
+        """A new password; every session of the member ends (whoever knew the old one is out)."""
         check_password(password)
-        hashed = _hasher.hash(password)
+        self._change(name, password_hash=_hasher.hash(password), failed_logins=0, locked_until=None)
+
+    def _change(self, name: str, **values: object) -> None:
+        """Change a member's row and end all their sessions, in one transaction."""
         with self.store.transaction() as tx:
-            if not rows.update_member(tx, name, password_hash=hashed, failed_logins=0, locked_until=None):
+            row = rows.member(tx, name)
+            if row is None:
                 raise AccountError(f"no staff member called {name}")
+            rows.update_member_by_id(tx, row.id, **values)
+            session_rows.end_all(tx, row.id)
 
     def authenticate(self, name: str, password: str, now: datetime | None = None) -> LoginResult:
         """Check a login.

@@ -135,6 +135,21 @@ api_tokens = sa.Table(
     sa.Column("last_used_at", When),
 )
 
+#: Signed-in staff sessions (migration 0005). The browser holds a random token; only its SHA-256
+#: digest is kept, so a copy of the database cannot be replayed as a cookie. A row ends (is
+#: deleted) at logout, when the account is disabled or given a new password, and once it has been
+#: idle or alive too long (bot.staff.sessions says how long).
+staff_sessions = sa.Table(
+    "staff_sessions",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("staff_id", Id, sa.ForeignKey("staff.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("created_at", When, nullable=False),
+    sa.Column("last_seen_at", When, nullable=False),  # marked at most once a minute
+    sa.Index("ix_staff_sessions_staff", "staff_id"),
+)
+
 #: Completed intakes waiting to be POSTed to the clinic's webhook (a durable outbox).
 webhook_deliveries = sa.Table(
     "webhook_deliveries",

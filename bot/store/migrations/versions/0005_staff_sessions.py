@@ -1,0 +1,40 @@
+"""Staff sessions kept in the store, so that they can be ended.
+
+A signed cookie alone could not be taken back: logging out, disabling an account or changing its
+password left a copied cookie working until it expired. The cookie now carries a random token and
+this table holds its SHA-256 digest (never the token), the member it belongs to, and when it began
+and was last seen.
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-12-05
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+When = sa.DateTime(timezone=True)
+
+
+def upgrade() -> None:
+    op.create_table(
+        "staff_sessions",
+        sa.Column("id", Id, primary_key=True, autoincrement=True),
+        sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+        sa.Column("staff_id", Id, sa.ForeignKey("staff.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("created_at", When, nullable=False),
+        sa.Column("last_seen_at", When, nullable=False),
+    )
+    op.create_index("ix_staff_sessions_staff", "staff_sessions", ["staff_id"])
+
+
+def downgrade() -> None:
+    op.drop_table("staff_sessions")
