@@ -62,6 +62,9 @@ class Settings:
     web_listen: str = "127.0.0.1"
     web_port: int = 8000
     public_url: str | None = None
+    # Proxies whose X-Forwarded-For is believed (uvicorn's setting): the client's address counts
+    # failed logins, and a header from anyone else could claim any address.
+    forwarded_allow_ips: str = "127.0.0.1,::1"
     retention_days: int | None = DEFAULT_RETENTION_DAYS
     staff_session_idle_minutes: int = DEFAULT_SESSION_IDLE_MINUTES
     staff_session_max_hours: int = DEFAULT_SESSION_MAX_HOURS
@@ -198,6 +201,7 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
         web_listen=env.get("WEB_LISTEN", "127.0.0.1"),
         web_port=_port("WEB_PORT", env.get("WEB_PORT", "8000")),
         public_url=env.get("PUBLIC_URL"),
+        forwarded_allow_ips=env.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1"),
         retention_days=_retention(env.get("RETENTION_DAYS")),
         staff_session_idle_minutes=_whole(
             "STAFF_SESSION_IDLE_MINUTES", env.get("STAFF_SESSION_IDLE_MINUTES"), DEFAULT_SESSION_IDLE_MINUTES, 24 * 60

@@ -155,7 +155,18 @@ class Runtime:
             host, port = settings.webhook_listen, settings.webhook_port
         else:
             return None
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            # The client's address (failed logins are counted by it) is taken from X-Forwarded-For
+            # only when the connection comes from one of these proxies.
+            proxy_headers=True,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
+        )
         server = uvicorn.Server(config)
         # The runtime owns the signals: uvicorn would re-raise SIGTERM after shutting down (exit
         # status -15), and a clean stop should exit 0.

@@ -232,7 +232,12 @@ class WebApp:
         if form is None:
             return self.render(request, "login.html", 403, next=next_url, error="The form expired. Please try again.")
         name = str(form.get("name", ""))[:64]
-        result = await self.blocking(self.accounts.authenticate, name, str(form.get("password", ""))[:1024])
+        # The client's address as the server saw it: uvicorn puts a proxy's X-Forwarded-For there
+        # only when the proxy is one of FORWARDED_ALLOW_IPS (see bot/runtime.py), so a client
+        # cannot claim another address by sending the header itself.
+        client = request.client.host if request.client else None
+        password = str(form.get("password", ""))[:1024]
+        result = await self.blocking(self.accounts.authenticate, name, password, client=client)
         if result.member is None:
             error = "Wrong name or password."
             if result.locked_for:

@@ -150,6 +150,21 @@ staff_sessions = sa.Table(
     sa.Index("ix_staff_sessions_staff", "staff_id"),
 )
 
+#: Failed logins counted per key (migration 0005): a client and a name together, a client, or a
+#: name (bot.staff.throttle says what each allows). Keys are SHA-256 digests: neither what was
+#: typed as a name (a password, now and then) nor an address is kept.
+login_throttle = sa.Table(
+    "login_throttle",
+    metadata,
+    sa.Column("key_hash", sa.String(64), primary_key=True),
+    sa.Column("name_hash", sa.String(64)),  # of the name, on a name's keys: a new password clears them
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("locked_until", When),
+    sa.Column("updated_at", When, nullable=False),
+    sa.Index("ix_login_throttle_name", "name_hash"),
+    sa.Index("ix_login_throttle_updated", "updated_at"),
+)
+
 #: Completed intakes waiting to be POSTed to the clinic's webhook (a durable outbox).
 webhook_deliveries = sa.Table(
     "webhook_deliveries",
