@@ -33,6 +33,11 @@ class SettingsError(UserError):
 #: Days an intake is kept after its last activity when RETENTION_DAYS is not set: health data is
 #: kept no longer than needed, so the product erases by default; a clinic may set its own period.
 DEFAULT_RETENTION_DAYS = 365
+#: A staff session ends after this long without a request, and this long after its login at the
+#: latest: NIST SP 800-63B (AAL2) asks for a new login after 30 minutes of inactivity and every
+#: 12 hours, about one working day. A screen left open at reception shows health data.
+DEFAULT_SESSION_IDLE_MINUTES = 30
+DEFAULT_SESSION_MAX_HOURS = 12
 
 
 @dataclass(frozen=True)
@@ -57,7 +62,12 @@ class Settings:
     web_listen: str = "127.0.0.1"
     web_port: int = 8000
     public_url: str | None = None
+    # Proxies whose X-Forwarded-For is believed (uvicorn's setting): the client's address counts
+    # failed logins, and a header from anyone else could claim any address.
+    forwarded_allow_ips: str = "127.0.0.1,::1"
     retention_days: int | None = DEFAULT_RETENTION_DAYS
+    staff_session_idle_minutes: int = DEFAULT_SESSION_IDLE_MINUTES
+    staff_session_max_hours: int = DEFAULT_SESSION_MAX_HOURS
 
     def check_token(self) -> str:
         """The bot token, or SettingsError saying what is wrong with it."""
@@ -132,6 +142,15 @@ def _retention(value: str | None) -> int | None:
     return int(value)
 
 
+def _whole(name: str, value: str | None, default: int, most: int) -> int:
+    """A whole number from 1 to ``most``, or the default when unset."""
+    if value is None:
+        return default
+    if not value.isdecimal() or not 1 <= int(value) <= most:
+        raise SettingsError(f"{name}={value!r} must be a whole number from 1 to {most}")
+    return int(value)
+
+
 def _private_link(url: str) -> bool:
     """https anywhere, or plain http to this machine only (nothing crosses a network unencrypted)."""
     if url.startswith("https://"):
@@ -182,7 +201,14 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
         web_listen=env.get("WEB_LISTEN", "127.0.0.1"),
         web_port=_port("WEB_PORT", env.get("WEB_PORT", "8000")),
         public_url=env.get("PUBLIC_URL"),
+        forwarded_allow_ips=env.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1"),
         retention_days=_retention(env.get("RETENTION_DAYS")),
+        staff_session_idle_minutes=_whole(
+            "STAFF_SESSION_IDLE_MINUTES", env.get("STAFF_SESSION_IDLE_MINUTES"), DEFAULT_SESSION_IDLE_MINUTES, 24 * 60
+        ),
+        staff_session_max_hours=_whole(
+            "STAFF_SESSION_MAX_HOURS", env.get("STAFF_SESSION_MAX_HOURS"), DEFAULT_SESSION_MAX_HOURS, 7 * 24
+        ),
     )
     if settings.webhook_url and not settings.webhook_secret:
         raise SettingsError("WEBHOOK_URL is set but WEBHOOK_SECRET is not: set a secret so forged updates are refused")

@@ -22,6 +22,7 @@ import os
 import secrets
 import signal
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -135,7 +136,15 @@ class Runtime:
             from bot.staff.web import create_app
 
             https = bool(settings.public_url and settings.public_url.startswith("https://"))
-            app = create_app(self.engine, self.store, secret_key(settings), https=https, extra_routes=routes)
+            from bot.staff.sessions import Lifetime
+
+            lifetime = Lifetime(
+                idle=timedelta(minutes=settings.staff_session_idle_minutes),
+                absolute=timedelta(hours=settings.staff_session_max_hours),
+            )
+            app = create_app(
+                self.engine, self.store, secret_key(settings), https=https, extra_routes=routes, lifetime=lifetime
+            )
             self.web = app.state.web
             host, port = settings.web_listen, settings.web_port
             log.info("staff web app on http://%s:%s", host, port)
@@ -148,7 +157,18 @@ class Runtime:
             host, port = settings.webhook_listen, settings.webhook_port
         else:
             return None
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            # The client's address (failed logins are counted by it) is taken from X-Forwarded-For
+            # only when the connection comes from one of these proxies.
+            proxy_headers=True,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
+        )
         server = uvicorn.Server(config)
         # The runtime owns the signals: uvicorn would re-raise SIGTERM after shutting down (exit
         # status -15), and a clean stop should exit 0.

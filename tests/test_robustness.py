@@ -421,6 +421,21 @@ def test_an_unknown_log_level_is_refused_in_one_line(env) -> None:
         env(LOG_LEVEL="chatty")
 
 
+def test_staff_session_lifetimes_default_to_30_minutes_idle_and_12_hours_and_refuse_nonsense(
+    env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("STAFF_SESSION_IDLE_MINUTES", "STAFF_SESSION_MAX_HOURS", "FORWARDED_ALLOW_IPS"):
+        monkeypatch.delenv(name, raising=False)
+    settings = env()
+    assert (settings.staff_session_idle_minutes, settings.staff_session_max_hours) == (30, 12)
+    assert settings.forwarded_allow_ips == "127.0.0.1,::1"
+    assert env(STAFF_SESSION_IDLE_MINUTES="15", STAFF_SESSION_MAX_HOURS="8").staff_session_max_hours == 8
+    for name, value in (("STAFF_SESSION_IDLE_MINUTES", "0"), ("STAFF_SESSION_MAX_HOURS", "12h")):
+        with pytest.raises(SettingsError, match=f"{name}='{value}' must be a whole number"):
+            env(**{name: value})
+        monkeypatch.delenv(name)
+
+
 # --- the webhook endpoint ------------------------------------------------------------------------
 
 

@@ -1,9 +1,10 @@
 """Staff accounts and clinic API tokens.
 
-Passwords are hashed with argon2 (argon2-cffi's defaults, rehashed when those change). Repeated
-failed logins lock an account for a growing while; an unknown name costs the same time as a
-wrong password, so names cannot be probed. API tokens are random, shown once, and stored as
-SHA-256 digests.
+Passwords are hashed with argon2 (argon2-cffi's defaults, rehashed when those change). Failed
+logins are counted per client and name (``bot.staff.throttle``); every attempt checks exactly one
+argon2 hash (the member's, or a dummy for an unknown name, a disabled account or a locked-out
+attempt), so neither the answer nor its time tells whether a name exists. API tokens are random,
+shown once, and stored as SHA-256 digests.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -21,19 +21,17 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from bot.errors import UserError
 from bot.staff.roles import Role
+from bot.staff.throttle import Throttle
 from bot.store import Store, as_utc, utcnow
 from bot.store import accounts as rows
+from bot.store import sessions as session_rows
 
 ROLES = tuple(Role)
 MIN_PASSWORD = 10
-FREE_FAILURES = 4  # failed logins before the account is locked for a while
-MAX_LOCK = timedelta(minutes=15)
 TOKEN_USE_MARKED_EVERY = timedelta(minutes=1)
 _NAME = re.compile(r"^[a-zA-Z0-9._@-]{2,64}$")
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not a real password")
-#: One login checked at a time in this process (see Accounts.authenticate).
-_checking = threading.Lock()
 
 
 class AccountError(UserError):
@@ -53,7 +51,7 @@ class StaffMember:
 @dataclass(frozen=True)
 class LoginResult:
     member: StaffMember | None
-    locked_for: timedelta | None = None  # set when the account is locked
+    locked_for: timedelta | None = None  # set when this client may not try this name for a while
 
 
 def _member(row: sa.Row) -> StaffMember:
@@ -68,6 +66,7 @@ def check_password(password: str) -> None:
 class Accounts:
     def __init__(self, store: Store):
         self.store = store
+        self.throttle = Throttle(store)
 
     def add(self, name: str, password: str, role: str = Role.REVIEWER) -> StaffMember:
         if not _NAME.match(name):
@@ -87,53 +86,60 @@ class Accounts:
             return [_member(r) for r in rows.members(tx)]
 
     def disable(self, name: str) -> None:
-        with self.store.transaction() as tx:
-            if not rows.update_member(tx, name, disabled_at=utcnow()):
-                raise AccountError(f"no staff member called {name}")
+        """Disable an account and end its sessions (a copied cookie stops working too)."""
+        self._change(name, disabled_at=utcnow())
 
     def set_password(self, name: str, password: str) -> None:
+        """A new password; every session of the member ends (whoever knew the old one is out)."""
         check_password(password)
-        hashed = _hasher.hash(password)
+        self._change(name, password_hash=_hasher.hash(password))
+
+    def _change(self, name: str, **values: object) -> None:
+        """Change a member's row, end all their sessions and forget the failed logins on their
+        name (an admin's reset lets them in at once), in one transaction."""
         with self.store.transaction() as tx:
-            if not rows.update_member(tx, name, password_hash=hashed, failed_logins=0, locked_until=None):
-                raise AccountError(f"no staff member called {name}")
-
-    def authenticate(self, name: str, password: str, now: datetime | None = None) -> LoginResult:
-        """Check a login.
-
-        The password hash is checked outside any transaction: it takes tens of milliseconds on
-        purpose, and on SQLite a write transaction held that long would keep the patients' turns
-        waiting. Logins are checked one at a time (``_checking``), so that guesses made at once
-        each see the lock the one before may have set; a success is written only if the account
-        is still as it was read (not disabled, the same password) meanwhile.
-        """
-        with _checking:
-            return self._authenticate(name, password, now or utcnow())
-
-    def _authenticate(self, name: str, password: str, now: datetime) -> LoginResult:
-        with self.store.transaction(read_only=True) as tx:
             row = rows.member(tx, name)
-        if row is None or row.disabled_at is not None:
-            _verify(_DUMMY_HASH, password)  # the same work as a real check
-            return LoginResult(None)
-        locked_until = as_utc(row.locked_until)
-        if locked_until is not None and locked_until > now:
-            return LoginResult(None, locked_until - now)
-        if not _verify(row.password_hash, password):
-            with self.store.transaction() as tx:
-                failures = rows.member_by_id(tx, row.id).failed_logins + 1
-                lock = None
-                if failures > FREE_FAILURES:
-                    lock = min(MAX_LOCK, timedelta(seconds=2 ** (failures - FREE_FAILURES) * 15))
-                rows.update_member_by_id(tx, row.id, failed_logins=failures, locked_until=now + lock if lock else None)
-            return LoginResult(None, lock)
-        values: dict = {"failed_logins": 0, "locked_until": None, "last_login_at": now}
+            if row is None:
+                raise AccountError(f"no staff member called {name}")
+            rows.update_member_by_id(tx, row.id, **values)
+            session_rows.end_all(tx, row.id)
+            self.throttle.forget_name(tx, name)
+
+    def authenticate(
+        self, name: str, password: str, now: datetime | None = None, client: str | None = None
+    ) -> LoginResult:
+        """Check a login from ``client`` (its address).
+
+        The attempt is counted first (``Throttle.attempt``); then exactly one argon2 hash is
+        checked, whatever happens: the member's, or a dummy one when the attempt is locked out,
+        the name unknown or the account disabled, so that every answer but success takes the same
+        time. The hash is checked outside any transaction: it takes tens of milliseconds on
+        purpose, and on SQLite a write transaction held that long would keep the patients' turns
+        waiting. A success is written only if the account is still as it was read (not disabled,
+        the same password) meanwhile.
+        """
+        now = now or utcnow()
+        client = client or "unknown"
+        attempt = self.throttle.attempt(client, name, now)
+        row = None
+        if attempt.waits is None:
+            with self.store.transaction(read_only=True) as tx:
+                row = rows.member(tx, name)
+        usable = row is not None and row.disabled_at is None
+        right = _verify(row.password_hash if usable else _DUMMY_HASH, password) and usable
+        if attempt.waits is not None:
+            return LoginResult(None, attempt.waits)
+        if not right:
+            return LoginResult(None, attempt.locked_if_wrong)
+        values: dict = {"last_login_at": now}
         if _hasher.check_needs_rehash(row.password_hash):
             values["password_hash"] = _hasher.hash(password)
         with self.store.transaction() as tx:
             if not rows.update_member_if_unchanged(tx, row.id, row.password_hash, **values):
                 return LoginResult(None)  # disabled, or given a new password, while this was checked
-            return LoginResult(_member(rows.member_by_id(tx, row.id)))
+            member = _member(rows.member_by_id(tx, row.id))
+        self.throttle.succeeded(client, name, now)
+        return LoginResult(member)
 
     # --- API tokens ------------------------------------------------------------------------------
 

@@ -1,9 +1,12 @@
 """The staff web app and the clinic API: one Starlette application.
 
-Pages need a logged-in staff member (a signed, HttpOnly, SameSite session cookie; Secure over
-HTTPS); every form carries a CSRF token tied to the session; the API needs a bearer token from
-``python -m bot token add``. Templates escape everything (a patient's ``<script>`` is text).
-Viewing and exporting an intake are written to the audit log, which admins can read.
+Pages need a logged-in staff member: the signed, HttpOnly, SameSite=strict cookie (Secure over
+HTTPS) carries a session token whose digest the store holds (``bot.staff.sessions``), so logging
+out, disabling an account or changing its password ends the session everywhere, and the member's
+role is read from the store at each request. Every form carries a CSRF token tied to the session;
+the API needs a bearer token from ``python -m bot token add``. Templates escape everything (a
+patient's ``<script>`` is text). Viewing and exporting an intake are written to the audit log,
+which admins can read.
 
 Staff work never stops the patients: under ``serve`` the Telegram bot shares this process's
 event loop, so every call that waits for the database (or hashes a password, or builds an
@@ -46,7 +49,8 @@ from bot.staff.exports import FORMATS, Exporter
 from bot.staff.filters import Filters
 from bot.staff.review import Review
 from bot.staff.roles import Role
-from bot.store import Store
+from bot.staff.sessions import Clock, Lifetime, Sessions, SignedIn
+from bot.store import Store, utcnow
 from bot.store.review import STATUSES
 
 HERE = Path(__file__).parent
@@ -60,11 +64,20 @@ STAFF_THREADS = 4
 
 
 class WebApp:
-    def __init__(self, engine: Engine, store: Store, secret_key: str, https: bool = False):
+    def __init__(
+        self,
+        engine: Engine,
+        store: Store,
+        secret_key: str,
+        https: bool = False,
+        lifetime: Lifetime | None = None,
+        clock: Clock = utcnow,
+    ):
         self.engine = engine
         self.store = store
         self.review = Review(store)
         self.accounts = Accounts(store)
+        self.sessions = Sessions(store, lifetime, clock)
         self.exporter = Exporter(engine)
         self.secret_key = secret_key
         self.https = https
@@ -109,15 +122,17 @@ class WebApp:
                 SessionMiddleware,
                 secret_key=self.secret_key,
                 session_cookie="intake_session",
-                max_age=12 * 3600,
+                # The browser may forget it then; the store ends it by then in any case.
+                max_age=int(self.sessions.lifetime.absolute.total_seconds()),
                 same_site="strict",
                 https_only=self.https,
             )
         ]
 
     def render(self, request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-        context.setdefault("staff", request.session.get("staff"))
-        context.setdefault("role", request.session.get("role"))
+        member: SignedIn | None = getattr(request.state, "staff", None)
+        context.setdefault("staff", member.name if member else None)
+        context.setdefault("role", member.role if member else None)
         context.setdefault("csrf", self.csrf_token(request))
         context.setdefault("clinic", self.engine.text(self.engine.flow.clinic, self.engine.flow.default_language))
         response = HTMLResponse(self.templates.get_template(name).render(request=request, **context), status)
@@ -142,13 +157,29 @@ class WebApp:
             return None
         return form
 
+    async def signed_in(self, request: Request) -> SignedIn | None:
+        """Who this request's session belongs to (also kept in ``request.state.staff``), or None.
+        A cookie whose session has ended is emptied, so the browser drops it."""
+        token = request.session.get("session")
+        member = await self.blocking(self.sessions.member, token) if token else None
+        if member is None and token:
+            request.session.clear()
+        request.state.staff = member
+        return member
+
+    @staticmethod
+    def actor(request: Request) -> str:
+        """The signed-in member's name (after the guard), for the audit log and notes."""
+        return request.state.staff.name
+
     def page(self, handler: Handler, admin: bool = False) -> Handler:
         async def guarded(request: Request) -> Response:
-            if not request.session.get("staff"):
+            member = await self.signed_in(request)
+            if member is None:
                 # The query too: a link to one flag's FHIR export must still be that export after login.
                 wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                 return RedirectResponse(f"/login?next={quote(wanted, safe='/')}", status_code=303)
-            if admin and request.session.get("role") != Role.ADMIN:
+            if admin and member.role != Role.ADMIN:
                 return self.render(request, "message.html", 403, title="Admins only", text="This page is for admins.")
             if request.method == "POST" and await self.check_csrf(request) is None:
                 return self.render(
@@ -174,8 +205,8 @@ class WebApp:
 
     async def _api(self, handler: Handler, or_staff: bool, request: Request) -> Response:
         """The API guard itself: a staff session (where allowed) or a valid bearer token."""
-        if or_staff and request.session.get("staff"):  # staff may read the API's description
-            request.state.actor = request.session["staff"]
+        if or_staff and await self.signed_in(request):  # staff may read the API's description
+            request.state.actor = self.actor(request)
             return await handler(request)
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
@@ -201,7 +232,12 @@ class WebApp:
         if form is None:
             return self.render(request, "login.html", 403, next=next_url, error="The form expired. Please try again.")
         name = str(form.get("name", ""))[:64]
-        result = await self.blocking(self.accounts.authenticate, name, str(form.get("password", ""))[:1024])
+        # The client's address as the server saw it: uvicorn puts a proxy's X-Forwarded-For there
+        # only when the proxy is one of FORWARDED_ALLOW_IPS (see bot/runtime.py), so a client
+        # cannot claim another address by sending the header itself.
+        client = request.client.host if request.client else None
+        password = str(form.get("password", ""))[:1024]
+        result = await self.blocking(self.accounts.authenticate, name, password, client=client)
         if result.member is None:
             error = "Wrong name or password."
             if result.locked_for:
@@ -210,12 +246,15 @@ class WebApp:
             await self.blocking(self.review.record, name or "?", "login_failed")
             return self.render(request, "login.html", 401, next=next_url, error=error)
         request.session.clear()  # a fresh session (and CSRF token) for the signed-in person
-        request.session.update({"staff": result.member.name, "role": result.member.role})
+        request.session["session"] = await self.blocking(self.sessions.start, result.member.id)
         await self.blocking(self.review.record, result.member.name, "login")
         return RedirectResponse(next_url, status_code=303)
 
     async def logout(self, request: Request) -> Response:
         if await self.check_csrf(request) is not None:
+            token = request.session.get("session")
+            if token:
+                await self.blocking(self.sessions.end, token)  # a copy of the cookie ends with it
             request.session.clear()
         return RedirectResponse("/login", status_code=303)
 
@@ -276,7 +315,7 @@ class WebApp:
                 text="There is no such intake (it may have been erased by the patient).",
             )
         intake = view.intake
-        await self.blocking(self.review.record, request.session["staff"], "view", intake_id)
+        await self.blocking(self.review.record, self.actor(request), "view", intake_id)
         names = self.flag_names()
         severity = {f.id: f.severity for f in self.engine.flow.flags}
         flags = [{"id": f, "topic": names.get(f, f), "severity": severity.get(f, "")} for f in intake.flags]
@@ -296,14 +335,14 @@ class WebApp:
         intake_id = request.path_params["intake_id"]
         form = dict(await request.form())
         reviewed = form.get("reviewed", "1") == "1"
-        await self.blocking(self.review.mark_reviewed, intake_id, request.session["staff"], reviewed)
+        await self.blocking(self.review.mark_reviewed, intake_id, self.actor(request), reviewed)
         return RedirectResponse(f"/intakes/{intake_id}", status_code=303)
 
     async def add_note(self, request: Request) -> Response:
         intake_id = request.path_params["intake_id"]
         text = str(dict(await request.form()).get("text", "")).strip()[:4000]
         if text:
-            await self.blocking(self.review.add_note, intake_id, request.session["staff"], text)
+            await self.blocking(self.review.add_note, intake_id, self.actor(request), text)
         return RedirectResponse(f"/intakes/{intake_id}#notes", status_code=303)
 
     async def flow_page(self, request: Request) -> Response:
@@ -323,7 +362,7 @@ class WebApp:
             return PlainTextResponse("unknown format", 400)
         filters = Filters.from_query(dict(request.query_params))  # every page of them: ids ignore the page
         ids = await self.blocking(self.review.export_ids, filters)
-        await self.blocking(self.review.record_all, request.session["staff"], "export", ids, fmt)
+        await self.blocking(self.review.record_all, self.actor(request), "export", ids, fmt)
         extension = {"csv": "csv", "json": "json", "fhir": "fhir.json"}[fmt]
         # A synchronous iterator: Starlette takes each chunk from it on a worker thread, so the
         # reading and writing out, a batch of intakes at a time, never runs on the event loop.
@@ -372,9 +411,15 @@ class WebApp:
 
 
 def create_app(
-    engine: Engine, store: Store, secret_key: str, https: bool = False, extra_routes: list[Any] | None = None
+    engine: Engine,
+    store: Store,
+    secret_key: str,
+    https: bool = False,
+    extra_routes: list[Any] | None = None,
+    lifetime: Lifetime | None = None,
+    clock: Clock = utcnow,
 ) -> Starlette:
-    web = WebApp(engine, store, secret_key, https)
+    web = WebApp(engine, store, secret_key, https, lifetime, clock)
     app = Starlette(routes=[*(extra_routes or []), *web.routes()], middleware=web.middleware())
     app.state.web = web
     return app

@@ -147,6 +147,36 @@ api_tokens = sa.Table(
     sa.Column("last_used_at", When),
 )
 
+#: Signed-in staff sessions (migration 0006). The browser holds a random token; only its SHA-256
+#: digest is kept, so a copy of the database cannot be replayed as a cookie. A row ends (is
+#: deleted) at logout, when the account is disabled or given a new password, and once it has been
+#: idle or alive too long (bot.staff.sessions says how long).
+staff_sessions = sa.Table(
+    "staff_sessions",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("staff_id", Id, sa.ForeignKey("staff.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("created_at", When, nullable=False),
+    sa.Column("last_seen_at", When, nullable=False),  # marked at most once a minute
+    sa.Index("ix_staff_sessions_staff", "staff_id"),
+)
+
+#: Failed logins counted per key (migration 0006): a client and a name together, a client, or a
+#: name (bot.staff.throttle says what each allows). Keys are SHA-256 digests: neither what was
+#: typed as a name (a password, now and then) nor an address is kept.
+login_throttle = sa.Table(
+    "login_throttle",
+    metadata,
+    sa.Column("key_hash", sa.String(64), primary_key=True),
+    sa.Column("name_hash", sa.String(64)),  # of the name, on a name's keys: a new password clears them
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("locked_until", When),
+    sa.Column("updated_at", When, nullable=False),
+    sa.Index("ix_login_throttle_name", "name_hash"),
+    sa.Index("ix_login_throttle_updated", "updated_at"),
+)
+
 #: Completed intakes waiting to be POSTed to the clinic's webhook (a durable outbox).
 webhook_deliveries = sa.Table(
     "webhook_deliveries",
