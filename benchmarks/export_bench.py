@@ -6,7 +6,8 @@ This measures, for each format, one ``python -m bot export --format F --out FILE
 process of its own, one after another (never two at once: each one's peak memory is its own):
 
 - the wall time, from starting the process until it has exited;
-- its peak resident memory (``ru_maxrss`` of that child, from ``os.wait4``);
+- its peak resident memory (``ru_maxrss`` of that child, from ``os.wait4`` in a small launcher
+  process: a child of this big one would count this one's pages as its own);
 - the size of what it wrote;
 - how many intakes the output holds (CSV rows, JSON array items, FHIR QuestionnaireResponses) and
   how many distinct ids, against the intakes in the database: an export that stopped short, or
@@ -43,11 +44,6 @@ from pathlib import Path
 from typing import IO, Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from telegram.warnings import PTBUserWarning  # noqa: E402
-
-from benchmarks.staff_bench import populate, started  # noqa: E402
 
 FORMATS = ("csv", "json", "fhir")
 CHUNK = 1 << 20  # characters read at a time when counting an output
@@ -66,7 +62,14 @@ def database(cache: Path, count: int, seed: int, fresh: bool) -> Path:
     building = path.with_suffix(".building")  # renamed once complete: a build cut short is never reused
     for leftover in (building, Path(f"{building}-wal"), Path(f"{building}-shm")):
         leftover.unlink(missing_ok=True)
-    made = asyncio.run(_build(building, count, seed))
+    # In a process of its own (see _build), which prints what it made.
+    built = subprocess.run(
+        [sys.executable, __file__, "--build", str(building), str(count), str(seed)],
+        stdout=subprocess.PIPE,
+        text=True,
+        check=True,
+    )
+    made = built.stdout.strip().splitlines()[-1]
     _checkpoint(building)
     building.rename(path)
     print(f"  database: {path}: {made}", flush=True)
@@ -74,6 +77,14 @@ def database(cache: Path, count: int, seed: int, fresh: bool) -> Path:
 
 
 async def _build(path: Path, count: int, seed: int) -> str:
+    # Imported here, in the process that builds the database (--build): the bot, Telegram's
+    # library and a 100,000-row insert would otherwise make this process big, and every process
+    # it starts would report that size as its own peak (see measured()).
+    sys.path.insert(0, str(ROOT))
+    from telegram.warnings import PTBUserWarning
+
+    from benchmarks.staff_bench import populate, started
+
     warnings.filterwarnings("ignore", category=PTBUserWarning)
     async with started(f"sqlite:///{path}") as bench:
         return await populate(bench, count, seed)
@@ -133,33 +144,48 @@ def export(python: str, tree: Path, db: Path, fmt: str, out: Path, limit_gb: flo
         "DATABASE_URL": f"sqlite:///{db}",
         "FLOW_PATH": str(tree / "flows" / "skin_botox.yaml"),
     }
-    limit = int(limit_gb * 2**30)
-
-    def cap() -> None:
-        # The machine is shared: an export that wants more than the limit fails (MemoryError)
-        # instead of pushing other work into the OOM killer. Address space, not RSS, is what
-        # can be capped; it runs a little above RSS.
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
     with open(out.with_suffix(".stderr"), "w+") as err:
-        began = time.perf_counter()
-        child = subprocess.Popen(
-            command, cwd=tree, env=env, stdin=subprocess.DEVNULL, stdout=err, stderr=err, preexec_fn=cap
+        # Started by a small launcher process (--launch), not from here: Linux keeps a process's
+        # peak RSS across exec, and a child forked from this process starts with all of this
+        # one's pages counted as its own (with the database build or an output's ids in memory,
+        # every export would report this process's size). The launcher is a few MB.
+        report = subprocess.run(
+            [sys.executable, __file__, "--launch", str(int(limit_gb * 2**30)), "--", *command],
+            cwd=tree,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            check=True,
         )
-        # wait4, not wait: the resource usage of this child alone (RUSAGE_CHILDREN would be the
-        # largest of every child so far). ru_maxrss is in KiB on Linux.
-        _, status, usage = os.wait4(child.pid, 0)
-        seconds = time.perf_counter() - began
-        child.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
         stderr = err.read()
-    peak_mb = usage.ru_maxrss / 1024
+    seconds, peak_kb, returncode = json.loads(report.stdout)
+    peak_mb = peak_kb / 1024
     expected = -1
-    if child.returncode != 0:
-        last = stderr.strip().splitlines()[-1:] or [f"exit status {child.returncode}"]
-        return Result(fmt, seconds, peak_mb, 0, 0, 0, expected, f"{last[0][:100]} (exit {child.returncode})")
+    if returncode != 0:
+        last = stderr.strip().splitlines()[-1:] or [f"exit status {returncode}"]
+        return Result(fmt, seconds, peak_mb, 0, 0, 0, expected, f"{last[0][:100]} (exit {returncode})")
     found, ids = count(fmt, out)
     return Result(fmt, seconds, peak_mb, out.stat().st_size / 1e6, found, len(ids), expected)
+
+
+def launch(limit: int, command: list[str]) -> None:
+    """(--launch) Run ``command`` under an address-space limit; print its wall time, its peak RSS
+    (KiB) and its exit status as JSON. Its output goes to this process's standard error."""
+    # The machine is shared: an export that wants more than the limit fails (MemoryError)
+    # instead of pushing other work into the OOM killer. Address space, not RSS, is what can be
+    # capped; it runs a little above RSS. Set here, it holds for the child.
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    began = time.perf_counter()
+    child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=sys.stderr, stderr=sys.stderr)
+    # wait4, not wait: this child's own resource usage (RUSAGE_CHILDREN is the largest of every
+    # child so far). ru_maxrss is in KiB on Linux.
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - began
+    child.returncode = os.waitstatus_to_exitcode(status)
+    print(json.dumps([seconds, usage.ru_maxrss, child.returncode]))
 
 
 # --- counting what was written, in constant memory ----------------------------------------------
@@ -341,4 +367,9 @@ def parse_args() -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    sys.exit(main(parse_args()))
+    if sys.argv[1:2] == ["--launch"]:  # the small process that starts one export
+        launch(int(sys.argv[2]), sys.argv[4:])
+    elif sys.argv[1:2] == ["--build"]:  # the process that builds the database
+        print(asyncio.run(_build(Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))))
+    else:
+        sys.exit(main(parse_args()))
