@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint format bench bench-staff validate clean browser
+.PHONY: run test test-fast lint format bench bench-staff bench-export validate clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is needed") if sys.version_info < (3, 11) else None'
@@ -58,6 +58,11 @@ bench: $(STAMP)
 # A patient's turn while staff export 100,000 intakes in the same process (several minutes).
 bench-staff: $(STAMP)
 	$(PY) benchmarks/staff_bench.py
+
+# Time and peak memory of each export format over 100,000 intakes, one process per format (a few
+# minutes; the database is built once and kept in /tmp/export-bench).
+bench-export: $(STAMP)
+	$(PY) benchmarks/export_bench.py
 
 validate: $(STAMP)
 	$(PY) -m bot validate flows/*.yaml

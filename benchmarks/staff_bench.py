@@ -44,7 +44,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -367,50 +367,66 @@ def export_elsewhere(database_url: str, fmt: str) -> int:
 # --- main ---------------------------------------------------------------------------------------
 
 
-async def main(args: argparse.Namespace) -> int:
-    warnings.filterwarnings("ignore", category=PTBUserWarning)
+@dataclass
+class Bench:
+    """The shipped channel on a stub network, over a SQLite file, as ``serve`` starts them."""
+
+    engine: Engine
+    store: Store
+    channel: TelegramChannel
+    network: StubNetwork
+    hints: Hints
+    url: str
+
+
+@contextlib.asynccontextmanager
+async def started(url: str) -> AsyncIterator[Bench]:
     engine = Engine(load_checked(FLOW))
-    hints = Hints(engine)
-    with tempfile.TemporaryDirectory(prefix="staff-bench-") as tmp:
-        url = f"sqlite:///{Path(tmp) / 'intake.db'}"
-        store = Store.open(url)
-        store.checkpoint_in_background()  # as serve does
-        network = StubNetwork()
-        settings = Settings(telegram_token=TOKEN, database_url=url, chat_rate=1000.0)
-        channel = TelegramChannel(settings, engine, store, request=network, rate_limit=False)
-        await channel.start()  # the stub answers getMe, setMyCommands and deleteWebhook
-        try:
-            return await run(args, engine, store, channel, network, hints, url)
-        finally:
-            await channel.stop()
-            store.close()
+    store = Store.open(url)
+    store.checkpoint_in_background()  # as serve does
+    network = StubNetwork()
+    settings = Settings(telegram_token=TOKEN, database_url=url, chat_rate=1000.0)
+    channel = TelegramChannel(settings, engine, store, request=network, rate_limit=False)
+    await channel.start()  # the stub answers getMe, setMyCommands and deleteWebhook
+    try:
+        yield Bench(engine, store, channel, network, Hints(engine), url)
+    finally:
+        await channel.stop()
+        store.close()
 
 
-async def run(
-    args: argparse.Namespace,
-    engine: Engine,
-    store: Store,
-    channel: TelegramChannel,
-    network: StubNetwork,
-    hints: Hints,
-    url: str,
-) -> int:
+async def populate(bench: Bench, count: int, rng_seed: int) -> str:
+    """The database: seeded intakes, then ``count`` copies; what was made, in words.
+
+    ``benchmarks/export_bench.py`` builds its database with this too."""
     began = time.perf_counter()
-    await seed(channel, network, hints)
+    await seed(bench.channel, bench.network, bench.hints)
     seeded = time.perf_counter() - began
     began = time.perf_counter()
-    lines = fill(store, args.intakes, random.Random(args.seed))
+    lines = fill(bench.store, count, random.Random(rng_seed))
     filled = time.perf_counter() - began
-    size = Path(url.removeprefix("sqlite:///")).stat().st_size / 1e6
+    size = Path(bench.url.removeprefix("sqlite:///")).stat().st_size / 1e6
+    return (
+        f"{SEED_DONE + SEED_OPEN} intakes done by the engine in {seeded:.1f} s, then "
+        f"{count:,} copies and {lines:,} transcript lines inserted in {filled:.1f} s ({size:.0f} MB)"
+    )
+
+
+async def main(args: argparse.Namespace) -> int:
+    warnings.filterwarnings("ignore", category=PTBUserWarning)
+    with tempfile.TemporaryDirectory(prefix="staff-bench-") as tmp:
+        async with started(f"sqlite:///{Path(tmp) / 'intake.db'}") as bench:
+            return await run(args, bench)
+
+
+async def run(args: argparse.Namespace, bench: Bench) -> int:
+    engine, store, channel, url = bench.engine, bench.store, bench.channel, bench.url
+    made = await populate(bench, args.intakes, args.seed)
     print(
         f"Patients' turns beside staff work, one process and one event loop ({FLOW.name}, SQLite on disk, "
         f"phases of {args.seconds:g} s or one staff request at least)"
     )
-    print(
-        f"  database: {SEED_DONE + SEED_OPEN} intakes done by the engine in {seeded:.1f} s, then "
-        f"{args.intakes:,} copies and {lines:,} transcript lines inserted in {filled:.1f} s ({size:.0f} MB)",
-        flush=True,
-    )
+    print(f"  database: {made}", flush=True)
     Accounts(store).add(STAFF, PASSWORD, "admin")
     app = create_app(engine, store, "x" * 32)
     web = app.state.web
@@ -418,7 +434,7 @@ async def run(
     sizes: dict[str, list[int]] = {"fhir": [], "csv": [], "list": []}
     async with httpx.AsyncClient(transport=transport, base_url="http://staff", timeout=None) as client:
         await log_in(client)
-        patients = Patients(channel, network, hints)
+        patients = Patients(channel, bench.network, bench.hints)
         collections = Collections()
         fhir = getter(client, "/export?format=fhir", sizes["fhir"])
         await getter(client, "/?q=pat&page=400", sizes["list"])()  # templates compiled, caches warm

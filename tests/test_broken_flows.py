@@ -80,3 +80,31 @@ def test_a_billion_laughs_file_is_refused_at_once() -> None:
     problems = caught.value.problems
     assert len(problems) == 9 and all("YAML aliases" in p.message for p in problems)
     assert [p.line for p in problems] == list(range(1, 10))
+
+
+def test_every_control_character_is_reported_at_its_own_line_and_column() -> None:
+    """The reader stops at the first one, with an offset (libyaml's counts bytes: 'é' is two), so
+    the loader finds them itself: each at the line and column YAML's own marks would give, with
+    YAML's line breaks (CR LF, CR, NEL) counted as the parser counts them."""
+    from bot.flow import parse_checked
+
+    text = "id: mini\r\ntitle: Café\x1b[0m\x07\rclinic: x\x85# über \x7f\nversion: '\x9b'\n"
+    with pytest.raises(FlowError) as caught:
+        parse_checked(text, "pasted.yaml")
+    assert [(p.line, p.column, p.message.split(" is not allowed")[0]) for p in caught.value.problems] == [
+        (2, 12, "YAML syntax: control character U+001B (ESC)"),
+        (2, 16, "YAML syntax: control character U+0007 (BEL)"),
+        (4, 8, "YAML syntax: control character U+007F (DEL)"),
+        (5, 11, "YAML syntax: control character U+009B"),
+    ]
+
+
+def test_a_binary_file_gets_twenty_control_characters_and_a_count() -> None:
+    from bot.flow import parse_checked
+
+    with pytest.raises(FlowError) as caught:
+        parse_checked("id: mini\n" + "\x00" * 500, "binary.yaml")
+    problems = caught.value.problems
+    assert len(problems) == 21
+    assert [(p.line, p.column) for p in problems] == [(2, column) for column in range(1, 22)]
+    assert problems[-1].message == "YAML syntax: 480 more control character(s) from here on"

@@ -142,6 +142,42 @@ def test_export_command_writes_each_format(cli, filled: Store, tmp_path: Path) -
     assert json.loads(future.stdout) == []
 
 
+def test_the_export_command_writes_every_intake_past_a_batch(
+    cli, skin: Engine, sqlite_url: str, tmp_path: Path
+) -> None:
+    """Issue 11: the command exports a batch of intakes at a time (EXPORT_BATCH); more than two
+    batches come out whole, each intake once, in every format (the old code's cut-off was a fixed
+    page size no test could reach; what a test can reach is the batches' seams)."""
+    from bot.staff.review import EXPORT_BATCH
+    from bot.store import Intake, utcnow
+
+    store = Store(sqlite_url)
+    count = EXPORT_BATCH * 2 + 7
+    now = utcnow()
+    with store.transaction() as tx:
+        for chat in range(count):
+            state = skin.start("en").to_dict()
+            tx.create_intake(
+                Intake(0, 2000 + chat, skin.flow.id, skin.flow.version, "en", "completed", state, now, now)
+            )
+    env = {"DATABASE_URL": store.url, "PATH": "/usr/bin:/bin"}
+    found = {}
+    for fmt in ("csv", "json", "fhir"):
+        out = tmp_path / f"export.{fmt}"
+        result = cli("export", "--format", fmt, "--out", str(out), env=env)
+        assert result.returncode == 0, result.stderr
+        text = out.read_text(encoding="utf-8")
+        if fmt == "csv":
+            found[fmt] = [int(row[0]) for row in list(csv.reader(io.StringIO(text)))[1:]]
+        elif fmt == "json":
+            found[fmt] = [item["id"] for item in json.loads(text)]
+        else:
+            entries = json.loads(text)["entry"][1:]
+            found[fmt] = [int(e["resource"]["id"].removeprefix("intake-")) for e in entries]
+    assert len(found["csv"]) == count and len(set(found["csv"])) == count
+    assert found["csv"] == found["json"] == found["fhir"]
+
+
 def test_csv_cells_cannot_run_as_spreadsheet_formulas(skin: Engine, sqlite_url: str) -> None:
     from bot.store import Intake, utcnow
 

@@ -330,6 +330,42 @@ def test_an_export_holds_no_transaction_between_its_batches(skin: Engine, store:
     assert [i.id for i in next(batches)] == ids[2:]
 
 
+def test_an_exports_audit_lines_go_in_batches_one_insert_each(store: Store, monkeypatch) -> None:
+    """Issue 11: an export's audit lines are written in batches (AUDIT_BATCH to a transaction, one
+    executemany INSERT each), not a statement per intake, and none is lost at a batch's seam."""
+    import sqlalchemy as sa
+
+    from bot.staff import review as staff_review
+    from bot.store.schema import audit
+
+    monkeypatch.setattr(staff_review, "AUDIT_BATCH", 3)  # read at each call: 7 lines make 3 batches
+    monkeypatch.setattr(staff_review, "AUDIT_PAUSE", 0.0)
+    writes: list[bool] = []
+    transaction = store.transaction
+
+    def counted(*, read_only: bool = False):
+        writes.append(not read_only)
+        return transaction(read_only=read_only)
+
+    monkeypatch.setattr(store, "transaction", counted)
+    inserts: list[int] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO AUDIT"):
+            inserts.append(len(parameters) if executemany else 1)
+
+    sa.event.listen(store.engine, "before_cursor_execute", seen)
+    try:
+        staff_review.Review(store).record_all("adam", "export", [11, 12, 13, 14, 15, 16, 17], "csv")
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", seen)
+    assert writes == [True, True, True]
+    assert inserts == [3, 3, 1]
+    with transaction(read_only=True) as tx:
+        lines = tx.conn.execute(sa.select(audit.c.intake_id, audit.c.detail).order_by(audit.c.id)).all()
+    assert [tuple(line) for line in lines] == [(i, "csv") for i in range(11, 18)]
+
+
 # --- defects a security probe of the staff app found ----------------------------------------------
 
 

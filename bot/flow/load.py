@@ -7,6 +7,7 @@ pydantic models, and translate pydantic's errors into the author's terms.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path as FilePath
 from typing import Any
 
@@ -22,6 +23,16 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 _BOOL_WORDS = {"true", "false"}
+# What YAML does not allow anywhere in a file (PyYAML's Reader.NON_PRINTABLE): C0 controls but tab
+# and line breaks, DEL, C1 controls but NEL, surrogates, U+FFFE and U+FFFF.
+_NOT_PRINTABLE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# The line breaks YAML counts (and so the line numbers of every other message): CR LF, CR, LF, NEL, LS, PS.
+_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+# U+0000 to U+001F by their ASCII names (ESC, NUL), which an author may know from an editor or a search.
+_CONTROL_NAMES = ("NUL", "SOH", "STX", "ETX", "EOT", "ENQ", "ACK", "BEL", "BS", "HT", "LF", "VT", "FF", "CR", "SO")
+_CONTROL_NAMES += ("SI", "DLE", "DC1", "DC2", "DC3", "DC4", "NAK", "SYN", "ETB", "CAN", "EM", "SUB", "ESC", "FS")
+_CONTROL_NAMES += ("GS", "RS", "US")
+_MOST_REPORTED = 20  # a binary file pasted in has thousands: the first ones and a count say enough
 
 
 def _all_field_names() -> set[str]:
@@ -52,6 +63,8 @@ def parse_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
             loader.dispose()
     except yaml.MarkedYAMLError as err:
         raise FlowError([_yaml_problem(err, text, file)]) from None
+    except yaml.reader.ReaderError:
+        raise FlowError(_unprintable_problems(text, file)) from None
     except yaml.YAMLError as err:
         raise FlowError([Problem(file, 1, 1, f"YAML syntax: {err}")]) from None
     if problems:
@@ -83,6 +96,55 @@ def _yaml_problem(err: yaml.MarkedYAMLError, text: str, file: str) -> Problem:
     if "found character '\\t'" in problem:
         return Problem(file, line, column, "YAML syntax: a tab is used for indentation; use spaces")
     return Problem(file, line, column, f"YAML syntax: {problem}")
+
+
+def _unprintable_problems(text: str, file: str) -> list[Problem]:
+    """Each character YAML refuses (a NUL, an escape pasted from a terminal), at its line and column.
+
+    The reader's error carries only an offset, and under libyaml a byte offset into the UTF-8 text,
+    wrong by one column for every accented letter before it; so the text is searched here instead,
+    and every such character is reported, not only the first one the reader stopped at.
+    """
+    found = list(_NOT_PRINTABLE.finditer(text))
+    problems = []
+    for match in found[:_MOST_REPORTED]:
+        line, column = _line_column(text, match.start())
+        problems.append(
+            Problem(
+                file,
+                line,
+                column,
+                f"YAML syntax: {_character_name(match.group())} is not allowed in a flow: "
+                "delete it (most editors do not show it; it often comes with text pasted from elsewhere)",
+            )
+        )
+    if len(found) > _MOST_REPORTED:
+        line, column = _line_column(text, found[_MOST_REPORTED].start())
+        rest = len(found) - _MOST_REPORTED
+        problems.append(Problem(file, line, column, f"YAML syntax: {rest} more control character(s) from here on"))
+    if not problems:  # the reader refused something else: keep its words, at the start
+        problems.append(Problem(file, 1, 1, "YAML syntax: the file has a character YAML does not allow"))
+    return problems
+
+
+def _line_column(text: str, index: int) -> tuple[int, int]:
+    """1-based line and column of ``text[index]``, lines broken where YAML breaks them."""
+    line, start = 1, 0
+    for end in _LINE_BREAK.finditer(text, 0, index):
+        line, start = line + 1, end.end()
+    return line, index - start + 1
+
+
+def _character_name(char: str) -> str:
+    """``control character U+001B (ESC)``: the code an author can search for, and its usual name."""
+    code = ord(char)
+    if code < len(_CONTROL_NAMES):
+        return f"control character U+{code:04X} ({_CONTROL_NAMES[code]})"
+    if code == 0x7F:
+        return "control character U+007F (DEL)"
+    if code <= 0x9F:
+        return f"control character U+{code:04X}"
+    return f"character U+{code:04X}"  # a lone surrogate, U+FFFE or U+FFFF
 
 
 def _to_python(loader: Any, node: yaml.Node, path: Path, source: SourceMap, problems: list, seen: set[Any]) -> Any:
