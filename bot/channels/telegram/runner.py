@@ -76,6 +76,7 @@ class TurnRunner:
         self.recent.take(intake.chat_id)  # this write moves the intake on: a copy kept would be stale
         turn = TurnState(self, tx, Chat(intake.chat_id), self.clock(), None)
         turn.load(intake)
+        turn.fit()
         turn.say(self.engine.message(turn.lang, "reminder"))
         turn.show_prompt()
         intake.reminded_at = turn.now
