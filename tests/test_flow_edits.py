@@ -7,11 +7,16 @@ retyped to a number, a choice they picked removed. On SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from starlette.testclient import TestClient
 from support.default_flow import (
+    GOAL_TO_SUMMARY,
     Q_CONCERNS,
     Q_GOAL,
     Q_SKIN_TYPE,
@@ -21,13 +26,18 @@ from support.default_flow import (
     to_safety_question,
 )
 from support.edited_flows import edited, retyped_to_number, without_choice, without_step
+from support.fhir import checked_bundle
 from support.patients import ADA, InProcessPatient
+from support.staff import PASSWORD, login
 from support.turns import apply, remind
 
-from bot.channels.telegram.events import Event
+from bot.channels.telegram.events import Chat, Event
 from bot.channels.telegram.runner import TurnRunner
 from bot.engine import Engine
 from bot.flow.graph import fits
+from bot.staff.accounts import Accounts
+from bot.staff.exports import NOT_IN_QUESTIONNAIRE, Exporter, load_intakes
+from bot.staff.web import create_app
 from bot.store import Store, utcnow
 
 FLOW_CHANGED = "We have updated this questionnaire since you began"
@@ -213,3 +223,71 @@ def test_recover_leaves_a_conversation_the_flow_knows_as_it_is(skin: Engine) -> 
         getattr(skin, kind)(conv, value)
     before = conv.to_dict()
     assert skin.recover(conv) is False and conv.to_dict() == before
+
+
+# --------------------------------------------------------------------------- staff pages, the API, exports
+
+
+def test_staff_pages_api_and_every_export_mark_answers_the_flow_cannot_read(
+    skin: Engine, store: Store, tmp_path: Path
+) -> None:
+    """Three intakes of the default flow: one completed (never touched again), one in progress and
+    moved on by a turn after the restart, one that answered nothing the edit touched. The bot then
+    runs a flow where the event question asks for weeks and "A subtle ... improvement" is gone."""
+    completed, moving, untouched = (
+        InProcessPatient(TurnRunner(skin, store), Chat(n, n, f"P{n}", None, None, "en")) for n in (1, 2, 3)
+    )
+    for patient in (completed, moving):
+        to_safety_question(patient)
+        patient.walk(SAFETY_TO_GOAL)
+    completed.walk(GOAL_TO_SUMMARY)
+    completed.tap("Looks right, finish", expect="consultation")
+    to_safety_question(untouched)
+    engine = edited(tmp_path, retyped_to_number("event_timing"), without_choice("expectation", "subtle"))
+    restart_on(moving, engine)
+    moving.type("Smaller pores", expect=FLOW_CHANGED)
+    assert state(moving)["aside"] == {"event_timing": "no_date", "expectation": "subtle"}
+    ids = [p.intake().id for p in (completed, moving, untouched)]
+    exporter = Exporter(engine)
+    batches = [load_intakes(store)]
+
+    for data in json.loads("".join(exporter.chunks("json", batches)))[:2]:
+        marked = {a["question_id"]: a for a in data["answers"] if a["display"] == NOT_IN_QUESTIONNAIRE}
+        assert marked["event_timing"]["value"] == "no_date" and marked["expectation"]["value"] == "subtle"
+        assert marked["event_timing"]["question"].startswith("Is there a date")  # the question as it is now
+    assert NOT_IN_QUESTIONNAIRE not in "".join(exporter.chunks("json", [load_intakes(store, ids=ids[2:])]))
+
+    rows = list(csv.DictReader(io.StringIO("".join(exporter.chunks("csv", batches)))))
+    assert rows[0]["event_timing"] == NOT_IN_QUESTIONNAIRE and rows[0]["expectation"] == NOT_IN_QUESTIONNAIRE
+    assert rows[0]["not_in_questionnaire"] == "event_timing: no_date; expectation: subtle"
+    assert rows[0]["goal_text"] == "Smaller pores before summer"  # the answers the flow can read, as ever
+    assert rows[2]["not_in_questionnaire"] == "" and rows[2]["age_band"] == "18 to 64"
+
+    _, responses = checked_bundle(json.loads("".join(exporter.chunks("fhir", batches))))
+    for response in responses[:2]:
+        assert {"event_timing", "expectation"}.isdisjoint(i["linkId"] for i in response["item"])
+        noted = [e["extension"] for e in response["extension"] if e["url"].endswith("answer-not-in-questionnaire")]
+        assert {"url": "linkId", "valueString": "event_timing"} in noted[0] and len(noted) == 2
+    assert not any(e["url"].endswith("not-in-questionnaire") for e in responses[2].get("extension", []))
+
+    Accounts(store).add("rita", PASSWORD, "reviewer")
+    token = Accounts(store).add_token("erp")
+    client = TestClient(create_app(engine, store, secret_key="test-secret-key"))
+    login(client)
+    assert client.get("/").status_code == 200
+    for intake_id in ids:
+        page = client.get(f"/intakes/{intake_id}")
+        assert page.status_code == 200
+        assert (f"{NOT_IN_QUESTIONNAIRE}: no_date" in page.text) == (intake_id != ids[2])
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/intakes", headers=headers).json()["total"] == 3
+    one = client.get(f"/api/intakes/{ids[0]}", headers=headers).json()
+    marked = next(a for a in one["answers"] if a["question_id"] == "expectation")
+    assert marked == {
+        "question_id": "expectation",
+        "question": "What kind of result are you hoping for?",
+        "value": "subtle",
+        "display": NOT_IN_QUESTIONNAIRE,
+    }
+    for fmt in ("csv", "json", "fhir"):
+        assert client.get(f"/export?format={fmt}").status_code == 200

@@ -7,6 +7,7 @@ import re
 import pytest
 from starlette.testclient import TestClient
 from support.patients import InProcessPatient
+from support.staff import PASSWORD, login
 
 from bot.channels.telegram.events import Chat
 from bot.channels.telegram.runner import TurnRunner
@@ -14,8 +15,6 @@ from bot.engine import Engine
 from bot.staff.accounts import Accounts
 from bot.staff.web import create_app
 from bot.store import Store
-
-PASSWORD = "correct horse battery"
 
 
 @pytest.fixture()
@@ -41,13 +40,6 @@ def intake_with_script(skin: Engine, store: Store, chat_id: int = 7) -> int:
     patient.type("<script>alert('x')</script> pores")
     with store.transaction() as tx:
         return tx.current_intake(chat_id).id
-
-
-def login(client: TestClient, name: str = "rita", password: str = PASSWORD) -> None:
-    page = client.get("/login")
-    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
-    response = client.post("/login", data={"name": name, "password": password, "csrf": csrf}, follow_redirects=False)
-    assert response.status_code == 303, response.text
 
 
 def csrf_of(client: TestClient, path: str) -> str:

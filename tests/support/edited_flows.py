@@ -27,10 +27,11 @@ class _NoAliases(yaml.SafeDumper):
         return True
 
 
-def edited(directory: Path, edit: Edit) -> Engine:
-    """An engine on a copy of the default flow changed by ``edit`` (and given another version)."""
+def edited(directory: Path, *edits: Edit) -> Engine:
+    """An engine on a copy of the default flow changed by ``edits`` (and given another version)."""
     data = yaml.safe_load(DEFAULT_FLOW.read_text(encoding="utf-8"))
-    edit(data)
+    for edit in edits:
+        edit(data)
     data["version"] = "edited"
     path = directory / "edited.yaml"
     path.write_text(yaml.dump(data, Dumper=_NoAliases, allow_unicode=True, sort_keys=False), encoding="utf-8")
