@@ -1,8 +1,8 @@
 """The default flow as an author might edit it between two restarts, while intakes are in flight.
 
 Each edit is a copy of flows/skin_botox.yaml that still validates: a step taken out, a single
-choice question retyped to a number, a choice removed. ``edited`` writes the copy and loads it
-with every check, as the bot does at start.
+choice question retyped to a number, a choice removed. ``edited_file`` writes the copy, ``edited``
+also loads it with every check, as the bot does at start.
 """
 
 from __future__ import annotations
@@ -27,15 +27,21 @@ class _NoAliases(yaml.SafeDumper):
         return True
 
 
-def edited(directory: Path, *edits: Edit) -> Engine:
-    """An engine on a copy of the default flow changed by ``edits`` (and given another version)."""
+def edited_file(directory: Path, *edits: Edit) -> Path:
+    """A copy of the default flow changed by ``edits`` (and given another version), written to
+    ``directory``."""
     data = yaml.safe_load(DEFAULT_FLOW.read_text(encoding="utf-8"))
     for edit in edits:
         edit(data)
     data["version"] = "edited"
     path = directory / "edited.yaml"
     path.write_text(yaml.dump(data, Dumper=_NoAliases, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    return Engine(load_checked(path))
+    return path
+
+
+def edited(directory: Path, *edits: Edit) -> Engine:
+    """An engine on an edited copy of the default flow, loaded with every check as the bot does."""
+    return Engine(load_checked(edited_file(directory, *edits)))
 
 
 def _step(data: dict[str, Any], step_id: str) -> dict[str, Any]:
