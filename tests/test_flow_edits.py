@@ -95,6 +95,18 @@ def test_restart_starts_over_an_intake_whose_step_the_flow_lost(
     assert state(patient)["state"] == "welcome" and "answers" not in state(patient)
 
 
+def test_a_patient_who_cancels_delete_at_a_step_the_flow_lost_goes_on(
+    patient: InProcessPatient, no_skin_type: Engine
+) -> None:
+    """/delete and its buttons never fit the conversation to the flow: the turn after them must."""
+    to_skin_type(patient)
+    restart_on(patient, no_skin_type)
+    patient.command("/delete", expect="Erase everything stored about you")
+    patient.tap("No, carry on", expect="nothing has changed")
+    patient.type("1", expect=FLOW_CHANGED)
+    assert state(patient)["state"] == "pregnancy" and patient.intake().status == "in_progress"
+
+
 def test_a_typed_answer_at_a_step_the_flow_lost_is_not_applied_and_the_patient_goes_on(
     patient: InProcessPatient, no_skin_type: Engine
 ) -> None:

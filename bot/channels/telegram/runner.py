@@ -62,9 +62,11 @@ class TurnRunner:
         return turn.result
 
     def _keep(self, tx: Tx, turn: TurnState) -> None:
-        """Keep the chat's intake in memory as this turn leaves it, once (and only if) it commits."""
+        """Keep the chat's intake in memory as this turn leaves it, once (and only if) it commits;
+        not a conversation the turn never fitted to the flow (/delete asked, say): the next turn
+        reads it from the store and fits it."""
         intake, conv = turn.intake, turn.conv
-        if intake is not None and conv is not None:
+        if intake is not None and conv is not None and turn.fitted:
             tx.on_commit(lambda: self.recent.put(intake.chat_id, intake, conv))
 
     def remind_in(self, tx: Tx, intake_id: int, quiet_since: datetime) -> TurnResult:
