@@ -109,6 +109,7 @@ class TurnState:
         )
         self.intake = self.tx.create_intake(intake)
         self.conv = conv
+        self.fitted = True  # begun on this flow
 
     def ensure_intake(self, source: str | None = None, anew: bool = False) -> bool:
         """Make sure the chat has an intake, a new one after a finished one when ``anew`` (only
