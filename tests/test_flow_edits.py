@@ -76,31 +76,32 @@ def no_skin_type(tmp_path: Path) -> Engine:
     return edited(tmp_path, without_step("skin_type"))
 
 
-def test_delete_erases_an_intake_whose_step_the_flow_lost(patient: InProcessPatient, no_skin_type: Engine) -> None:
+@pytest.fixture()
+def stranded(patient: InProcessPatient, no_skin_type: Engine) -> InProcessPatient:
+    """A patient at the skin type question, and the bot restarted on a flow without it."""
     to_skin_type(patient)
     restart_on(patient, no_skin_type)
+    return patient
+
+
+def test_delete_erases_an_intake_whose_step_the_flow_lost(stranded: InProcessPatient) -> None:
+    patient = stranded
     patient.command("/delete", expect="Erase everything stored about you")
     result = patient.tap("Yes, erase everything")
     assert result.direct[0].text.startswith("Done: everything stored about you here has been erased.")
     assert patient.intake() is None
 
 
-def test_restart_starts_over_an_intake_whose_step_the_flow_lost(
-    patient: InProcessPatient, no_skin_type: Engine
-) -> None:
-    to_skin_type(patient)
-    restart_on(patient, no_skin_type)
+def test_restart_starts_over_an_intake_whose_step_the_flow_lost(stranded: InProcessPatient) -> None:
+    patient = stranded
     patient.command("/restart", expect="Start again from the beginning?")
     patient.tap("Yes, start again", expect="automated assistant")
     assert state(patient)["state"] == "welcome" and "answers" not in state(patient)
 
 
-def test_a_patient_who_cancels_delete_at_a_step_the_flow_lost_goes_on(
-    patient: InProcessPatient, no_skin_type: Engine
-) -> None:
+def test_a_patient_who_cancels_delete_at_a_step_the_flow_lost_goes_on(stranded: InProcessPatient) -> None:
     """/delete and its buttons never fit the conversation to the flow: the turn after them must."""
-    to_skin_type(patient)
-    restart_on(patient, no_skin_type)
+    patient = stranded
     patient.command("/delete", expect="Erase everything stored about you")
     patient.tap("No, carry on", expect="nothing has changed")
     patient.type("1", expect=FLOW_CHANGED)
@@ -108,10 +109,9 @@ def test_a_patient_who_cancels_delete_at_a_step_the_flow_lost_goes_on(
 
 
 def test_a_typed_answer_at_a_step_the_flow_lost_is_not_applied_and_the_patient_goes_on(
-    patient: InProcessPatient, no_skin_type: Engine
+    stranded: InProcessPatient,
 ) -> None:
-    to_skin_type(patient)
-    restart_on(patient, no_skin_type)
+    patient = stranded
     result = patient.type("1", expect=FLOW_CHANGED)
     texts = [row.payload.get("text") or "" for row in result.outgoing]
     assert texts[0].startswith(FLOW_CHANGED) and Q_PREGNANT in texts[-1]
@@ -120,20 +120,16 @@ def test_a_typed_answer_at_a_step_the_flow_lost_is_not_applied_and_the_patient_g
     assert state(patient)["answers"]["skin_concerns"] == ["large_pores"]  # the answers that fit are kept
 
 
-def test_a_button_of_a_step_the_flow_lost_is_stale_and_the_patient_goes_on(
-    patient: InProcessPatient, no_skin_type: Engine
-) -> None:
-    to_skin_type(patient)
-    restart_on(patient, no_skin_type)
+def test_a_button_of_a_step_the_flow_lost_is_stale_and_the_patient_goes_on(stranded: InProcessPatient) -> None:
+    patient = stranded
     result = patient.tap("Always burns, never tans", expect=Q_PREGNANT)
     assert result.toast == "That button belongs to an earlier step."
     assert [p["text"] for p in patient.outbox() if p.get("text", "").startswith(FLOW_CHANGED)]
     assert state(patient)["state"] == "pregnancy"
 
 
-def test_back_works_from_the_place_a_patient_was_moved_to(patient: InProcessPatient, no_skin_type: Engine) -> None:
-    to_skin_type(patient)
-    restart_on(patient, no_skin_type)
+def test_back_works_from_the_place_a_patient_was_moved_to(stranded: InProcessPatient) -> None:
+    patient = stranded
     patient.command("/back", expect=FLOW_CHANGED)  # moved on to the pregnancy question, then back from it
     assert state(patient)["state"] == "skin_concerns"
     patient.command("/back", expect="A quick safety question")
@@ -154,9 +150,8 @@ def test_an_answer_to_a_step_the_flow_lost_is_set_aside_and_nobody_moves(
     assert "skin_type" not in stored["path"]
 
 
-def test_a_reminder_reaches_a_patient_whose_step_the_flow_lost(patient: InProcessPatient, no_skin_type: Engine) -> None:
-    to_skin_type(patient)
-    restart_on(patient, no_skin_type)
+def test_a_reminder_reaches_a_patient_whose_step_the_flow_lost(stranded: InProcessPatient) -> None:
+    patient = stranded
     result = remind(patient.turns, patient.intake().id, utcnow() + timedelta(hours=1))
     texts = [row.payload.get("text") or "" for row in result.outgoing]
     assert any(t.startswith("Hello again!") for t in texts) and Q_PREGNANT in texts[-1]
@@ -206,11 +201,8 @@ def test_an_intake_that_ended_at_an_ending_the_flow_lost_stays_ended_and_can_go_
     assert patient.intake().status == "in_progress"
 
 
-def test_a_stale_press_on_an_intake_the_flow_cannot_place_is_answered(
-    patient: InProcessPatient, no_skin_type: Engine
-) -> None:
-    to_skin_type(patient)
-    restart_on(patient, no_skin_type)
+def test_a_stale_press_on_an_intake_the_flow_cannot_place_is_answered(stranded: InProcessPatient) -> None:
+    patient = stranded
     result = apply(patient.turns, patient.update_id + 1, ADA, Event("press", data="1.0.x", message_id=7))
     assert result.toast == "That button belongs to an earlier step."
     assert state(patient)["state"] == "pregnancy"
