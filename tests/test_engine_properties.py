@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.edited_flows import edited, retyped_to_number, without_choice, without_step
 
 from bot.engine import Engine
 from bot.engine.conversation import Conversation
@@ -256,3 +257,41 @@ def test_changing_answers_from_the_summary_stays_consistent(all_types: Engine, d
     finish(all_types, conv)
     assert_consistent(all_types, conv)
     assert_one_good_ending(all_types, conv)
+
+
+# --------------------------------------------------------------------------- the flow edited under a conversation
+
+EDITS = {
+    "the skin type question taken out": [without_step("skin_type")],
+    "the contact detail question taken out": [without_step("contact_detail")],
+    "the under-18 ending taken out": [without_step("under_18_end")],
+    "the event question retyped to a number": [retyped_to_number("event_timing")],
+    "choices removed": [without_choice("expectation", "subtle"), without_choice("skin_concerns", "large_pores")],
+}
+
+
+@pytest.fixture(scope="module")
+def edited_flows(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Engine]:
+    return {name: edited(tmp_path_factory.mktemp("edited"), *edits) for name, edits in EDITS.items()}
+
+
+@PROPERTY_SETTINGS
+@given(data=st.data())
+def test_any_conversation_goes_on_soundly_on_an_edited_flow(
+    skin: Engine, edited_flows: dict[str, Engine], data: st.DataObject
+) -> None:
+    """Wherever a person is, with whatever answers, a restart on an edited flow neither raises nor
+    leaves them stuck: the conversation fits the new flow, and valid answers reach a good ending."""
+    conv = skin.start(data.draw(st.sampled_from(skin.flow.languages)))
+    for _ in range(data.draw(st.integers(0, MAX_ACTIONS))):
+        apply(skin, conv, any_action(skin, conv, data))
+    engine = edited_flows[data.draw(st.sampled_from(sorted(edited_flows)))]
+    ended = skin.finished(conv)
+    conv = Conversation.from_dict(json.loads(json.dumps(conv.to_dict())))  # as the store gives it back
+    engine.recover(conv, ended=ended)
+    assert engine.recover(conv, ended=ended) is False, "a second recovery changed something"
+    if ended and conv.state not in engine.steps:
+        return  # an ending the flow lost: it stands, and nothing is asked any more
+    assert_consistent(engine, conv)
+    finish(engine, conv)
+    assert_one_good_ending(engine, conv)

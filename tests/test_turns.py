@@ -15,13 +15,6 @@ from bot.store import Store
 
 
 @pytest.fixture()
-def store(database_url: str) -> Store:
-    store = Store(database_url)
-    yield store
-    store.close()
-
-
-@pytest.fixture()
 def turns(all_types: Engine, store: Store) -> TurnRunner:
     return TurnRunner(all_types, store)
 

@@ -20,10 +20,24 @@ class Conversation:
     ``flags`` lists raised flag ids in flow order; ``draft`` holds a multiple-choice selection in
     progress; ``invalid`` counts invalid answers in a row at the current step; ``revision`` grows
     with every accepted change of step or language, so a channel can tell a stale button from a
-    current one (ticking a choice of a multiple-choice question keeps the revision).
+    current one (ticking a choice of a multiple-choice question keeps the revision). ``aside``
+    keeps answers the flow could no longer read when it was edited under the conversation (the
+    step is gone, retyped, or lost that choice): out of the way of the engine, still there for staff.
     """
 
-    __slots__ = ("answers", "consent", "draft", "flags", "flow_id", "invalid", "language", "path", "revision", "state")
+    __slots__ = (
+        "answers",
+        "aside",
+        "consent",
+        "draft",
+        "flags",
+        "flow_id",
+        "invalid",
+        "language",
+        "path",
+        "revision",
+        "state",
+    )
 
     def __init__(
         self,
@@ -37,6 +51,7 @@ class Conversation:
         invalid: int = 0,
         revision: int = 0,
         consent: dict[str, str] | None = None,
+        aside: dict[str, Any] | None = None,
     ):
         self.flow_id = flow_id
         self.state = state
@@ -49,6 +64,7 @@ class Conversation:
         self.revision = revision
         #: {"version": consent text version, "at": ISO time} once the person agreed.
         self.consent = consent
+        self.aside = aside
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"v": FORMAT, "flow": self.flow_id, "state": self.state, "lang": self.language}
@@ -66,6 +82,8 @@ class Conversation:
             data["turn"] = self.revision  # stored under its first name: intakes in flight keep it
         if self.consent:
             data["consent"] = dict(self.consent)
+        if self.aside:
+            data["aside"] = dict(self.aside)
         return data
 
     @classmethod
@@ -88,6 +106,7 @@ class Conversation:
             invalid=int(data.get("invalid", 0)),
             revision=int(data.get("turn", 0)),
             consent=data.get("consent"),
+            aside=data.get("aside"),
         )
 
     def __eq__(self, other: object) -> bool:

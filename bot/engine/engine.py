@@ -22,6 +22,7 @@ from transitions import Machine
 
 from bot.engine.conversation import Conversation
 from bot.engine.parse import Invalid, Parser, ordinal, same
+from bot.engine.recovery import fitting, set_aside
 from bot.engine.texts import Texts
 from bot.engine.view import Prompt, SummaryLine, Views
 from bot.flow import model
@@ -152,7 +153,40 @@ class Engine:
         return self.steps[conv.state]
 
     def finished(self, conv: Conversation) -> bool:
-        return isinstance(self.steps[conv.state], model.OutcomeStep)
+        """Whether the conversation reached an ending. A step the flow no longer knows is left only
+        on a conversation that had ended (``recover`` moves every other one on): it still has."""
+        step = self.steps.get(conv.state)
+        return step is None or isinstance(step, model.OutcomeStep)
+
+    def recover(self, conv: Conversation, ended: bool = False) -> bool:
+        """Fit a conversation stored under an earlier edition of this flow to it; True when the
+        person's place moved (the channel tells them so).
+
+        Answers the flow cannot read are set aside, and the path keeps the steps the flow still
+        has, in its order. An ``ended`` conversation keeps its place: its ending stands even where
+        the flow lost it. Any other goes on at the first step that is neither done nor hidden, as
+        walking this flow with the answers kept finds it, when its own step is gone or that step
+        comes earlier (a retyped question is asked again); otherwise it stays where it is.
+        """
+        here = self.steps.get(conv.state)
+        placed = ended or not isinstance(here, model.OutcomeStep)
+        if placed and fitting(conv, self.steps, self.order, self.views.flag_topics):
+            return False
+        set_aside(conv, self.steps, self.order)
+        if ended:
+            return False
+        self._update_flags(conv, "", everything=True)
+        was = conv.state
+        self.machine.set_state(self.first, model=conv)
+        while conv.state in conv.path and not isinstance(self.steps[conv.state], model.SummaryStep | model.OutcomeStep):
+            self._trigger(self._next, conv)
+        if here is not None and placed and self.order[conv.state] >= self.order[was]:
+            self.machine.set_state(was, model=conv)  # nothing to answer again before it: stay
+            return False
+        conv.draft = None
+        conv.invalid = 0
+        conv.revision += 1
+        return True
 
     def view(self, conv: Conversation) -> Prompt:
         return self.views.view(conv)
@@ -253,7 +287,7 @@ class Engine:
 
     def back(self, conv: Conversation) -> Effect:
         """To the previous completed step, keeping its answer until it is answered again."""
-        here = self.order[conv.state]
+        here = self.order.get(conv.state, len(self.order))  # an ending the flow lost: after every step
         position = bisect.bisect_left([self.order[s] for s in conv.path], here)
         if position == 0:
             return Effect(False, self.message(conv, "at_start"))
@@ -272,6 +306,7 @@ class Engine:
         conv.path.clear()
         conv.flags.clear()
         conv.consent = None
+        conv.aside = None
         self._jump(conv, self.first)
         return Effect(True)
 
@@ -311,6 +346,7 @@ class Engine:
             conv.consent = {"version": step.version, "at": now or ""} if value == "agree" else None
             if value == "decline":  # declining (or withdrawing) keeps nothing but the decision
                 conv.answers = {step.id: value}
+                conv.aside = None
                 conv.path[:] = [s for s in conv.path if self.order[s] <= self.order[step.id]]
                 changed = True
         if step.id not in conv.path:

@@ -94,7 +94,11 @@ class Views:
         revision = conv.revision
         if isinstance(step, model.OutcomeStep):
             topics = (
-                tuple(text(self.flag_topics[f], lang) for f in conv.flags if f not in self.note_flags)
+                tuple(
+                    text(self.flag_topics[f], lang)
+                    for f in conv.flags
+                    if f in self.flag_topics and f not in self.note_flags
+                )
                 if step.list_flags
                 else ()
             )

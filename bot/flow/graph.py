@@ -69,6 +69,28 @@ def option_ids(step: Any) -> list[str]:
     return [str(v) for v in answer_values(step) or ()]
 
 
+def fits(step: Any, value: Any) -> bool:
+    """Whether ``value``, stored as an answer, is one ``step`` can hold: the kind of value its
+    answer type stores (a choice id that is still among its choices, a number, ...), or None for a
+    skip. An answer stored under an earlier edition of the flow may not fit (the step is gone, or
+    was retyped, or lost that choice); the engine sets it aside and staff see it marked."""
+    if not answerable(step):
+        return False
+    if value is None:
+        return True
+    if isinstance(step, model.NumberQuestion):
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        return number and (not step.integer or float(value).is_integer())
+    if isinstance(step, model.TextQuestion):
+        return isinstance(value, str)
+    allowed = answer_values(step) or ()
+    if isinstance(step, model.MultiQuestion):
+        return isinstance(value, list) and all(isinstance(v, str) and v in allowed for v in value)
+    if isinstance(value, bool):  # True == 1: never a scale point
+        return False
+    return value in allowed
+
+
 # --- condition trees -------------------------------------------------------------------------------
 
 #: Stands for "every typed answer" in what a condition reads; not a valid step id.

@@ -5,6 +5,12 @@ and each answer with the question as the patient saw it. FHIR puts the flow in a
 ``Questionnaire`` and each intake in a ``QuestionnaireResponse`` that points to it
 (``url|version``); step ids are the ``linkId``s, choice ids the codes, and the ending and flags
 travel as extensions, so a clinic's system sees them.
+
+An answer the flow cannot read (its step was taken out of the flow, retyped, or lost that choice
+after the patient answered: set aside in the conversation, or stored before the edit and not
+touched since) never stops an export: it is shown as "(no longer in the questionnaire)" with its
+stored value, for that intake alone. FHIR leaves it out of the response's items (its ``linkId`` or
+its value would not fit the Questionnaire exported beside it) and carries it in an extension.
 """
 
 from __future__ import annotations
@@ -19,10 +25,12 @@ import orjson
 
 from bot.engine import Engine
 from bot.flow import model
-from bot.flow.graph import answerable
+from bot.flow.graph import answerable, fits
 from bot.store import Intake, IntakeStatus, Store, review
 
 FORMATS = ("csv", "json", "fhir")
+#: How staff pages and every export show an answer the flow cannot read.
+NOT_IN_QUESTIONNAIRE = "(no longer in the questionnaire)"
 EXTENSION_BASE = "https://skin-botox-intake.invalid/fhir/StructureDefinition"
 STATUS_FHIR = {
     IntakeStatus.COMPLETED: "completed",
@@ -53,12 +61,27 @@ class Exporter:
         return self.engine.text(step.ask, self.lang)
 
     def answers(self, intake: Intake) -> Iterator[tuple[Any, Any, str]]:
-        """(step, raw value, display) of each question answered, in flow order (skips left out)."""
+        """(step, raw value, display) of each question answered, in flow order (skips and answers
+        the flow cannot read left out)."""
         given = intake.state.get("answers", {})
         for step in self.questions:
-            if step.id in given and given[step.id] is not None:
-                value = given[step.id]
+            value = given.get(step.id)
+            if value is not None and fits(step, value):
                 yield step, value, self.engine.display(step, value, intake.language)
+
+    def unreadable(self, intake: Intake) -> list[tuple[str, Any]]:
+        """(step id, stored value) of each answer the flow cannot read: stored before the flow was
+        edited and not touched since, or set aside by the engine (``Conversation.aside``)."""
+        steps = self.engine.steps
+        given = intake.state.get("answers", {})
+        found = [(q, v) for q, v in given.items() if v is not None and not fits(steps.get(q), v)]
+        return found + list((intake.state.get("aside") or {}).items())
+
+    def unreadable_question(self, step_id: str) -> str:
+        """The question of an answer the flow cannot read: its words where the step is still a
+        question, else its id."""
+        step = self.engine.steps.get(step_id)
+        return self.question_text(step) if answerable(step) else step_id
 
     def flags(self, intake: Intake) -> list[dict[str, str]]:
         by_id = {f.id: f for f in self.flow.flags}
@@ -100,6 +123,9 @@ class Exporter:
         data["answers"] = [
             {"question_id": step.id, "question": self.question_text(step), "value": value, "display": shown}
             for step, value, shown in self.answers(intake)
+        ] + [
+            {"question_id": q, "question": self.unreadable_question(q), "value": value, "display": NOT_IN_QUESTIONNAIRE}
+            for q, value in self.unreadable(intake)
         ]
         return data
 
@@ -131,6 +157,7 @@ class Exporter:
             "completed_at",
             "reviewed_at",
             "consent_version",
+            "not_in_questionnaire",  # answers the flow cannot read: "id: stored value; ..."
         ]
         out = io.StringIO()
         writer = csv.writer(out)
@@ -144,7 +171,9 @@ class Exporter:
             yield out.getvalue()
 
     def _csv_row(self, intake: Intake) -> list[str]:
-        shown = {step.id: text for step, _, text in self.answers(intake)}
+        unreadable = self.unreadable(intake)
+        shown = {q: NOT_IN_QUESTIONNAIRE for q, _ in unreadable}
+        shown |= {step.id: text for step, _, text in self.answers(intake)}
         summary = self.summary(intake)
         row = [
             intake.id,
@@ -158,6 +187,7 @@ class Exporter:
             summary["completed_at"] or "",
             summary["reviewed_at"] or "",
             intake.consent_version or "",
+            "; ".join(f"{q}: {stored_words(value)}" for q, value in unreadable),
         ]
         return [_cell(v) for v in row + [shown.get(s.id, "") for s in self.questions]]
 
@@ -211,6 +241,17 @@ class Exporter:
                 {
                     "url": f"{EXTENSION_BASE}/intake-outcome",
                     "valueCoding": {"code": intake.outcome, "display": self._outcome_text(intake.outcome)},
+                }
+            )
+        for step_id, value in self.unreadable(intake):
+            # Not an item: its linkId or its value would not fit the Questionnaire beside it.
+            extensions.append(
+                {
+                    "url": f"{EXTENSION_BASE}/intake-answer-not-in-questionnaire",
+                    "extension": [
+                        {"url": "linkId", "valueString": step_id},
+                        {"url": "value", "valueString": stored_words(value)},
+                    ],
                 }
             )
         for flag in self.flags(intake):
@@ -270,6 +311,12 @@ class Exporter:
         if fmt == "json":
             return self.json_chunks(batches)
         return self.fhir_chunks(batches)
+
+
+def stored_words(value: Any) -> str:
+    """A stored value as it is (a choice id, a number, the words typed), for an answer the flow
+    cannot put in words any more."""
+    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 def _fhir_type(step: Any) -> str:

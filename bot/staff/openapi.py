@@ -43,7 +43,11 @@ def document() -> dict[str, Any]:
             "question_id": {"type": "string"},
             "question": {"type": "string"},
             "value": {},
-            "display": {"type": "string"},
+            "display": {
+                "type": "string",
+                "description": "the answer in words; '(no longer in the questionnaire)' for an answer the current "
+                "flow cannot read (the flow was edited after it was given): its value is as stored",
+            },
         },
     }
     line = {

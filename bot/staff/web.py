@@ -45,7 +45,7 @@ from bot.diagram import mermaid
 from bot.engine import Engine
 from bot.flow import model
 from bot.staff.accounts import Accounts
-from bot.staff.exports import FORMATS, Exporter
+from bot.staff.exports import FORMATS, NOT_IN_QUESTIONNAIRE, Exporter, stored_words
 from bot.staff.filters import Filters
 from bot.staff.review import Review
 from bot.staff.roles import Role
@@ -280,10 +280,12 @@ class WebApp:
         )
 
     def sections(self, intake: Any) -> list[dict[str, Any]]:
-        """Answers grouped by section, each with the flags it raised."""
+        """Answers grouped by section, each with the flags it raised; last, the answers the flow
+        cannot read any more (it was edited after they were given), with what was stored."""
         lang = self.engine.flow.default_language
         titles = {s.id: self.engine.text(s.title, lang) for s in self.engine.flow.sections} | {"consent": "Consent"}
-        answers = intake.state.get("answers", {})
+        readable = list(self.exporter.answers(intake))
+        answers = {step.id: value for step, value, _ in readable}
         raised_by: dict[str, list[str]] = {}  # question -> the raised flags its answer is behind
         for flag_id in intake.flags:
             for question in self.engine.flag_sources(answers, flag_id):
@@ -291,7 +293,7 @@ class WebApp:
         names = self.flag_names()
         severity = {f.id: f.severity for f in self.engine.flow.flags}
         groups: list[dict[str, Any]] = []
-        for step, _value, shown in self.exporter.answers(intake):
+        for step, _value, shown in readable:
             section = "consent" if isinstance(step, model.ConsentStep) else getattr(step, "section", None) or "other"
             if not groups or groups[-1]["id"] != section:
                 groups.append({"id": section, "title": titles.get(section, "Other"), "answers": []})
@@ -300,6 +302,19 @@ class WebApp:
             ]
             groups[-1]["answers"].append(
                 {"id": step.id, "question": self.exporter.question_text(step), "answer": shown, "flags": flags}
+            )
+        unreadable = [
+            {
+                "id": step_id,
+                "question": self.exporter.unreadable_question(step_id),
+                "answer": f"{NOT_IN_QUESTIONNAIRE}: {stored_words(value)}",
+                "flags": [],
+            }
+            for step_id, value in self.exporter.unreadable(intake)
+        ]
+        if unreadable:
+            groups.append(
+                {"id": "not_in_questionnaire", "title": "No longer in the questionnaire", "answers": unreadable}
             )
         return groups
 

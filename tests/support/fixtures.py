@@ -10,6 +10,7 @@ import pytest
 
 from bot.engine import Engine
 from bot.flow import load_checked
+from bot.store import Store
 from support.bot_process import BotProcess, free_port
 from support.cli import CommandLine
 from support.databases import Templates
@@ -67,6 +68,15 @@ def empty_database_url(request: pytest.FixtureRequest, templates: Templates, tmp
     if request.param == "sqlite":
         return templates.sqlite(tmp_path / "intake.db", migrated=False)
     return templates.postgres(request, migrated=False)
+
+
+@pytest.fixture()
+def store(database_url: str) -> Iterator[Store]:
+    """A Store on ``database_url`` (SQLite, then PostgreSQL), closed after the test (a module may
+    define a ``store`` of its own)."""
+    store = Store(database_url)
+    yield store
+    store.close()
 
 
 @pytest.fixture()

@@ -68,9 +68,11 @@ class TurnRunner:
         return turn.result
 
     def _keep(self, tx: Tx, turn: TurnState) -> None:
-        """Keep the chat's intake in memory as this turn leaves it, once (and only if) it commits."""
+        """Keep the chat's intake in memory as this turn leaves it, once (and only if) it commits;
+        not a conversation the turn never fitted to the flow (/delete asked, say): the next turn
+        reads it from the store and fits it."""
         intake, conv = turn.intake, turn.conv
-        if intake is not None and conv is not None:
+        if intake is not None and conv is not None and turn.fitted:
             tx.on_commit(lambda: self.recent.put(intake.chat_id, intake, conv))
 
     def remind_in(self, tx: Tx, intake_id: int, quiet_since: datetime) -> TurnResult:
@@ -82,6 +84,7 @@ class TurnRunner:
         self.recent.take(intake.chat_id)  # this write moves the intake on: a copy kept would be stale
         turn = TurnState(self, tx, Chat(intake.chat_id), self.clock(), None)
         turn.load(intake)
+        turn.fit()
         turn.say(self.engine.message(turn.lang, "reminder"))
         turn.show_prompt()
         intake.reminded_at = turn.now

@@ -55,6 +55,8 @@ class TurnState:
         self.result = TurnResult()
         self.new_prompt: int | None = None  # index in outs of the message showing the step's buttons
         self.prompt_shown = False
+        self.fitted = False  # the conversation was checked against the flow (``fit``)
+        self.moved = False  # ... and the person's place moved: the flow was edited under them
 
     @property
     def lang(self) -> str:
@@ -68,8 +70,21 @@ class TurnState:
     # --- loading and saving -------------------------------------------------------------------
 
     def load(self, intake: Intake | None) -> None:
+        """The intake and its conversation as stored (``fit`` makes it fit the flow)."""
         self.intake = intake
         self.conv = Conversation.from_dict(intake.state) if intake is not None else None
+
+    def fit(self) -> bool:
+        """Fit the conversation read from the store to the flow this process runs: the flow may
+        have been edited since it was stored (``Engine.recover``). When the person's place moved,
+        say so kindly before anything else. True when it moved."""
+        if self.fitted or self.intake is None or self.conv is None:
+            return self.moved
+        self.fitted = True
+        self.moved = self.engine.recover(self.conv, ended=self.intake.status in FINISHED)
+        if self.moved:
+            self.say(self.msg("flow_changed"))
+        return self.moved
 
     def begin_intake(self, source: str | None) -> None:
         """A new intake for this chat (the first, or after a finished one)."""
@@ -94,6 +109,7 @@ class TurnState:
         )
         self.intake = self.tx.create_intake(intake)
         self.conv = conv
+        self.fitted = True  # begun on this flow
 
     def ensure_intake(self, source: str | None = None, anew: bool = False) -> bool:
         """Make sure the chat has an intake, a new one after a finished one when ``anew`` (only
@@ -138,7 +154,9 @@ class TurnState:
             intake.consented_at = intake.consented_at or self.now
         else:
             intake.consent_version = intake.consented_at = None
-        if engine.finished(conv):
+        if conv.state not in engine.steps:
+            pass  # a step the flow no longer has, left by a turn that needed no flow (/delete): the status stands
+        elif engine.finished(conv):
             declined = engine.consent_id is not None and conv.answers.get(engine.consent_id) == "decline"
             status = IntakeStatus.DECLINED if declined else IntakeStatus.COMPLETED
             if intake.status not in FINISHED:
@@ -204,7 +222,7 @@ class TurnState:
         """After an ending: an urgent one is shown again (someone writing after being told to get
         help now, or given crisis lines, needs that message, not a formality); otherwise say the
         questionnaire is finished and how to begin again."""
-        step = self.engine.step(self.conv) if self.conv is not None else None
+        step = self.engine.steps.get(self.conv.state) if self.conv is not None else None
         if isinstance(step, model.OutcomeStep) and step.urgent:
             self.show_prompt()
             return
@@ -226,6 +244,7 @@ class TurnState:
         self.show_prompt()
 
     def stale(self, event: Event) -> None:
+        self.fit()  # a press that needed no flow until it proved stale
         self.result.toast = self.msg("stale_button")
         if event.message_id is not None:
             self.outs.append(render.edit_keyboard(None, message_id=event.message_id))
@@ -239,7 +258,10 @@ class TurnState:
     def switch_language(self, code: str) -> None:
         assert self.conv is not None
         self.engine.set_language(self.conv, code)
-        self.show_prompt()
+        if self.conv.state in self.engine.steps:
+            self.show_prompt()
+        else:  # an ending the flow no longer has: say the intake is finished, in the new language
+            self.say_finished()
 
     def delete(self, event: Event) -> None:
         """Erase everything stored for this chat; the confirmation is sent without storing it."""
@@ -263,6 +285,9 @@ class TurnState:
             self.intake, self.conv = kept
         else:
             self.load(self.tx.current_intake(self.chat.id))
+        self.fitted = kept is not None  # this process made it, with this flow
+        if not _needs_no_flow(event):
+            self.fit()
         self.in_kind = event.kind
         if event.kind == EventKind.COMMAND:
             self.in_text = f"/{event.command}" + (f" {event.text}" if event.text else "")
@@ -275,3 +300,18 @@ class TurnState:
         else:
             self.in_text = f"[{event.what or 'message'}]"
             typed.other(self, event)
+
+
+#: Erasing and starting over must work whatever state is stored, even one the flow cannot read:
+#: these commands and the presses that confirm or cancel them never ask the flow about it.
+_NO_FLOW_COMMANDS = frozenset({"delete", "restart"})
+_NO_FLOW_PRESSES = frozenset({render.Action.DELETE, render.Action.RESTART, render.Action.CANCEL})
+
+
+def _needs_no_flow(event: Event) -> bool:
+    if event.kind == EventKind.COMMAND:
+        return event.command in _NO_FLOW_COMMANDS
+    if event.kind == EventKind.PRESS:
+        pressed = render.parse_callback(event.data)
+        return pressed is not None and pressed.action in _NO_FLOW_PRESSES
+    return False

@@ -14,7 +14,9 @@ if TYPE_CHECKING:
 def text(turn: TurnState, event: Event) -> None:
     consented = turn.conv is not None and turn.conv.consent is not None
     turn.in_text = event.text if consented else turn.msg("consent_needed")
-    if turn.ensure_intake():
+    if turn.ensure_intake() or turn.moved:
+        # A first message begins the intake; one typed for a step the edited flow no longer has
+        # (or that comes later now) is not an answer to the step the person is moved to.
         turn.show_prompt()
         return
     assert turn.conv is not None
@@ -30,7 +32,7 @@ def text(turn: TurnState, event: Event) -> None:
 
 
 def other(turn: TurnState, event: Event) -> None:
-    if turn.ensure_intake():
+    if turn.ensure_intake() or turn.moved:
         turn.show_prompt()
         return
     if turn.conv is not None and turn.engine.finished(turn.conv):

@@ -1,0 +1,46 @@
+"""What every FHIR export must be: valid R4B resources, and responses that fit their Questionnaire.
+
+fhir.resources checks structure only, so the rest is checked here: every answered ``linkId`` is an
+item of the exported Questionnaire, each answer's ``value[x]`` fits the item's type, and a coding
+is one of the item's options.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.questionnaire import Questionnaire
+from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
+
+VALUE_FOR_TYPE = {
+    "boolean": "valueBoolean",
+    "choice": "valueCoding",
+    "integer": "valueInteger",
+    "decimal": "valueDecimal",
+    "text": "valueString",
+}
+
+
+def checked_bundle(bundle: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The Questionnaire and the QuestionnaireResponses of an exported Bundle, each checked."""
+    Bundle.model_validate(bundle)
+    questionnaire = bundle["entry"][0]["resource"]
+    Questionnaire.model_validate(questionnaire)
+    items = {item["linkId"]: item for item in questionnaire["item"]}
+    responses = [e["resource"] for e in bundle["entry"][1:]]
+    for response in responses:
+        QuestionnaireResponse.model_validate(response)
+        assert response["questionnaire"].startswith(f"{questionnaire['url']}|")
+        for answered in response.get("item", []):
+            item = items[answered["linkId"]]  # every answered linkId exists in the Questionnaire
+            assert answered["text"] == item["text"]
+            assert answered["answer"], answered["linkId"]
+            for answer in answered["answer"]:
+                (key,) = answer
+                assert key == VALUE_FOR_TYPE[item["type"]], (answered["linkId"], answer)
+                if key == "valueCoding":
+                    assert answer["valueCoding"] in [o["valueCoding"] for o in item["answerOption"]]
+            if len(answered["answer"]) > 1:
+                assert item.get("repeats")
+    return questionnaire, responses

@@ -1,0 +1,41 @@
+"""The bot as a process, restarted on a flow that lost the step a patient is on (over the fake
+Telegram server): the patient hears the questionnaire changed and goes on; /delete still erases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from support.bot_process import BotProcess
+from support.databases import db_rows
+from support.default_flow import Q_CONCERNS, Q_SKIN_TYPE, to_safety_question
+from support.edited_flows import edited_file, without_step
+from support.patients import TelegramPatient
+
+pytestmark = pytest.mark.e2e  # the bot runs as a process, twice
+
+
+def test_a_patient_on_a_step_the_restarted_bot_lost_goes_on_and_can_erase_everything(
+    fake, db_path: Path, tmp_path: Path
+) -> None:
+    database = f"sqlite:///{db_path}"
+    patient = TelegramPatient(fake, 301)
+    bot = BotProcess(fake, database).start()
+    try:
+        to_safety_question(patient)
+        patient.tap("No", expect=Q_CONCERNS)
+        patient.tap("Large-looking pores")
+        patient.tap("Done", expect=Q_SKIN_TYPE)
+    finally:
+        assert bot.stop() == 0
+    bot = BotProcess(fake, database, flow=str(edited_file(tmp_path, without_step("skin_type")))).start()
+    try:
+        patient.type("1", expect="We have updated this questionnaire since you began")
+        patient.expect("Are you pregnant")
+        patient.command("/delete", expect="Erase everything stored about you")
+        patient.tap("Yes, erase everything")
+        fake.wait_for(lambda: "has been erased" in fake.messages(301)[-1]["text"])
+    finally:
+        assert bot.stop() == 0
+    assert "Traceback" not in bot.read() and "failed" not in bot.read(), bot.read()
+    assert db_rows(db_path, "SELECT count(*) FROM intakes") == [(0,)]
