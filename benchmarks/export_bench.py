@@ -79,7 +79,7 @@ def database(cache: Path, count: int, seed: int, fresh: bool) -> Path:
 async def _build(path: Path, count: int, seed: int) -> str:
     # Imported here, in the process that builds the database (--build): the bot, Telegram's
     # library and a 100,000-row insert would otherwise make this process big, and every process
-    # it starts would report that size as its own peak (see measured()).
+    # it starts would report that size as its own peak (see export()).
     sys.path.insert(0, str(ROOT))
     from telegram.warnings import PTBUserWarning
 
@@ -125,11 +125,15 @@ class Result:
     def row(self) -> str:
         if self.failure:
             return f"| {self.fmt} | {self.seconds:.1f} s | {self.peak_mb:,.0f} MB | failed: {self.failure} | |"
-        whole = "all" if self.found == self.distinct == self.expected else "NOT ALL"
+        whole = "all, each once" if self.whole else f"NOT ALL: {self.distinct:,} distinct"
         return (
             f"| {self.fmt} | {self.seconds:.1f} s | {self.peak_mb:,.0f} MB | {self.size_mb:,.1f} MB "
             f"| {self.found:,} of {self.expected:,} ({whole}) |"
         )
+
+    @property
+    def whole(self) -> bool:
+        return not self.failure and self.found == self.distinct == self.expected
 
 
 def export(python: str, tree: Path, db: Path, fmt: str, out: Path, limit_gb: float, since: str | None) -> Result:
@@ -167,7 +171,10 @@ def export(python: str, tree: Path, db: Path, fmt: str, out: Path, limit_gb: flo
     if returncode != 0:
         last = stderr.strip().splitlines()[-1:] or [f"exit status {returncode}"]
         return Result(fmt, seconds, peak_mb, 0, 0, 0, expected, f"{last[0][:100]} (exit {returncode})")
-    found, ids = count(fmt, out)
+    try:
+        found, ids = count(fmt, out)
+    except (ValueError, KeyError, IndexError) as error:  # cut short, or not the shape an export has
+        return Result(fmt, seconds, peak_mb, 0, 0, 0, expected, f"the output does not read back: {error}"[:140])
     return Result(fmt, seconds, peak_mb, out.stat().st_size / 1e6, found, len(ids), expected)
 
 
@@ -341,14 +348,16 @@ def main(args: argparse.Namespace) -> int:
             empty = export(python, tree, db, "csv", work / "empty.csv", args.limit_gb, "2999-01-01")
             empty.fmt, empty.expected = "(none: imports only)", 0
             print(empty.row(), flush=True)
+        incomplete = 0
         for fmt in args.formats:
             result = export(python, tree, db, fmt, work / f"export.{fmt}", args.limit_gb, None)
             result.expected = expected
             print(result.row(), flush=True)
+            incomplete += not result.whole
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-    return 0
+    return 1 if incomplete else 0
 
 
 def parse_args() -> argparse.Namespace:
