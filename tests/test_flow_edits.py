@@ -256,7 +256,8 @@ def test_staff_pages_api_and_every_export_mark_answers_the_flow_cannot_read(
     batches = [load_intakes(store)]
 
     for data in json.loads("".join(exporter.chunks("json", batches)))[:2]:
-        marked = {a["question_id"]: a for a in data["answers"] if a["display"] == NOT_IN_QUESTIONNAIRE}
+        assert all(a["display"] != NOT_IN_QUESTIONNAIRE for a in data["answers"])  # never mixed with the current ones
+        marked = {a["question_id"]: a for a in data["answers_not_in_questionnaire"]}
         assert marked["event_timing"]["value"] == "no_date" and marked["expectation"]["value"] == "subtle"
         assert marked["event_timing"]["question"].startswith("Is there a date")  # the question as it is now
     assert NOT_IN_QUESTIONNAIRE not in "".join(exporter.chunks("json", [load_intakes(store, ids=ids[2:])]))
@@ -266,6 +267,7 @@ def test_staff_pages_api_and_every_export_mark_answers_the_flow_cannot_read(
     assert rows[0]["not_in_questionnaire"] == "event_timing: no_date; expectation: subtle"
     assert rows[0]["goal_text"] == "Smaller pores before summer"  # the answers the flow can read, as ever
     assert rows[2]["not_in_questionnaire"] == "" and rows[2]["age_band"] == "18 to 64"
+    assert list(rows[0])[-1] == "not_in_questionnaire"  # last: the other columns keep their places
 
     _, responses = checked_bundle(json.loads("".join(exporter.chunks("fhir", batches))))
     for response in responses[:2]:
@@ -286,7 +288,7 @@ def test_staff_pages_api_and_every_export_mark_answers_the_flow_cannot_read(
     headers = {"Authorization": f"Bearer {token}"}
     assert client.get("/api/intakes", headers=headers).json()["total"] == 3
     one = client.get(f"/api/intakes/{ids[0]}", headers=headers).json()
-    marked = next(a for a in one["answers"] if a["question_id"] == "expectation")
+    marked = next(a for a in one["answers_not_in_questionnaire"] if a["question_id"] == "expectation")
     assert marked == {
         "question_id": "expectation",
         "question": "What kind of result are you hoping for?",

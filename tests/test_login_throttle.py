@@ -122,6 +122,7 @@ def test_every_answer_checks_exactly_one_argon2_hash(accounts: Accounts, monkeyp
     assert dummy("rita", PASSWORD, client="203.0.113.5")  # locked out: the dummy, even for the right password
 
 
+@pytest.mark.slow
 def test_a_locked_out_answer_takes_about_as_long_as_a_wrong_password(accounts: Accounts) -> None:
     """Generous bounds (this machine is shared): both are one argon2 check, tens of milliseconds."""
 

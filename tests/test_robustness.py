@@ -149,25 +149,31 @@ async def test_database_trouble_never_gives_an_update_up(channel, monkeypatch) -
 
 
 async def test_a_new_bot_token_whose_update_numbers_start_again_is_answered(skin: Engine, store: Store) -> None:
-    """A re-issued or production token numbers its updates afresh: the first updates of the new
-    bot carry numbers the old bot used. They were dropped in silence; they are new updates."""
+    """A production bot, or a re-issued token, numbers its updates afresh: the first updates carry
+    numbers used before. They were dropped in silence; they are new updates."""
     other_token = "987654321:AAAnotherBotTokenForTests_abcdefghij"
-    for token, answer in ((FakeTelegram.TOKEN, "automated assistant"), (other_token, "Welcome back")):
+    reissued = FakeTelegram.TOKEN.split(":")[0] + ":AAReissuedTokenOfTheSameBot_abcdefgh"
+    rounds = (
+        (FakeTelegram.TOKEN, 42, "automated assistant"),
+        (other_token, 42, "Welcome back"),  # another bot: its own numbering
+        (reissued, 43, "automated assistant"),  # the same bot, numbering afresh: another message
+    )
+    for token, chat, answer in rounds:
         with FakeTelegram(token) as fake:
             settings = Settings(telegram_token=token, telegram_base_url=fake.base_url, chat_rate=1000)
             channel = TelegramChannel(settings, skin, store)
             await channel.application.initialize()
             try:
-                fake.send_text(42, "/start")
+                fake.send_text(chat, "/start")
                 update = await next_update(channel)
                 assert update.update_id == 100_000_001  # the same number for both bots
                 assert await channel.process(update)
                 await channel.drain()
-                sent = fake.messages(42)
+                sent = fake.messages(chat)
                 assert answer in sent[0]["text"]  # each bot answers
                 assert await channel.process(update)  # Telegram sends it again: applied once
                 await channel.drain()
-                assert fake.messages(42) == sent
+                assert fake.messages(chat) == sent
             finally:
                 await channel.application.shutdown()
 
@@ -246,6 +252,7 @@ async def test_during_a_database_outage_a_press_stops_spinning_and_the_person_is
     await channel.drain()
     assert len(fake.calls("answerCallbackQuery")) == 1
     assert len(fake.messages(42)) == 3  # the next step came
+    assert channel._trouble == {}  # out of trouble: a later outage gets its own notice
     with channel.store.transaction(read_only=True) as tx:
         transcript = [line.text for line in tx.transcript(tx.current_intake(42).id)]
     assert not any(PLEASE_WAIT[language] in text for text in transcript)  # not stored

@@ -83,6 +83,15 @@ def test_a_copied_cookie_stops_working_after_logout(app) -> None:
     assert thief.post("/intakes/1/notes", data={"text": "x"}, follow_redirects=False).status_code == 303
 
 
+def test_logging_in_on_a_shared_computer_ends_the_session_signed_in_there_before(app) -> None:
+    """Reception's computer: adam logs in where rita was signed in. A copy of rita's cookie taken
+    from that computer must not go on working for the rest of her idle time."""
+    desk = logged_in(app)
+    thief = copy_of(app, desk)
+    login(desk, "adam")
+    assert works(desk) and not works(thief)
+
+
 def test_a_copied_cookie_stops_working_once_the_account_is_disabled(app, store: Store) -> None:
     thief = copy_of(app, logged_in(app))
     adam = logged_in(app, "adam")

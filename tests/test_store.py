@@ -245,14 +245,14 @@ def test_a_turns_input_and_replies_go_in_together_in_order_and_once(store: Store
     replies = [{"op": "edit", "text": "Age?\n✓ 40", "target": 1}, {"op": "send", "text": "Next?", "keyboard": None}]
     with store.transaction() as tx:
         intake = tx.create_intake(new_intake(9))
-        tx.claim_update(0, 700, now)
+        tx.claim_update(0, 700, 1, now)
         rows = tx.record_turn(intake.id, 9, 700, "40", "text", replies, now)
         assert [(r.text, r.payload) for r in rows] == [("Age?\n✓ 40", replies[0]), ("Next?", replies[1])]
         assert rows[0].id < rows[1].id
         assert tx.record_turn(intake.id, 9, None, None, "text", [], now) == []  # nothing to write
         reminder = tx.record_turn(intake.id, 9, None, None, "text", [replies[1]], now)  # no input row
     with pytest.raises(Duplicate), store.transaction() as tx:
-        tx.claim_update(0, 700, now)  # redelivered: nothing kept (a turn claims its update first)
+        tx.claim_update(0, 700, 1, now)  # redelivered: nothing kept (a turn claims its update first)
         tx.record_turn(intake.id, 9, 700, "40 again", "text", replies, now)
     with store.transaction() as tx:
         lines = [(line.direction, line.text) for line in tx.transcript(intake.id)]
@@ -304,7 +304,7 @@ def test_an_erased_chat_leaves_no_message_and_its_updates_are_still_refused(stor
         assert tx.conn.execute(sa.select(messages)).all() == []
         assert tx.pending() == [] and tx.current_intake(12) is None
         (seen,) = tx.conn.execute(sa.select(telegram_updates)).all()
-        assert set(seen._mapping.keys()) == {"bot_id", "update_id", "seen_at"}  # who wrote what: nothing
+        assert set(seen._mapping.keys()) == {"bot_id", "update_id", "fingerprint", "seen_at"}  # no words, no chat
         fresh = tx.create_intake(new_intake(12))
     with pytest.raises(Duplicate), store.transaction() as tx:
         record_in(tx, fresh.id, 12, 1201, "my answer", utcnow())  # Telegram sends it again
@@ -319,18 +319,56 @@ def test_a_reused_update_id_is_new_after_the_redelivery_window_or_from_another_b
 
     now = utcnow()
     with store.transaction() as tx:
-        tx.claim_update(111, 7, now)
-    for bot, when in ((111, now + timedelta(hours=23)), (111, now + UPDATE_WINDOW - timedelta(seconds=1))):
+        tx.claim_update(111, 7, 5, now)
+    for when in (now + timedelta(hours=23), now + UPDATE_WINDOW - timedelta(seconds=1)):
         with pytest.raises(Duplicate), store.transaction() as tx:
-            tx.claim_update(bot, 7, when)  # a redelivery: the same bot within the window
+            tx.claim_update(111, 7, 5, when)  # a redelivery: the same bot and update within the window
     with store.transaction() as tx:
-        tx.claim_update(222, 7, now)  # a new token's numbering starts again: another bot
-        tx.claim_update(111, 7, now + timedelta(days=8))  # a week later: the number came round again
+        tx.claim_update(222, 7, 5, now)  # a new bot's numbering starts again: another bot
+        tx.claim_update(111, 7, 5, now + timedelta(days=8))  # a week later: the number came round again
     with pytest.raises(Duplicate), store.transaction() as tx:
-        tx.claim_update(111, 7, now + timedelta(days=8, hours=1))  # ...and is now remembered afresh
+        tx.claim_update(111, 7, 5, now + timedelta(days=8, hours=1))  # ...and is now remembered afresh
     with store.transaction() as tx:
         assert tx.forget_updates(now + timedelta(days=3)) == 1  # bot 222's row; 111's was refreshed
         assert tx.forget_updates(now + timedelta(days=11)) == 1
+
+
+def test_a_reused_update_id_carrying_another_message_is_new_within_the_window(store: Store) -> None:
+    """A re-issued token of the same bot may number afresh: the number is the same, what the update
+    carries (its message or button press) is not. A redelivery carries the same."""
+    now = utcnow()
+    with store.transaction() as tx:
+        tx.claim_update(111, 1, 5, now)
+        tx.claim_update(111, 1, 6, now)  # the same bot and number, another message: new
+    with pytest.raises(Duplicate), store.transaction() as tx:
+        tx.claim_update(111, 1, 6, now)  # and that one, sent again, is a redelivery
+    with store.transaction() as tx:
+        tx.conn.exec_driver_sql("UPDATE telegram_updates SET fingerprint = 0")  # carried over: not known
+    with pytest.raises(Duplicate), store.transaction() as tx:
+        tx.claim_update(111, 1, 7, now)  # not known: refused within the window, as before the upgrade
+
+
+def test_an_updates_fingerprint_is_what_it_carried_never_the_words() -> None:
+    from support.fake_telegram import FakeTelegram
+    from telegram import Bot, Update
+
+    from bot.channels.telegram.runner import fingerprint
+    from bot.channels.telegram.updates import parse_update
+
+    def event_of(payload: dict):
+        return parse_update(Update.de_json({"update_id": 1, **payload}, Bot(FakeTelegram.TOKEN)))
+
+    user = {"id": 42, "is_bot": False, "first_name": "Ada"}
+    chat = {"id": 42, "type": "private"}
+
+    def message(message_id: int, text: str) -> dict:
+        return {"message": {"message_id": message_id, "date": 0, "chat": chat, "from": user, "text": text}}
+
+    one, same, other = event_of(message(9, "yes")), event_of(message(9, "no")), event_of(message(10, "yes"))
+    assert one[1].origin == same[1].origin == "m9" and other[1].origin == "m10"
+    assert fingerprint(42, "m9") == fingerprint(42, "m9") != fingerprint(42, "m10") != fingerprint(43, "m10")
+    press = event_of({"callback_query": {"id": "77", "from": user, "chat_instance": "1", "data": "x"}})
+    assert press[1].origin == "q77"
 
 
 def old_intake(conn, now) -> int:
@@ -372,12 +410,55 @@ def test_migration_0005_carries_recent_update_ids_over_for_the_first_bot_to_star
             assert tx.adopt_updates(555) == 0
         for update in (41, 42):
             with pytest.raises(Duplicate), store.transaction() as tx:
-                tx.claim_update(555, update, utcnow())
+                tx.claim_update(555, update, 9, utcnow())
         with store.transaction() as tx:
-            tx.claim_update(555, 40, utcnow())
+            tx.claim_update(555, 40, 9, utcnow())
             (erased,) = tx.conn.execute(sa.text("SELECT count(*) FROM messages WHERE intake_id IS NULL")).one()
             assert erased == 0  # the tombstones went: the window keeps the number now
-            record_in(tx, intake_id, 1, 41, "the same number, another bot's", utcnow())  # no longer unique
+            tx.record_turn(intake_id, 1, 41, "the same number, another bot's", "text", [], utcnow())  # not unique
+    finally:
+        store.close()
+
+
+def test_migration_0005_goes_down_to_tombstones_and_up_again(empty_database_url: str) -> None:
+    """Down to 0004 (a release rolled back): the updates seen become tombstones, so an erased
+    chat's update is still refused there; up again, they are carried over once more."""
+    import sqlalchemy as sa
+    from alembic import command
+    from alembic.config import Config
+
+    from bot.store.store import MIGRATIONS
+
+    store = Store.open(empty_database_url)
+    now = utcnow()
+    with store.transaction() as tx:
+        intake = tx.create_intake(new_intake(3))
+        record_in(tx, intake.id, 3, 50, "kept", now)
+        tx.claim_update(0, 51, 1, now)  # an erased chat's update: no message left
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with store.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0004")
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT update_id, intake_id, kind FROM messages ORDER BY update_id")).all()
+        assert [(u, i is None, k) for u, i, k in rows] == [(50, False, "text"), (51, True, "erased")]
+    with pytest.raises(sa.exc.IntegrityError), store.engine.begin() as conn:  # unique again, as 0004 had it
+        conn.execute(
+            sa.text(
+                "INSERT INTO messages (intake_id, chat_id, update_id, direction, kind, text, at, attempts)"
+                " VALUES (NULL, 0, 51, 'in', 'erased', '', :at, 0)"
+            ),
+            {"at": now},
+        )
+    store.migrate()
+    try:
+        with store.transaction() as tx:
+            assert tx.adopt_updates(7) == 2
+            for update in (50, 51):
+                with pytest.raises(Duplicate), tx.savepoint():
+                    tx.claim_update(7, update, 1, now)
+            assert tx.conn.execute(sa.text("SELECT count(*) FROM messages")).scalar() == 1  # the tombstone went
     finally:
         store.close()
 

@@ -123,7 +123,10 @@ class Exporter:
         data["answers"] = [
             {"question_id": step.id, "question": self.question_text(step), "value": value, "display": shown}
             for step, value, shown in self.answers(intake)
-        ] + [
+        ]
+        # A list of their own: a question asked again after an edit has its new answer in "answers";
+        # a system that maps answers by question_id must never take the old one for it.
+        data["answers_not_in_questionnaire"] = [
             {"question_id": q, "question": self.unreadable_question(q), "value": value, "display": NOT_IN_QUESTIONNAIRE}
             for q, value in self.unreadable(intake)
         ]
@@ -157,11 +160,12 @@ class Exporter:
             "completed_at",
             "reviewed_at",
             "consent_version",
-            "not_in_questionnaire",  # answers the flow cannot read: "id: stored value; ..."
         ]
         out = io.StringIO()
         writer = csv.writer(out)
-        writer.writerow(fixed + [s.id for s in self.questions])
+        # Last, so that an import reading columns by position finds the others where they were:
+        # the answers the flow cannot read, "id: stored value; ...".
+        writer.writerow([*fixed, *(s.id for s in self.questions), "not_in_questionnaire"])
         yield out.getvalue()
         for batch in batches:
             out.seek(0)
@@ -187,9 +191,10 @@ class Exporter:
             summary["completed_at"] or "",
             summary["reviewed_at"] or "",
             intake.consent_version or "",
-            "; ".join(f"{q}: {stored_words(value)}" for q, value in unreadable),
         ]
-        return [_cell(v) for v in row + [shown.get(s.id, "") for s in self.questions]]
+        row += [shown.get(s.id, "") for s in self.questions]
+        row.append("; ".join(f"{q}: {stored_words(value)}" for q, value in unreadable))
+        return [_cell(v) for v in row]
 
     # --- FHIR R4 ------------------------------------------------------------------------------
 

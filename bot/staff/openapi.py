@@ -45,8 +45,9 @@ def document() -> dict[str, Any]:
             "value": {},
             "display": {
                 "type": "string",
-                "description": "the answer in words; '(no longer in the questionnaire)' for an answer the current "
-                "flow cannot read (the flow was edited after it was given): its value is as stored",
+                "description": "the answer in words; in answers_not_in_questionnaire, '(no longer in the "
+                "questionnaire)': the current flow cannot read it (it was edited after the answer was given), "
+                "and its value is as stored",
             },
         },
     }
@@ -65,6 +66,12 @@ def document() -> dict[str, Any]:
                 "type": "object",
                 "properties": {
                     "answers": {"type": "array", "items": {"$ref": "#/components/schemas/Answer"}},
+                    "answers_not_in_questionnaire": {
+                        "type": "array",
+                        "description": "answers the current flow cannot read, kept with the patient's words; never "
+                        "the current answer to a question (that is in answers)",
+                        "items": {"$ref": "#/components/schemas/Answer"},
+                    },
                     "transcript": {"type": "array", "items": {"$ref": "#/components/schemas/TranscriptLine"}},
                 },
             },

@@ -245,6 +245,8 @@ class WebApp:
                 error = f"Too many failed attempts: try again in {minutes} minute(s)."
             await self.blocking(self.review.record, name or "?", "login_failed")
             return self.render(request, "login.html", 401, next=next_url, error=error)
+        if earlier := request.session.get("session"):  # whoever was signed in here is signed out,
+            await self.blocking(self.sessions.end, earlier)  # a copy of their cookie included
         request.session.clear()  # a fresh session (and CSRF token) for the signed-in person
         request.session["session"] = await self.blocking(self.sessions.start, result.member.id)
         await self.blocking(self.review.record, result.member.name, "login")

@@ -90,12 +90,14 @@ class Statements:
             f"INSERT INTO intakes ({', '.join(NEW_COLUMNS)}) VALUES ({', '.join([p] * len(NEW_COLUMNS))}) RETURNING id"
         )
         self._turn_rows: dict[tuple[int, int], str] = {}
-        # A new update, or one seen so long ago (before the window) that its number is used again:
-        # one row inserted or refreshed. A redelivery within the window changes nothing: 0 rows.
+        # A new update, or a number used again (seen before the window, or carrying something else):
+        # one row inserted or refreshed. A redelivery changes nothing: 0 rows. A fingerprint of 0
+        # (carried over by migration 0005) is not known, and matches any.
         self.claim_update = (
-            f"INSERT INTO telegram_updates (bot_id, update_id, seen_at) VALUES ({p}, {p}, {p}) "
-            "ON CONFLICT (bot_id, update_id) DO UPDATE SET seen_at = excluded.seen_at "
-            f"WHERE telegram_updates.seen_at < {p}"
+            f"INSERT INTO telegram_updates (bot_id, update_id, fingerprint, seen_at) VALUES ({p}, {p}, {p}, {p}) "
+            "ON CONFLICT (bot_id, update_id) DO UPDATE SET seen_at = excluded.seen_at, "
+            f"fingerprint = excluded.fingerprint WHERE telegram_updates.seen_at < {p} OR "
+            "(telegram_updates.fingerprint <> excluded.fingerprint AND telegram_updates.fingerprint <> 0)"
         )
         self.mark_sent = (
             f"UPDATE messages SET sent_at = {p}, telegram_message_id = {p}, last_error = NULL WHERE id = {p}"

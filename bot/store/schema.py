@@ -86,7 +86,7 @@ _unsent = sa.and_(messages.c.direction == Direction.OUT.value, messages.c.sent_a
 sa.Index("ix_messages_outbox", messages.c.chat_id, messages.c.id, sqlite_where=_unsent, postgresql_where=_unsent)
 
 
-#: The updates applied (or given up on) lately, per bot: a redelivery of one is refused. A row is
+#: The updates applied lately, per bot, with what each carried: a redelivery of one is refused. A row is
 #: forgotten after UPDATE_WINDOW (Telegram keeps an update 24 hours): numbers repeat, across bots
 #: and after a week without updates. Nothing in it tells who sent what.
 telegram_updates = sa.Table(
@@ -94,6 +94,9 @@ telegram_updates = sa.Table(
     metadata,
     sa.Column("bot_id", sa.BigInteger, primary_key=True, autoincrement=False),
     sa.Column("update_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    # what the update carried (its message's or button press's id with the chat, hashed): a
+    # redelivery carries the same; 0 when not known
+    sa.Column("fingerprint", sa.BigInteger, nullable=False),
     sa.Column("seen_at", When, nullable=False),
     sa.Index("ix_telegram_updates_seen", "seen_at"),
 )

@@ -274,11 +274,13 @@ class Tx:
 
     # --- updates seen ----------------------------------------------------------------------------
 
-    def claim_update(self, bot_id: int, update_id: int, now: datetime) -> None:
-        """Note that this bot's update is being applied; Duplicate if it was within UPDATE_WINDOW
-        (a redelivery). The claim is part of the turn: rolled back with it, it was never made."""
+    def claim_update(self, bot_id: int, update_id: int, fingerprint: int, now: datetime) -> None:
+        """Note that this bot's update is being applied; Duplicate if it was, within UPDATE_WINDOW
+        and with the same ``fingerprint`` (what it carried: a redelivery is the same update; a
+        number used again, after a week or by a re-issued token, carries something else). The
+        claim is part of the turn: rolled back with it, it was never made."""
         sql = self.sql
-        values = (bot_id, update_id, sql.time(now), sql.time(now - UPDATE_WINDOW))
+        values = (bot_id, update_id, fingerprint, sql.time(now), sql.time(now - UPDATE_WINDOW))
         if self.driver.execute(sql.claim_update, values).rowcount != 1:
             raise Duplicate(update_id)
 

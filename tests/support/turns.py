@@ -40,9 +40,9 @@ def remind(runner: TurnRunner, intake_id: int, quiet_since: datetime) -> TurnRes
 
 def record_in(tx: Tx, intake_id: int, chat_id: int, update_id: int | None, text: str, at: datetime, kind: str = "text"):
     """The patient's input alone (Tx.record_turn with no reply), its update claimed first as a turn
-    claims it (bot 0); raises Duplicate for a redelivery."""
+    claims it (bot 0, one fingerprint for all); raises Duplicate for a redelivery."""
     if update_id is not None:
-        tx.claim_update(0, update_id, at)
+        tx.claim_update(0, update_id, 1, at)
     tx.record_turn(intake_id, chat_id, update_id, text, kind, [], at)
 
 

@@ -50,6 +50,10 @@ POLL_TIMEOUT = 25  # seconds a getUpdates long poll waits for news
 #: Seconds a chat's turns may keep failing for the database before the person hears that their
 #: message is safe and to wait (once): a blip passes unnoticed, an outage does not leave them in silence.
 WAIT_NOTICE_AFTER = 3.0
+#: A chat whose turns have not failed for this long is out of trouble (its next failure begins
+#: another outage, with its own notice); at most TROUBLED chats are remembered.
+TROUBLE_FORGOTTEN_AFTER = 60.0
+TROUBLED = 10_000
 #: Callback queries answered early (while their turn could not be applied), remembered so that the
 #: same query coming again is not answered twice.
 EARLY_ANSWERS = 10_000
@@ -133,8 +137,8 @@ class TelegramChannel:
         self._later: set[asyncio.Task] = set()  # direct replies waiting out a 429
         #: updates of a batch applied while an earlier one failed: fetched again with it, skipped
         self._applied_early: set[int] = set()
-        #: chats whose turns fail for the database: since when (monotonic), and told to wait or not
-        self._trouble: dict[int, tuple[float, bool]] = {}
+        #: chats whose turns fail for the database: since when and last when (monotonic), told to wait
+        self._trouble: dict[int, tuple[float, float, bool]] = {}
         self._answered_early: dict[str, None] = {}  # callback query ids, oldest first
 
     @property
@@ -167,7 +171,7 @@ class TelegramChannel:
             return True
         chat, event = parsed
         async with self.locks.hold(chat.id):
-            if chat.id in self._trouble:  # its last turn could not be stored: no spinning button meanwhile
+            if self._in_trouble(chat.id):  # its last turn could not be stored: no spinning button meanwhile
                 await self._answer_early(update)
             try:
                 result = await self.group.run(lambda tx: self._turn(tx, update.update_id, chat, event))
@@ -198,11 +202,21 @@ class TelegramChannel:
         if not is_store_trouble(err):
             return  # a bug: given up on (with an apology) after a few runs
         now = time.monotonic()
-        since, told = self._trouble.setdefault(chat.id, (now, False))
+        since, _, told = self._trouble.pop(chat.id) if self._in_trouble(chat.id) else (now, now, False)
+        self._trouble[chat.id] = (since, now, told or now - since >= WAIT_NOTICE_AFTER)  # the newest last
+        if len(self._trouble) > TROUBLED:
+            del self._trouble[next(iter(self._trouble))]
         if not told and now - since >= WAIT_NOTICE_AFTER:
-            self._trouble[chat.id] = (since, True)
             language = self.engine.language_for(chat.language_code)
             await self._send_direct(chat.id, render.send(self.engine.message(language, "please_wait")))
+
+    def _in_trouble(self, chat_id: int) -> bool:
+        """Whether the chat's turns failed for the database lately (an old entry is dropped)."""
+        entry = self._trouble.get(chat_id)
+        if entry is not None and time.monotonic() - entry[1] > TROUBLE_FORGOTTEN_AFTER:
+            del self._trouble[chat_id]
+            return False
+        return entry is not None
 
     async def _answer_early(self, update: Update) -> None:
         """Answer a button press before its turn is applied (without the toast the turn would give)."""

@@ -36,3 +36,6 @@ class Event:
     label: str = ""  # the pressed button's text, for the transcript
     message_id: int | None = None  # the message whose button was pressed
     what: str = ""  # for OTHER: sticker, photo, voice, ...
+    #: Telegram's own id of what the person sent (the message's, or the button press's): a
+    #: redelivered update carries the same, a new update that reuses a number does not
+    origin: str = ""

@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 #: Longest a sent reply waits for a group commit to record it (a crash in between sends it again).
 MARK_DELAY = 0.2
+#: After a commit that could not record them: the database is in trouble, do not hammer it.
+MARK_RETRY_DELAY = 2.0
 #: Longest a stop waits for the replies being sent right now to be answered and recorded.
 STOP_GRACE = 5.0
 #: Recently sent rows whose Telegram message id an edit may need, kept in memory.
@@ -308,4 +310,4 @@ class Outbox:
         # start would send them again, an old question out of the blue.
         self._marks[:0] = load
         if self._mark_timer is None:
-            self._mark_timer = asyncio.get_running_loop().call_later(MARK_DELAY, self._marks_due)
+            self._mark_timer = asyncio.get_running_loop().call_later(MARK_RETRY_DELAY, self._marks_due)

@@ -10,6 +10,7 @@ between committing and sending loses nothing, and a redelivered update (the same
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from datetime import datetime
 
@@ -19,6 +20,12 @@ from bot.channels.telegram.recent import Recent
 from bot.channels.telegram.turn import TurnResult, TurnState
 from bot.engine import Engine
 from bot.store import Duplicate, IntakeStatus, Stale, Store, Tx, utcnow
+
+
+def fingerprint(chat_id: int, origin: str) -> int:
+    """What an update carried, in 56 bits (never the words): a redelivery has the same one."""
+    digest = hashlib.blake2b(f"{chat_id}:{origin}".encode(), digest_size=7).digest()
+    return int.from_bytes(digest, "big") or 1  # 0 stands for "not known" (migration 0005)
 
 
 class TurnRunner:
@@ -50,7 +57,8 @@ class TurnRunner:
         and Stale when the caller must roll back and run it again (it will then read the store)."""
         now = self.clock()
         if update_id is not None:
-            tx.claim_update(self.bot_id, update_id, now)  # first: a redelivery costs nothing more
+            # first: a redelivery costs nothing more
+            tx.claim_update(self.bot_id, update_id, fingerprint(chat.id, event.origin), now)
         kept = self.recent.take(chat.id)
         turn = TurnState(self, tx, chat, now, update_id)
         try:

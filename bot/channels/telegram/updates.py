@@ -38,7 +38,7 @@ def parse_update(update: Update) -> tuple[Chat, Event] | None:
         label = _button_label(message, query.data)
         chat = Chat(chat_id, user.id, user.first_name, user.last_name, user.username, user.language_code)
         message_id = message.message_id if message is not None else None
-        return chat, Event(EventKind.PRESS, data=query.data, label=label, message_id=message_id)
+        return chat, Event(EventKind.PRESS, data=query.data, label=label, message_id=message_id, origin=f"q{query.id}")
     message = update.message
     if message is None or message.chat.type != "private":  # health data has no place in a group
         return None
@@ -51,15 +51,16 @@ def parse_update(update: Update) -> tuple[Chat, Event] | None:
         user.username if user else None,
         user.language_code if user else None,
     )
+    origin = f"m{message.message_id}"
     text = clean(message.text) if message.text is not None else None
     if text is not None:
         if text.startswith("/"):
             head, _, rest = text.partition(" ")
             command = head[1:].split("@", 1)[0].lower()
-            return chat, Event(EventKind.COMMAND, text=rest.strip(), command=command)
-        return chat, Event(EventKind.TEXT, text=text)
+            return chat, Event(EventKind.COMMAND, text=rest.strip(), command=command, origin=origin)
+        return chat, Event(EventKind.TEXT, text=text, origin=origin)
     what = next((kind for kind in OTHER_KINDS if getattr(message, kind, None)), "message")
-    return chat, Event(EventKind.OTHER, what=what)
+    return chat, Event(EventKind.OTHER, what=what, origin=origin)
 
 
 def _button_label(message: Message | None, data: str | None) -> str:
