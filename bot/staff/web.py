@@ -342,6 +342,7 @@ class WebApp:
             flags=flags,
             outcome=outcome,
             sections=self.sections(intake),
+            urgent_shown=[self.exporter.urgent_sentence(shown) for shown in self.exporter.urgent_shown(intake)],
             transcript=view.transcript,
             notes=view.notes,
         )
@@ -404,7 +405,11 @@ class WebApp:
                 "page": page.page,
                 "pages": page.pages,
                 "counts": page.counts,
-                "intakes": [self.exporter.summary(i) | {"flags": self.exporter.flags(i)} for i in page.items],
+                "intakes": [
+                    self.exporter.summary(i)
+                    | {"flags": self.exporter.flags(i), "urgent_shown": self.exporter.urgent_shown(i)}
+                    for i in page.items
+                ],
             }
         )
 
