@@ -9,6 +9,8 @@ file and a real PostgreSQL.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 from support.patients import InProcessPatient
 
@@ -166,6 +168,7 @@ def test_back_from_an_urgent_ending_asks_first_then_keeps_urgent_shown(turns: Tu
     assert ended.status == "completed" and ended.urgent
     [record] = ended.state["urgent_shown"]
     assert record["flag"] == "toxin_spread_now" and record["answers"] == {"toxin_symptoms_now": "yes"}
+    assert datetime.fromisoformat(record["at"]) == ended.urgent_shown_at  # copied out for the staff list
 
     patient.command("/back", expect=w["ask"])
     assert patient.intake().state["state"] == "urgent_care"  # nothing moved: asked first
@@ -179,6 +182,7 @@ def test_back_from_an_urgent_ending_asks_first_then_keeps_urgent_shown(turns: Tu
     after = patient.intake()
     assert after.status == "in_progress" and not after.urgent and "toxin_spread_now" not in after.flags
     assert after.state["urgent_shown"] == [record]  # the record stays
+    assert after.urgent_shown_at == ended.urgent_shown_at  # a turn never clears it
 
 
 @pytest.mark.parametrize("lang", ["en", "de"])
@@ -271,4 +275,4 @@ def test_restart_after_going_back_keeps_urgent_shown_on_the_intake(turns: TurnRu
     patient.tap("Yes, start again" if lang == "en" else "Ja, neu beginnen")
     after = patient.intake()
     assert after.id == first.id and "answers" not in after.state
-    assert len(after.state["urgent_shown"]) == 1
+    assert len(after.state["urgent_shown"]) == 1 and after.urgent_shown_at is not None

@@ -164,6 +164,10 @@ class Exporter:
             "reviewed_at": _iso(intake.reviewed_at),
             "reviewed_by": intake.reviewed_by,
             "human_requested_at": _iso(intake.human_requested_at),
+            "urgent_shown_at": _iso(intake.urgent_shown_at),
+            "urgent_pending": intake.urgent_pending,
+            "acknowledged_at": _iso(intake.acknowledged_at),
+            "acknowledged_by": intake.acknowledged_by,
         }
 
     # --- JSON ---------------------------------------------------------------------------------

@@ -35,6 +35,17 @@ def document() -> dict[str, Any]:
             "created_at": {"type": "string", "format": "date-time"},
             "completed_at": {"type": ["string", "null"], "format": "date-time"},
             "flags": {"type": "array", "items": {"$ref": "#/components/schemas/Flag"}},
+            "urgent_shown_at": {
+                "type": ["string", "null"],
+                "format": "date-time",
+                "description": "when an urgent text was last shown (null: never)",
+            },
+            "urgent_pending": {
+                "type": "boolean",
+                "description": "an urgent text was shown and no member of staff has acknowledged it since",
+            },
+            "acknowledged_at": {"type": ["string", "null"], "format": "date-time"},
+            "acknowledged_by": {"type": ["string", "null"]},
             "urgent_shown": {
                 "type": "array",
                 "items": {"$ref": "#/components/schemas/UrgentShown"},
@@ -124,7 +135,9 @@ def document() -> dict[str, Any]:
         "paths": {
             "/api/intakes": {
                 "get": {
-                    "summary": "List intakes, newest first, with the staff list's filters",
+                    "summary": "List intakes with the staff list's filters, in its order: unacknowledged "
+                    "urgent intakes first, then requests for a person, then high flags, then the rest; newest "
+                    "first within each",
                     "parameters": [
                         {"name": n, "in": "query", "required": False, "description": d, "schema": {"type": "string"}}
                         for n, d in _FILTERS
