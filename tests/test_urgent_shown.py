@@ -276,3 +276,11 @@ def test_restart_after_going_back_keeps_urgent_shown_on_the_intake(turns: TurnRu
     after = patient.intake()
     assert after.id == first.id and "answers" not in after.state
     assert len(after.state["urgent_shown"]) == 1 and after.urgent_shown_at is not None
+
+
+def test_a_channel_can_record_an_urgent_text_of_its_own(all_types: Engine) -> None:
+    """A text shown outside an ending (a safety screen on typed words) goes on the same record."""
+    conv = walk(all_types, "", "I agree")
+    all_types.mark_urgent_shown(conv, "self_harm", NOW)
+    assert conv.urgent_shown == [{"at": NOW, "flag": "self_harm", "outcome": None, "answers": {}}]
+    assert all_types.urgent_at_stake(conv) is None  # no ending to leave: nothing to ask

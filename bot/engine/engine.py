@@ -361,12 +361,27 @@ class Engine:
         number = ordinal(text.strip(), len(lines))
         return lines[number - 1] if number is not None else None
 
+    def mark_urgent_shown(
+        self,
+        conv: Conversation,
+        flag_id: str,
+        now: str | None,
+        answers: dict[str, Any] | None = None,
+        outcome: str | None = None,
+    ) -> None:
+        """Record for good that an urgent text was shown: when, why (``flag_id``, the answers
+        behind it, as they are now), and which ending (None for a text shown without one). The
+        engine records its urgent endings itself; a channel showing an urgent text of its own
+        (a safety screen on typed words, say) records it here."""
+        record = {"at": now or "", "flag": flag_id, "outcome": outcome, "answers": dict(answers or {})}
+        conv.urgent_shown.append(record)
+
     def _record_urgent(self, conv: Conversation, now: str | None) -> None:
         """An urgent ending is being shown: keep when, which flags, and the answers behind them."""
         for flag_id in conv.flags:
             if flag_id in self.urgent_flags:
                 answers = {q: conv.answers[q] for q in self.flag_sources(conv.answers, flag_id)}
-                conv.urgent_shown.append({"at": now or "", "flag": flag_id, "outcome": conv.state, "answers": answers})
+                self.mark_urgent_shown(conv, flag_id, now, answers, conv.state)
 
     # --- internals -------------------------------------------------------------------------------
 
