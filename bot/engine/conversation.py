@@ -7,6 +7,7 @@ any one can be restored and continued by any process that loaded the same flow.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 FORMAT = 1
@@ -58,7 +59,7 @@ class Conversation:
         revision: int = 0,
         consent: dict[str, str] | None = None,
         aside: dict[str, Any] | None = None,
-        urgent_shown: list[dict[str, Any]] | None = None,
+        urgent_shown: Sequence[dict[str, Any]] | None = None,
     ):
         self.flow_id = flow_id
         self.state = state
@@ -72,7 +73,9 @@ class Conversation:
         #: {"version": consent text version, "at": ISO time} once the person agreed.
         self.consent = consent
         self.aside = aside
-        self.urgent_shown = urgent_shown if urgent_shown is not None else []
+        # The shared empty tuple until an urgent text is shown: most conversations never have one,
+        # and an empty list each would cost 10,000 idle conversations half a megabyte.
+        self.urgent_shown: Sequence[dict[str, Any]] = list(urgent_shown) if urgent_shown else ()
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"v": FORMAT, "flow": self.flow_id, "state": self.state, "lang": self.language}
@@ -117,7 +120,7 @@ class Conversation:
             revision=int(data.get("turn", 0)),
             consent=data.get("consent"),
             aside=data.get("aside"),
-            urgent_shown=list(data.get("urgent_shown", ())),
+            urgent_shown=data.get("urgent_shown"),
         )
 
     def __eq__(self, other: object) -> bool:

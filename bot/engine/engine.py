@@ -374,7 +374,7 @@ class Engine:
         engine records its urgent endings itself; a channel showing an urgent text of its own
         (a safety screen on typed words, say) records it here."""
         record = {"at": now or "", "flag": flag_id, "outcome": outcome, "answers": dict(answers or {})}
-        conv.urgent_shown.append(record)
+        conv.urgent_shown = [*conv.urgent_shown, record]
 
     def _record_urgent(self, conv: Conversation, now: str | None) -> None:
         """An urgent ending is being shown: keep when, which flags, and the answers behind them."""
