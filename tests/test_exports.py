@@ -80,7 +80,7 @@ def test_csv_export_has_one_row_per_intake_and_one_column_per_question(skin: Eng
     rows = list(csv.reader(io.StringIO("".join(Exporter(skin).chunks("csv", [load_intakes(filled)])))))
     header, body = rows[0], rows[1:]
     questions = [s.id for s in skin.flow.steps if isinstance(s, (*model.QUESTION_TYPES, model.ConsentStep))]
-    assert header[-len(questions) - 1 : -1] == questions and header[-1] == "not_in_questionnaire"
+    assert header[-len(questions) - 2 : -2] == questions and header[-2:] == ["not_in_questionnaire", "urgent_shown"]
     assert len(body) == 4
     first = dict(zip(header, body[0], strict=True))
     assert first["age_band"] == "18 to 64" and first["skin_concerns"] == "Large-looking pores, Oily skin or shine"

@@ -437,9 +437,14 @@ def test_migration_0005_goes_down_to_tombstones_and_up_again(empty_database_url:
         tx.claim_update(0, 51, 1, now)  # an erased chat's update: no message left
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with store.engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.downgrade(config, "0004")
+    with store.engine.connect() as conn:
+        if store.engine.dialect.name == "sqlite":  # as Store.migrate: a rebuilt table cascades nothing
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+        with conn.begin():
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0004")
+        if store.engine.dialect.name == "sqlite":
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
     with store.engine.connect() as conn:
         rows = conn.execute(sa.text("SELECT update_id, intake_id, kind FROM messages ORDER BY update_id")).all()
         assert [(u, i is None, k) for u, i, k in rows] == [(50, False, "text"), (51, True, "erased")]

@@ -250,6 +250,26 @@ def test_a_change_at_the_summary_to_an_urgent_answer_ends_at_once(fake, bot, db_
     assert intake.state["answers"]["goal_text"] == "Nothing, I want to end my life"
 
 
+def test_back_from_an_urgent_ending_asks_first_and_keeps_urgent_shown(fake, bot, db_path) -> None:
+    patient = TelegramPatient(fake, 218)
+    to_safety_question(patient)
+    patient.command("/back", expect=Q_TOXIN)
+    patient.tap("Yes, in the last 4 weeks", expect="Since your last injection")
+    patient.tap("Yes", expect="Please get medical help now")
+    assert_urgent_ending(patient, db_path, "urgent_care", "toxin_spread_now")
+    patient.command("/back", expect="You told us that you have these symptoms now. Do you want to change")
+    patient.tap("Yes, change that answer", expect="Since your last injection")
+    patient.tap("No", expect=Q_ALLERGY_NOW)
+    intake, _ = stored(db_path, 218)
+    assert intake.status == "in_progress" and not intake.urgent  # the answer changed...
+    [record] = intake.state["urgent_shown"]  # ... and the urgent text shown stays on record
+    assert (record["flag"], record["outcome"], record["answers"]) == (
+        "toxin_spread_now",
+        "urgent_care",
+        {"toxin_symptoms_now": "yes"},
+    )
+
+
 def test_writing_after_an_urgent_ending_starts_no_new_questionnaire(fake, bot, db_path) -> None:
     patient = TelegramPatient(fake, 217)
     to_safety_question(patient)

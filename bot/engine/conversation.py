@@ -7,6 +7,7 @@ any one can be restored and continued by any process that loaded the same flow.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 FORMAT = 1
@@ -23,6 +24,11 @@ class Conversation:
     current one (ticking a choice of a multiple-choice question keeps the revision). ``aside``
     keeps answers the flow could no longer read when it was edited under the conversation (the
     step is gone, retyped, or lost that choice): out of the way of the engine, still there for staff.
+    ``urgent_shown`` records each time an urgent ending was shown (``{"at", "flag", "outcome",
+    "answers"}``: when, the urgent flag behind it, the ending, and the answers that raised the flag
+    as they were then). It only ever grows: going back, changing the answer, declining consent or
+    /restart keep it, because staff must always learn that a person was told to get help now; only
+    erasing the whole intake (/delete, retention) removes it.
     """
 
     __slots__ = (
@@ -37,6 +43,7 @@ class Conversation:
         "path",
         "revision",
         "state",
+        "urgent_shown",
     )
 
     def __init__(
@@ -52,6 +59,7 @@ class Conversation:
         revision: int = 0,
         consent: dict[str, str] | None = None,
         aside: dict[str, Any] | None = None,
+        urgent_shown: Sequence[dict[str, Any]] | None = None,
     ):
         self.flow_id = flow_id
         self.state = state
@@ -65,6 +73,9 @@ class Conversation:
         #: {"version": consent text version, "at": ISO time} once the person agreed.
         self.consent = consent
         self.aside = aside
+        # The shared empty tuple until an urgent text is shown: most conversations never have one,
+        # and an empty list each would cost 10,000 idle conversations half a megabyte.
+        self.urgent_shown: Sequence[dict[str, Any]] = list(urgent_shown) if urgent_shown else ()
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"v": FORMAT, "flow": self.flow_id, "state": self.state, "lang": self.language}
@@ -84,6 +95,8 @@ class Conversation:
             data["consent"] = dict(self.consent)
         if self.aside:
             data["aside"] = dict(self.aside)
+        if self.urgent_shown:
+            data["urgent_shown"] = [dict(record) for record in self.urgent_shown]
         return data
 
     @classmethod
@@ -107,6 +120,7 @@ class Conversation:
             revision=int(data.get("turn", 0)),
             consent=data.get("consent"),
             aside=data.get("aside"),
+            urgent_shown=data.get("urgent_shown"),
         )
 
     def __eq__(self, other: object) -> bool:

@@ -7,8 +7,12 @@ flow's step ids; the transitions (``next`` with skip logic, ``finish`` to urgent
 flow's rules as ``bot.flow.graph`` states them, the same rules the checker reads.
 
 ``back``, ``restart`` and ``change`` (from the summary) jump to a known step with
-``machine.set_state``. The engine is pure: no I/O, and the only time it records (when consent
-was given) is passed in by the caller.
+``machine.set_state``. The engine is pure: no I/O, and the only times it records (when consent
+was given, when an urgent ending was shown) are passed in by the caller.
+
+An urgent ending, once shown, is recorded for good (``Conversation.urgent_shown``); going back
+from it, or changing the answer behind it at the summary, stays possible, and the channel asks
+first (``urgent_at_stake`` says when, ``urgent_change_ask`` with which words).
 """
 
 from __future__ import annotations
@@ -219,7 +223,7 @@ class Engine:
         if isinstance(step, model.OutcomeStep):
             return Effect(False, self.message(conv, "finished"))
         if isinstance(step, model.SummaryStep):
-            return self._summary_reply(conv, text)
+            return self._summary_reply(conv, text, now)
         try:
             value = self.parser.parse(step, text, conv.language)
         except Invalid as bad:
@@ -232,10 +236,10 @@ class Engine:
         if isinstance(step, model.OutcomeStep):
             return Effect(False, self.message(conv, "finished"))
         if option == "skip":
-            return self.skip(conv)
+            return self.skip(conv, now)
         if isinstance(step, model.MultiQuestion):
             if option == "done":
-                return self.submit_selection(conv)
+                return self.submit_selection(conv, now)
             return self.toggle(conv, option)
         if isinstance(step, model.InfoStep) and option == "continue":
             return self._answer(conv, None, now)
@@ -269,7 +273,7 @@ class Engine:
         # The revision stays: a quick tap on Done right after a tick must not find its button stale.
         return Effect(True)
 
-    def submit_selection(self, conv: Conversation) -> Effect:
+    def submit_selection(self, conv: Conversation, now: str | None = None) -> Effect:
         step = self.step(conv)
         if not isinstance(step, model.MultiQuestion):
             return self._invalid(conv, Invalid("choose_one"))
@@ -277,13 +281,13 @@ class Engine:
             value = self.parser.check_selection(step, list(self._draft(conv, step)), conv.language)
         except Invalid as bad:
             return self._invalid(conv, bad)
-        return self._answer(conv, value, None)
+        return self._answer(conv, value, now)
 
-    def skip(self, conv: Conversation) -> Effect:
+    def skip(self, conv: Conversation, now: str | None = None) -> Effect:
         step = self.step(conv)
         if not getattr(step, "optional", False):
             return self._invalid(conv, Invalid("required"))
-        return self._answer(conv, None, None)
+        return self._answer(conv, None, now)
 
     def back(self, conv: Conversation) -> Effect:
         """To the previous completed step, keeping its answer until it is answered again."""
@@ -302,6 +306,7 @@ class Engine:
         return Effect(True)
 
     def restart(self, conv: Conversation) -> Effect:
+        """Begin the questions again: every answer goes, the record of urgent endings shown stays."""
         conv.answers.clear()
         conv.path.clear()
         conv.flags.clear()
@@ -316,6 +321,67 @@ class Engine:
         conv.language = language
         conv.revision += 1
         return Effect(True)
+
+    # --- urgent endings shown ------------------------------------------------------------------
+
+    def urgent_at_stake(self, conv: Conversation, step_id: str | None = None) -> str | None:
+        """The urgent flag whose ending a move would leave behind, so the person is asked first;
+        None when nothing urgent is at stake.
+
+        Without ``step_id``: going back from an urgent ending (the first urgent flag raised). With
+        it: changing that answer at the summary, when it is an answer behind an urgent ending
+        shown before (the latest such one).
+        """
+        if step_id is None:
+            step = self.steps.get(conv.state)
+            if isinstance(step, model.OutcomeStep) and step.urgent:
+                raised = [f for f in conv.flags if f in self.urgent_flags]
+                if raised:
+                    return raised[0]
+                return conv.urgent_shown[-1]["flag"] if conv.urgent_shown else None
+            return None
+        for record in reversed(conv.urgent_shown):
+            if step_id in record.get("answers", {}):
+                return str(record["flag"])
+        return None
+
+    def urgent_change_ask(self, conv: Conversation, flag_id: str) -> str:
+        """The kind yes/no question asked before leaving an urgent answer behind: the flag's own
+        words (``ask_before_change``) or the interface's ``urgent_change_ask``."""
+        rule = next((f for f in self.flow.flags if f.id == flag_id), None)
+        if rule is not None and rule.ask_before_change is not None:
+            return self.text(rule.ask_before_change, conv.language)
+        return self.message(conv, "urgent_change_ask")
+
+    def summary_target(self, conv: Conversation, text: str) -> str | None:
+        """The step whose answer ``text`` typed at the summary asks to change (its number), if any."""
+        if not isinstance(self.step(conv), model.SummaryStep):
+            return None
+        lines = self.views.summary_steps(conv)
+        number = ordinal(text.strip(), len(lines))
+        return lines[number - 1] if number is not None else None
+
+    def mark_urgent_shown(
+        self,
+        conv: Conversation,
+        flag_id: str,
+        now: str | None,
+        answers: dict[str, Any] | None = None,
+        outcome: str | None = None,
+    ) -> None:
+        """Record for good that an urgent text was shown: when, why (``flag_id``, the answers
+        behind it, as they are now), and which ending (None for a text shown without one). The
+        engine records its urgent endings itself; a channel showing an urgent text of its own
+        (a safety screen on typed words, say) records it here."""
+        record = {"at": now or "", "flag": flag_id, "outcome": outcome, "answers": dict(answers or {})}
+        conv.urgent_shown = [*conv.urgent_shown, record]
+
+    def _record_urgent(self, conv: Conversation, now: str | None) -> None:
+        """An urgent ending is being shown: keep when, which flags, and the answers behind them."""
+        for flag_id in conv.flags:
+            if flag_id in self.urgent_flags:
+                answers = {q: conv.answers[q] for q in self.flag_sources(conv.answers, flag_id)}
+                self.mark_urgent_shown(conv, flag_id, now, answers, conv.state)
 
     # --- internals -------------------------------------------------------------------------------
 
@@ -366,6 +432,8 @@ class Engine:
             ):
                 self._trigger(self._next, conv)  # skip steps answered before, back to where they were
         finished = self.finished(conv)
+        if finished and getattr(self.steps.get(conv.state), "urgent", False):
+            self._record_urgent(conv, now)
         raised = tuple(f for f in conv.flags if f not in before)
         return Effect(True, raised=raised, finished=finished)
 
@@ -400,14 +468,13 @@ class Engine:
         earlier = conv.answers.get(step.id)
         return earlier if isinstance(earlier, list) else []
 
-    def _summary_reply(self, conv: Conversation, text: str) -> Effect:
+    def _summary_reply(self, conv: Conversation, text: str, now: str | None) -> Effect:
         text = text.strip()
-        lines = self.views.summary_steps(conv)
-        number = ordinal(text, len(lines))
-        if number is not None:
-            return self.change(conv, lines[number - 1])
+        target = self.summary_target(conv, text)
+        if target is not None:
+            return self.change(conv, target)
         if not text or same(text, self.message(conv, "confirm")):
-            return self._answer(conv, None, None)
+            return self._answer(conv, None, now)
         return self._invalid(conv, Invalid("summary_hint"))
 
 

@@ -297,6 +297,10 @@ class FlagRule(_Model):
     severity: Severity
     topic: Text
     when: Condition
+    #: For an urgent flag: the kind yes/no question asked before a person goes back from its
+    #: urgent ending, or changes the answer behind it at the summary ("You told us you have these
+    #: symptoms now. Change that answer?"). Without it, the ``urgent_change_ask`` message.
+    ask_before_change: Text | None = None
 
 
 class Section(_Model):

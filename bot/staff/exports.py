@@ -6,6 +6,10 @@ and each answer with the question as the patient saw it. FHIR puts the flow in a
 (``url|version``); step ids are the ``linkId``s, choice ids the codes, and the ending and flags
 travel as extensions, so a clinic's system sees them.
 
+Every urgent ending ever shown travels too (``urgent_shown``: when, the flag, its reason in words,
+the ending, and each answer behind it as it was then and as it is now), because a person told to
+get help now may go back and change that answer afterwards: staff must still learn it was shown.
+
 An answer the flow cannot read (its step was taken out of the flow, retyped, or lost that choice
 after the patient answered: set aside in the conversation, or stored before the edit and not
 touched since) never stops an export: it is shown as "(no longer in the questionnaire)" with its
@@ -91,6 +95,59 @@ class Exporter:
             if f in by_id
         ]
 
+    def urgent_shown(self, intake: Intake) -> list[dict[str, Any]]:
+        """Each urgent ending shown (``Conversation.urgent_shown``), oldest first: ``at``, ``flag``,
+        ``reason`` (the flag's topic), ``outcome``, and the answers behind it, then and now."""
+        by_id = {f.id: f for f in self.flow.flags}
+        now = intake.state.get("answers", {}) | (intake.state.get("aside") or {})
+        shown = []
+        for record in intake.state.get("urgent_shown", ()):
+            flag = by_id.get(record.get("flag", ""))
+            answers = []
+            for question_id, value in (record.get("answers") or {}).items():
+                current = now.get(question_id)
+                answers.append(
+                    {
+                        "question_id": question_id,
+                        "question": self.unreadable_question(question_id),
+                        "value": value,
+                        "display": self._display(intake, question_id, value),
+                        "value_now": current,
+                        "display_now": self._display(intake, question_id, current) if current is not None else None,
+                        "changed": current != value,
+                    }
+                )
+            shown.append(
+                {
+                    "at": record.get("at") or None,
+                    "flag": record.get("flag"),
+                    "reason": self.engine.text(flag.topic, self.lang) if flag is not None else record.get("flag"),
+                    "outcome": record.get("outcome"),
+                    "answers": answers,
+                }
+            )
+        return shown
+
+    def urgent_sentence(self, shown: dict[str, Any]) -> str:
+        """One entry of ``urgent_shown`` in words, for staff: "urgent text shown at 2026-12-05
+        10:32 UTC (reason); answer later changed to No"."""
+        at = datetime.fromisoformat(shown["at"]).strftime("%Y-%m-%d %H:%M UTC") if shown["at"] else "an unknown time"
+        words = f"urgent text shown at {at} ({shown['reason']})"
+        changed = [a for a in shown["answers"] if a["changed"]]
+        for answer in changed:
+            which = "answer" if len(shown["answers"]) == 1 else f"answer to “{answer['question']}”"
+            if answer["display_now"] is None:
+                words += f"; {which} later withdrawn"
+            else:
+                words += f"; {which} later changed to {answer['display_now']}"
+        return words
+
+    def _display(self, intake: Intake, question_id: str, value: Any) -> str:
+        step = self.engine.steps.get(question_id)
+        if fits(step, value) and value is not None:
+            return self.engine.display(step, value, intake.language)
+        return stored_words(value)
+
     def summary(self, intake: Intake) -> dict[str, Any]:
         return {
             "id": intake.id,
@@ -107,6 +164,10 @@ class Exporter:
             "reviewed_at": _iso(intake.reviewed_at),
             "reviewed_by": intake.reviewed_by,
             "human_requested_at": _iso(intake.human_requested_at),
+            "urgent_shown_at": _iso(intake.urgent_shown_at),
+            "urgent_pending": intake.urgent_pending,
+            "acknowledged_at": _iso(intake.acknowledged_at),
+            "acknowledged_by": intake.acknowledged_by,
         }
 
     # --- JSON ---------------------------------------------------------------------------------
@@ -120,6 +181,7 @@ class Exporter:
             "username": intake.username,
         }
         data["flags"] = self.flags(intake)
+        data["urgent_shown"] = self.urgent_shown(intake)
         data["answers"] = [
             {"question_id": step.id, "question": self.question_text(step), "value": value, "display": shown}
             for step, value, shown in self.answers(intake)
@@ -164,8 +226,9 @@ class Exporter:
         out = io.StringIO()
         writer = csv.writer(out)
         # Last, so that an import reading columns by position finds the others where they were:
-        # the answers the flow cannot read, "id: stored value; ...".
-        writer.writerow([*fixed, *(s.id for s in self.questions), "not_in_questionnaire"])
+        # the answers the flow cannot read ("id: stored value; ..."), and every urgent text shown
+        # in words ("urgent text shown at ... | ...").
+        writer.writerow([*fixed, *(s.id for s in self.questions), "not_in_questionnaire", "urgent_shown"])
         yield out.getvalue()
         for batch in batches:
             out.seek(0)
@@ -194,6 +257,7 @@ class Exporter:
         ]
         row += [shown.get(s.id, "") for s in self.questions]
         row.append("; ".join(f"{q}: {stored_words(value)}" for q, value in unreadable))
+        row.append(" | ".join(self.urgent_sentence(entry) for entry in self.urgent_shown(intake)))
         return [_cell(v) for v in row]
 
     # --- FHIR R4 ------------------------------------------------------------------------------
@@ -259,6 +323,7 @@ class Exporter:
                     ],
                 }
             )
+        extensions += [self._urgent_extension(shown) for shown in self.urgent_shown(intake)]
         for flag in self.flags(intake):
             extensions.append(
                 {
@@ -282,6 +347,26 @@ class Exporter:
         if items:
             resource["item"] = items
         return resource
+
+    def _urgent_extension(self, shown: dict[str, Any]) -> dict[str, Any]:
+        """An urgent ending shown, as a complex extension: when, the flag, why, the ending, and
+        each answer behind it (its value then, and what it was changed to, if it was)."""
+        parts: list[dict[str, Any]] = []
+        if shown["at"]:
+            parts.append({"url": "at", "valueDateTime": shown["at"]})
+        parts.append({"url": "flag", "valueCode": shown["flag"]})
+        parts.append({"url": "reason", "valueString": shown["reason"]})
+        if shown["outcome"]:
+            parts.append({"url": "outcome", "valueCode": shown["outcome"]})
+        for answer in shown["answers"]:
+            inner = [
+                {"url": "linkId", "valueString": answer["question_id"]},
+                {"url": "value", "valueString": answer["display"]},
+            ]
+            if answer["changed"]:
+                inner.append({"url": "valueNow", "valueString": answer["display_now"] or "(withdrawn)"})
+            parts.append({"url": "answer", "extension": inner})
+        return {"url": f"{EXTENSION_BASE}/intake-urgent-shown", "extension": parts}
 
     def _outcome_text(self, outcome: str) -> str:
         step = self.engine.steps.get(outcome)

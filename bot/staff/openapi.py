@@ -35,6 +35,48 @@ def document() -> dict[str, Any]:
             "created_at": {"type": "string", "format": "date-time"},
             "completed_at": {"type": ["string", "null"], "format": "date-time"},
             "flags": {"type": "array", "items": {"$ref": "#/components/schemas/Flag"}},
+            "urgent_shown_at": {
+                "type": ["string", "null"],
+                "format": "date-time",
+                "description": "when an urgent text was last shown (null: never)",
+            },
+            "urgent_pending": {
+                "type": "boolean",
+                "description": "an urgent text was shown and no member of staff has acknowledged it since",
+            },
+            "acknowledged_at": {"type": ["string", "null"], "format": "date-time"},
+            "acknowledged_by": {"type": ["string", "null"]},
+            "urgent_shown": {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/UrgentShown"},
+                "description": "every urgent text the patient was shown, oldest first; kept when the answer "
+                "behind it was changed afterwards",
+            },
+        },
+    }
+    urgent_shown = {
+        "type": "object",
+        "properties": {
+            "at": {"type": ["string", "null"], "format": "date-time"},
+            "flag": {"type": "string", "description": "the urgent flag's id"},
+            "reason": {"type": "string", "description": "the flag's topic, in words"},
+            "outcome": {"type": ["string", "null"], "description": "the urgent ending shown"},
+            "answers": {
+                "type": "array",
+                "description": "the answers that raised the flag: as they were then, and now",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "question_id": {"type": "string"},
+                        "question": {"type": "string"},
+                        "value": {},
+                        "display": {"type": "string"},
+                        "value_now": {"description": "null when the answer was withdrawn (went back, /restart)"},
+                        "display_now": {"type": ["string", "null"]},
+                        "changed": {"type": "boolean"},
+                    },
+                },
+            },
         },
     }
     answer = {
@@ -89,6 +131,7 @@ def document() -> dict[str, Any]:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
                 "Flag": flag,
+                "UrgentShown": urgent_shown,
                 "IntakeSummary": summary,
                 "Answer": answer,
                 "TranscriptLine": line,
@@ -99,7 +142,9 @@ def document() -> dict[str, Any]:
         "paths": {
             "/api/intakes": {
                 "get": {
-                    "summary": "List intakes, newest first, with the staff list's filters",
+                    "summary": "List intakes with the staff list's filters, in its order: unacknowledged "
+                    "urgent intakes first, then requests for a person, then high flags, then the rest; newest "
+                    "first within each",
                     "parameters": [
                         {"name": n, "in": "query", "required": False, "description": d, "schema": {"type": "string"}}
                         for n, d in _FILTERS

@@ -29,9 +29,11 @@ class Review:
     def __init__(self, store: Store):
         self.store = store
 
-    def search(self, filters: Filters, page_size: int = PAGE_SIZE) -> Page:
+    def search(self, filters: Filters, page_size: int = PAGE_SIZE, high_flags: Iterable[str] = ()) -> Page:
+        """A page of the list: unacknowledged urgent intakes pinned first, then /human requests,
+        then ``high_flags`` raised, then the rest; newest first within each."""
         with self.store.transaction(read_only=True) as tx:
-            return rows.search(tx, filters.to_search(), filters.page, page_size)
+            return rows.search(tx, filters.to_search(), filters.page, page_size, high_flags)
 
     def export_ids(self, filters: Filters | None = None, since: datetime | None = None) -> list[int]:
         """The ids of the intakes to export: those the filters find, or all (since ``since``)."""
@@ -65,6 +67,14 @@ class Review:
         with self.store.transaction() as tx:
             if rows.mark_reviewed(tx, intake_id, by, reviewed):  # no audit line for an intake that is not there
                 rows.record(tx, by, "review" if reviewed else "unreview", intake_id)
+
+    def acknowledge(self, intake_id: int, by: str) -> bool:
+        """Acknowledge an urgent intake, with its audit line; whether there was one to acknowledge."""
+        with self.store.transaction() as tx:
+            done = rows.acknowledge(tx, intake_id, by)
+            if done:
+                rows.record(tx, by, "acknowledge", intake_id)
+            return done
 
     def record(self, actor: str, action: str, intake_id: int | None = None, detail: str | None = None) -> None:
         """The audit log: who viewed or exported what, and when (never what the intake says)."""

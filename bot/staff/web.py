@@ -79,6 +79,8 @@ class WebApp:
         self.accounts = Accounts(store)
         self.sessions = Sessions(store, lifetime, clock)
         self.exporter = Exporter(engine)
+        #: the flow's high flags: the list pins intakes with one raised (after urgent and /human)
+        self.high_flags = tuple(f.id for f in engine.flow.flags if f.severity == "high")
         self.secret_key = secret_key
         self.https = https
         self.pool = ThreadPoolExecutor(max_workers=STAFF_THREADS, thread_name_prefix="staff")
@@ -107,6 +109,7 @@ class WebApp:
             Route("/intakes/{intake_id:int}", page(self.intake_page)),
             Route("/intakes/{intake_id:int}/review", page(self.mark_reviewed), methods=["POST"]),
             Route("/intakes/{intake_id:int}/notes", page(self.add_note), methods=["POST"]),
+            Route("/intakes/{intake_id:int}/acknowledge", page(self.acknowledge), methods=["POST"]),
             Route("/flow", page(self.flow_page)),
             Route("/export", page(self.export)),
             Route("/audit", page(self.audit_page, admin=True)),
@@ -276,7 +279,7 @@ class WebApp:
 
     async def intake_list(self, request: Request) -> Response:
         filters = Filters.from_query(dict(request.query_params))
-        page = await self.blocking(self.review.search, filters)
+        page = await self.blocking(self.review.search, filters, high_flags=self.high_flags)
         return self.render(
             request, "list.html", page=page, filters=filters, outcomes=self.outcomes(), flags=self.flag_names()
         )
@@ -344,6 +347,7 @@ class WebApp:
             flags=flags,
             outcome=outcome,
             sections=self.sections(intake),
+            urgent_shown=[self.exporter.urgent_sentence(shown) for shown in self.exporter.urgent_shown(intake)],
             transcript=view.transcript,
             notes=view.notes,
         )
@@ -353,6 +357,12 @@ class WebApp:
         form = dict(await request.form())
         reviewed = form.get("reviewed", "1") == "1"
         await self.blocking(self.review.mark_reviewed, intake_id, self.actor(request), reviewed)
+        return RedirectResponse(f"/intakes/{intake_id}", status_code=303)
+
+    async def acknowledge(self, request: Request) -> Response:
+        """ "Acknowledge" on an urgent intake: who and when, in the intake and the audit log."""
+        intake_id = request.path_params["intake_id"]
+        await self.blocking(self.review.acknowledge, intake_id, self.actor(request))
         return RedirectResponse(f"/intakes/{intake_id}", status_code=303)
 
     async def add_note(self, request: Request) -> Response:
@@ -398,7 +408,7 @@ class WebApp:
 
     async def api_list(self, request: Request) -> Response:
         filters = Filters.from_query(dict(request.query_params))
-        page = await self.blocking(self.review.search, filters)
+        page = await self.blocking(self.review.search, filters, high_flags=self.high_flags)
         await self.blocking(self.review.record, request.state.actor, "api_list", None, f"{len(page.items)} intake(s)")
         return JSONResponse(
             {
@@ -406,7 +416,11 @@ class WebApp:
                 "page": page.page,
                 "pages": page.pages,
                 "counts": page.counts,
-                "intakes": [self.exporter.summary(i) | {"flags": self.exporter.flags(i)} for i in page.items],
+                "intakes": [
+                    self.exporter.summary(i)
+                    | {"flags": self.exporter.flags(i), "urgent_shown": self.exporter.urgent_shown(i)}
+                    for i in page.items
+                ],
             }
         )
 

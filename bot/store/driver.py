@@ -17,13 +17,14 @@ from bot.store.records import TIME_FIELDS, Intake, dumps
 from bot.store.schema import intakes
 
 COLUMNS = tuple(column.name for column in intakes.columns)
-#: What a turn changes on its intake. Never the staff's review mark, nor who and where it began:
-#: a reviewer marking an intake while the patient answers keeps the mark.
+#: What a turn changes on its intake. Never the staff's review mark or acknowledgement, nor who and
+#: where it began: a reviewer marking an intake while the patient answers keeps the mark.
 TURN_COLUMNS = (
     "language",
     "status",
     "outcome",
     "urgent",
+    "urgent_shown_at",
     "flags",
     "state",
     "prompt_message_id",

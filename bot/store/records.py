@@ -19,6 +19,8 @@ TIME_FIELDS = (
     "completed_at",
     "reminded_at",
     "reviewed_at",
+    "urgent_shown_at",
+    "acknowledged_at",
 )
 
 
@@ -83,7 +85,17 @@ class Intake:
     reminded_at: datetime | None = None
     reviewed_at: datetime | None = None
     reviewed_by: str | None = None
+    urgent_shown_at: datetime | None = None  # the latest urgent text shown (Conversation.urgent_shown)
+    acknowledged_at: datetime | None = None  # by staff: see ``urgent_pending``
+    acknowledged_by: str | None = None
     version: int = 0  # raised by every write of the conversation (see Tx.save_intake)
+
+    @property
+    def urgent_pending(self) -> bool:
+        """An urgent text was shown and no member of staff has acknowledged it since: the staff
+        list pins the intake, however the answers behind it were changed afterwards."""
+        shown, seen = self.urgent_shown_at, self.acknowledged_at
+        return shown is not None and (seen is None or seen < shown)
 
     @classmethod
     def from_row(cls, row: Any) -> Intake:

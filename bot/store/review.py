@@ -90,8 +90,24 @@ class IntakeView:
     notes: list[Note]
 
 
-def search(tx: Tx, which: Search, page: int = 1, page_size: int = 25) -> Page:
-    """One page of intakes, newest first, with the counts per status and the sources known."""
+def attention(high_flags: Iterable[str] = ()) -> sa.ColumnElement[int]:
+    """How much an intake needs staff now, for the list's order (lowest first): 0 an urgent text
+    shown that nobody has acknowledged since, 1 a request for a person (/human), 2 a raised flag
+    of ``high_flags`` (the flow's high flags: the store does not know severities), 3 the rest."""
+    c = intakes.c
+    pending = sa.and_(
+        c.urgent_shown_at.is_not(None), sa.or_(c.acknowledged_at.is_(None), c.acknowledged_at < c.urgent_shown_at)
+    )
+    high = [c.flags.contains(f'"{flag}"', autoescape=True) for flag in high_flags]
+    whens: list[tuple[sa.ColumnElement[bool], int]] = [(pending, 0), (c.human_requested_at.is_not(None), 1)]
+    if high:
+        whens.append((sa.or_(*high), 2))
+    return sa.case(*whens, else_=3)
+
+
+def search(tx: Tx, which: Search, page: int = 1, page_size: int = 25, high_flags: Iterable[str] = ()) -> Page:
+    """One page of intakes with the counts per status and the sources known: those that need staff
+    first (``attention``), then newest first."""
     conditions = which.where()
     total = tx.conn.execute(sa.select(sa.func.count()).select_from(intakes).where(*conditions)).scalar_one()
     pages = max(1, -(-total // page_size))
@@ -99,7 +115,7 @@ def search(tx: Tx, which: Search, page: int = 1, page_size: int = 25) -> Page:
     rows = tx.conn.execute(
         sa.select(intakes)
         .where(*conditions)
-        .order_by(intakes.c.created_at.desc(), intakes.c.id.desc())
+        .order_by(attention(high_flags), intakes.c.created_at.desc(), intakes.c.id.desc())
         .limit(page_size)
         .offset((page - 1) * page_size)
     )
@@ -161,6 +177,17 @@ def mark_reviewed(tx: Tx, intake_id: int, by: str, reviewed: bool = True) -> boo
         intakes.update()
         .where(intakes.c.id == intake_id)
         .values(reviewed_at=utcnow() if reviewed else None, reviewed_by=by if reviewed else None)
+    )
+    return done.rowcount > 0
+
+
+def acknowledge(tx: Tx, intake_id: int, by: str) -> bool:
+    """A member of staff has seen that an urgent text was shown; False when the intake is gone or
+    never had one. A turn never writes these columns, so nothing the patient does clears it."""
+    done = tx.conn.execute(
+        intakes.update()
+        .where(intakes.c.id == intake_id, intakes.c.urgent_shown_at.is_not(None))
+        .values(acknowledged_at=utcnow(), acknowledged_by=by)
     )
     return done.rowcount > 0
 

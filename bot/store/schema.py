@@ -49,6 +49,11 @@ intakes = sa.Table(
     sa.Column("reminded_at", When),
     sa.Column("reviewed_at", When),
     sa.Column("reviewed_by", sa.String(64)),
+    # when an urgent text was last shown (turns write it, never clear it), and the staff member who
+    # acknowledged the urgent intake (staff only): pinned on the list while shown after that (0007)
+    sa.Column("urgent_shown_at", When),
+    sa.Column("acknowledged_at", When),
+    sa.Column("acknowledged_by", sa.String(64)),
     # raised by every write of the conversation: a copy kept in memory checks it is still current
     sa.Column("version", sa.Integer, nullable=False, default=0, server_default="0"),
     sa.Index("ix_intakes_chat", "chat_id", "id"),

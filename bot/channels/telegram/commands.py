@@ -43,7 +43,9 @@ def restart(turn: TurnState, event: Event) -> None:
     )
 
 
-def back(turn: TurnState, event: Event | None = None, message_id: int | None = None) -> None:
+def back(turn: TurnState, event: Event | None = None, message_id: int | None = None, asked: bool = False) -> None:
+    """One step back; from an urgent ending only once the person has said yes to changing that
+    answer (``asked``: they did)."""
     if turn.intake is not None and turn.intake.status in FINISHED and turn.conv is not None:
         # An early ending (a mistaken tap on "Under 18", say) can be undone; an intake
         # confirmed at the summary is finished for good: /restart begins a new one.
@@ -54,12 +56,30 @@ def back(turn: TurnState, event: Event | None = None, message_id: int | None = N
         turn.show_prompt()
         return
     assert turn.conv is not None
+    flag = None if asked else turn.engine.urgent_at_stake(turn.conv)
+    if flag is not None:
+        ask_before_urgent_change(turn, flag, Action.BACK_ANYWAY)
+        return
     effect = turn.engine.back(turn.conv)
     if not effect.accepted:
         turn.say(effect.error or "")
         return
     turn.close_prompt(None, message_id=message_id)
     turn.show_prompt()
+
+
+def ask_before_urgent_change(turn: TurnState, flag: str, action: Action, arg: str = "") -> None:
+    """A kind yes/no before an urgent answer is left behind (going back from its ending, or
+    changing it at the summary): yes does it (``action``), no keeps everything as it is."""
+    assert turn.intake is not None and turn.conv is not None
+    intake_id, revision = turn.intake.id, turn.conv.revision
+    turn.say(
+        turn.engine.urgent_change_ask(turn.conv, flag),
+        [
+            [{"text": turn.msg("urgent_change_yes"), "data": render.callback(intake_id, revision, action, arg)}],
+            [{"text": turn.msg("urgent_change_no"), "data": render.callback(intake_id, revision, Action.KEEP, arg)}],
+        ],
+    )
 
 
 def help_(turn: TurnState, event: Event) -> None:

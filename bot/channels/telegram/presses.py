@@ -30,7 +30,7 @@ def press(turn: TurnState, event: Event) -> None:
     if pressed.revision != conv.revision:
         turn.stale(event)
         return
-    if intake.status in FINISHED and pressed.action not in (Action.DELETE, Action.CANCEL):
+    if intake.status in FINISHED and pressed.action not in _ON_FINISHED:
         turn.stale(event)  # a finished intake takes no more answers; erasing is always possible
         return
     action, arg = pressed.action, pressed.arg
@@ -50,11 +50,40 @@ def press(turn: TurnState, event: Event) -> None:
         commands.back(turn, message_id=event.message_id)
     elif action is Action.CHANGE:
         turn.result.toast = None
+        flag = turn.engine.urgent_at_stake(conv, arg)
+        if flag is not None:  # an answer behind an urgent ending shown: ask first
+            commands.ask_before_urgent_change(turn, flag, Action.CHANGE_ANYWAY, arg)
+            return
         turn.engine.change(conv, arg)  # refused (no such answer): the summary is shown again all the same
         turn.close_prompt(None, message_id=event.message_id)
         turn.show_prompt()
+    elif action in (Action.BACK_ANYWAY, Action.CHANGE_ANYWAY, Action.KEEP):
+        urgent_answered(turn, event, action, arg)
     else:
         answer(turn, event, action, arg)
+
+
+#: What a finished intake still takes: erasing, and the answer to "change that urgent answer?".
+_ON_FINISHED = frozenset({Action.DELETE, Action.CANCEL, Action.BACK_ANYWAY, Action.KEEP})
+
+
+def urgent_answered(turn: TurnState, event: Event, action: Action, arg: str) -> None:
+    """The answer to "change that urgent answer?": the question keeps the answer given under it,
+    then yes goes back (or to that answer at the summary), no shows the step as it was."""
+    conv = turn.conv
+    assert conv is not None
+    turn.result.toast = None
+    flag = turn.engine.urgent_at_stake(conv, arg or None)
+    asked = turn.engine.urgent_change_ask(conv, flag) if flag is not None else ""
+    turn.outs.append(render.edit(f"{asked}\n\n✓ {event.label}".strip(), message_id=event.message_id))
+    if action is Action.BACK_ANYWAY:
+        commands.back(turn, asked=True)
+    elif action is Action.CHANGE_ANYWAY:
+        turn.engine.change(conv, arg)
+        turn.show_prompt()
+    else:
+        turn.say(turn.msg("urgent_kept"))
+        turn.reprompt()
 
 
 def choose_language(turn: TurnState, event: Event, code: str) -> None:
@@ -85,11 +114,11 @@ def answer(turn: TurnState, event: Event, action: Action, arg: str) -> None:
     before = turn.prompt()
     step = turn.engine.step(conv)
     if action is Action.DONE:
-        effect = turn.engine.submit_selection(conv)
+        effect = turn.engine.submit_selection(conv, now=turn.now.isoformat())
     elif action is Action.SKIP:
-        effect = turn.engine.skip(conv)
+        effect = turn.engine.skip(conv, now=turn.now.isoformat())
     elif action is Action.CONFIRM:
-        effect = turn.engine.choose(conv, "confirm")
+        effect = turn.engine.choose(conv, "confirm", now=turn.now.isoformat())
     elif action is Action.CONTINUE:
         effect = turn.engine.choose(conv, "continue")
     else:

@@ -39,6 +39,10 @@ class Action(StrEnum):
     DELETE = "D"
     CANCEL = "X"
     LANGUAGE = "L"
+    # asked first because an urgent answer is at stake (``commands.ask_before_urgent_change``)
+    BACK_ANYWAY = "B"
+    CHANGE_ANYWAY = "E"
+    KEEP = "K"
 
 
 _ACTIONS = {a.value: a for a in Action}

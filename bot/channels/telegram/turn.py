@@ -149,6 +149,9 @@ class TurnState:
         intake.language = conv.language
         intake.flags = list(conv.flags)
         intake.urgent = not engine.urgent_flags.isdisjoint(conv.flags)
+        if conv.urgent_shown:  # only ever set: changing the answer afterwards leaves the intake pinned
+            at = conv.urgent_shown[-1].get("at")
+            intake.urgent_shown_at = datetime.fromisoformat(at) if at else intake.urgent_shown_at or self.now
         if conv.consent:
             intake.consent_version = conv.consent["version"]
             intake.consented_at = intake.consented_at or self.now

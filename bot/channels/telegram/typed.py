@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bot.channels.telegram import commands
 from bot.channels.telegram.events import Event
+from bot.channels.telegram.render import Action
 from bot.flow import model
 
 if TYPE_CHECKING:
@@ -25,6 +27,11 @@ def text(turn: TurnState, event: Event) -> None:
         return
     before = turn.prompt()
     step = turn.engine.step(turn.conv)
+    target = turn.engine.summary_target(turn.conv, event.text)
+    flag = turn.engine.urgent_at_stake(turn.conv, target) if target is not None else None
+    if flag is not None:  # a number typed at the summary, for an answer behind an urgent ending
+        commands.ask_before_urgent_change(turn, flag, Action.CHANGE_ANYWAY, target)
+        return
     effect = turn.engine.reply(turn.conv, event.text, now=turn.now.isoformat())
     if effect.accepted and isinstance(step, model.ConsentStep):
         turn.in_text = turn.engine.display(step, turn.conv.answers.get(step.id), turn.lang)

@@ -37,6 +37,8 @@ def texts(ctx: Context) -> Iterator[tuple[Path, Any, bool]]:
             yield (*base, "points", j, "label"), point.label, True
     for i, flag in enumerate(flow.flags):
         yield ("flags", i, "topic"), flag.topic, True  # endings list topics to the patient
+        if flag.ask_before_change is not None:
+            yield ("flags", i, "ask_before_change"), flag.ask_before_change, True
 
 
 def check_texts(ctx: Context) -> None:
