@@ -58,7 +58,12 @@ def test_the_sweating_scale_has_four_labelled_points(skin: Engine) -> None:
 
 def test_flag_severities_follow_the_brief(skin: Engine) -> None:
     severity = {r.id: r.severity for r in skin.flag_rules}
-    assert {f for f, s in severity.items() if s == "urgent"} == {"toxin_spread_now", "allergy_now", "self_harm"}
+    assert {f for f, s in severity.items() if s == "urgent"} == {
+        "toxin_spread_now",
+        "allergy_now",
+        "swallow_breath_now",
+        "self_harm",
+    }
     for high in ("pregnancy", "toxin_allergy", "infection_at_site", "nerve_muscle", "swallow_breath"):
         assert severity[high] == "high", high
 
@@ -114,10 +119,10 @@ def test_recent_toxin_with_symptoms_now_sends_to_urgent_care(skin: Engine) -> No
     assert ending.id == "urgent_care" and ending.urgent
 
 
-def test_an_allergic_reaction_now_sends_to_urgent_care(skin: Engine) -> None:
+def test_an_allergic_reaction_now_sends_to_its_own_urgent_ending(skin: Engine) -> None:
     conv = run(skin, ROUTINE[:4])
     assert skin.choose(conv, "yes").finished
-    assert skin.view(conv).ending.id == "urgent_care"
+    assert skin.view(conv).ending.id == "allergy_emergency"
 
 
 @pytest.mark.parametrize(

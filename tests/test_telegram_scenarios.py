@@ -39,6 +39,7 @@ from support.default_flow import (
     Q_PREVIOUS,
     Q_PREVIOUS_DETAILS,
     Q_SKIN_TYPE,
+    Q_SYMPTOMS_NOW,
     Q_TOXIN,
     Q_WELCOME,
     SAFETY_TO_GOAL,
@@ -116,8 +117,10 @@ def test_a_change_at_the_summary_shows_the_new_answer_and_reapplies_skip_logic(f
     patient.tap(f"✏️ {number}", expect=Q_TOXIN)
     assert "Your answer: No, never" in patient.last()["text"]
     assert not patient.message(first["message_id"]).get("reply_markup")
-    # a recent treatment makes the two questions about it relevant: they are asked, then the summary
-    patient.tap("Yes, 1 to 3 months ago", expect=Q_PREVIOUS)
+    # a treatment 1 to 3 months ago makes the questions about it relevant (symptoms now among
+    # them): they are asked, then the summary
+    patient.tap("Yes, 1 to 3 months ago", expect=Q_SYMPTOMS_NOW)
+    patient.tap("No", expect=Q_PREVIOUS)
     patient.tap("It went well", expect=None)
     patient.tap("Done", expect=Q_PREVIOUS_DETAILS)
     patient.tap("Skip this question", expect=SUMMARY)
@@ -125,7 +128,8 @@ def test_a_change_at_the_summary_shows_the_new_answer_and_reapplies_skip_logic(f
     assert line_of(second, "botulinum toxin injections")[1] == "Yes, 1 to 3 months ago"
     assert line_of(second, Q_PREVIOUS)[1] == "It went well"
     assert line_of(second, Q_PREVIOUS_DETAILS)[1] == "(skipped)"
-    assert len(summary_lines(second["text"])) == len(summary_lines(first["text"])) + 2
+    assert line_of(second, Q_SYMPTOMS_NOW)[1] == "No"
+    assert len(summary_lines(second["text"])) == len(summary_lines(first["text"])) + 3
     assert second["text"].count("Yes, 1 to 3 months ago") == 1
 
     # contacting the clinic oneself makes "when to reach you" irrelevant: straight back, line gone
@@ -200,8 +204,9 @@ def test_symptoms_right_now_end_in_urgent_care_at_once(fake, bot, db_path) -> No
     allergy.tap("I agree", expect=Q_AGE)
     allergy.tap("65 or over", expect=Q_TOXIN)
     allergy.tap("No, never", expect=Q_ALLERGY_NOW)
-    allergy.tap("Yes", expect="Please get medical help now")
-    assert_urgent_ending(allergy, db_path, "urgent_care", "allergy_now", "swelling of the lips")
+    allergy.tap("Yes", expect="Please get emergency help now")
+    assert_urgent_ending(allergy, db_path, "allergy_emergency", "allergy_now", "adrenaline auto-injector")
+    assert "today" not in allergy.last()["text"]  # nothing to wait for until later today
     intake, _ = stored(db_path, 212)
     assert "skin_concerns" not in intake.state["answers"]
 
@@ -236,8 +241,8 @@ def test_a_change_at_the_summary_to_an_urgent_answer_ends_at_once(fake, bot, db_
     number, answer = line_of(summary, Q_ALLERGY_NOW)
     assert answer == "No"
     allergy.tap(f"✏️ {number}", expect=Q_ALLERGY_NOW)
-    allergy.tap("Yes", expect="Please get medical help now")
-    assert_urgent_ending(allergy, db_path, "urgent_care", "allergy_now")
+    allergy.tap("Yes", expect="Please get emergency help now")
+    assert_urgent_ending(allergy, db_path, "allergy_emergency", "allergy_now")
     assert sum(SUMMARY in (m["text"] or "") for m in fake.messages(215)) == 1  # no summary after it
 
     words = TelegramPatient(fake, 216)
