@@ -64,7 +64,14 @@ def test_flag_severities_follow_the_brief(skin: Engine) -> None:
         "swallow_breath_now",
         "self_harm",
     }
-    for high in ("pregnancy", "toxin_allergy", "infection_at_site", "nerve_muscle", "swallow_breath"):
+    for high in (
+        "pregnancy",
+        "toxin_allergy",
+        "cow_milk_allergy",
+        "infection_at_site",
+        "nerve_muscle",
+        "swallow_breath",
+    ):
         assert severity[high] == "high", high
 
 
@@ -129,7 +136,7 @@ def test_an_allergic_reaction_now_sends_to_its_own_urgent_ending(skin: Engine) -
     ("lang", "words"), [("en", "sometimes I want to end my life"), ("de", "ich will mich umbringen")]
 )
 def test_self_harm_words_lead_to_crisis_support(skin: Engine, lang: str, words: str) -> None:
-    conv = run(skin, routine(lang)[:18], lang=lang)
+    conv = run(skin, routine(lang)[:19], lang=lang)
     assert conv.state == "goal_text"
     turn = skin.reply(conv, words)
     assert turn.finished and "self_harm" in turn.raised

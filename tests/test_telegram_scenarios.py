@@ -487,7 +487,7 @@ def test_one_chats_updates_in_one_getupdates_batch_apply_in_order_once_each(fake
             fake.press_button(251, "No, never", **user),
             fake.send_text(251, "no", **user),
             fake.send_text(251, "Large-looking pores, Fine lines", **user),
-            fake.send_text(251, "Forehead", **user),
+            fake.send_text(251, "Cheeks", **user),
         ]
         process = BotProcess(fake, f"sqlite:///{db_path}").start()
         for text in (Q_ALLERGY_NOW, Q_CONCERNS, "Where are the fine lines", Q_SKIN_TYPE):
@@ -520,13 +520,13 @@ def test_one_chats_updates_in_one_getupdates_batch_apply_in_order_once_each(fake
         "No, never",
         "no",
         "Large-looking pores, Fine lines",
-        "Forehead",
+        "Cheeks",
     ]
     for update in first + second:
         assert rows(db_path, "SELECT count(*) FROM messages WHERE update_id = ?", update) == [(1,)]
     answers = intake.state["answers"]
     assert answers["skin_concerns"] == ["fine_lines", "large_pores"]
-    assert answers["line_areas"] == ["forehead"]
+    assert answers["line_areas"] == ["cheeks"]
     assert intake.state["state"] == "skin_type"
 
 
