@@ -114,7 +114,9 @@ def assert_one_good_ending(engine: Engine, conv: Conversation) -> None:
     prompt = engine.view(conv)
     assert prompt.kind == "outcome" and prompt.ending is not None
     ending = prompt.ending
-    assert ending.booking_link == engine.flow.booking_link
+    # No booking button for someone under 18 or who declined consent; every other ending books.
+    no_booking = ending.id in ("under_18_end", "consent_declined")
+    assert ending.booking_link == (None if no_booking else engine.flow.booking_link)
     assert wording.recommends_consultation(ending.consultation, conv.language) is not False
     urgent_raised = not engine.urgent_flags.isdisjoint(conv.flags)
     if urgent_raised:

@@ -250,7 +250,7 @@ def test_at_debug_the_log_holds_nothing_a_patient_typed(fake, db_path) -> None:
         patient.tap("Continue", expect="Before we start")
         patient.tap("I agree", expect="How old are you?")
         patient.type(secret, expect=AGE_REASK)  # typed at a choice question
-        patient.walk(ROUTINE_TO_SUMMARY[:18])
+        patient.walk(ROUTINE_TO_SUMMARY[:19])
         patient.type(secret, expect="worrying about how you look")  # a free-text answer, echoed back
         assert any(secret in (m["text"] or "") for m in fake.messages(214))
     finally:

@@ -121,7 +121,7 @@ def test_stale_button_sticker_and_overlong_message(fake, bot, db_path) -> None:
 
     patient.tap("No, never", expect="A quick safety question")
     patient.tap("No", expect="What would you like")
-    patient.walk(ROUTINE_TO_SUMMARY[3:18])
+    patient.walk(ROUTINE_TO_SUMMARY[3:19])
     patient.type("x" * 10_000, expect="That is a little long")
     assert "under 300 characters (yours has 10000)" in patient.last()["text"]
 

@@ -39,6 +39,7 @@ from support.default_flow import (
     Q_PREVIOUS,
     Q_PREVIOUS_DETAILS,
     Q_SKIN_TYPE,
+    Q_SYMPTOMS_NOW,
     Q_TOXIN,
     Q_WELCOME,
     SAFETY_TO_GOAL,
@@ -116,8 +117,10 @@ def test_a_change_at_the_summary_shows_the_new_answer_and_reapplies_skip_logic(f
     patient.tap(f"✏️ {number}", expect=Q_TOXIN)
     assert "Your answer: No, never" in patient.last()["text"]
     assert not patient.message(first["message_id"]).get("reply_markup")
-    # a recent treatment makes the two questions about it relevant: they are asked, then the summary
-    patient.tap("Yes, 1 to 3 months ago", expect=Q_PREVIOUS)
+    # a treatment 1 to 3 months ago makes the questions about it relevant (symptoms now among
+    # them): they are asked, then the summary
+    patient.tap("Yes, 1 to 3 months ago", expect=Q_SYMPTOMS_NOW)
+    patient.tap("No", expect=Q_PREVIOUS)
     patient.tap("It went well", expect=None)
     patient.tap("Done", expect=Q_PREVIOUS_DETAILS)
     patient.tap("Skip this question", expect=SUMMARY)
@@ -125,7 +128,8 @@ def test_a_change_at_the_summary_shows_the_new_answer_and_reapplies_skip_logic(f
     assert line_of(second, "botulinum toxin injections")[1] == "Yes, 1 to 3 months ago"
     assert line_of(second, Q_PREVIOUS)[1] == "It went well"
     assert line_of(second, Q_PREVIOUS_DETAILS)[1] == "(skipped)"
-    assert len(summary_lines(second["text"])) == len(summary_lines(first["text"])) + 2
+    assert line_of(second, Q_SYMPTOMS_NOW)[1] == "No"
+    assert len(summary_lines(second["text"])) == len(summary_lines(first["text"])) + 3
     assert second["text"].count("Yes, 1 to 3 months ago") == 1
 
     # contacting the clinic oneself makes "when to reach you" irrelevant: straight back, line gone
@@ -200,8 +204,9 @@ def test_symptoms_right_now_end_in_urgent_care_at_once(fake, bot, db_path) -> No
     allergy.tap("I agree", expect=Q_AGE)
     allergy.tap("65 or over", expect=Q_TOXIN)
     allergy.tap("No, never", expect=Q_ALLERGY_NOW)
-    allergy.tap("Yes", expect="Please get medical help now")
-    assert_urgent_ending(allergy, db_path, "urgent_care", "allergy_now", "swelling of the lips")
+    allergy.tap("Yes", expect="Please get emergency help now")
+    assert_urgent_ending(allergy, db_path, "allergy_emergency", "allergy_now", "adrenaline auto-injector")
+    assert "today" not in allergy.last()["text"]  # nothing to wait for until later today
     intake, _ = stored(db_path, 212)
     assert "skin_concerns" not in intake.state["answers"]
 
@@ -236,8 +241,8 @@ def test_a_change_at_the_summary_to_an_urgent_answer_ends_at_once(fake, bot, db_
     number, answer = line_of(summary, Q_ALLERGY_NOW)
     assert answer == "No"
     allergy.tap(f"✏️ {number}", expect=Q_ALLERGY_NOW)
-    allergy.tap("Yes", expect="Please get medical help now")
-    assert_urgent_ending(allergy, db_path, "urgent_care", "allergy_now")
+    allergy.tap("Yes", expect="Please get emergency help now")
+    assert_urgent_ending(allergy, db_path, "allergy_emergency", "allergy_now")
     assert sum(SUMMARY in (m["text"] or "") for m in fake.messages(215)) == 1  # no summary after it
 
     words = TelegramPatient(fake, 216)
@@ -381,7 +386,7 @@ def test_stale_buttons_after_delete_are_answered_and_nothing_about_the_person_re
     patient.tap("No", expect=Q_CONCERNS)
     question = patient.last()
     patient.type("Something else", expect=None)  # typed: a multi-choice answer in words
-    patient.command("/human", expect="asked someone from the clinic team")
+    patient.command("/human", expect="asked the clinic team to contact you")
     confirm = erase(patient)
     assert stored(db_path, 232) == (None, [])
     erased_id = patient.newest_id()
@@ -502,7 +507,7 @@ def test_one_chats_updates_in_one_getupdates_batch_apply_in_order_once_each(fake
             fake.press_button(251, "No, never", **user),
             fake.send_text(251, "no", **user),
             fake.send_text(251, "Large-looking pores, Fine lines", **user),
-            fake.send_text(251, "Forehead", **user),
+            fake.send_text(251, "Cheeks", **user),
         ]
         process = BotProcess(fake, f"sqlite:///{db_path}").start()
         for text in (Q_ALLERGY_NOW, Q_CONCERNS, "Where are the fine lines", Q_SKIN_TYPE):
@@ -535,13 +540,13 @@ def test_one_chats_updates_in_one_getupdates_batch_apply_in_order_once_each(fake
         "No, never",
         "no",
         "Large-looking pores, Fine lines",
-        "Forehead",
+        "Cheeks",
     ]
     for update in first + second:
         assert rows(db_path, "SELECT count(*) FROM messages WHERE update_id = ?", update) == [(1,)]
     answers = intake.state["answers"]
     assert answers["skin_concerns"] == ["fine_lines", "large_pores"]
-    assert answers["line_areas"] == ["forehead"]
+    assert answers["line_areas"] == ["cheeks"]
     assert intake.state["state"] == "skin_type"
 
 

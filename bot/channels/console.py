@@ -83,8 +83,11 @@ class ConsoleChat:
                 self.say(self.engine.message(self.conv, "points_to_discuss"))
                 for topic in ending.topics:
                     self.say(f"  - {topic}")
+            for paragraph in ending.paragraphs:
+                self.say(paragraph)
             self.say(ending.consultation)
-            self.say(f"{self.engine.message(self.conv, 'booking')}: {ending.booking_link}")
+            if ending.booking_link:
+                self.say(f"{self.engine.message(self.conv, 'booking')}: {ending.booking_link}")
             return
         self.say(prompt.text)
         if prompt.hint:

@@ -89,7 +89,7 @@ class Engine:
         self.texts = Texts(flow)
         self.messages = self.texts.messages
         self.parser = Parser(self.texts)
-        self.views = Views(flow, self.texts, self.steps, self.order, self._draft)
+        self.views = Views(flow, self.texts, self.steps, self.order, self._draft, graph.compile)
         self.consent_id = self.views.consent_id
         self.text_questions = frozenset(graph.text_questions)
         self.shown: dict[str, Predicate | None] = graph.shown

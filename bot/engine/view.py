@@ -14,6 +14,7 @@ from typing import Any
 from bot.engine.conversation import Conversation
 from bot.engine.texts import Texts
 from bot.flow import model
+from bot.flow.conditions import Predicate
 
 
 class PromptKind(StrEnum):
@@ -41,12 +42,16 @@ class SummaryLine:
 
 @dataclass(frozen=True)
 class Ending:
+    """An ending as the person reads it: text, the topics listed, the paragraphs whose condition
+    holds, the consultation sentence, and the booking button's link (None: no button)."""
+
     id: str
     text: str
     consultation: str
     urgent: bool
     topics: tuple[str, ...]
-    booking_link: str
+    booking_link: str | None
+    paragraphs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,7 @@ class Views:
         steps: dict[str, Any],
         order: dict[str, int],
         draft: Callable[[Conversation, model.MultiQuestion], Iterable[str]],
+        compile: Callable[[Any], Predicate],
     ):
         self.flow = flow
         self.texts = texts
@@ -83,8 +89,13 @@ class Views:
         self.draft = draft
         self.consent_id = next((s.id for s in flow.steps if isinstance(s, model.ConsentStep)), None)
         self.flag_topics = {f.id: f.topic for f in flow.flags}
-        # Notes are recorded for staff only; an ending lists what is worth raising at a consultation.
-        self.note_flags = frozenset(f.id for f in flow.flags if f.severity == "note")
+        # Notes and staff-only flags are for staff; an ending lists what the person may raise.
+        self.unlisted_flags = frozenset(f.id for f in flow.flags if f.severity == "note" or f.staff_only)
+        self.paragraphs = {
+            s.id: tuple((p.text, compile(p.when) if p.when is not None else None) for p in s.paragraphs)
+            for s in flow.steps
+            if isinstance(s, model.OutcomeStep) and s.paragraphs
+        }
 
     def view(self, conv: Conversation) -> Prompt:
         step = self.steps[conv.state]
@@ -97,10 +108,15 @@ class Views:
                 tuple(
                     text(self.flag_topics[f], lang)
                     for f in conv.flags
-                    if f in self.flag_topics and f not in self.note_flags
+                    if f in self.flag_topics and f not in self.unlisted_flags
                 )
                 if step.list_flags
                 else ()
+            )
+            paragraphs = tuple(
+                text(words, lang)
+                for words, holds in self.paragraphs.get(step.id, ())
+                if holds is None or holds(conv.answers, conv.flags)
             )
             ending = Ending(
                 step.id,
@@ -108,7 +124,8 @@ class Views:
                 text(step.consultation, lang),
                 step.urgent,
                 topics,
-                self.flow.booking_link,
+                self.booking_link(step),
+                paragraphs,
             )
             return Prompt(
                 step.id, PromptKind.OUTCOME, None, ending.text, ending=ending, can_back=can_back, revision=revision
@@ -167,6 +184,11 @@ class Views:
             current=current,
             revision=revision,
         )
+
+    def booking_link(self, step: model.OutcomeStep) -> str | None:
+        if step.booking == "none":
+            return None
+        return self.flow.booking_link if step.booking == "flow" else step.booking
 
     def summary_steps(self, conv: Conversation) -> list[str]:
         """The steps the summary lists, in order: every answer so far but the consent."""

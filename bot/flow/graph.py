@@ -160,7 +160,9 @@ class FlowGraph:
             self.index.setdefault(step.id, i)
         self.flag_severity = {f.id: f.severity for f in flow.flags}
         self.text_questions: tuple[str, ...] = tuple(s.id for s in self.steps if isinstance(s, model.TextQuestion))
-        self.compiler = Compiler(self.text_questions, self.flag_severity)
+        # A staff-only flag never chooses an ending by its severity: the patient would be sent to
+        # an ending about points it does not list to them. A `flag:` condition still sees it.
+        self.compiler = Compiler(self.text_questions, {f.id: f.severity for f in flow.flags if not f.staff_only})
         self.shown: dict[str, Predicate | None] = {}
         for step in self.steps:
             self.shown.setdefault(step.id, self.compiler.compile(step.when) if step.when is not None else None)

@@ -17,6 +17,8 @@ LangCode = Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")]
 #: A text a person sees: one string, or a map of language code -> string.
 Text = Annotated[str, Field(min_length=1)] | dict[LangCode, Annotated[str, Field(min_length=1)]]
 Severity = Literal["urgent", "high", "review", "note"]
+#: A web address a person can open (the booking page).
+Link = Annotated[str, Field(pattern=r"^https?://\S+$")]
 SEVERITY_ORDER: tuple[str, ...] = ("urgent", "high", "review", "note")
 
 
@@ -246,6 +248,13 @@ class SummaryStep(_Step):
     text: Text
 
 
+class Paragraph(_Model):
+    """A paragraph of an ending, shown only when its condition holds (always, without one)."""
+
+    text: Text
+    when: Condition | None = None
+
+
 class OutcomeStep(_Step):
     """An ending. Every ending recommends a dermatologist consultation."""
 
@@ -256,6 +265,12 @@ class OutcomeStep(_Step):
     urgent: bool = False
     #: List the topics of the raised flags (in plain words) for the person to mention.
     list_flags: bool = False
+    #: Paragraphs after the listed topics, each shown when its condition holds (a medicine
+    #: sentence only for those who ticked a medicine, say).
+    paragraphs: list[Paragraph] = Field(default_factory=list)
+    #: The button under the ending: "flow" (the flow's booking_link), "none" (no button: an
+    #: ending for someone who cannot or did not want to book here), or another link.
+    booking: Literal["none", "flow"] | Link = "flow"
 
 
 def _step_tag(value: Any) -> str | None:
@@ -301,6 +316,9 @@ class FlagRule(_Model):
     #: urgent ending, or changes the answer behind it at the summary ("You told us you have these
     #: symptoms now. Change that answer?"). Without it, the ``urgent_change_ask`` message.
     ask_before_change: Text | None = None
+    #: Shown to staff only: never listed to the patient, and not counted by an ending's
+    #: ``severity:`` condition (the patient would get an ending about points it cannot list).
+    staff_only: bool = False
 
 
 class Section(_Model):
@@ -317,11 +335,13 @@ class Flow(_Model):
     url: str | None = None
     title: Text
     clinic: Text
-    booking_link: Annotated[str, Field(pattern=r"^https?://\S+$")]
+    booking_link: Link
     languages: list[LangCode] = Field(min_length=1)
     default_language: LangCode
     #: Overrides for the interface's words (buttons, error messages), per key; see messages.yaml.
     messages: dict[str, Text] = Field(default_factory=dict)
+    #: What to expect from the treatment, shown by the /expect command at any step.
+    what_to_expect: Text | None = None
     sections: list[Section] = Field(default_factory=list)
     steps: list[Step] = Field(min_length=1)
     flags: list[FlagRule] = Field(default_factory=list)

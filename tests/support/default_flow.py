@@ -14,8 +14,10 @@ ALL_TYPES_FLOW = ROOT / "tests" / "flows" / "all_types.yaml"
 Q_WELCOME = "Hello! This is the automated assistant"
 Q_AGE = "How old are you?"
 Q_TOXIN = "botulinum toxin injections"
+Q_SYMPTOMS_NOW = "Since your last injection, do you now have"
 Q_ALLERGY_NOW = "A quick safety question"
 Q_CONCERNS = "What would you like to improve?"
+Q_OTHER_ALLERGIES = "Are you allergic to any of these?"
 Q_SKIN_TYPE = "react to the sun"
 Q_PREVIOUS = "How did your last botulinum toxin treatment go?"
 Q_PREVIOUS_DETAILS = "Is there anything about that treatment"
@@ -38,6 +40,7 @@ ROUTINE = [
     ("reply", ""),  # skin type: optional, skipped
     ("choose", "no"),  # pregnancy
     ("choose", "no"),  # toxin allergy
+    ("choose", "none"),  # other allergies
     ("choose", "no"),  # infection
     ("choose", "no"),  # nerve-muscle
     ("choose", "no"),  # swallowing/breathing
@@ -75,7 +78,8 @@ ROUTINE_TO_SUMMARY: list[Step] = [
     ("tap", "Done", Q_SKIN_TYPE),
     ("tap", "Skip this question", "Are you pregnant"),
     ("tap", "No, or this does not apply to me", "allergic reaction to a botulinum"),
-    ("tap", "No", "skin infection"),
+    ("tap", "No", Q_OTHER_ALLERGIES),
+    ("type", "None of these", "skin infection"),
     ("tap", "No", "nerves and muscles"),
     ("tap", "No", "trouble swallowing"),
     ("tap", "No", "heart or circulation"),
@@ -101,7 +105,8 @@ SAFETY_TO_GOAL: list[Step] = [
     ("tap", "Done", Q_SKIN_TYPE),
     ("tap", "Skip this question", "Are you pregnant"),
     ("tap", "No, or this does not apply to me", "allergic reaction to a botulinum"),
-    ("tap", "No", "skin infection"),
+    ("tap", "No", Q_OTHER_ALLERGIES),
+    ("type", "None of these", "skin infection"),
     ("tap", "No", "nerves and muscles"),
     ("tap", "No", "trouble swallowing"),
     ("tap", "No", "heart or circulation"),

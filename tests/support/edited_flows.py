@@ -56,12 +56,14 @@ def without_step(step_id: str) -> Edit:
 
 
 def retyped_to_number(step_id: str) -> Edit:
-    """The question asks for a number of weeks now, not for one of its choices."""
+    """The question asks for a number of weeks now, not for one of its choices; a flag on one of
+    its old choices goes with them (the checker would refuse it, as it would the author's)."""
 
     def edit(data: dict[str, Any]) -> None:
         step = _step(data, step_id)
         del step["choices"]
         step.update(answer="number", min=0, max=52, unit={"en": "weeks", "de": "Wochen"})
+        data["flags"] = [f for f in data["flags"] if f["when"].get("question") != step_id]
 
     return edit
 

@@ -87,6 +87,17 @@ def help_(turn: TurnState, event: Event) -> None:
     turn.reprompt()
 
 
+def expect(turn: TurnState, event: Event) -> None:
+    """What to expect from the treatment (the flow's ``what_to_expect``), at any step: a command
+    rather than a step, so it is there before consent and after an ending, and stores nothing."""
+    about = turn.engine.flow.what_to_expect
+    if about is None:
+        unknown(turn, event)
+        return
+    turn.say(turn.engine.texts.text(about, turn.lang))
+    turn.reprompt()
+
+
 def privacy(turn: TurnState, event: Event) -> None:
     days = turn.runner.retention_days
     retention = turn.msg("retention_days", days=days) if days else turn.msg("retention_off")
@@ -159,6 +170,7 @@ HANDLERS: dict[str, Callable[[TurnState, Event], None]] = {
     "restart": restart,
     "back": back,
     "help": help_,
+    "expect": expect,
     "privacy": privacy,
     "myanswers": myanswers,
     "delete": delete,

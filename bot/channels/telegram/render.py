@@ -149,7 +149,8 @@ class Renderer:
         rows: Keyboard = []
         if prompt.kind == PromptKind.OUTCOME:
             label = self.engine.message(lang, "booking")
-            return [[{"text": label, "url": prompt.ending.booking_link}]] if prompt.ending else []
+            link = prompt.ending.booking_link if prompt.ending else None
+            return [[{"text": label, "url": link}]] if link else []
         if prompt.kind == PromptKind.SUMMARY:
             numbers = [
                 {"text": f"✏️ {n}", "data": callback(intake_id, revision, Action.CHANGE, line.step_id)}
@@ -207,6 +208,8 @@ class Renderer:
         if ending.topics:
             lines += ["", self.engine.message(lang, "points_to_discuss")]
             lines += [f"• {topic}" for topic in ending.topics]
+        for paragraph in ending.paragraphs:
+            lines += ["", paragraph]
         lines += ["", ending.consultation]
         return "\n".join(lines)
 

@@ -30,8 +30,16 @@ def check_conditions(ctx: Context) -> None:
     for i, step in enumerate(ctx.flow.steps):
         if step.when is not None:
             check_condition(ctx, step.when, ("steps", i, "when"), before=i, outcome=isinstance(step, model.OutcomeStep))
+        for j, paragraph in enumerate(getattr(step, "paragraphs", [])):
+            if paragraph.when is not None:
+                check_condition(ctx, paragraph.when, ("steps", i, "paragraphs", j, "when"), before=i, outcome=True)
     for i, flag in enumerate(ctx.flow.flags):
         check_condition(ctx, flag.when, ("flags", i, "when"), before=None, outcome=False)
+        if flag.staff_only and flag.severity == "urgent":
+            ctx.error(
+                ("flags", i, "staff_only"),
+                "an urgent flag shows the person an urgent ending at once, so it cannot be staff-only",
+            )
 
 
 def check_condition(ctx: Context, cond: Any, path: Path, before: int | None, outcome: bool) -> None:

@@ -23,6 +23,8 @@ def texts(ctx: Context) -> Iterator[tuple[Path, Any, bool]]:
     flow = ctx.flow
     yield ("title",), flow.title, True
     yield ("clinic",), flow.clinic, True
+    if flow.what_to_expect is not None:
+        yield ("what_to_expect",), flow.what_to_expect, True
     for i, section in enumerate(flow.sections):
         yield ("sections", i, "title"), section.title, False
     for i, step in enumerate(flow.steps):
@@ -31,12 +33,14 @@ def texts(ctx: Context) -> Iterator[tuple[Path, Any, bool]]:
             value = getattr(step, key, None)
             if value is not None:
                 yield (*base, key), value, True
+        for j, paragraph in enumerate(getattr(step, "paragraphs", [])):
+            yield (*base, "paragraphs", j, "text"), paragraph.text, True
         for j, choice in enumerate(getattr(step, "choices", [])):
             yield (*base, "choices", j, "label"), choice.label, True
         for j, point in enumerate(getattr(step, "points", [])):
             yield (*base, "points", j, "label"), point.label, True
     for i, flag in enumerate(flow.flags):
-        yield ("flags", i, "topic"), flag.topic, True  # endings list topics to the patient
+        yield ("flags", i, "topic"), flag.topic, not flag.staff_only  # endings list topics to the patient
         if flag.ask_before_change is not None:
             yield ("flags", i, "ask_before_change"), flag.ask_before_change, True
 
