@@ -18,7 +18,7 @@ from bot.channels.telegram.events import Chat, Event, EventKind
 from bot.channels.telegram.replies import Reply
 from bot.engine import Conversation, Effect, Prompt, PromptKind
 from bot.flow import model
-from bot.store import FINISHED, Intake, IntakeStatus, Outgoing, Tx
+from bot.store import FINISHED, Intake, IntakeStatus, Outgoing, Tx, alerts
 
 if TYPE_CHECKING:
     from bot.channels.telegram.runner import TurnRunner
@@ -148,7 +148,9 @@ class TurnState:
         intake.state = conv.to_dict()
         intake.language = conv.language
         intake.flags = list(conv.flags)
+        was_urgent = intake.urgent
         intake.urgent = not engine.urgent_flags.isdisjoint(conv.flags)
+        completed = False
         if conv.consent:
             intake.consent_version = conv.consent["version"]
             intake.consented_at = intake.consented_at or self.now
@@ -161,7 +163,8 @@ class TurnState:
             status = IntakeStatus.DECLINED if declined else IntakeStatus.COMPLETED
             if intake.status not in FINISHED:
                 intake.completed_at = self.now
-                if status == IntakeStatus.COMPLETED and self.notify_completion:
+                completed = status == IntakeStatus.COMPLETED
+                if completed and self.notify_completion:
                     self.tx.queue_completion(intake.id, self.now)
             intake.status = status
             intake.outcome = conv.state
@@ -170,6 +173,23 @@ class TurnState:
         if activity:
             intake.updated_at = self.now
             intake.reminded_at = None
+        self._queue_alerts(intake, was_urgent, completed)
+
+    def _queue_alerts(self, intake: Intake, was_urgent: bool, completed: bool) -> None:
+        """Staff alerts for what this turn did, queued in its transaction (sent by ``bot.jobs.alerts``
+        once it has committed). Compared before and after, whatever made the change: an urgent
+        answer, a crisis screen, a flow edit; the store's unique key makes a repeat nothing."""
+        rules = self.runner.alerts
+        if rules is None:
+            return
+        events = rules.raised(
+            became_urgent=intake.urgent and not was_urgent,
+            asked_for_human=intake.human_requested_at == self.now,  # set by this turn (/human)
+            completed=completed,
+            flags=intake.flags,
+        )
+        if events:
+            alerts.queue(self.tx, intake.id, events, rules.channels, self.now)
 
     # --- output -------------------------------------------------------------------------------
 

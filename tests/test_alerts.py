@@ -1,0 +1,280 @@
+"""Staff alerts, in process: queued in the turn that raised them (an urgent mark, /human, a completion
+with a high flag), once per intake, event and channel; sent by the alert job to a real SMTP server
+(aiosmtpd) and to a staff group on the fake Telegram server; retried, given up on and shown.
+
+The alert bot process end to end (a SIGKILL between commit and send) is in test_alerts_e2e.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from support.default_flow import GOAL_TO_SUMMARY, Q_ALLERGY_NOW, Q_TOXIN, SAFETY_TO_GOAL, begin
+from support.patients import InProcessPatient
+from support.smtp import SmtpServer
+from support.turns import apply
+
+from bot.alerts.content import AlertWriter
+from bot.alerts.rules import AlertRules
+from bot.alerts.senders import EmailSender
+from bot.alerts.settings import AlertSettings, Smtp
+from bot.channels.telegram.events import Chat, Event
+from bot.channels.telegram.runner import TurnRunner
+from bot.engine import Engine
+from bot.jobs.alerts import AlertJob
+from bot.store import Store, utcnow
+from bot.store import alerts as queue
+from bot.store.review import audit_log
+
+# A patient whose name and typed words must never reach an alert.
+ZELDA = Chat(77, 77, "Zelda", "Quackenbush", "zeldaq", "en")
+GRETE = Chat(78, 78, "Grete", "Wunderlich", "grete", "de")
+SECRET_GOAL = "Smaller pores before summer"  # typed by the patient on the way to the summary
+BOTH = ("telegram", "email")
+
+
+def runner(engine: Engine, store: Store, events: frozenset[str] = frozenset({"urgent", "human", "high"})) -> TurnRunner:
+    high = frozenset(f.id for f in engine.flow.flags if f.severity == "high")
+    return TurnRunner(engine, store, alerts=AlertRules(events, BOTH, high))
+
+
+def queued(store: Store, intake_id: int) -> list[tuple[str, str]]:
+    with store.transaction(read_only=True) as tx:
+        return [(row.event, row.channel) for row in queue.of_intake(tx, intake_id)]
+
+
+def symptoms_now(patient: InProcessPatient, lang: str) -> None:
+    """Within 4 weeks of a toxin injection, symptoms right now: the urgent ending."""
+    if lang == "en":
+        begin(patient)
+        patient.tap("18 to 64", expect=Q_TOXIN)
+        patient.tap("Yes, in the last 4 weeks", expect="Since your last injection")
+        patient.tap("Yes", expect="Please get medical help now")
+    else:
+        patient.command("/start", expect="automatische Assistent")
+        patient.tap("Weiter")
+        patient.tap("Ich stimme zu")
+        patient.tap("18 bis 64")
+        patient.tap("Ja, in den letzten 4 Wochen")
+        patient.tap("Ja")
+
+
+def pregnant_to_the_end(patient: InProcessPatient) -> None:
+    """A complete intake with one high flag (pregnancy), the goal typed on the way."""
+    begin(patient)
+    patient.tap("18 to 64", expect=Q_TOXIN)
+    patient.tap("No, never", expect=Q_ALLERGY_NOW)
+    steps = [
+        (action, "I am pregnant", expect) if arg == "No, or this does not apply to me" else (action, arg, expect)
+        for action, arg, expect in SAFETY_TO_GOAL
+    ]
+    patient.walk(steps)
+    patient.walk(GOAL_TO_SUMMARY)
+    patient.tap("Looks right, finish")
+
+
+# --------------------------------------------------------------------------- queued in the turn
+
+
+@pytest.mark.parametrize(("chat", "lang"), [(ZELDA, "en"), (GRETE, "de")])
+def test_an_urgent_answer_queues_one_alert_per_channel_in_its_own_turn(skin: Engine, store: Store, chat, lang) -> None:
+    turns = runner(skin, store)
+    patient = InProcessPatient(turns, chat)
+    symptoms_now(patient, lang)
+    intake = patient.intake()
+    assert intake.urgent and intake.status == "completed"
+    assert queued(store, intake.id) == [("urgent", "telegram"), ("urgent", "email")]
+    with store.transaction(read_only=True) as tx:
+        rows = queue.of_intake(tx, intake.id)
+    # written by the turn that made the intake urgent: at its time, in its transaction
+    assert {row.created_at.replace(tzinfo=None) for row in rows} == {intake.completed_at.replace(tzinfo=None)}
+
+
+def test_a_redelivered_update_and_an_urgent_mark_raised_again_queue_nothing_more(skin: Engine, store: Store) -> None:
+    turns = runner(skin, store)
+    patient = InProcessPatient(turns, ZELDA)
+    symptoms_now(patient, "en")
+    intake = patient.intake()
+    redelivered = apply(turns, patient.update_id, ZELDA, Event("text", text="Yes"))
+    assert redelivered.duplicate
+    assert queued(store, intake.id) == [("urgent", "telegram"), ("urgent", "email")]
+    # the same alert queued once more (another turn, another process): the unique key keeps one
+    with store.transaction() as tx:
+        queue.queue(tx, intake.id, ["urgent"], BOTH, utcnow())
+    assert queued(store, intake.id) == [("urgent", "telegram"), ("urgent", "email")]
+
+
+@pytest.mark.parametrize("chat", [ZELDA, GRETE], ids=["en", "de"])
+def test_a_human_request_queues_an_alert(skin: Engine, store: Store, chat: Chat) -> None:
+    patient = InProcessPatient(runner(skin, store), chat)
+    patient.command("/start")
+    patient.command("/human")
+    intake = patient.intake()
+    assert intake.human_requested_at is not None
+    assert queued(store, intake.id) == [("human", "telegram"), ("human", "email")]
+    patient.command("/human")  # asked again: still one alert
+    assert queued(store, intake.id) == [("human", "telegram"), ("human", "email")]
+
+
+def test_a_completed_intake_with_a_high_flag_queues_a_high_alert(skin: Engine, store: Store) -> None:
+    patient = InProcessPatient(runner(skin, store), ZELDA)
+    pregnant_to_the_end(patient)
+    intake = patient.intake()
+    assert intake.status == "completed" and "pregnancy" in intake.flags
+    assert queued(store, intake.id) == [("high", "telegram"), ("high", "email")]
+
+
+def test_every_completion_alerts_only_when_alert_on_says_completed(skin: Engine, store: Store) -> None:
+    patient = InProcessPatient(runner(skin, store, frozenset({"completed"})), ZELDA)
+    patient.command("/human")  # not asked for: nothing
+    pregnant_to_the_end(patient)
+    assert queued(store, patient.intake().id) == [("completed", "telegram"), ("completed", "email")]
+
+
+def test_no_alert_is_queued_when_alerts_are_off(skin: Engine, store: Store) -> None:
+    patient = InProcessPatient(TurnRunner(skin, store), ZELDA)
+    symptoms_now(patient, "en")
+    assert queued(store, patient.intake().id) == []
+    assert AlertRules.of(AlertSettings(), skin) is None  # no channel configured: alerts are off
+
+
+def test_in_progress_answers_without_an_event_queue_nothing(skin: Engine, store: Store) -> None:
+    patient = InProcessPatient(runner(skin, store), ZELDA)
+    begin(patient)
+    patient.tap("18 to 64", expect=Q_TOXIN)
+    assert queued(store, patient.intake().id) == []
+
+
+# --------------------------------------------------------------------------- what an alert says
+
+
+def test_an_alert_says_event_severity_number_and_link_and_topics_only_when_asked(skin: Engine) -> None:
+    minimal = AlertWriter(skin, "https://clinic.example/", "minimal").write("high", 12, ["pregnancy"])
+    assert minimal.subject == "Completed with a high flag: intake 12"
+    assert minimal.body.splitlines() == ["Severity: high", "Open the intake: https://clinic.example/intakes/12"]
+    topics = AlertWriter(skin, "https://clinic.example", "topics").write("high", 12, ["pregnancy"])
+    assert topics.body.splitlines()[-1] == "Flags: Pregnancy, trying to get pregnant, or breastfeeding"
+    erased = AlertWriter(skin, "https://clinic.example", "topics").write("urgent", 13, None)
+    assert erased.body.splitlines()[0] == "Severity: urgent"
+
+
+def test_alerts_are_written_in_the_flows_default_language(skin: Engine) -> None:
+    german = Engine(skin.flow.model_copy(update={"default_language": "de"}))
+    alert = AlertWriter(german, "https://klinik.example", "topics").write("urgent", 5, ["pregnancy"])
+    assert alert.subject == "Dringend: ein Dringlichkeitshinweis wurde angezeigt: Aufnahme 5"
+    assert "Schweregrad: dringend" in alert.body and "Schwangerschaft" in alert.body
+
+
+# --------------------------------------------------------------------------- e-mail, on a real SMTP server
+
+
+@pytest.fixture()
+def sqlite_store(sqlite_url: str) -> Iterator[Store]:
+    store = Store.open(sqlite_url)
+    yield store
+    store.close()
+
+
+@pytest.fixture()
+def smtp() -> Iterator[SmtpServer]:
+    with SmtpServer() as server:
+        yield server
+
+
+def email_settings(server: SmtpServer, **changes) -> AlertSettings:
+    values = {
+        "smtp": Smtp(server.host, server.port, "starttls"),
+        "email_from": "Intake bot <bot@clinic.example>",
+        "email_to": ("desk@clinic.example", "doctor@clinic.example"),
+        "detail": "topics",
+        "max_attempts": 3,
+        "retry_base": 0.0,
+        **changes,
+    }
+    return AlertSettings(**values)
+
+
+def email_job(skin: Engine, store: Store, settings: AlertSettings) -> AlertJob:
+    sender = EmailSender(settings.smtp, settings.email_from, settings.email_to, timeout=5)
+    return AlertJob(store, AlertWriter(skin, "https://clinic.example", settings.detail), settings, [sender])
+
+
+def test_an_alert_by_email_carries_number_and_link_but_never_names_or_answers(
+    skin: Engine, sqlite_store: Store, smtp: SmtpServer
+) -> None:
+    store = sqlite_store
+    settings = email_settings(smtp)
+    patient = InProcessPatient(TurnRunner(skin, store, alerts=AlertRules.of(settings, skin)), ZELDA)
+    pregnant_to_the_end(patient)
+    intake = patient.intake()
+    assert asyncio.run(email_job(skin, store, settings).send_due()) == 1
+    [mail] = smtp.wait_for(1)
+    assert mail.sender == "bot@clinic.example"
+    assert mail.recipients == ["desk@clinic.example", "doctor@clinic.example"]
+    assert mail.message["Subject"] == f"Completed with a high flag: intake {intake.id}"
+    assert mail.message["To"] == "desk@clinic.example, doctor@clinic.example"
+    assert mail.message["Auto-Submitted"] == "auto-generated"
+    assert f"https://clinic.example/intakes/{intake.id}" in mail.body
+    assert "Severity: high" in mail.body and "Pregnancy" in mail.body  # ALERT_DETAIL=topics
+    for private in ("Zelda", "Quackenbush", "zeldaq", SECRET_GOAL, "pores", "I am pregnant"):
+        assert private.lower() not in mail.raw.lower(), private
+    # sent once: a second round finds nothing due
+    assert asyncio.run(email_job(skin, store, settings).send_due()) == 0
+    assert len(smtp.received) == 1
+    with store.transaction(read_only=True) as tx:
+        [row] = queue.of_intake(tx, intake.id)
+        log = audit_log(tx)
+    assert row.sent_at is not None and row.attempts == 0
+    assert [(e.actor, e.action, e.intake_id, e.detail) for e in log] == [
+        ("alerts", "alert_sent", intake.id, "high by email")
+    ]
+
+
+def test_an_unreachable_mail_server_is_retried_then_given_up_and_recorded(skin: Engine, sqlite_store: Store) -> None:
+    store = sqlite_store
+    with SmtpServer() as closed:
+        settings = email_settings(closed)
+    # the server has stopped: its port refuses connections
+    patient = InProcessPatient(TurnRunner(skin, store, alerts=AlertRules.of(settings, skin)), ZELDA)
+    symptoms_now(patient, "en")
+    job = email_job(skin, store, settings)
+    for _ in range(3):
+        assert asyncio.run(job.send_due()) == 0
+    with store.transaction(read_only=True) as tx:
+        [row] = queue.given_up(tx)
+        log = audit_log(tx)
+    assert (row.event, row.channel, row.attempts) == ("urgent", "email", 3)
+    assert "ConnectionRefusedError" in row.last_error
+    assert [(e.action, e.detail.split(":")[0]) for e in log] == [("alert_given_up", "urgent by email")]
+    assert asyncio.run(job.send_due()) == 0  # given up: never tried again
+
+
+def test_a_failed_try_waits_with_backoff_before_the_next(skin: Engine, sqlite_store: Store) -> None:
+    store = sqlite_store
+    with SmtpServer() as closed:
+        settings = email_settings(closed, retry_base=60.0)
+    patient = InProcessPatient(TurnRunner(skin, store, alerts=AlertRules.of(settings, skin)), ZELDA)
+    patient.command("/human")
+    job = email_job(skin, store, settings)
+    asyncio.run(job.send_due())
+    asyncio.run(job.send_due())  # not due yet: no second try
+    with store.transaction(read_only=True) as tx:
+        [row] = queue.of_intake(tx, patient.intake().id)
+    assert row.attempts == 1 and row.gave_up_at is None
+    assert row.next_try_at.replace(tzinfo=None) - row.created_at.replace(tzinfo=None) >= timedelta(seconds=59)
+
+
+def test_a_mail_server_across_a_network_without_starttls_is_refused(skin: Engine, sqlite_store: Store) -> None:
+    """127.0.0.2 is not this machine's name for itself as far as the check goes: no STARTTLS, no mail."""
+    with SmtpServer(host="127.0.0.2") as remote:
+        settings = email_settings(remote, max_attempts=1)
+        patient = InProcessPatient(TurnRunner(skin, sqlite_store, alerts=AlertRules.of(settings, skin)), ZELDA)
+        patient.command("/human")
+        asyncio.run(email_job(skin, sqlite_store, settings).send_due())
+        assert remote.received == []
+    with sqlite_store.transaction(read_only=True) as tx:
+        [row] = queue.given_up(tx)
+    assert "offers no STARTTLS" in row.last_error
