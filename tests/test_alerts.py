@@ -13,16 +13,20 @@ from datetime import timedelta
 
 import pytest
 from support.default_flow import GOAL_TO_SUMMARY, Q_ALLERGY_NOW, Q_TOXIN, SAFETY_TO_GOAL, begin
+from support.fake_telegram import FakeTelegram
 from support.patients import InProcessPatient
 from support.smtp import SmtpServer
 from support.turns import apply
 
 from bot.alerts.content import AlertWriter
 from bot.alerts.rules import AlertRules
-from bot.alerts.senders import EmailSender
+from bot.alerts.senders import EmailSender, TelegramSender
 from bot.alerts.settings import AlertSettings, Smtp
+from bot.channels.telegram.channel import build_application
 from bot.channels.telegram.events import Chat, Event
+from bot.channels.telegram.outbox import ChatPacer
 from bot.channels.telegram.runner import TurnRunner
+from bot.config import Settings
 from bot.engine import Engine
 from bot.jobs.alerts import AlertJob
 from bot.store import Store, utcnow
@@ -278,3 +282,91 @@ def test_a_mail_server_across_a_network_without_starttls_is_refused(skin: Engine
     with sqlite_store.transaction(read_only=True) as tx:
         [row] = queue.given_up(tx)
     assert "offers no STARTTLS" in row.last_error
+
+
+# --------------------------------------------------------------------------- the staff Telegram chat
+
+STAFF_CHAT = -1001234567890
+
+
+def telegram_settings(**changes) -> AlertSettings:
+    values = {"telegram_chat_id": STAFF_CHAT, "detail": "minimal", "max_attempts": 3, "retry_base": 0.0, **changes}
+    return AlertSettings(**values)
+
+
+async def telegram_job(fake: FakeTelegram, skin: Engine, store: Store, settings: AlertSettings):
+    """The job with a sender on the channel's own kind of bot (its rate limiter) and a pacer."""
+    application = build_application(Settings(telegram_token=fake.TOKEN, telegram_base_url=fake.base_url))
+    await application.bot.initialize()
+    sender = TelegramSender(application.bot, settings.telegram_chat_id, ChatPacer(rate=1000))
+    job = AlertJob(store, AlertWriter(skin, "https://clinic.example", settings.detail), settings, [sender])
+    return application, job
+
+
+async def test_the_staff_chat_gets_the_alert_once(
+    skin: Engine, sqlite_store: Store, fake_telegram: FakeTelegram
+) -> None:
+    fake_telegram.add_group(STAFF_CHAT)
+    settings = telegram_settings()
+    patient = InProcessPatient(TurnRunner(skin, sqlite_store, alerts=AlertRules.of(settings, skin)), ZELDA)
+    await asyncio.to_thread(symptoms_now, patient, "en")
+    intake = await asyncio.to_thread(patient.intake)
+    application, job = await telegram_job(fake_telegram, skin, sqlite_store, settings)
+    try:
+        assert await job.send_due() == 1
+        assert await job.send_due() == 0
+    finally:
+        await application.bot.shutdown()
+    [alert] = fake_telegram.messages(STAFF_CHAT)
+    assert alert["text"].splitlines() == [
+        f"Urgent: an urgent text was shown: intake {intake.id}",
+        "",
+        "Severity: urgent",
+        f"Open the intake: https://clinic.example/intakes/{intake.id}",
+    ]
+    assert alert["reply_markup"] is None
+    assert "Zelda" not in alert["text"]
+
+
+async def test_a_staff_chat_that_removed_the_bot_is_retried_then_given_up_and_recorded(
+    skin: Engine, sqlite_store: Store, fake_telegram: FakeTelegram
+) -> None:
+    fake_telegram.add_group(STAFF_CHAT)
+    fake_telegram.block(STAFF_CHAT)  # the bot was removed from the group: 403
+    settings = telegram_settings()
+    patient = InProcessPatient(TurnRunner(skin, sqlite_store, alerts=AlertRules.of(settings, skin)), ZELDA)
+    await asyncio.to_thread(patient.command, "/human")
+    application, job = await telegram_job(fake_telegram, skin, sqlite_store, settings)
+    try:
+        for _ in range(3):
+            assert await job.send_due() == 0
+        assert await job.send_due() == 0  # given up: not tried a fourth time
+    finally:
+        await application.bot.shutdown()
+    assert len([c for c in fake_telegram.calls("sendMessage") if c["params"]["chat_id"] == STAFF_CHAT]) == 3
+    with sqlite_store.transaction(read_only=True) as tx:
+        [row] = queue.given_up(tx)
+        log = audit_log(tx)
+    assert (row.event, row.channel, row.attempts) == ("human", "telegram", 3)
+    assert row.last_error == "Forbidden: bot was kicked from the group chat"
+    assert [(e.action, e.detail) for e in log] == [
+        ("alert_given_up", "human by telegram: Forbidden: bot was kicked from the group chat")
+    ]
+
+
+async def test_a_staff_chat_back_after_a_403_gets_the_alert(
+    skin: Engine, sqlite_store: Store, fake_telegram: FakeTelegram
+) -> None:
+    fake_telegram.add_group(STAFF_CHAT)
+    fake_telegram.block(STAFF_CHAT)
+    settings = telegram_settings(max_attempts=5)
+    patient = InProcessPatient(TurnRunner(skin, sqlite_store, alerts=AlertRules.of(settings, skin)), ZELDA)
+    await asyncio.to_thread(patient.command, "/human")
+    application, job = await telegram_job(fake_telegram, skin, sqlite_store, settings)
+    try:
+        assert await job.send_due() == 0
+        fake_telegram.block(STAFF_CHAT, False)  # the clinic added the bot again
+        assert await job.send_due() == 1
+    finally:
+        await application.bot.shutdown()
+    assert len(fake_telegram.messages(STAFF_CHAT)) == 1

@@ -69,7 +69,8 @@ class TelegramSender:
         except RetryAfter as err:
             raise SendFailed(f"429: retry after {retry_seconds(err)}s", retry_seconds(err)) from None
         except TelegramError as err:  # 403 (the bot was removed), 400 (no such chat), network
-            raise SendFailed(f"{type(err).__name__}: {err.message}") from None
+            kind = type(err).__name__
+            raise SendFailed(err.message if err.message.startswith(kind) else f"{kind}: {err.message}") from None
         return f"sent, message {message_id}"
 
 
