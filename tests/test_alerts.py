@@ -12,9 +12,10 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from support.default_flow import GOAL_TO_SUMMARY, Q_ALLERGY_NOW, Q_TOXIN, SAFETY_TO_GOAL, begin
+import yaml
+from support.default_flow import DEFAULT_FLOW, GOAL_TO_SUMMARY, Q_ALLERGY_NOW, Q_TOXIN, SAFETY_TO_GOAL, begin
 from support.fake_telegram import FakeTelegram
-from support.patients import InProcessPatient
+from support.patients import InProcessPatient, Step
 from support.smtp import SmtpServer
 from support.turns import apply
 
@@ -28,6 +29,7 @@ from bot.channels.telegram.outbox import ChatPacer
 from bot.channels.telegram.runner import TurnRunner
 from bot.config import Settings
 from bot.engine import Engine
+from bot.flow.messages import DEFAULT_MESSAGES
 from bot.jobs.alerts import AlertJob
 from bot.store import Store, utcnow
 from bot.store import alerts as queue
@@ -66,18 +68,47 @@ def symptoms_now(patient: InProcessPatient, lang: str) -> None:
         patient.tap("Ja")
 
 
-def pregnant_to_the_end(patient: InProcessPatient) -> None:
+def pregnant_to_the_end(patient: InProcessPatient, lang: str = "en") -> None:
     """A complete intake with one high flag (pregnancy), the goal typed on the way."""
-    begin(patient)
-    patient.tap("18 to 64", expect=Q_TOXIN)
-    patient.tap("No, never", expect=Q_ALLERGY_NOW)
-    steps = [
-        (action, "I am pregnant", expect) if arg == "No, or this does not apply to me" else (action, arg, expect)
-        for action, arg, expect in SAFETY_TO_GOAL
+    steps: list[Step] = [
+        ("command", "/start", None),
+        ("tap", "Continue", None),
+        ("tap", "I agree", None),
+        ("tap", "18 to 64", Q_TOXIN),
+        ("tap", "No, never", Q_ALLERGY_NOW),
+        *[
+            (action, "I am pregnant", expect) if arg == "No, or this does not apply to me" else (action, arg, expect)
+            for action, arg, expect in SAFETY_TO_GOAL + GOAL_TO_SUMMARY
+        ],
+        ("tap", "Looks right, finish", None),
     ]
-    patient.walk(steps)
-    patient.walk(GOAL_TO_SUMMARY)
-    patient.tap("Looks right, finish")
+    if lang == "en":
+        patient.walk(steps)
+    else:
+        walk_in_german(patient, steps)
+
+
+def walk_in_german(patient: InProcessPatient, steps: list[Step]) -> None:
+    """The same steps by their German labels (the flow's choices, the interface's messages): of the
+    German words for an English label, the one on the buttons now; a choice typed by its label is
+    typed in German too; other typed words stay as they are."""
+    flow = yaml.safe_load(DEFAULT_FLOW.read_text(encoding="utf-8"))
+    german: dict[str, set[str]] = {}
+    for step in flow["steps"]:
+        for label in [choice["label"] for choice in step.get("choices") or []] + list(step.values()):
+            if isinstance(label, dict) and {"en", "de"} <= label.keys():
+                german.setdefault(label["en"], set()).add(label["de"])
+    for key, text in DEFAULT_MESSAGES["en"].items():
+        german.setdefault(text, set()).add(DEFAULT_MESSAGES["de"][key])
+    for action, arg, _ in steps:
+        if action == "tap":
+            shown = [
+                b["text"] for payload in patient.outbox()[-1:] for row in payload.get("keyboard") or [] for b in row
+            ]
+            [arg] = [de for de in german[arg] if any(text.endswith(de) for text in shown)]
+        elif action == "type" and arg in german:
+            arg = min(german[arg])
+        getattr(patient, action)(arg)
 
 
 # --------------------------------------------------------------------------- queued in the turn
@@ -123,10 +154,12 @@ def test_a_human_request_queues_an_alert(skin: Engine, store: Store, chat: Chat)
     assert queued(store, intake.id) == [("human", "telegram"), ("human", "email")]
 
 
-def test_a_completed_intake_with_a_high_flag_queues_a_high_alert(skin: Engine, store: Store) -> None:
-    patient = InProcessPatient(runner(skin, store), ZELDA)
-    pregnant_to_the_end(patient)
+@pytest.mark.parametrize(("chat", "lang"), [(ZELDA, "en"), (GRETE, "de")])
+def test_a_completed_intake_with_a_high_flag_queues_a_high_alert(skin: Engine, store: Store, chat, lang) -> None:
+    patient = InProcessPatient(runner(skin, store), chat)
+    pregnant_to_the_end(patient, lang)
     intake = patient.intake()
+    assert intake.language == lang
     assert intake.status == "completed" and "pregnancy" in intake.flags
     assert queued(store, intake.id) == [("high", "telegram"), ("high", "email")]
 
@@ -207,9 +240,8 @@ def email_job(skin: Engine, store: Store, settings: AlertSettings) -> AlertJob:
 
 
 def test_an_alert_by_email_carries_number_and_link_but_never_names_or_answers(
-    skin: Engine, sqlite_store: Store, smtp: SmtpServer
+    skin: Engine, store: Store, smtp: SmtpServer
 ) -> None:
-    store = sqlite_store
     settings = email_settings(smtp)
     patient = InProcessPatient(TurnRunner(skin, store, alerts=AlertRules.of(settings, skin)), ZELDA)
     pregnant_to_the_end(patient)
@@ -370,3 +402,32 @@ async def test_a_staff_chat_back_after_a_403_gets_the_alert(
     finally:
         await application.bot.shutdown()
     assert len(fake_telegram.messages(STAFF_CHAT)) == 1
+
+
+# --------------------------------------------------------------------------- erasure
+
+
+def test_an_unsent_alert_outlives_the_erasure_and_a_sent_one_goes_with_it(
+    skin: Engine, sqlite_store: Store, smtp: SmtpServer
+) -> None:
+    """/delete right after asking for a person: staff still hear of it (with no topics left to
+    name); an alert already sent is erased with the intake."""
+    settings = email_settings(smtp)
+    turns = TurnRunner(skin, sqlite_store, alerts=AlertRules.of(settings, skin))
+    sent = InProcessPatient(turns, ZELDA)
+    sent.command("/human")
+    asyncio.run(email_job(skin, sqlite_store, settings).send_due())
+    erased_first = InProcessPatient(turns, GRETE)
+    erased_first.command("/human")
+    ids = sent.intake().id, erased_first.intake().id
+    for patient in (sent, erased_first):
+        patient.command("/delete")
+        patient.tap("erase everything" if patient is sent else "alles löschen")
+    assert sent.intake() is None and erased_first.intake() is None
+    with sqlite_store.transaction(read_only=True) as tx:
+        assert [queue.of_intake(tx, i) != [] for i in ids] == [False, True]
+    assert asyncio.run(email_job(skin, sqlite_store, settings).send_due()) == 1
+    mails = smtp.wait_for(2)
+    assert f"intake {ids[1]}" in mails[1].message["Subject"] and "Grete" not in mails[1].raw
+    with sqlite_store.transaction(read_only=True) as tx:
+        assert queue.of_intake(tx, ids[1]) == []  # sent, for an intake no longer there: done with

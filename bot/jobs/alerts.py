@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from bot.alerts.content import AlertWriter
 from bot.alerts.senders import Sender, SendFailed
 from bot.alerts.settings import AlertSettings
-from bot.store import Store, utcnow
+from bot.store import Store, as_utc, utcnow
 from bot.store import alerts as queue
 from bot.store.review import record
 
@@ -97,7 +97,7 @@ class AlertJob:
             if sender is None:
                 raise SendFailed(f"the {row.channel} channel is not configured any more")
             alert = self.writer.write(row.event, row.intake_id, await asyncio.to_thread(self._flags, row.intake_id))
-            answer = await sender.send(alert, key=f"{row.id}.{int(row.created_at.timestamp())}")
+            answer = await sender.send(alert, key=f"{row.id}.{int(as_utc(row.created_at).timestamp())}")
         except SendFailed as err:
             error, retry_after = str(err), err.retry_after
         else:
