@@ -57,6 +57,8 @@ class TurnState:
         self.prompt_shown = False
         self.fitted = False  # the conversation was checked against the flow (``fit``)
         self.moved = False  # ... and the person's place moved: the flow was edited under them
+        #: the intake's urgent mark as the turn found it (an alert is raised when the turn sets it)
+        self.urgent_before = False
 
     @property
     def lang(self) -> str:
@@ -73,6 +75,7 @@ class TurnState:
         """The intake and its conversation as stored (``fit`` makes it fit the flow)."""
         self.intake = intake
         self.conv = Conversation.from_dict(intake.state) if intake is not None else None
+        self.urgent_before = intake is not None and intake.urgent
 
     def fit(self) -> bool:
         """Fit the conversation read from the store to the flow this process runs: the flow may
@@ -109,6 +112,7 @@ class TurnState:
         )
         self.intake = self.tx.create_intake(intake)
         self.conv = conv
+        self.urgent_before = False
         self.fitted = True  # begun on this flow
 
     def ensure_intake(self, source: str | None = None, anew: bool = False) -> bool:
@@ -148,7 +152,6 @@ class TurnState:
         intake.state = conv.to_dict()
         intake.language = conv.language
         intake.flags = list(conv.flags)
-        was_urgent = intake.urgent
         intake.urgent = not engine.urgent_flags.isdisjoint(conv.flags)
         completed = False
         if conv.consent:
@@ -173,17 +176,18 @@ class TurnState:
         if activity:
             intake.updated_at = self.now
             intake.reminded_at = None
-        self._queue_alerts(intake, was_urgent, completed)
+        self._queue_alerts(intake, completed)
 
-    def _queue_alerts(self, intake: Intake, was_urgent: bool, completed: bool) -> None:
+    def _queue_alerts(self, intake: Intake, completed: bool) -> None:
         """Staff alerts for what this turn did, queued in its transaction (sent by ``bot.jobs.alerts``
-        once it has committed). Compared before and after, whatever made the change: an urgent
-        answer, a crisis screen, a flow edit; the store's unique key makes a repeat nothing."""
+        once it has committed). The intake as the turn found it and as it leaves it, whatever made
+        the change (an urgent answer, a crisis screen, a mark set anywhere in the turn); the
+        store's unique key makes a repeat nothing."""
         rules = self.runner.alerts
         if rules is None:
             return
         events = rules.raised(
-            became_urgent=intake.urgent and not was_urgent,
+            became_urgent=intake.urgent and not self.urgent_before,
             asked_for_human=intake.human_requested_at == self.now,  # set by this turn (/human)
             completed=completed,
             flags=intake.flags,
@@ -303,6 +307,7 @@ class TurnState:
         chat's current intake in the store."""
         if kept is not None:
             self.intake, self.conv = kept
+            self.urgent_before = self.intake.urgent
         else:
             self.load(self.tx.current_intake(self.chat.id))
         self.fitted = kept is not None  # this process made it, with this flow
