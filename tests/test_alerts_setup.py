@@ -181,3 +181,14 @@ def test_admins_see_staff_alerts_that_were_given_up(skin: Engine, sqlite_url: st
     reviewer = TestClient(create_app(skin, store, secret_key="test-secret-key"))
     login(reviewer, "rita")
     assert reviewer.get("/audit").status_code == 403
+
+
+def test_alerts_test_logs_in_with_the_user_and_password_of_smtp_url(cli) -> None:
+    with SmtpServer(login=("alerts@clinic.example", "p@ss:word")) as smtp:
+        env = {"SMTP_URL": smtp.url, "ALERT_EMAIL_FROM": "bot@clinic.example", "ALERT_EMAIL_TO": "desk@clinic.example"}
+        assert "%40" in smtp.url and "%3A" in smtp.url  # percent-encoded, as .env.example says
+        ran = cli("alerts", "test", env=env)
+        smtp.wait_for(1)
+    assert ran.returncode == 0, ran
+    assert ran.stdout.startswith("e-mail to desk@clinic.example via smtp://alerts%40clinic.example@127.0.0.1:")
+    assert "p@ss" not in ran.stdout  # the password is never shown

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.utils import parseaddr
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from bot.errors import UserError
 
@@ -42,7 +42,8 @@ class Smtp:
 
     def __str__(self) -> str:  # for messages: never the password
         scheme = "smtps" if self.security == "ssl" else "smtp"
-        return f"{scheme}://{self.user + '@' if self.user else ''}{self.host}:{self.port}"
+        user = quote(self.user, safe="") + "@" if self.user else ""
+        return f"{scheme}://{user}{self.host}:{self.port}"
 
 
 @dataclass(frozen=True)

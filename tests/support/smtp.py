@@ -13,8 +13,10 @@ import time
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
+from urllib.parse import quote
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 from support.bot_process import free_port
 
@@ -48,16 +50,30 @@ class _Keep:
 class SmtpServer:
     """``with SmtpServer() as smtp:`` then ``smtp.url`` is SMTP_URL and ``smtp.received`` what came."""
 
-    def __init__(self, host: str = "127.0.0.1"):
+    def __init__(self, host: str = "127.0.0.1", login: tuple[str, str] | None = None):
+        """``login``: (user, password) the server then insists on (AUTH, allowed without TLS here:
+        the test server is on this machine, where the bot speaks without STARTTLS too)."""
         self.host = host
         self.port = free_port()
+        self.login = login
         self.received: list[Received] = []
         self.lock = threading.Lock()
-        self.controller = Controller(_Keep(self), hostname=host, port=self.port)
+        auth: dict[str, Any] = {}
+        if login is not None:
+            auth = {"authenticator": self._authenticate, "auth_required": True, "auth_require_tls": False}
+        self.controller = Controller(_Keep(self), hostname=host, port=self.port, **auth)
+
+    def _authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+        assert self.login is not None
+        given = (data.login.decode(), data.password.decode())
+        return AuthResult(success=given == self.login)
 
     @property
     def url(self) -> str:
-        return f"smtp://{self.host}:{self.port}"
+        if self.login is None:
+            return f"smtp://{self.host}:{self.port}"
+        user, password = (quote(part, safe="") for part in self.login)
+        return f"smtp://{user}:{password}@{self.host}:{self.port}"
 
     def __enter__(self) -> SmtpServer:
         self.controller.start()
