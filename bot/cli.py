@@ -225,6 +225,15 @@ def cmd_diagram(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_alerts(args: argparse.Namespace) -> int:
+    """`alerts test`: a test alert to every configured channel, one line each on what it answered."""
+    from bot.alerts.probe import probe
+    from bot.engine import Engine
+
+    settings = load_settings()
+    return probe(settings, Engine(load_checked(settings.flow_path)), sys.stdout)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Skin Botox intake questionnaire bot.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -276,6 +285,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("purge", help="erase intakes older than RETENTION_DAYS (answers, transcript, notes)")
     p.add_argument("--days", type=int, help="override RETENTION_DAYS")
     p.set_defaults(func=cmd_purge)
+
+    p = sub.add_parser("alerts", help="staff alerts: `alerts test` sends a test alert to every configured channel")
+    p.add_argument("action", choices=["test"])
+    p.set_defaults(func=cmd_alerts)
 
     p = sub.add_parser("diagram", help="print a Mermaid state diagram of a flow")
     p.add_argument("flow", metavar="FLOW")

@@ -9,12 +9,13 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
 from dotenv import load_dotenv
 
+from bot.alerts.settings import AlertSettings, AlertSettingsError, load_alert_settings
 from bot.errors import UserError
 
 DEFAULT_FLOW = "flows/skin_botox.yaml"
@@ -68,6 +69,8 @@ class Settings:
     retention_days: int | None = DEFAULT_RETENTION_DAYS
     staff_session_idle_minutes: int = DEFAULT_SESSION_IDLE_MINUTES
     staff_session_max_hours: int = DEFAULT_SESSION_MAX_HOURS
+    #: staff alerts: which events, to which channels (bot.alerts.settings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
 
     def check_token(self) -> str:
         """The bot token, or SettingsError saying what is wrong with it."""
@@ -180,6 +183,10 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
         max_attempts = int(env.get("CLINIC_WEBHOOK_MAX_ATTEMPTS", "10"))
     except ValueError:
         raise SettingsError("CLINIC_WEBHOOK_MAX_ATTEMPTS must be a whole number") from None
+    try:
+        alerts = load_alert_settings(env, has_token=bool(env.get("TELEGRAM_BOT_TOKEN")), duration=duration)
+    except AlertSettingsError as err:
+        raise SettingsError(str(err)) from None
     settings = Settings(
         flow_path=env.get("FLOW_PATH", DEFAULT_FLOW),
         telegram_token=env.get("TELEGRAM_BOT_TOKEN"),
@@ -209,6 +216,7 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
         staff_session_max_hours=_whole(
             "STAFF_SESSION_MAX_HOURS", env.get("STAFF_SESSION_MAX_HOURS"), DEFAULT_SESSION_MAX_HOURS, 7 * 24
         ),
+        alerts=alerts,
     )
     if settings.webhook_url and not settings.webhook_secret:
         raise SettingsError("WEBHOOK_URL is set but WEBHOOK_SECRET is not: set a secret so forged updates are refused")

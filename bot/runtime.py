@@ -60,6 +60,11 @@ def secret_key(settings: Settings) -> str:
     return key
 
 
+def link_base(settings: Settings) -> str:
+    """Where staff open an intake's page: PUBLIC_URL, else the staff app's own address."""
+    return settings.public_url or f"http://{settings.web_listen}:{settings.web_port}"
+
+
 @dataclass(frozen=True)
 class Parts:
     """What this process runs besides the jobs."""
@@ -116,7 +121,24 @@ class Runtime:
                     ),
                 )
             )
+        if settings.alerts.active:
+            jobs.append(self._alert_job())
         return jobs
+
+    def _alert_job(self) -> Job:
+        """Staff alerts, through this process's bot (its rate limiter and pacer) and by e-mail."""
+        from bot.alerts.content import AlertWriter
+        from bot.alerts.senders import senders
+        from bot.jobs.alerts import AlertJob
+
+        settings = self.settings
+        channel = self.channel
+        bot, pacer = (channel.bot, channel.outbox.pacer) if channel is not None else (None, None)
+        writer = AlertWriter(self.engine, link_base(settings), settings.alerts.detail)
+        log.info(
+            "staff alerts on %s by %s", ", ".join(sorted(settings.alerts.events)), ", ".join(settings.alerts.channels)
+        )
+        return AlertJob(self.store, writer, settings.alerts, senders(settings.alerts, bot, pacer))
 
     # --- what serves HTTP --------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from bot.staff.filters import Filters
-from bot.store import Intake, Store, deliveries
+from bot.store import Intake, Store, alerts, deliveries
 from bot.store import review as rows
 from bot.store.review import IntakeView, Page
 
@@ -103,3 +103,8 @@ class Review:
     def failed_webhooks(self) -> list[sa.Row]:
         with self.store.transaction(read_only=True) as tx:
             return deliveries.given_up(tx)
+
+    def failed_alerts(self) -> list[sa.Row]:
+        """Staff alerts given up on (a staff chat that removed the bot, a mail server that refused)."""
+        with self.store.transaction(read_only=True) as tx:
+            return alerts.given_up(tx)

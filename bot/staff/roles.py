@@ -5,4 +5,4 @@ from enum import StrEnum
 
 class Role(StrEnum):
     REVIEWER = "reviewer"  # reads intakes, marks them reviewed, adds notes, exports
-    ADMIN = "admin"  # also reads the audit log and the completion webhooks given up on
+    ADMIN = "admin"  # also reads the audit log and the completion webhooks and staff alerts given up on

@@ -402,7 +402,8 @@ class WebApp:
     async def audit_page(self, request: Request) -> Response:
         entries = await self.blocking(self.review.audit_log)
         failed = await self.blocking(self.review.failed_webhooks)
-        return self.render(request, "audit.html", entries=entries, failed=failed)
+        failed_alerts = await self.blocking(self.review.failed_alerts)
+        return self.render(request, "audit.html", entries=entries, failed=failed, failed_alerts=failed_alerts)
 
     # --- the clinic API ------------------------------------------------------------------------
 

@@ -200,3 +200,26 @@ webhook_deliveries = sa.Table(
     sa.Column("last_error", sa.String(256)),
     sa.Index("ix_webhook_deliveries_due", "delivered_at", "gave_up_at", "next_try_at"),
 )
+
+#: Staff alerts waiting to go out (migration 0008), a durable outbox like ``webhook_deliveries``:
+#: one row per intake, event and channel, queued in the turn that raised the event. The unique key
+#: makes each (intake, event) alert once per channel, however often a turn raises it again; one
+#: row per channel, so that a channel that took the alert is never sent it again while the other
+#: one is retried. No foreign key: an alert still unsent outlives its intake's erasure (staff
+#: learn that someone needed them); nothing in a row tells who the patient is or what they said.
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("intake_id", sa.BigInteger, nullable=False),
+    sa.Column("event", sa.String(16), nullable=False),  # urgent | human | high | completed
+    sa.Column("channel", sa.String(16), nullable=False),  # telegram | email
+    sa.Column("created_at", When, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_try_at", When),
+    sa.Column("sent_at", When),
+    sa.Column("gave_up_at", When),
+    sa.Column("last_error", sa.String(256)),
+    sa.UniqueConstraint("intake_id", "event", "channel", name="uq_alerts_intake_event_channel"),
+    sa.Index("ix_alerts_due", "sent_at", "gave_up_at", "next_try_at"),
+)

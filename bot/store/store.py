@@ -26,7 +26,7 @@ from bot.failures import log_failure
 from bot.store.checkpoint import SAFETY_NET_PAGES, Checkpointer
 from bot.store.driver import Statements
 from bot.store.records import Direction, Intake, IntakeStatus, Outgoing, TranscriptLine, as_utc, dumps
-from bot.store.schema import intakes, messages, notes, telegram_updates, webhook_deliveries
+from bot.store.schema import alerts, intakes, messages, notes, telegram_updates, webhook_deliveries
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -302,6 +302,10 @@ class Tx:
         self.conn.execute(messages.delete().where(messages.c.intake_id.in_(ids)))
         for child in (webhook_deliveries, notes):
             self.conn.execute(child.delete().where(child.c.intake_id.in_(ids)))
+        # Staff alerts already sent or given up on go too; one still to send stays (no foreign
+        # key), so that erasing right after asking for help never keeps staff from hearing of it.
+        done = sa.or_(alerts.c.sent_at.isnot(None), alerts.c.gave_up_at.isnot(None))
+        self.conn.execute(alerts.delete().where(alerts.c.intake_id.in_(ids), done))
         return self.conn.execute(intakes.delete().where(which)).rowcount
 
     def quiet_intakes(self, updated_before: datetime) -> list[Intake]:

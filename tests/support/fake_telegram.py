@@ -14,8 +14,10 @@ editMessageReplyMarkup, deleteMessage, answerCallbackQuery, sendChatAction, clos
 case-insensitive, as on Telegram. An unknown method answers 404 "Not Found"; a well-formed but wrong token 401
 "Unauthorized" (a malformed one 404, like Telegram).
 
-Only private chats exist: a chat with a patient comes into being when the patient's side first sends something in
-it, and the chat id is the patient's user id. Message ids are counted per chat and shared by both sides.
+A chat with a patient is private: it comes into being when the patient's side first sends something in it, and
+the chat id is the patient's user id. Message ids are counted per chat and shared by both sides. A group (a staff
+chat the clinic added the bot to) exists once a test calls ``add_group``; ``block`` on it is the bot being removed
+from the group (403 "bot was kicked from the group chat").
 
 Realistic behaviour worth knowing:
 
@@ -229,19 +231,22 @@ class _Message:
 
 @dataclass
 class _Chat:
-    """A private chat with one patient."""
+    """A private chat with one patient, or a group the bot was added to (``title`` set)."""
 
     id: int
     user: JSON
     messages: dict[int, _Message] = field(default_factory=dict)
     last_message_id: int = 0
     blocked: bool = False
+    title: str | None = None
 
     def next_message_id(self) -> int:
         self.last_message_id += 1
         return self.last_message_id
 
     def as_json(self) -> JSON:
+        if self.title is not None:
+            return {"id": self.id, "type": "group", "title": self.title}
         chat: JSON = {"id": self.id, "type": "private"}
         for key in ("first_name", "last_name", "username"):
             if self.user.get(key) is not None:
@@ -745,6 +750,8 @@ class FakeTelegram:
         chat = self._chats.get(chat_id) if isinstance(chat_id, int) and not isinstance(chat_id, bool) else None
         if chat is None:
             raise bad_request("chat not found")
+        if chat.blocked and chat.title is not None:
+            raise ApiError(403, "Forbidden: bot was kicked from the group chat")
         if chat.blocked:
             raise ApiError(403, "Forbidden: bot was blocked by the user")
         return chat
@@ -1033,6 +1040,11 @@ class FakeTelegram:
                 raise AssertionError(f"no update {update_id}")
             self._pending.append(_Pending(copy.deepcopy(self._updates[update_id]), redelivery=True))
         self._notify()
+
+    def add_group(self, chat_id: int, title: str = "Clinic staff") -> None:
+        """A group the bot has been added to (a staff chat; Telegram's group ids are negative)."""
+        with self._lock:
+            self._chats[chat_id] = _Chat(chat_id, {}, title=title)
 
     def block(self, chat_id: int, blocked: bool = True) -> None:
         """The patient blocks (or unblocks) the bot: calls for that chat answer 403 while blocked."""

@@ -27,6 +27,7 @@ from telegram.error import BadRequest, Conflict, InvalidToken, NetworkError, Ret
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 from telegram.request import BaseRequest
 
+from bot.alerts.rules import AlertRules
 from bot.channels.telegram import render
 from bot.channels.telegram.commands import COMMANDS
 from bot.channels.telegram.events import Chat, Event
@@ -128,6 +129,7 @@ class TelegramChannel:
             notify_completion=bool(settings.clinic_webhook_url),
             retention_days=settings.retention_days,
             bot_id=self.bot_id,
+            alerts=AlertRules.of(settings.alerts, engine),
         )
         self.group = GroupCommit(store)
         self.outbox = Outbox(store, self.application.bot, ChatPacer(settings.chat_rate), self.group)

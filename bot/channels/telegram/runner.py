@@ -14,6 +14,7 @@ import hashlib
 from collections.abc import Callable
 from datetime import datetime
 
+from bot.alerts.rules import AlertRules
 from bot.channels.telegram import render
 from bot.channels.telegram.events import Chat, Event
 from bot.channels.telegram.recent import Recent
@@ -39,6 +40,7 @@ class TurnRunner:
         notify_completion: bool = False,
         retention_days: int | None = None,
         bot_id: int = 0,
+        alerts: AlertRules | None = None,
     ):
         self.engine = engine
         self.store = store
@@ -48,6 +50,8 @@ class TurnRunner:
         self.retention_days = retention_days
         #: queue each completed intake for the clinic's webhook (when one is configured)
         self.notify_completion = notify_completion
+        #: which events of a turn queue a staff alert (None: alerts are off)
+        self.alerts = alerts
         self.renderer = render.Renderer(engine)
         self.clock = clock
         self.recent = Recent()

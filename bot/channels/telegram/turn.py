@@ -18,7 +18,7 @@ from bot.channels.telegram.events import Chat, Event, EventKind
 from bot.channels.telegram.replies import Reply
 from bot.engine import Conversation, Effect, Prompt, PromptKind
 from bot.flow import model
-from bot.store import FINISHED, Intake, IntakeStatus, Outgoing, Tx
+from bot.store import FINISHED, Intake, IntakeStatus, Outgoing, Tx, alerts
 
 if TYPE_CHECKING:
     from bot.channels.telegram.runner import TurnRunner
@@ -57,6 +57,8 @@ class TurnState:
         self.prompt_shown = False
         self.fitted = False  # the conversation was checked against the flow (``fit``)
         self.moved = False  # ... and the person's place moved: the flow was edited under them
+        #: the intake's urgent mark as the turn found it (an alert is raised when the turn sets it)
+        self.urgent_before = False
 
     @property
     def lang(self) -> str:
@@ -73,6 +75,7 @@ class TurnState:
         """The intake and its conversation as stored (``fit`` makes it fit the flow)."""
         self.intake = intake
         self.conv = Conversation.from_dict(intake.state) if intake is not None else None
+        self.urgent_before = intake is not None and intake.urgent
 
     def fit(self) -> bool:
         """Fit the conversation read from the store to the flow this process runs: the flow may
@@ -109,6 +112,7 @@ class TurnState:
         )
         self.intake = self.tx.create_intake(intake)
         self.conv = conv
+        self.urgent_before = False
         self.fitted = True  # begun on this flow
 
     def ensure_intake(self, source: str | None = None, anew: bool = False) -> bool:
@@ -152,6 +156,7 @@ class TurnState:
         if conv.urgent_shown:  # only ever set: changing the answer afterwards leaves the intake pinned
             at = conv.urgent_shown[-1].get("at")
             intake.urgent_shown_at = datetime.fromisoformat(at) if at else intake.urgent_shown_at or self.now
+        completed = False
         if conv.consent:
             intake.consent_version = conv.consent["version"]
             intake.consented_at = intake.consented_at or self.now
@@ -164,7 +169,8 @@ class TurnState:
             status = IntakeStatus.DECLINED if declined else IntakeStatus.COMPLETED
             if intake.status not in FINISHED:
                 intake.completed_at = self.now
-                if status == IntakeStatus.COMPLETED and self.notify_completion:
+                completed = status == IntakeStatus.COMPLETED
+                if completed and self.notify_completion:
                     self.tx.queue_completion(intake.id, self.now)
             intake.status = status
             intake.outcome = conv.state
@@ -173,6 +179,24 @@ class TurnState:
         if activity:
             intake.updated_at = self.now
             intake.reminded_at = None
+        self._queue_alerts(intake, completed)
+
+    def _queue_alerts(self, intake: Intake, completed: bool) -> None:
+        """Staff alerts for what this turn did, queued in its transaction (sent by ``bot.jobs.alerts``
+        once it has committed). The intake as the turn found it and as it leaves it, whatever made
+        the change (an urgent answer, a crisis screen, a mark set anywhere in the turn); the
+        store's unique key makes a repeat nothing."""
+        rules = self.runner.alerts
+        if rules is None:
+            return
+        events = rules.raised(
+            became_urgent=intake.urgent and not self.urgent_before,
+            asked_for_human=intake.human_requested_at == self.now,  # set by this turn (/human)
+            completed=completed,
+            flags=intake.flags,
+        )
+        if events:
+            alerts.queue(self.tx, intake.id, events, rules.channels, self.now)
 
     # --- output -------------------------------------------------------------------------------
 
@@ -286,6 +310,7 @@ class TurnState:
         chat's current intake in the store."""
         if kept is not None:
             self.intake, self.conv = kept
+            self.urgent_before = self.intake.urgent
         else:
             self.load(self.tx.current_intake(self.chat.id))
         self.fitted = kept is not None  # this process made it, with this flow
