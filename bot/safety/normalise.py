@@ -9,6 +9,7 @@ same steps, so a phrase matches every spelling that reduces to the same words:
   ``anyascii`` (é -> e, curly apostrophes -> ', full-width letters -> letters);
 - contractions and short forms ("I'm", "im", "dont", "wanna", "kms") spelled out;
 - punctuation and extra spaces reduced to one space;
+- a word spelled out letter by letter ("k i l l") written as one word;
 - a letter repeated ("diieee", "pleeease", and also "kill") written once: both sides lose their
   doubled letters, so "kil" in a phrase or "kiiill" in a message still meet.
 
@@ -43,6 +44,8 @@ _WITH_APOSTROPHE = (
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
 _NOT_PHRASE_WORD = re.compile(r"[^a-z0-9*]+")  # a phrase may end a word with * ("suizid*")
 _REPEATS = re.compile(r"([a-z])\1+")
+_REPEATS_ANY = re.compile(r"([^\W\d_])\1{2,}")  # "töööten" before its ö becomes "oe"
+_SPELLED_OUT = re.compile(r"(?<![a-z0-9])(?:[a-z] ){2,}[a-z](?![a-z0-9])")  # "k i l l" -> "kill"
 
 #: Short forms typed without an apostrophe, and the chat shorthand crisis lines see (already
 #: written with single letters, as ``_REPEATS`` leaves them). Only forms that are not also an
@@ -78,6 +81,7 @@ _SHORT_FORMS = {
     "selfharm": "self harm",
     "unalive": "unalive",
     "myslef": "myself",
+    "wnat": "want",
     "mysef": "myself",
     # German chat forms
     "nich": "nicht",
@@ -97,7 +101,7 @@ def normalise(text: str, phrase: bool = False) -> str:
     """``text`` as the screen reads it: `` word word ``, lower-case ASCII (see the module).
 
     A ``phrase`` keeps its ``*`` (a word that may go on: "suizid*" is also "suizidgedanken")."""
-    text = text.casefold().translate(_UMLAUTS)
+    text = _REPEATS_ANY.sub(r"\1", text.casefold()).translate(_UMLAUTS)
     if not text.isascii():
         text = anyascii(text).lower()
     text = _APOSTROPHES.sub("'", text) if "'" in text or "`" in text else text
@@ -105,7 +109,10 @@ def normalise(text: str, phrase: bool = False) -> str:
         for pattern, spelled in _WITH_APOSTROPHE:
             text = pattern.sub(spelled, text)
         text = text.replace("'", "")
-    text = _REPEATS.sub(r"\1", (_NOT_PHRASE_WORD if phrase else _NOT_WORD).sub(" ", text))
+    text = (_NOT_PHRASE_WORD if phrase else _NOT_WORD).sub(" ", text)
+    if not phrase:
+        text = _SPELLED_OUT.sub(lambda m: m.group().replace(" ", ""), text)
+    text = _REPEATS.sub(r"\1", text)
     words = [_SHORT_FORMS.get(w, w) for w in text.split()]
     if not words:
         return " "

@@ -31,6 +31,8 @@ def check_conditions(ctx: Context) -> None:
         if step.when is not None:
             check_condition(ctx, step.when, ("steps", i, "when"), before=i, outcome=isinstance(step, model.OutcomeStep))
     for i, flag in enumerate(ctx.flow.flags):
+        if flag.when is None:
+            continue  # raised by a safety screen (checked in ``safety``)
         check_condition(ctx, flag.when, ("flags", i, "when"), before=None, outcome=False)
 
 

@@ -37,6 +37,11 @@ def texts(ctx: Context) -> Iterator[tuple[Path, Any, bool]]:
             yield (*base, "points", j, "label"), point.label, True
     for i, flag in enumerate(flow.flags):
         yield ("flags", i, "topic"), flag.topic, True  # endings list topics to the patient
+    for i, screen in enumerate(flow.safety):
+        for key in ("ask", "text"):
+            value = getattr(screen, key)
+            if value is not None:
+                yield ("safety", i, key), value, True
 
 
 def check_texts(ctx: Context) -> None:
