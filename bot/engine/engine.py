@@ -94,6 +94,8 @@ class Engine:
             _FlagRule(f.id, f.severity, graph.compile(f.when), reads(f.when)) for f in flow.flags if f.when is not None
         ]
         self.urgent_flags = graph.urgent_flags
+        #: every urgent flag, a screen's too: an intake with one raised is urgent for staff
+        self.urgent_marks = graph.urgent_marks
         self.screen_flags = graph.screen_flags
         self._typed_rules = {
             f.id: _typed_leaves(f.when) for f in flow.flags if f.when is not None and TYPED_TEXT in reads(f.when)

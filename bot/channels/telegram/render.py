@@ -39,6 +39,11 @@ class Action(StrEnum):
     DELETE = "D"
     CANCEL = "X"
     LANGUAGE = "L"
+    # the safety screen (``safety.py``): the screen's id is the argument
+    SAFE_YES = "y"  # an ask-first question answered Yes
+    SAFE_NO = "w"  # ... answered No
+    CARRY_ON = "o"  # after the screen's text: back to the questions
+    STOP = "z"  # ... or stop there
 
 
 _ACTIONS = {a.value: a for a in Action}
