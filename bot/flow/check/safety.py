@@ -2,8 +2,8 @@
 
 A phrase is matched after normalisation (``bot.safety.normalise``), so the checks read phrases
 the way the screen will: one that normalises to nothing can never match, an ask-first phrase a
-definite phrase always meets first is never asked, and an everyday saying that contains none of
-the ask-first phrases never cancels anything.
+definite phrase always meets first is never asked, and an everyday saying that shares no word
+with the ask-first phrases never cancels anything.
 """
 
 from __future__ import annotations
@@ -92,10 +92,13 @@ def _check_shadowed(ctx: Context, screen: model.SafetyScreen, base: Path) -> Non
                     f"ask-first phrase '{phrase}' is never asked: a phrase of `phrases` always matches it first",
                 )
     for lang, sayings in screen.ignore.items():
-        asking = Screener([ScreenWords(screen.id, {}, {lang: screen.ask_first.get(lang, [])})])
+        # A saying cancels an ask-first phrase it overlaps ("gone for" in "if I was gone for a
+        # week"), so one that shares not a word with any of them can never cancel anything.
+        asked = {w for p in screen.ask_first.get(lang, []) for w in (phrase_pattern(p) or "").split()}
         for j, saying in enumerate(sayings):
-            if phrase_pattern(saying) is not None and asking.match(saying.replace("*", ""), lang) is None:
+            words = (phrase_pattern(saying) or "").split()
+            if words and asked.isdisjoint(words):
                 ctx.error(
                     (*base, "ignore", lang, j),
-                    f"saying '{saying}' contains no ask-first phrase of '{lang}': it can never cancel one",
+                    f"saying '{saying}' shares no word with an ask-first phrase of '{lang}': it can never cancel one",
                 )
