@@ -9,7 +9,9 @@ says only that crisis words were typed. Ambiguous words get the screen's yes/no 
 only a Yes counts.
 
 The screen's buttons are answered whatever the conversation's revision and on a finished intake
-too: a Yes to "are you having thoughts of ending your life?" is never "stale".
+too: a Yes to "are you having thoughts of ending your life?" is never "stale". Their argument is
+``screen:language`` (the language the words were written in), so what follows a press is in the
+same language as the question it answers.
 """
 
 from __future__ import annotations
@@ -77,27 +79,29 @@ def press(turn: TurnState, event: Event, pressed: Press) -> None:
     """One of the screen's buttons, at any revision; the buttons come off the message pressed."""
     assert turn.intake is not None and turn.conv is not None
     engine, conv = turn.engine, turn.conv
+    screen_id, _, lang = pressed.arg.partition(":")
+    lang = lang if lang in engine.flow.languages else turn.lang
     turn.result.toast = None
     if event.message_id is not None:
         turn.outs.append(render.edit_keyboard(None, message_id=event.message_id))
     if pressed.action is Action.SAFE_YES:
-        found = engine.screens.confirmed(pressed.arg, turn.lang)
+        found = engine.screens.confirmed(screen_id, lang)
         if found is None:
             turn.reprompt()
             return
         turn.in_screened = {"screen": found.screen, "ask_first": False}
         crisis(turn, found)
     elif pressed.action is Action.SAFE_NO:
-        turn.say(turn.msg("safety_not_now"))
+        turn.say(engine.message(lang, "safety_not_now"))
         turn.reprompt()
     elif pressed.action is Action.CARRY_ON:
         turn.reprompt()
-    elif engine.stop(conv, pressed.arg).accepted:  # STOP: to the screen's ending
+    elif engine.stop(conv, screen_id).accepted:  # STOP: to the screen's ending
         turn.show_prompt()
     elif engine.finished(conv):
         turn.say_finished()
     else:
-        turn.say(turn.msg("safety_stopped"))
+        turn.say(engine.message(lang, "safety_stopped"))
 
 
 def _buttons(turn: TurnState, found: Screened, choices: tuple[tuple[Action, str], ...], lang: str) -> render.Keyboard:
@@ -106,7 +110,7 @@ def _buttons(turn: TurnState, found: Screened, choices: tuple[tuple[Action, str]
         [
             {
                 "text": turn.engine.message(lang, key),
-                "data": render.callback(turn.intake.id, turn.conv.revision, action, found.screen),
+                "data": render.callback(turn.intake.id, turn.conv.revision, action, f"{found.screen}:{lang}"),
             }
         ]
         for action, key in choices
