@@ -57,7 +57,9 @@ def scripted_intake(engine: Engine, rng: random.Random) -> list[tuple[str, str]]
     return script
 
 
-def bench_answers(engine: Engine, rng: random.Random) -> tuple[float, int, float]:
+def bench_answers(engine: Engine, rng: random.Random, screened: bool = False) -> tuple[float, int, float]:
+    """Cost per answer; ``screened``: every answer's words read by the safety screen first, as if
+    each one were typed (on Telegram a button press is not read: this is the worst case)."""
     scripts = [scripted_intake(engine, rng) for _ in range(50)]
     answers = 0
     started = time.perf_counter()
@@ -65,11 +67,38 @@ def bench_answers(engine: Engine, rng: random.Random) -> tuple[float, int, float
         for script in scripts:
             conv = engine.start()
             for op, arg in script:
+                if screened:
+                    engine.screen(conv, arg)
                 getattr(engine, op)(conv, arg)
             answers += len(script)
     elapsed = time.perf_counter() - started
     mean_len = statistics.mean(len(s) for s in scripts)
     return elapsed / answers * 1e6, answers, mean_len
+
+
+#: What people type at a skin clinic's questions: short answers, a sentence, and a long free text
+#: (the 500 characters a text question takes), in both languages.
+TYPED = [
+    "34",
+    "none",
+    "Keine Allergien",
+    "I would like smoother skin before my wedding in June, and smaller pores on my nose",
+    "Ich möchte feinere Poren und weniger Schwitzen unter den Achseln, am liebsten vor dem Sommer",
+    ("I had a laser treatment last spring and some redness afterwards, nothing worrying. " * 6)[:500],
+]
+
+
+def bench_screen(engine: Engine) -> list[tuple[str, float]]:
+    """The safety screen alone, per message, for each kind of message in ``TYPED``."""
+    figures = []
+    for text in TYPED:
+        language = "de" if any(c in text for c in "öäüß") or text.startswith("Keine") else "en"
+        rounds = 20_000
+        started = time.perf_counter()
+        for _ in range(rounds):
+            engine.screen(language, text)
+        figures.append((text, (time.perf_counter() - started) / rounds * 1e6))
+    return figures
 
 
 def bench_view(engine: Engine, rng: random.Random) -> float:
@@ -124,6 +153,8 @@ def main() -> None:
     load_ms, machine_ms = bench_load()
     engine = Engine(load_checked(FLOW))
     per_answer, answers, mean_len = bench_answers(engine, rng)
+    per_screened, _, _ = bench_answers(engine, random.Random(7), screened=True)
+    screen_costs = bench_screen(engine)
     per_view = bench_view(engine, rng)
     per_idle, mean_json = bench_idle_memory(engine, rng)
     print(
@@ -134,6 +165,12 @@ def main() -> None:
         f"  answer (parse + validate + flags + transition): {per_answer:6.1f} µs per answer "
         f"over {answers} answers, {mean_len:.0f} per intake   (aim < 50 µs)"
     )
+    print(
+        f"  answer with the safety screen first:            {per_screened:6.1f} µs per answer "
+        f"(every answer screened, taps too)   (aim < 50 µs)"
+    )
+    for text, cost in screen_costs:
+        print(f"  safety screen, {len(text):3d}-character message:      {cost:6.1f} µs")
     print(f"  view (what to show next):                       {per_view:6.1f} µs per view")
     print(
         f"  idle conversation, 10,000 restored:             {per_idle:6.0f} bytes each "

@@ -58,7 +58,7 @@ def test_the_sweating_scale_has_four_labelled_points(skin: Engine) -> None:
 
 
 def test_flag_severities_follow_the_brief(skin: Engine) -> None:
-    severity = {r.id: r.severity for r in skin.flag_rules}
+    severity = {f.id: f.severity for f in skin.flow.flags}  # self_harm: raised by the safety screen
     assert {f for f, s in severity.items() if s == "urgent"} == {
         "toxin_spread_now",
         "allergy_now",
@@ -131,12 +131,30 @@ def test_recent_toxin_with_symptoms_now_sends_to_urgent_care(skin: Engine) -> No
     ("lang", "words"), [("en", "sometimes I want to end my life"), ("de", "ich will mich umbringen")]
 )
 def test_self_harm_words_lead_to_crisis_support(skin: Engine, lang: str, words: str) -> None:
+    """The safety screen reads the words (the channel asks it before the answer is taken); the
+    person may carry on, and stopping, or finishing later, ends with crisis support."""
     conv = run(skin, routine(lang)[:19], lang=lang)
     assert conv.state == "goal_text"
-    turn = skin.reply(conv, words)
-    assert turn.finished and "self_harm" in turn.raised
+    found = skin.screen(conv, words)
+    assert found is not None and not found.ask_first and found.language == lang
+    effect = skin.screened(conv, found)
+    assert effect.raised == ("self_harm",) and not effect.finished and conv.state == "goal_text"
+    assert skin.stop(conv, found.screen).finished
     ending = skin.view(conv).ending
     assert ending.id == "crisis_support" and ending.urgent
+
+
+def test_after_crisis_words_the_intake_carries_on_and_ends_with_crisis_support(skin: Engine) -> None:
+    conv = run(skin, routine("en")[:18])
+    skin.screened(conv, skin.screen(conv, "I want to kill myself"))
+    for op, arg in routine("en")[18:]:  # carried on: every later answer is taken, the flag stays
+        if op == "choose" and isinstance(skin.step(conv), model.MultiQuestion):
+            skin.toggle(conv, arg)
+            assert skin.submit_selection(conv).accepted
+        else:
+            assert getattr(skin, op)(conv, arg).accepted
+    skin.choose(conv, "confirm")
+    assert "self_harm" in conv.flags and skin.view(conv).ending.id == "crisis_support"
 
 
 def test_review_flags_are_listed_in_plain_words(skin: Engine) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
+from support.default_flow import with_typed_text_flag
 
 from bot.engine import Engine
 from bot.flow import model
@@ -84,8 +85,9 @@ def test_scale_points_are_numbers_when_stored_and_text_on_buttons(all_types: Eng
 def test_a_typed_text_flag_is_traced_to_the_answer_that_raised_it(skin: Engine) -> None:
     """The staff page shows the self-harm flag beside the typed answer that mentions it, not
     beside every text answer."""
-    assert skin.questions_raising("self_harm") == set(skin.text_questions)
+    skin = with_typed_text_flag(skin, ["want to die"])
+    assert skin.questions_raising("words") == set(skin.text_questions)
     answers = {"previous_details": "It was fine", "goal_text": "some days I want to die", "age_band": "from_18_to_64"}
-    assert skin.flag_sources(answers, "self_harm") == ["goal_text"]
+    assert skin.flag_sources(answers, "words") == ["goal_text"]
     assert skin.flag_sources({"pregnancy": "yes"}, "pregnancy") == ["pregnancy"]
     assert skin.flag_sources({}, "no_such_flag") == []

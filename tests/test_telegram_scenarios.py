@@ -4,8 +4,10 @@ process against the fake Telegram Bot API server, the default flow and a real SQ
 What each test covers, in a patient's words:
 
 * changing an answer at the summary (and the questions that this makes relevant or irrelevant);
-* the urgent endings (symptoms right now, self-harm words in a typed answer, and both reached by a
-  change at the summary): urgent care first, no further question, flagged urgent in the store;
+* the urgent endings (symptoms right now, and reached by a change at the summary): urgent care
+  first, no further question, flagged urgent in the store;
+* crisis words typed anywhere, a button question included: the crisis text first, then carry on
+  or stop (to the crisis-support ending), flagged urgent in the store at once;
 * photos, voice notes, videos, files, locations and contacts get a kind re-prompt and change nothing;
 * stale buttons of a finished and of an erased intake are answered and change nothing, and an erased
   person leaves nothing behind in the store;
@@ -211,11 +213,37 @@ def test_symptoms_right_now_end_in_urgent_care_at_once(fake, bot, db_path) -> No
     assert "skin_concerns" not in intake.state["answers"]
 
 
+CRISIS_TEXT = "It sounds like you might be going through something very hard"
+CRISIS_ENDING = "Something you wrote makes us want to check"
+
+
+def test_crisis_words_at_a_button_question_get_the_crisis_text_first(fake, bot, db_path) -> None:
+    patient = TelegramPatient(fake, 218)
+    patient.command("/start", expect="automated assistant")
+    patient.tap("Continue", expect="Before we start")
+    patient.tap("I agree", expect=Q_AGE)
+    asked = patient.last()
+    patient.type("I want to kill myself", expect=CRISIS_TEXT)
+    later = [m for m in fake.messages(218) if m["message_id"] > asked["message_id"]]
+    assert CRISIS_TEXT in later[0]["text"] and "Samaritans 116 123" in later[0]["text"]  # the first one sent
+    assert patient.buttons(later[0]) == ["Carry on with the questions", "Stop here"]
+    fake.wait_for(lambda: patient.buttons(patient.message(asked["message_id"])) == [])  # ... came off after it
+    intake, lines = stored(db_path, 218)
+    assert intake.urgent and intake.flags == ["self_harm"] and intake.status == "in_progress"
+    assert [line.screened for line in lines if line.text == "I want to kill myself"] == [
+        {"screen": "self_harm", "ask_first": False}
+    ]
+    patient.tap("Carry on with the questions", expect=Q_AGE)
+    patient.tap("18 to 64", expect=Q_TOXIN)
+    assert stored(db_path, 218)[0].urgent
+
+
 def test_self_harm_words_in_a_typed_answer_end_in_crisis_support(fake, bot, db_path) -> None:
     goal = TelegramPatient(fake, 213)
     to_safety_question(goal)
     goal.walk(SAFETY_TO_GOAL)
-    goal.type("Honestly some days I just want to die", expect="Something you wrote makes us want to check")
+    goal.type("Honestly some days I just want to die", expect=CRISIS_TEXT)
+    goal.tap("Stop here", expect=CRISIS_ENDING)
     assert_urgent_ending(goal, db_path, "crisis_support", "self_harm", "Samaritans", "don't wait for us")
     intake, _ = stored(db_path, 213)
     assert "appearance_time" not in intake.state["answers"]
@@ -231,7 +259,9 @@ def test_self_harm_words_in_a_typed_answer_end_in_crisis_support(fake, bot, db_p
     earlier.type("None of these", expect=Q_PREVIOUS)
     earlier.tap("I had a side effect or reaction that worried me", expect=None)
     earlier.tap("Done", expect=Q_PREVIOUS_DETAILS)
-    earlier.type("Afterwards I kept HURTING MYSELF", expect="Something you wrote makes us want to check")
+    earlier.type("Afterwards I kept HURTING MYSELF", expect="are you having thoughts of hurting yourself")
+    earlier.tap("Yes", expect=CRISIS_TEXT)
+    earlier.tap("Stop here", expect=CRISIS_ENDING)
     assert_urgent_ending(earlier, db_path, "crisis_support", "self_harm", "TelefonSeelsorge")
 
 
@@ -249,10 +279,11 @@ def test_a_change_at_the_summary_to_an_urgent_answer_ends_at_once(fake, bot, db_
     summary = to_summary(words)
     number, _ = line_of(summary, Q_GOAL)
     words.tap(f"✏️ {number}", expect=Q_GOAL)
-    words.type("Nothing, I want to end my life", expect="Something you wrote makes us want to check")
+    words.type("Nothing, I want to end my life", expect=CRISIS_TEXT)
+    words.tap("Stop here", expect=CRISIS_ENDING)
     assert_urgent_ending(words, db_path, "crisis_support", "self_harm")
     intake, _ = stored(db_path, 216)
-    assert intake.state["answers"]["goal_text"] == "Nothing, I want to end my life"
+    assert intake.state["answers"]["goal_text"] == "Smaller pores before summer"  # screened, not an answer
 
 
 def test_back_from_an_urgent_ending_asks_first_and_keeps_urgent_shown(fake, bot, db_path) -> None:
@@ -279,7 +310,8 @@ def test_writing_after_an_urgent_ending_starts_no_new_questionnaire(fake, bot, d
     patient = TelegramPatient(fake, 217)
     to_safety_question(patient)
     patient.walk(SAFETY_TO_GOAL)
-    patient.type("I want to end it all", expect="Something you wrote makes us want to check")
+    patient.type("I want to end it all", expect=CRISIS_TEXT)
+    patient.tap("Stop here", expect=CRISIS_ENDING)
     ending = patient.last()
     patient.type("I am scared")  # the crisis lines again, not a formality and not a new questionnaire
     patient.expect("Something you wrote makes us want to check", timeout=5)

@@ -6,6 +6,7 @@ import re
 
 import pytest
 from starlette.testclient import TestClient
+from support.default_flow import with_typed_text_flag
 from support.patients import InProcessPatient
 from support.staff import PASSWORD, csrf_of, login, staff_store
 
@@ -209,31 +210,65 @@ def test_an_erased_intake_is_gone_from_pages_exports_and_the_api(skin: Engine, s
     assert api.status_code == 404
 
 
-def test_a_flag_raised_by_typed_words_is_shown_beside_the_answer_that_said_them(
-    skin: Engine, store: Store, app
-) -> None:
-    """The self-harm flag (a typed-text rule) sits beside the free-text answer that mentions it."""
+def test_a_flag_raised_by_typed_words_is_shown_beside_the_answer_that_said_them(skin: Engine, store: Store) -> None:
+    """A typed-text flag (``typed_text_mentions``) sits beside the free-text answer that mentions it."""
     from bot.store import Intake, utcnow
 
-    conv = skin.start("en")
+    engine = with_typed_text_flag(skin, ["for good"], "Words about the result")
+    conv = engine.start("en")
     conv.state = "goal_text"
     conv.answers.update({"consent": "agree", "previous_details": "It went fine"})
     conv.path[:] = ["welcome", "consent"]
-    assert skin.reply(conv, "Some days I just want to die").finished
+    assert "words" in engine.reply(conv, "Smooth skin for good").raised
     now = utcnow()
     with store.transaction() as tx:
         intake = tx.create_intake(
-            Intake(0, 41, skin.flow.id, skin.flow.version, "en", "completed", conv.to_dict(), now, now)
+            Intake(0, 41, skin.flow.id, skin.flow.version, "en", "in_progress", conv.to_dict(), now, now)
         )
         intake.flags = list(conv.flags)
         tx.save_intake(intake)
-    client = TestClient(app)
+    client = TestClient(create_app(engine, store, secret_key="test-secret-key"))
     login(client)
     page = client.get(f"/intakes/{intake.id}").text
-    row = page[page.index("Some days I just want to die") :].split("</dd>")[0]
-    assert "⚑ Words about self-harm or suicide in a typed answer" in row
+    row = page[page.index("Smooth skin for good") :].split("</dd>")[0]
+    assert "⚑ Words about the result" in row
     fine = page[page.index("It went fine") :].split("</dd>")[0]
     assert "⚑" not in fine
+
+
+def test_staff_see_which_safety_screen_a_message_met_beside_it(skin: Engine, store: Store, app) -> None:
+    patient = InProcessPatient(TurnRunner(skin, store), Chat(44, 44, "Cy", None, "cy", "en"))
+    patient.command("/start website")
+    patient.tap("Continue")
+    patient.tap("I agree")
+    patient.type("Some days I just want to die")
+    patient.tap("Carry on with the questions")
+    patient.type("die")  # ambiguous: asked first
+    patient.tap("No")
+    patient.tap("18 to 64")
+    intake_id = patient.intake().id
+    client = TestClient(app)
+    login(client)
+    page = client.get(f"/intakes/{intake_id}").text
+    screen = "⚑ Safety screen “self_harm”: Words about self-harm or suicide in a typed message"
+    said = page[page.index("<p>Some days I just want to die</p>") :].split("</li>")[0]
+    assert screen in said and "asked first" not in said
+    ambiguous = page[page.index("<p>die</p>") :].split("</li>")[0]
+    assert screen in ambiguous and "the patient was asked first" in ambiguous
+    plain = page[page.index("<p>/start website</p>") :].split("</li>")[0]
+    assert "⚑" not in plain
+    flags = page[page.index("<h2>Flags</h2>") : page.index("<h2>Answers</h2>")]
+    assert "urgent</strong>: Words about self-harm or suicide in a typed message" in flags
+    assert re.search(r'<a href="#m-(\d+)">typed at \d\d:\d\d: see the transcript</a>', flags)
+    number = re.search(r'href="#m-(\d+)"', flags).group(1)
+    assert f'id="m-{number}" class="in screened"' in page
+    token = Accounts(store).add_token("erp")
+    api = client.get(f"/api/intakes/{intake_id}", headers={"Authorization": f"Bearer {token}"}).json()
+    marked = [line for line in api["transcript"] if "screened" in line]
+    assert [(line["text"], line["screened"]) for line in marked] == [
+        ("Some days I just want to die", {"screen": "self_harm", "ask_first": False}),
+        ("die", {"screen": "self_harm", "ask_first": True}),
+    ]
 
 
 async def test_a_slow_staff_request_never_holds_up_the_event_loop(app, monkeypatch) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from bot.channels.typed_text import clean
-from bot.engine import Effect, Engine, Prompt, PromptKind
+from bot.engine import Effect, Engine, Prompt, PromptKind, Screened
 
 COMMANDS = "/back, /restart, /language CODE, /quit"
 
@@ -21,6 +21,8 @@ class ConsoleChat:
         self.engine = engine
         self.out = out or sys.stdout  # looked up now, not at import: output can be redirected
         self.conv = engine.start(language)
+        #: a safety screen's question or choice waiting for an answer: ("ask" | "choice", screen)
+        self.waiting: tuple[str, Screened] | None = None
 
     def say(self, text: str = "") -> None:
         print(text, file=self.out)
@@ -56,9 +58,63 @@ class ConsoleChat:
             if not effect.accepted:
                 self.say("Languages: " + ", ".join(engine.flow.languages))
         else:
-            effect = engine.reply(conv, clean(line))
+            text = clean(line)
+            found = engine.screen(conv, text)  # before anything else, as on Telegram
+            if found is not None:
+                self.screened(found)
+                return True
+            if self.waiting is not None:
+                self.answer_screen(text)
+                return True
+            effect = engine.reply(conv, text)
+        self.waiting = None
         self.after(effect)
         return True
+
+    # --- the safety screen: its text first, then a numbered choice ----------------------------
+
+    def screened(self, found: Screened) -> None:
+        engine, lang = self.engine, found.language
+        if found.ask_first:
+            self.say(f"\n{found.text}")
+            self.say(f"  1. {engine.message(lang, 'yes')}\n  2. {engine.message(lang, 'no')}")
+            self.waiting = ("ask", found)
+            return
+        engine.screened(self.conv, found)
+        self.waiting = None
+        if found.text is None:  # the screen ends the intake at its outcome
+            self.show(engine.view(self.conv))
+            return
+        self.say(f"\n!!! {found.text}")
+        self.say(f"  1. {engine.message(lang, 'safety_carry_on')}\n  2. {engine.message(lang, 'safety_stop')}")
+        self.waiting = ("choice", found)
+
+    def answer_screen(self, text: str) -> None:
+        assert self.waiting is not None
+        kind, found = self.waiting
+        engine, lang = self.engine, found.language
+        first = text.strip() == "1" or text.strip().casefold() in (
+            engine.message(lang, "yes" if kind == "ask" else "safety_carry_on").casefold(),
+        )
+        second = text.strip() == "2" or text.strip().casefold() in (
+            engine.message(lang, "no" if kind == "ask" else "safety_stop").casefold(),
+        )
+        if not first and not second:
+            self.say(f"! {engine.message(lang, 'choose_one')}")
+            return
+        self.waiting = None
+        if kind == "ask" and first:
+            confirmed = engine.screens.confirmed(found.screen, lang)
+            if confirmed is not None:
+                self.screened(confirmed)
+            return
+        if kind == "ask":
+            self.say(engine.message(lang, "safety_not_now"))
+        elif second and engine.stop(self.conv, found.screen).accepted:
+            pass  # its ending is shown below
+        elif second:
+            self.say(engine.message(lang, "safety_stopped"))
+        self.show(engine.view(self.conv))
 
     def after(self, effect: Effect) -> None:
         prompt = self.engine.view(self.conv)

@@ -7,6 +7,7 @@
 
 from bot.engine.conversation import Conversation
 from bot.engine.engine import Effect, Engine
+from bot.engine.screen import Screened
 from bot.engine.view import Ending, Option, Prompt, PromptKind, SummaryLine
 
-__all__ = ["Conversation", "Effect", "Ending", "Engine", "Option", "Prompt", "PromptKind", "SummaryLine"]
+__all__ = ["Conversation", "Effect", "Ending", "Engine", "Option", "Prompt", "PromptKind", "Screened", "SummaryLine"]

@@ -27,6 +27,7 @@ from transitions import Machine
 from bot.engine.conversation import Conversation
 from bot.engine.parse import Invalid, Parser, ordinal, same
 from bot.engine.recovery import fitting, set_aside
+from bot.engine.screen import Screened, Screens
 from bot.engine.texts import Texts
 from bot.engine.view import Prompt, SummaryLine, Views
 from bot.flow import model
@@ -93,9 +94,17 @@ class Engine:
         self.consent_id = self.views.consent_id
         self.text_questions = frozenset(graph.text_questions)
         self.shown: dict[str, Predicate | None] = graph.shown
-        self.flag_rules = [_FlagRule(f.id, f.severity, graph.compile(f.when), reads(f.when)) for f in flow.flags]
+        self.flag_rules = [
+            _FlagRule(f.id, f.severity, graph.compile(f.when), reads(f.when)) for f in flow.flags if f.when is not None
+        ]
         self.urgent_flags = graph.urgent_flags
-        self._typed_rules = {f.id: _typed_leaves(f.when) for f in flow.flags if TYPED_TEXT in reads(f.when)}
+        #: every urgent flag, a screen's too: an intake with one raised is urgent for staff
+        self.urgent_marks = graph.urgent_marks
+        self.screen_flags = graph.screen_flags
+        self._typed_rules = {
+            f.id: _typed_leaves(f.when) for f in flow.flags if f.when is not None and TYPED_TEXT in reads(f.when)
+        }
+        self.screens = Screens(flow, self.texts)
         #: the machine's definition, also drawn by the diagram (``bot.diagram``)
         self.states, self.transitions = self._definition()
         self.machine = Machine(
@@ -124,7 +133,7 @@ class Engine:
     def questions_raising(self, flag_id: str) -> frozenset[str]:
         """The questions whose answer can raise ``flag_id`` (a typed-text test: every text question)."""
         rule = next((f for f in self.flow.flags if f.id == flag_id), None)
-        return self.graph.questions_read(rule.when) if rule is not None else frozenset()
+        return self.graph.questions_read(rule.when) if rule is not None and rule.when is not None else frozenset()
 
     def flag_sources(self, answers: dict[str, Any], flag_id: str) -> list[str]:
         """The answered questions behind a raised flag: those its rule reads, and of the text
@@ -214,6 +223,34 @@ class Engine:
     def option_labels(self, step: Any, lang: str) -> list[tuple[str, str]]:
         """(id, label) of each option of a choice-like step, in order."""
         return self.texts.option_labels(step, lang)
+
+    # --- the safety screen ------------------------------------------------------------------------
+
+    def screen(self, conv: Conversation | str, text: str) -> Screened | None:
+        """The safety screen a typed message meets (``conv`` or a language code), if any; read
+        before the message is taken as an answer, at any step. Changes nothing."""
+        if not self.screens:
+            return None
+        return self.screens.read(text, conv if isinstance(conv, str) else conv.language)
+
+    def screened(self, conv: Conversation, found: Screened) -> Effect:
+        """A screen's words were typed (or its question answered Yes): its flag is raised for
+        good; a screen with no text of its own ends the intake at its outcome at once."""
+        raised: tuple[str, ...] = ()
+        if found.flag not in conv.flags:
+            conv.flags.append(found.flag)
+            raised = (found.flag,)
+        if found.text is None and found.outcome is not None and not self.finished(conv):
+            self._jump(conv, found.outcome)
+        return Effect(True, raised=raised, finished=self.finished(conv))
+
+    def stop(self, conv: Conversation, screen_id: str) -> Effect:
+        """After a screen's text, the person chose to stop: to the screen's outcome, if it has one."""
+        screen = self.screens.by_id.get(screen_id)
+        if screen is None or screen.outcome is None or self.finished(conv):
+            return Effect(False)
+        self._jump(conv, screen.outcome)
+        return Effect(True, finished=True)
 
     # --- operations ----------------------------------------------------------------------------
 
@@ -309,7 +346,7 @@ class Engine:
         """Begin the questions again: every answer goes, the record of urgent endings shown stays."""
         conv.answers.clear()
         conv.path.clear()
-        conv.flags.clear()
+        conv.flags[:] = [f for f in conv.flags if f in self.screen_flags]  # what was typed stays known
         conv.consent = None
         conv.aside = None
         self._jump(conv, self.first)
@@ -460,7 +497,7 @@ class Engine:
             affected = everything or answered in rule.reads or (is_text and TYPED_TEXT in rule.reads)
             if rule.predicate(conv.answers, ()) if affected else rule.id in current:
                 flags.append(rule.id)
-        conv.flags[:] = flags
+        conv.flags[:] = flags + [f for f in self.screens.flag_order if f in current]  # a screen's flag stays
 
     def _draft(self, conv: Conversation, step: model.MultiQuestion) -> Iterable[str]:
         if conv.draft is not None:

@@ -166,7 +166,12 @@ class FlowGraph:
         self.shown: dict[str, Predicate | None] = {}
         for step in self.steps:
             self.shown.setdefault(step.id, self.compiler.compile(step.when) if step.when is not None else None)
-        self.urgent_flags = frozenset(f.id for f in flow.flags if f.severity == "urgent")
+        #: urgent flags that stop the questions at once (a screen's flag offers a choice instead)
+        self.urgent_flags = frozenset(f.id for f in flow.flags if f.severity == "urgent" and f.when is not None)
+        #: every urgent flag, screens' included: an intake with one raised is urgent for staff
+        self.urgent_marks = frozenset(f.id for f in flow.flags if f.severity == "urgent")
+        #: flags raised only by a safety screen (no ``when``); they stay raised
+        self.screen_flags = frozenset(f.id for f in flow.flags if f.when is None)
 
     def compile(self, cond: Any) -> Predicate:
         return self.compiler.compile(cond)

@@ -306,12 +306,16 @@ QUESTION_TYPES = (
 
 
 class FlagRule(_Model):
-    """An answer pattern staff must see. ``topic`` is plain words, shown to staff and in endings."""
+    """An answer pattern staff must see. ``topic`` is plain words, shown to staff and in endings.
+
+    A flag without ``when`` is raised only by a safety screen that names it (``SafetyScreen.flag``);
+    it stays raised for the rest of the intake, and an urgent one does not stop the questions (the
+    screen offers to carry on or stop)."""
 
     id: Id
     severity: Severity
     topic: Text
-    when: Condition
+    when: Condition | None = None
     #: For an urgent flag: the kind yes/no question asked before a person goes back from its
     #: urgent ending, or changes the answer behind it at the summary ("You told us you have these
     #: symptoms now. Change that answer?"). Without it, the ``urgent_change_ask`` message.
@@ -319,6 +323,30 @@ class FlagRule(_Model):
     #: Shown to staff only: never listed to the patient, and not counted by an ending's
     #: ``severity:`` condition (the patient would get an ending about points it cannot list).
     staff_only: bool = False
+
+
+#: Phrases per language: ``{en: [...], de: [...]}``.
+Phrases = dict[LangCode, list[Annotated[str, Field(min_length=1)]]]
+
+
+class SafetyScreen(_Model):
+    """Words read in every message a person types, at any step, before anything else happens.
+
+    ``phrases`` are unambiguous ("kill myself"): the ``text`` is shown at once, the screen's
+    ``flag`` raised, and the person chooses to carry on or stop (stopping goes to ``outcome``).
+    ``ask_first`` phrases are ambiguous ("hurt myself", a bare "die"): ``ask`` is put first, and only
+    a Yes counts. ``ignore`` lists everyday sayings that cancel an ask-first phrase ("I'd die for
+    smooth skin"). Without ``text``, a match goes straight to ``outcome``.
+    """
+
+    id: Id
+    flag: Id
+    phrases: Phrases
+    ask_first: Phrases = Field(default_factory=dict)
+    ignore: Phrases = Field(default_factory=dict)
+    ask: Text | None = None
+    text: Text | None = None
+    outcome: Id | None = None
 
 
 class Section(_Model):
@@ -345,6 +373,8 @@ class Flow(_Model):
     sections: list[Section] = Field(default_factory=list)
     steps: list[Step] = Field(min_length=1)
     flags: list[FlagRule] = Field(default_factory=list)
+    #: Safety screens, read in every typed message (``SafetyScreen``).
+    safety: list[SafetyScreen] = Field(default_factory=list)
 
 
 AllCondition.model_rebuild()

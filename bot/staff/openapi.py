@@ -99,6 +99,12 @@ def document() -> dict[str, Any]:
             "direction": {"type": "string", "enum": [d.value for d in Direction]},
             "text": {"type": "string"},
             "at": {"type": "string", "format": "date-time"},
+            "screened": {
+                "type": "object",
+                "description": "only on a patient's message that met a safety screen: which one, and "
+                "whether its words were ambiguous (the patient was asked first)",
+                "properties": {"screen": {"type": "string"}, "ask_first": {"type": "boolean"}},
+            },
         },
     }
     intake = {

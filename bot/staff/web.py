@@ -284,6 +284,26 @@ class WebApp:
             request, "list.html", page=page, filters=filters, outcomes=self.outcomes(), flags=self.flag_names()
         )
 
+    def screens(self) -> dict[str, dict[str, str]]:
+        """Each safety screen's name for staff: its flag's topic and severity."""
+        names = self.flag_names()
+        severity = {f.id: f.severity for f in self.engine.flow.flags}
+        return {
+            s.id: {"topic": names.get(s.flag, s.flag), "severity": severity.get(s.flag, "")}
+            for s in self.engine.flow.safety
+        }
+
+    def screened_lines(self, transcript: list[Any]) -> dict[str, dict[str, Any]]:
+        """For each flag a safety screen raised, the first message that raised it (its number in
+        the transcript, from 1, and its time): the flag list links to it."""
+        flag_of = {s.id: s.flag for s in self.engine.flow.safety}
+        found: dict[str, dict[str, Any]] = {}
+        for number, line in enumerate(transcript, 1):
+            screened = line.screened
+            if screened and not screened.get("ask_first") and screened.get("screen") in flag_of:
+                found.setdefault(flag_of[screened["screen"]], {"number": number, "at": line.at})
+        return found
+
     def sections(self, intake: Any) -> list[dict[str, Any]]:
         """Answers grouped by section, each with the flags it raised; last, the answers the flow
         cannot read any more (it was edited after they were given), with what was stored."""
@@ -338,7 +358,11 @@ class WebApp:
         await self.blocking(self.review.record, self.actor(request), "view", intake_id)
         names = self.flag_names()
         severity = {f.id: f.severity for f in self.engine.flow.flags}
-        flags = [{"id": f, "topic": names.get(f, f), "severity": severity.get(f, "")} for f in intake.flags]
+        typed = self.screened_lines(view.transcript)
+        flags = [
+            {"id": f, "topic": names.get(f, f), "severity": severity.get(f, ""), "line": typed.get(f)}
+            for f in intake.flags
+        ]
         outcome = dict(self.outcomes()).get(intake.outcome or "", None)
         return self.render(
             request,
@@ -349,6 +373,7 @@ class WebApp:
             sections=self.sections(intake),
             urgent_shown=[self.exporter.urgent_sentence(shown) for shown in self.exporter.urgent_shown(intake)],
             transcript=view.transcript,
+            screens=self.screens(),
             notes=view.notes,
         )
 
@@ -432,7 +457,9 @@ class WebApp:
         await self.blocking(self.review.record, request.state.actor, "api_view", view.intake.id)
         data = self.exporter.to_json(view.intake)
         data["transcript"] = [
-            {"direction": line.direction, "text": line.text, "at": line.at.isoformat()} for line in view.transcript
+            {"direction": line.direction, "text": line.text, "at": line.at.isoformat()}
+            | ({"screened": line.screened} if line.screened else {})
+            for line in view.transcript
         ]
         return JSONResponse(data)
 

@@ -109,7 +109,7 @@ class Statements:
         key = (inputs, replies)
         if key not in self._turn_rows:
             p = self.p
-            rows = [f"({p}, {p}, {p}, 'in', {p}, {p}, {p}, NULL, 0)"] * inputs
+            rows = [f"({p}, {p}, {p}, 'in', {p}, {p}, {p}, {p}, 0)"] * inputs
             rows += [f"({p}, {p}, NULL, 'out', {p}, {p}, {p}, {p}, 0)"] * replies
             self._turn_rows[key] = (
                 "INSERT INTO messages (intake_id, chat_id, update_id, direction, kind, text, at, payload, attempts) "

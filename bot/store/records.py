@@ -132,3 +132,5 @@ class TranscriptLine:
     text: str
     at: datetime
     sent_at: datetime | None
+    #: an incoming message that met a safety screen: {"screen": id, "ask_first": bool}
+    screened: dict[str, Any] | None = None

@@ -75,7 +75,8 @@ messages = sa.Table(
     sa.Column("kind", sa.String(8), nullable=False),
     sa.Column("text", sa.Text, nullable=False),
     sa.Column("at", When, nullable=False),
-    # outgoing only: how to send it (JSON), and what happened when it was sent
+    # outgoing: how to send it (JSON), and what happened when it was sent; incoming: the safety
+    # screen the message met, if any ({"screen": id, "ask_first": bool}), for staff
     sa.Column("payload", sa.Text),
     sa.Column("sent_at", When),
     sa.Column("telegram_message_id", sa.BigInteger),

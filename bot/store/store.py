@@ -328,12 +328,15 @@ class Tx:
         kind: str,
         replies: list[dict[str, Any]],
         at: datetime,
+        screened: dict[str, Any] | None = None,
     ) -> list[Outgoing]:
         """A turn's input (none when ``text`` is None) and its replies, in one statement; the
-        replies to send once this commits, in order."""
+        replies to send once this commits, in order. ``screened``: the safety screen the input
+        met (``{"screen": id, "ask_first": bool}``), kept beside it for staff."""
         sql = self.sql
         when = sql.time(at)
-        values: list[Any] = [intake_id, chat_id, update_id, kind, text, when] if text is not None else []
+        note = dumps(screened) if screened else None
+        values: list[Any] = [intake_id, chat_id, update_id, kind, text, when, note] if text is not None else []
         for payload in replies:
             values += (intake_id, chat_id, payload["op"], payload.get("text") or "", when, dumps(payload))
         rows = 1 if text is not None else 0
@@ -397,11 +400,19 @@ class Tx:
     def transcript(self, intake_id: int) -> list[TranscriptLine]:
         """Every message in and out, in order (edits of sent messages left out)."""
         rows = self.conn.execute(
-            sa.select(messages.c.direction, messages.c.text, messages.c.at, messages.c.sent_at)
+            sa.select(messages.c.direction, messages.c.text, messages.c.at, messages.c.sent_at, messages.c.payload)
             .where(messages.c.intake_id == intake_id, messages.c.kind.notin_(("edit", "markup")))
             .order_by(messages.c.id)
         )
-        return [TranscriptLine(r.direction, r.text, as_utc(r.at), as_utc(r.sent_at)) for r in rows]
+        return [
+            TranscriptLine(r.direction, r.text, as_utc(r.at), as_utc(r.sent_at), _screened(r.direction, r.payload))
+            for r in rows
+        ]
+
+
+def _screened(direction: str, payload: str | None) -> dict[str, Any] | None:
+    """An incoming row's note of the safety screen it met (outgoing rows' payload is the reply)."""
+    return orjson.loads(payload) if direction == Direction.IN.value and payload else None
 
 
 def _private_file(path: Path) -> None:

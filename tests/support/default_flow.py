@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bot.engine import Engine
+from bot.flow import model
 from support.patients import Patient, Step
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,6 +127,15 @@ GOAL_TO_SUMMARY: list[Step] = [
     ("tap", "Any time", None),
     ("tap", "Done", SUMMARY),
 ]
+
+
+def with_typed_text_flag(engine: Engine, words: list[str], topic: str = "Words") -> Engine:
+    """The default flow plus a review flag ``words`` over every typed answer (``typed_text_mentions``:
+    the default flow no longer has one since crisis words moved to its safety screen)."""
+    rule = model.FlagRule(
+        id="words", severity="review", topic=topic, when=model.TypedTextCondition(typed_text_mentions=words)
+    )
+    return Engine(engine.flow.model_copy(update={"flags": [*engine.flow.flags, rule]}))
 
 
 def begin(patient: Patient, source: str = "/start website") -> None:

@@ -63,7 +63,7 @@ def retyped_to_number(step_id: str) -> Edit:
         step = _step(data, step_id)
         del step["choices"]
         step.update(answer="number", min=0, max=52, unit={"en": "weeks", "de": "Wochen"})
-        data["flags"] = [f for f in data["flags"] if f["when"].get("question") != step_id]
+        data["flags"] = [f for f in data["flags"] if (f.get("when") or {}).get("question") != step_id]
 
     return edit
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.channels.telegram import commands, render
+from bot.channels.telegram import commands, render, safety
 from bot.channels.telegram.events import Event
 from bot.channels.telegram.render import Action
 from bot.store.records import FINISHED
@@ -26,6 +26,9 @@ def press(turn: TurnState, event: Event) -> None:
         return
     if pressed is None or intake is None or conv is None or pressed.intake_id != intake.id:
         turn.stale(event)
+        return
+    if pressed.action in safety.ACTIONS:  # at any revision, on a finished intake too
+        safety.press(turn, event, pressed)
         return
     if pressed.revision != conv.revision:
         turn.stale(event)

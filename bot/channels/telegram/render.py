@@ -43,6 +43,11 @@ class Action(StrEnum):
     BACK_ANYWAY = "B"
     CHANGE_ANYWAY = "E"
     KEEP = "K"
+    # the safety screen (``safety.py``): the screen's id is the argument
+    SAFE_YES = "y"  # an ask-first question answered Yes
+    SAFE_NO = "w"  # ... answered No
+    CARRY_ON = "o"  # after the screen's text: back to the questions
+    STOP = "z"  # ... or stop there
 
 
 _ACTIONS = {a.value: a for a in Action}

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from bot.channels.telegram import commands, presses, render, typed
+from bot.channels.telegram import commands, presses, render, safety, typed
 from bot.channels.telegram.events import Chat, Event, EventKind
 from bot.channels.telegram.replies import Reply
 from bot.engine import Conversation, Effect, Prompt, PromptKind
@@ -51,6 +51,7 @@ class TurnState:
         self.conv: Conversation | None = None
         self.in_text = ""
         self.in_kind = EventKind.TEXT
+        self.in_screened: dict[str, Any] | None = None  # the safety screen the input met, for staff
         self.outs: list[Reply] = []
         self.result = TurnResult()
         self.new_prompt: int | None = None  # index in outs of the message showing the step's buttons
@@ -140,6 +141,7 @@ class TurnState:
             self.in_kind,
             [reply.payload() for reply in self.outs],
             self.now,
+            self.in_screened,
         )
         self.result.outgoing += rows
         if self.new_prompt is not None and self.new_prompt < len(rows):
@@ -152,7 +154,7 @@ class TurnState:
         intake.state = conv.to_dict()
         intake.language = conv.language
         intake.flags = list(conv.flags)
-        intake.urgent = not engine.urgent_flags.isdisjoint(conv.flags)
+        intake.urgent = not engine.urgent_marks.isdisjoint(conv.flags)  # a screen's flag too
         if conv.urgent_shown:  # only ever set: changing the answer afterwards leaves the intake pinned
             at = conv.urgent_shown[-1].get("at")
             intake.urgent_shown_at = datetime.fromisoformat(at) if at else intake.urgent_shown_at or self.now
@@ -319,12 +321,16 @@ class TurnState:
         self.in_kind = event.kind
         if event.kind == EventKind.COMMAND:
             self.in_text = f"/{event.command}" + (f" {event.text}" if event.text else "")
+            if event.text and event.command not in commands.WORDS_NOT_READ and safety.screen(self, event.text):
+                commands.after_screen(self, event)
+                return
             commands.HANDLERS.get(event.command, commands.unknown)(self, event)
         elif event.kind == EventKind.PRESS:
             self.in_text = event.label or "(button)"
             presses.press(self, event)
         elif event.kind == EventKind.TEXT:
-            typed.text(self, event)
+            if not safety.screen(self, event.text):  # before anything else, at any step
+                typed.text(self, event)
         else:
             self.in_text = f"[{event.what or 'message'}]"
             typed.other(self, event)

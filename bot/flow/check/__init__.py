@@ -8,7 +8,7 @@ will do rather than working it out again. Paths are analysed only once the refer
 from __future__ import annotations
 
 from bot.flow import model
-from bot.flow.check import conditions, ids, paths, steps, texts
+from bot.flow.check import conditions, ids, paths, safety, steps, texts
 from bot.flow.check.context import Context
 from bot.flow.problems import Problem, SourceMap
 
@@ -22,6 +22,7 @@ def check_flow(flow: model.Flow, source: SourceMap) -> list[Problem]:
     texts.check_messages(ctx)
     steps.check_steps(ctx)
     conditions.check_conditions(ctx)
+    safety.check_safety(ctx)
     if not ctx.problems:  # path analysis needs sound references
         paths.check_paths(ctx)
         paths.check_urgent_flags(ctx)

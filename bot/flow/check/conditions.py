@@ -34,6 +34,8 @@ def check_conditions(ctx: Context) -> None:
             if paragraph.when is not None:
                 check_condition(ctx, paragraph.when, ("steps", i, "paragraphs", j, "when"), before=i, outcome=True)
     for i, flag in enumerate(ctx.flow.flags):
+        if flag.when is None:
+            continue  # raised by a safety screen (checked in ``safety``)
         check_condition(ctx, flag.when, ("flags", i, "when"), before=None, outcome=False)
         if flag.staff_only and flag.severity == "urgent":
             ctx.error(

@@ -73,8 +73,8 @@ def check_urgent_flags(ctx: Context) -> None:
         if not outcome.urgent:
             urgent_seen_after_plain = True
     for fi, flag in enumerate(ctx.flow.flags):
-        if flag.severity != "urgent":
-            continue
+        if flag.severity != "urgent" or flag.when is None:
+            continue  # a screen's flag does not stop the questions
         # Where the engine's `finish` leads once the flag is raised at the last question.
         chosen = ctx.graph.target(steps[last_answer].id, Trigger.FINISH, {}, (flag.id,))
         if chosen is None:

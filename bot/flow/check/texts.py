@@ -43,6 +43,11 @@ def texts(ctx: Context) -> Iterator[tuple[Path, Any, bool]]:
         yield ("flags", i, "topic"), flag.topic, not flag.staff_only  # endings list topics to the patient
         if flag.ask_before_change is not None:
             yield ("flags", i, "ask_before_change"), flag.ask_before_change, True
+    for i, screen in enumerate(flow.safety):
+        for key in ("ask", "text"):
+            value = getattr(screen, key)
+            if value is not None:
+                yield ("safety", i, key), value, True
 
 
 def check_texts(ctx: Context) -> None:

@@ -1,0 +1,135 @@
+"""The safety net end to end: the bot as a process (polling and webhook) on the fake Telegram
+server, with a staff chat for alerts. Crisis words typed anywhere (a button question, before
+consent, after an ending) reach the crisis text first, in the person's language; the intake is
+marked urgent and the staff chat gets exactly one alert, with no words and no name in it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from support.bot_process import BotProcess, free_port
+from support.databases import Templates, db_rows
+from support.default_flow import Q_AGE, begin
+from support.fake_telegram import FakeTelegram
+from support.patients import TelegramPatient
+
+pytestmark = pytest.mark.e2e
+
+STAFF_CHAT = -1005550001111
+CRISIS = {"en": "It sounds like you might be going through something very hard", "de": "Es klingt, als ginge es Ihnen"}
+ASK = {"en": "are you having thoughts of hurting yourself", "de": "Haben Sie Gedanken, sich etwas anzutun"}
+WORDS = {"en": "honestly I want to kill myself", "de": "ehrlich gesagt will ich mich umbringen"}
+CARRY_ON = {"en": "Carry on with the questions", "de": "Mit den Fragen weitermachen"}
+AGE = {"en": Q_AGE, "de": "Wie alt sind Sie?"}
+
+
+@dataclass
+class Bot:
+    fake: FakeTelegram
+    db_path: Path
+    process: BotProcess
+
+
+@pytest.fixture(scope="module", params=["polling", "webhook"])
+def safety_bot(request: pytest.FixtureRequest, templates: Templates, tmp_path_factory) -> Iterator[Bot]:
+    db_path = tmp_path_factory.mktemp(f"safety-{request.param}") / "intake.db"
+    templates.sqlite(db_path)
+    with FakeTelegram() as fake:
+        fake.add_group(STAFF_CHAT)
+        env = {"ALERT_TELEGRAM_CHAT_ID": str(STAFF_CHAT), "PUBLIC_URL": "https://clinic.example"}
+        if request.param == "webhook":
+            port = free_port()
+            env |= {
+                "WEBHOOK_URL": f"http://127.0.0.1:{port}/telegram",
+                "WEBHOOK_SECRET": "safety-secret",
+                "WEBHOOK_LISTEN": "127.0.0.1",
+                "WEBHOOK_PORT": str(port),
+            }
+        process = BotProcess(fake, f"sqlite:///{db_path}", **env).start()
+        try:
+            if request.param == "webhook":
+                fake.wait_for(lambda: (fake.webhook() or {}).get("url") == env["WEBHOOK_URL"])
+            yield Bot(fake, db_path, process)
+        finally:
+            process.stop()
+
+
+def alerts_for(bot: Bot, intake_id: int) -> list[str]:
+    return [m["text"] for m in bot.fake.messages(STAFF_CHAT) if f"intake {intake_id}" in m["text"]]
+
+
+def intake_of(bot: Bot, chat_id: int) -> tuple[int, int, str | None]:
+    """(id, urgent, when an urgent text was last shown: pinned on the staff list) of the chat's intake."""
+    return db_rows(bot.db_path, f"SELECT id, urgent, urgent_shown_at FROM intakes WHERE chat_id = {chat_id}")[0]
+
+
+def one_alert(bot: Bot, chat_id: int, *never: str) -> None:
+    """The intake is urgent and the staff chat got one alert for it (and no second one after a
+    few more rounds of the job), naming nothing the patient wrote and not their name."""
+    intake_id, urgent, shown_at = intake_of(bot, chat_id)
+    assert urgent and shown_at is not None  # on the record for good, pinned until acknowledged
+    bot.fake.wait_for(lambda: alerts_for(bot, intake_id), timeout=20)
+    time.sleep(1.5)
+    [alert] = alerts_for(bot, intake_id)
+    assert f"https://clinic.example/intakes/{intake_id}" in alert
+    for secret in never:
+        assert secret not in alert
+
+
+@pytest.mark.parametrize("lang", ["en", "de"])
+def test_crisis_words_at_a_button_question_come_first_mark_urgent_and_alert_staff_once(safety_bot, lang) -> None:
+    chat = 601 if lang == "en" else 602
+    patient = TelegramPatient(safety_bot.fake, chat, language_code=lang, first_name="Zofia")
+    if lang == "en":
+        begin(patient)
+    else:
+        patient.command("/start", expect="automatische Assistent")
+        patient.tap("Weiter", expect="Bevor")
+        patient.tap("Ich stimme zu", expect=AGE["de"])
+    asked = patient.newest_id()
+    patient.type(WORDS[lang])
+    crisis = patient.expect(CRISIS[lang])
+    after = [m["message_id"] for m in safety_bot.fake.messages(chat) if m["message_id"] > asked]
+    assert crisis["message_id"] == min(after)  # the first thing the person gets
+    one_alert(safety_bot, chat, WORDS[lang], "Zofia", "umbringen", "kill")
+    patient.tap(CARRY_ON[lang], expect=AGE[lang])  # back to the questions, where they were
+
+
+def test_crisis_words_before_consent_are_not_kept_yet_staff_are_alerted(safety_bot) -> None:
+    patient = TelegramPatient(safety_bot.fake, 603)
+    patient.command("/start", expect="automated assistant")
+    patient.type(WORDS["en"], expect=CRISIS["en"])
+    one_alert(safety_bot, 603, WORDS["en"])
+    kept = [text for (text,) in db_rows(safety_bot.db_path, "SELECT text FROM messages WHERE chat_id = 603")]
+    assert not any("kill" in text for text in kept)
+    assert any("crisis words typed" in text for text in kept)
+
+
+def test_crisis_words_after_an_ending_still_get_the_crisis_text(safety_bot) -> None:
+    patient = TelegramPatient(safety_bot.fake, 604)
+    begin(patient)
+    patient.tap("Under 18", expect="parent")
+    patient.type(WORDS["en"], expect=CRISIS["en"])
+    one_alert(safety_bot, 604, WORDS["en"])
+
+
+def test_an_ask_first_phrase_answered_no_changes_nothing_and_yes_reaches_the_crisis_text(safety_bot) -> None:
+    patient = TelegramPatient(safety_bot.fake, 605)
+    begin(patient)
+    patient.type("sometimes I think about dying", expect=ASK["en"])
+    patient.tap("No", expect=Q_AGE)
+    assert intake_of(safety_bot, 605)[1:] == (0, None)  # not urgent, no alert
+    patient.type("sometimes I think about dying", expect=ASK["en"])
+    patient.tap("Yes", expect=CRISIS["en"])
+    one_alert(safety_bot, 605)
+
+
+def test_everyday_words_change_nothing(safety_bot) -> None:
+    patient = TelegramPatient(safety_bot.fake, 606)
+    begin(patient)
+    patient.type("I'd die for smooth skin, this workout is killing me", expect="Please tap one of the three age groups")
+    assert intake_of(safety_bot, 606)[1:] == (0, None)
