@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from support.bot_process import BotProcess, free_port
 from support.databases import Templates, db_rows
-from support.default_flow import Q_AGE, begin
+from support.default_flow import Q_AGE, ROUTINE_TO_SUMMARY, begin
 from support.fake_telegram import FakeTelegram
 from support.patients import TelegramPatient
 
@@ -80,41 +80,63 @@ def one_alert(bot: Bot, chat_id: int, *never: str) -> None:
         assert secret not in alert
 
 
-@pytest.mark.parametrize("lang", ["en", "de"])
-def test_crisis_words_at_a_button_question_come_first_mark_urgent_and_alert_staff_once(safety_bot, lang) -> None:
-    chat = 601 if lang == "en" else 602
-    patient = TelegramPatient(safety_bot.fake, chat, language_code=lang, first_name="Zofia")
+def consented(bot: Bot, chat: int, lang: str, name: str = "Zofia") -> TelegramPatient:
+    """/start and consent, in ``lang``: at the age question (a button question)."""
+    patient = TelegramPatient(bot.fake, chat, language_code=lang, first_name=name)
     if lang == "en":
         begin(patient)
     else:
         patient.command("/start", expect="automatische Assistent")
         patient.tap("Weiter", expect="Bevor")
         patient.tap("Ich stimme zu", expect=AGE["de"])
-    asked = patient.newest_id()
+    return patient
+
+
+def crisis_first(bot: Bot, patient: TelegramPatient, lang: str) -> None:
+    """Crisis words typed: the crisis text is the first thing the person gets."""
+    before = patient.newest_id()
     patient.type(WORDS[lang])
     crisis = patient.expect(CRISIS[lang])
-    after = [m["message_id"] for m in safety_bot.fake.messages(chat) if m["message_id"] > asked]
-    assert crisis["message_id"] == min(after)  # the first thing the person gets
+    after = [m["message_id"] for m in bot.fake.messages(patient.chat_id) if m["message_id"] > before]
+    assert crisis["message_id"] == min(after)
+
+
+@pytest.mark.parametrize("lang", ["en", "de"])
+def test_crisis_words_at_a_button_question_come_first_mark_urgent_and_alert_staff_once(safety_bot, lang) -> None:
+    chat = 601 if lang == "en" else 602
+    patient = consented(safety_bot, chat, lang)
+    crisis_first(safety_bot, patient, lang)
     one_alert(safety_bot, chat, WORDS[lang], "Zofia", "umbringen", "kill")
     patient.tap(CARRY_ON[lang], expect=AGE[lang])  # back to the questions, where they were
 
 
-def test_crisis_words_before_consent_are_not_kept_yet_staff_are_alerted(safety_bot) -> None:
-    patient = TelegramPatient(safety_bot.fake, 603)
-    patient.command("/start", expect="automated assistant")
-    patient.type(WORDS["en"], expect=CRISIS["en"])
-    one_alert(safety_bot, 603, WORDS["en"])
-    kept = [text for (text,) in db_rows(safety_bot.db_path, "SELECT text FROM messages WHERE chat_id = 603")]
-    assert not any("kill" in text for text in kept)
-    assert any("crisis words typed" in text for text in kept)
+@pytest.mark.parametrize("lang", ["en", "de"])
+def test_crisis_words_before_consent_are_not_kept_yet_staff_are_alerted(safety_bot, lang) -> None:
+    chat = 603 if lang == "en" else 613
+    patient = TelegramPatient(safety_bot.fake, chat, language_code=lang)
+    patient.command("/start", expect="automated assistant" if lang == "en" else "automatische Assistent")
+    crisis_first(safety_bot, patient, lang)
+    one_alert(safety_bot, chat, WORDS[lang])
+    kept = [text for (text,) in db_rows(safety_bot.db_path, f"SELECT text FROM messages WHERE chat_id = {chat}")]
+    assert not any(word in text for text in kept for word in ("kill", "umbringen"))
+    assert any("crisis words typed" in text or "Krisenworte" in text for text in kept)
 
 
-def test_crisis_words_after_an_ending_still_get_the_crisis_text(safety_bot) -> None:
-    patient = TelegramPatient(safety_bot.fake, 604)
-    begin(patient)
-    patient.tap("Under 18", expect="parent")
-    patient.type(WORDS["en"], expect=CRISIS["en"])
-    one_alert(safety_bot, 604, WORDS["en"])
+@pytest.mark.parametrize("lang", ["en", "de"])
+def test_crisis_words_after_an_ending_still_get_the_crisis_text(safety_bot, lang) -> None:
+    chat = 604 if lang == "en" else 614
+    patient = consented(safety_bot, chat, lang)
+    patient.tap("Under 18" if lang == "en" else "Unter 18", expect="parent" if lang == "en" else "Elternteil")
+    crisis_first(safety_bot, patient, lang)
+    one_alert(safety_bot, chat, WORDS[lang])
+
+
+def test_crisis_words_at_the_summary_come_first(safety_bot) -> None:
+    patient = consented(safety_bot, 607, "en")
+    patient.walk(ROUTINE_TO_SUMMARY)
+    crisis_first(safety_bot, patient, "en")
+    one_alert(safety_bot, 607, WORDS["en"])
+    patient.tap(CARRY_ON["en"], expect="Here is what you told us")  # the summary again
 
 
 def test_an_ask_first_phrase_answered_no_changes_nothing_and_yes_reaches_the_crisis_text(safety_bot) -> None:
