@@ -287,7 +287,7 @@ def test_a_change_at_the_summary_to_an_urgent_answer_ends_at_once(fake, bot, db_
 
 
 def test_back_from_an_urgent_ending_asks_first_and_keeps_urgent_shown(fake, bot, db_path) -> None:
-    patient = TelegramPatient(fake, 218)
+    patient = TelegramPatient(fake, 228)
     to_safety_question(patient)
     patient.command("/back", expect=Q_TOXIN)
     patient.tap("Yes, in the last 4 weeks", expect="Since your last injection")
@@ -296,7 +296,7 @@ def test_back_from_an_urgent_ending_asks_first_and_keeps_urgent_shown(fake, bot,
     patient.command("/back", expect="You told us that you have these symptoms now. Do you want to change")
     patient.tap("Yes, change that answer", expect="Since your last injection")
     patient.tap("No", expect=Q_ALLERGY_NOW)
-    intake, _ = stored(db_path, 218)
+    intake, _ = stored(db_path, 228)
     assert intake.status == "in_progress" and not intake.urgent  # the answer changed...
     [record] = intake.state["urgent_shown"]  # ... and the urgent text shown stays on record
     assert (record["flag"], record["outcome"], record["answers"]) == (
