@@ -176,6 +176,7 @@ def test_crisis_words_with_a_command_still_ask_for_a_person(turns: TurnRunner) -
     begin(patient)
     result = patient.command("/human I want to kill myself")
     assert CRISIS_EN in sent(result)[0]
+    assert "asked the clinic team to contact you" in sent(result)[-1]  # and the request is confirmed
     intake = patient.intake()
     assert intake.urgent and intake.human_requested_at is not None
 
@@ -261,3 +262,92 @@ def test_the_terminal_chat_asks_first_and_a_no_changes_nothing(skin: Engine) -> 
     chat.handle("die")
     chat.handle("Yes")
     assert chat.conv.flags == ["self_harm"]
+
+
+# --- review fixes: the screen's open question, a command's words, and the ending's order ----------
+
+SYMPTOMS = {"en": "Since your last injection, do you now have", "de": "Haben Sie seit Ihrer letzten Injektion"}
+RECENT = {"en": "Yes, in the last 4 weeks", "de": "Ja, in den letzten 4 Wochen"}
+NOT_NOW = {"en": "Thank you for answering", "de": "Danke für Ihre Antwort"}
+
+
+def at_symptoms_question(turns: TurnRunner, lang: str) -> InProcessPatient:
+    """At "do you now have ...?" after a recent injection: a question a typed yes or no answers."""
+    patient = consented(turns, lang)
+    patient.tap({"en": "18 to 64", "de": "18 bis 64"}[lang])
+    patient.tap(RECENT[lang], expect=SYMPTOMS[lang])
+    return patient
+
+
+@pytest.mark.parametrize(("lang", "no", "yes"), [("en", "no", "Yes"), ("de", "nein", "ja")])
+def test_a_typed_answer_to_the_screens_question_never_answers_the_step_instead(
+    turns: TurnRunner, lang: str, no: str, yes: str
+) -> None:
+    """A typed "no" to "are you having thoughts of hurting yourself?" was taken as "no symptoms
+    now", and a typed "yes" as "symptoms now": the wrong ending, and no crisis text."""
+    patient = at_symptoms_question(turns, lang)
+    patient.type({"en": "sometimes I think about dying", "de": "manchmal denke ich ans Sterben"}[lang])
+    assert patient.intake().state.get("screen_asked") == "self_harm"
+    patient.type("hmm", expect={"en": ASK_EN, "de": ASK_DE}[lang])  # no answer: asked again
+    result = patient.type(no)
+    assert NOT_NOW[lang] in sent(result)[0] and SYMPTOMS[lang] in sent(result)[-1]  # the step again
+    intake = patient.intake()
+    assert "toxin_symptoms_now" not in intake.state.get("answers", {}) and not intake.urgent
+    patient.type({"en": "sometimes I think about dying", "de": "manchmal denke ich ans Sterben"}[lang])
+    result = patient.type(yes)
+    assert {"en": CRISIS_EN, "de": CRISIS_DE}[lang] in sent(result)[0]
+    intake = patient.intake()
+    assert "toxin_symptoms_now" not in intake.state.get("answers", {})
+    assert intake.urgent and "self_harm" in intake.state["flags"] and intake.status == "in_progress"
+    assert "toxin_spread_now" not in intake.state["flags"]  # not "symptoms now"
+
+
+@pytest.mark.parametrize("command", ["/delete", "/restart", "/language"])
+def test_the_words_after_delete_restart_and_language_are_read_too(turns: TurnRunner, command: str) -> None:
+    patient = consented(turns, "en")
+    result = patient.command(f"{command} I want to kill myself")
+    assert CRISIS_EN in sent(result)[0] and patient.intake().urgent
+
+
+@pytest.mark.parametrize("lang", ["en", "de"])
+def test_an_urgent_medical_answer_after_crisis_words_reaches_the_medical_ending_with_the_crisis_lines(
+    turns: TurnRunner, lang: str
+) -> None:
+    """Crisis support came first among the endings, so someone who typed crisis words at the age
+    question and then said they have symptoms now was not told to get medical help now."""
+    patient = consented(turns, lang)
+    patient.type({"en": "I want to kill myself", "de": "ich will mich umbringen"}[lang])
+    patient.tap({"en": "Carry on with the questions", "de": "Mit den Fragen weitermachen"}[lang])
+    patient.tap({"en": "18 to 64", "de": "18 bis 64"}[lang])
+    patient.tap(RECENT[lang], expect=SYMPTOMS[lang])
+    result = patient.tap({"en": "Yes", "de": "Ja"}[lang])
+    ending = "\n".join(sent(result))
+    assert {"en": "Please get medical help now", "de": "Bitte holen Sie sich jetzt ärztliche Hilfe"}[lang] in ending
+    assert {"en": "Samaritans 116 123", "de": "TelefonSeelsorge"}[lang] in ending  # and the crisis lines
+    assert patient.intake().outcome == "urgent_care"
+
+
+def test_stopping_before_consent_is_no_completed_intake(turns: TurnRunner) -> None:
+    """ "Stop here" before consent reached the crisis-support ending and counted as a completed
+    intake: a completion webhook and a "completed" alert for someone who never agreed."""
+    patient = InProcessPatient(turns)
+    patient.command("/start")
+    patient.type("I want to kill myself", expect=CRISIS_EN)
+    patient.tap("Stop here")
+    intake = patient.intake()
+    assert intake.outcome == "crisis_support" and intake.status == "declined" and intake.urgent
+
+
+def test_crisis_words_in_a_photos_caption_are_read_too(turns: TurnRunner) -> None:
+    from support.turns import apply
+
+    from bot.channels.telegram.events import Event as TelegramEvent
+    from bot.channels.telegram.events import EventKind
+
+    patient = consented(turns, "en")
+    result = apply(
+        turns, 9_001, patient.chat, TelegramEvent(EventKind.OTHER, what="photo", text="I want to kill myself")
+    )
+    assert CRISIS_EN in sent(result)[0] and patient.intake().urgent
+    result = apply(turns, 9_002, patient.chat, TelegramEvent(EventKind.OTHER, what="photo", text="my cheeks"))
+    assert "I can only read typed text" in sent(result)[0]  # an everyday caption: the usual answer

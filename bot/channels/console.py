@@ -54,6 +54,10 @@ class ConsoleChat:
             effect = engine.restart(conv)
         elif command.startswith("/language"):
             code = command.partition(" ")[2].strip()
+            found = engine.screen(conv, clean(line.partition(" ")[2])) if code else None
+            if found is not None:  # a command's words are read too
+                self.screened(found)
+                return True
             effect = engine.set_language(conv, code)
             if not effect.accepted:
                 self.say("Languages: " + ", ".join(engine.flow.languages))

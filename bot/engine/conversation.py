@@ -28,7 +28,8 @@ class Conversation:
     "answers"}``: when, the urgent flag behind it, the ending, and the answers that raised the flag
     as they were then). It only ever grows: going back, changing the answer, declining consent or
     /restart keep it, because staff must always learn that a person was told to get help now; only
-    erasing the whole intake (/delete, retention) removes it.
+    erasing the whole intake (/delete, retention) removes it. ``screen_asked`` names the safety
+    screen whose yes/no question is open: the next typed message answers it, not the step.
     """
 
     __slots__ = (
@@ -42,6 +43,7 @@ class Conversation:
         "language",
         "path",
         "revision",
+        "screen_asked",
         "state",
         "urgent_shown",
     )
@@ -60,6 +62,7 @@ class Conversation:
         consent: dict[str, str] | None = None,
         aside: dict[str, Any] | None = None,
         urgent_shown: Sequence[dict[str, Any]] | None = None,
+        screen_asked: str | None = None,
     ):
         self.flow_id = flow_id
         self.state = state
@@ -76,6 +79,7 @@ class Conversation:
         # The shared empty tuple until an urgent text is shown: most conversations never have one,
         # and an empty list each would cost 10,000 idle conversations half a megabyte.
         self.urgent_shown: Sequence[dict[str, Any]] = list(urgent_shown) if urgent_shown else ()
+        self.screen_asked = screen_asked
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"v": FORMAT, "flow": self.flow_id, "state": self.state, "lang": self.language}
@@ -97,6 +101,8 @@ class Conversation:
             data["aside"] = dict(self.aside)
         if self.urgent_shown:
             data["urgent_shown"] = [dict(record) for record in self.urgent_shown]
+        if self.screen_asked is not None:
+            data["screen_asked"] = self.screen_asked
         return data
 
     @classmethod
@@ -121,6 +127,7 @@ class Conversation:
             consent=data.get("consent"),
             aside=data.get("aside"),
             urgent_shown=data.get("urgent_shown"),
+            screen_asked=data.get("screen_asked"),
         )
 
     def __eq__(self, other: object) -> bool:

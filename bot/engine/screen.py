@@ -60,5 +60,12 @@ class Screens:
             return None
         return Screened(screen.id, screen.flag, False, language, self._text(screen.text, language), screen.outcome)
 
+    def question(self, screen_id: str, language: str) -> Screened | None:
+        """The screen's ask-first question again (the person typed something that is no answer)."""
+        screen = self.by_id.get(screen_id)
+        if screen is None or screen.ask is None:
+            return None
+        return Screened(screen.id, screen.flag, True, language, self._text(screen.ask, language), screen.outcome)
+
     def _text(self, value: model.Text | None, language: str) -> str | None:
         return self.texts.text(value, language) if value is not None else None

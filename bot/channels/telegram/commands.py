@@ -164,17 +164,12 @@ def unknown(turn: TurnState, event: Event | None = None) -> None:
     turn.reprompt()
 
 
-#: Words after a command's name are read by the safety screen like any typed message ("/human I
-#: need help now", a mistyped command), except these: /language takes a code, and erasing or
-#: starting over must work whatever is stored (they never need the flow).
-WORDS_NOT_READ = frozenset({"language", "delete", "restart"})
-
-
 def after_screen(turn: TurnState, event: Event) -> None:
     """A command's words met a safety screen (answered in ``safety.screen``): a request for a
     person still stands; any other command waits for the person's choice."""
     if event.command == "human" and turn.intake is not None:
         turn.intake.human_requested_at = turn.now
+        turn.say(turn.msg("human_requested"))  # after the crisis text, which comes first
 
 
 #: Every command, in the order of the command menu.

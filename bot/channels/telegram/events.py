@@ -30,7 +30,7 @@ class Event:
     """What the person did: typed text, a command, a button press, or sent something else."""
 
     kind: EventKind
-    text: str = ""  # the typed text, or a command's argument
+    text: str = ""  # the typed text, a command's argument, or (OTHER) a caption
     command: str = ""  # without the slash, lower-case
     data: str | None = None  # callback data of a pressed button
     label: str = ""  # the pressed button's text, for the transcript

@@ -22,6 +22,7 @@ from bot.channels.telegram import render
 from bot.channels.telegram.events import Event
 from bot.channels.telegram.render import Action, Press
 from bot.engine import Screened
+from bot.safety import normalise
 
 if TYPE_CHECKING:
     from bot.channels.telegram.turn import TurnState
@@ -54,9 +55,52 @@ def screen(turn: TurnState, text: str) -> bool:
 
 
 def ask(turn: TurnState, found: Screened) -> None:
+    """The screen's yes/no question; it stays open (``Conversation.screen_asked``) until answered,
+    by a button or typed: a typed "no" must never answer the step's question instead."""
     assert turn.intake is not None and turn.conv is not None
     lang = found.language
+    turn.conv.screen_asked = found.screen
     turn.say(found.text or "", _buttons(turn, found, ((Action.SAFE_YES, "yes"), (Action.SAFE_NO, "no")), lang))
+
+
+def answer_typed(turn: TurnState, text: str) -> bool:
+    """A typed message while a screen's question is open: its answer (True when taken here). Yes
+    and No in any language of the flow, or the buttons' words; anything else asks it again."""
+    conv = turn.conv
+    if conv is None or conv.screen_asked is None:
+        return False
+    engine, screen_id = turn.engine, conv.screen_asked
+    said = normalise(text).strip()
+    labels = {
+        normalise(engine.message(lang, key)).strip(): key for lang in engine.flow.languages for key in ("yes", "no")
+    }
+    answer = labels.get(said) or ("yes" if said in _YES else "no" if said in _NO else None)
+    turn.in_screened = {"screen": screen_id, "ask_first": True}
+    if answer is None:
+        found = engine.screens.question(screen_id, turn.lang)
+        if found is None:  # the flow lost the screen: nothing is open any more
+            conv.screen_asked = None
+            return False
+        ask(turn, found)
+        return True
+    conv.screen_asked = None
+    if answer == "no":
+        turn.say(turn.msg("safety_not_now"))
+        turn.reprompt()
+        return True
+    found = engine.screens.confirmed(screen_id, turn.lang)
+    if found is None:
+        turn.reprompt()
+        return True
+    turn.in_screened = {"screen": found.screen, "ask_first": False}
+    crisis(turn, found)
+    return True
+
+
+#: Typed answers to a screen's yes/no question, as ``normalise`` leaves them (doubled letters
+#: written once), besides the buttons' own words.
+_YES = frozenset({"yes", "y", "yeah", "yea", "yep", "yup", "ja", "j", "jo", "jep", "jawohl"})
+_NO = frozenset({"no", "n", "nope", "nah", "not realy", "nein", "ne", "noe"})
 
 
 def crisis(turn: TurnState, found: Screened) -> None:
@@ -86,6 +130,8 @@ def press(turn: TurnState, event: Event, pressed: Press) -> None:
     turn.result.toast = None
     if event.message_id is not None:
         turn.outs.append(render.edit_keyboard(None, message_id=event.message_id))
+    if pressed.action in (Action.SAFE_YES, Action.SAFE_NO):
+        conv.screen_asked = None  # answered
     if pressed.action is Action.SAFE_YES:
         found = engine.screens.confirmed(screen_id, lang)
         if found is None:

@@ -167,7 +167,9 @@ class TurnState:
         if conv.state not in engine.steps:
             pass  # a step the flow no longer has, left by a turn that needed no flow (/delete): the status stands
         elif engine.finished(conv):
-            declined = engine.consent_id is not None and conv.answers.get(engine.consent_id) == "decline"
+            # Declined, or never given (an ending reached before consent: crisis words, "stop"):
+            # not a completed intake, so no completion webhook and no "completed" alert.
+            declined = engine.consent_id is not None and not conv.consent
             status = IntakeStatus.DECLINED if declined else IntakeStatus.COMPLETED
             if intake.status not in FINISHED:
                 intake.completed_at = self.now
@@ -321,19 +323,24 @@ class TurnState:
         self.in_kind = event.kind
         if event.kind == EventKind.COMMAND:
             self.in_text = f"/{event.command}" + (f" {event.text}" if event.text else "")
-            if event.text and event.command not in commands.WORDS_NOT_READ and safety.screen(self, event.text):
-                commands.after_screen(self, event)
-                return
+            if event.text:  # a command's words are read too ("/delete I want to end it all")
+                if _needs_no_flow(event):
+                    self.fit()  # the screens work on a conversation the flow knows
+                if safety.screen(self, event.text):
+                    commands.after_screen(self, event)
+                    return
             commands.HANDLERS.get(event.command, commands.unknown)(self, event)
         elif event.kind == EventKind.PRESS:
             self.in_text = event.label or "(button)"
             presses.press(self, event)
         elif event.kind == EventKind.TEXT:
-            if not safety.screen(self, event.text):  # before anything else, at any step
+            # Before anything else, at any step; then the screen's open question, if one is.
+            if not safety.screen(self, event.text) and not safety.answer_typed(self, event.text):
                 typed.text(self, event)
         else:
             self.in_text = f"[{event.what or 'message'}]"
-            typed.other(self, event)
+            if not (event.text and safety.screen(self, event.text)):  # a photo's caption is read too
+                typed.other(self, event)
 
 
 #: Erasing and starting over must work whatever state is stored, even one the flow cannot read:

@@ -60,7 +60,8 @@ def parse_update(update: Update) -> tuple[Chat, Event] | None:
             return chat, Event(EventKind.COMMAND, text=rest.strip(), command=command, origin=origin)
         return chat, Event(EventKind.TEXT, text=text, origin=origin)
     what = next((kind for kind in OTHER_KINDS if getattr(message, kind, None)), "message")
-    return chat, Event(EventKind.OTHER, what=what, origin=origin)
+    caption = clean(message.caption) if message.caption else ""  # read by the safety screen, kept only if it meets one
+    return chat, Event(EventKind.OTHER, what=what, origin=origin, text=caption)
 
 
 def _button_label(message: Message | None, data: str | None) -> str:
