@@ -138,8 +138,27 @@ def test_a_redelivered_update_and_an_urgent_mark_raised_again_queue_nothing_more
     assert queued(store, intake.id) == [("urgent", "telegram"), ("urgent", "email")]
     # the same alert queued once more (another turn, another process): the unique key keeps one
     with store.transaction() as tx:
-        queue.queue(tx, intake.id, ["urgent"], BOTH, utcnow())
+        queue.queue(tx, intake.id, [("urgent", "toxin_spread_now")], BOTH, utcnow())
     assert queued(store, intake.id) == [("urgent", "telegram"), ("urgent", "email")]
+
+
+def test_crisis_words_in_an_intake_already_urgent_alert_staff_again(skin: Engine, store: Store) -> None:
+    """Once an intake was urgent (symptoms now), crisis words typed after the ending raised no
+    alert: one per intake and event. Each urgent flag raised alerts staff once."""
+    turns = runner(skin, store)
+    patient = InProcessPatient(turns, ZELDA)
+    symptoms_now(patient, "en")
+    intake = patient.intake()
+    patient.type("I want to kill myself")
+    patient.type("I want to kill myself")  # the same flag again: nothing more
+    with store.transaction(read_only=True) as tx:
+        reasons = sorted((row.reason, row.channel) for row in queue.of_intake(tx, intake.id))
+    assert reasons == [
+        ("self_harm", "email"),
+        ("self_harm", "telegram"),
+        ("toxin_spread_now", "email"),
+        ("toxin_spread_now", "telegram"),
+    ]
 
 
 @pytest.mark.parametrize("chat", [ZELDA, GRETE], ids=["en", "de"])

@@ -23,12 +23,14 @@ class AlertRules:
         high = frozenset(f.id for f in engine.flow.flags if f.severity == "high")
         return cls(settings.events, settings.channels, high)
 
-    def raised(self, *, became_urgent: bool, asked_for_human: bool, completed: bool, flags: Iterable[str]) -> list[str]:
-        """The events this turn raised that ALERT_ON asks to alert on."""
-        raised = {
-            "urgent": became_urgent,
-            "human": asked_for_human,
-            "high": completed and not self.high_flags.isdisjoint(flags),
-            "completed": completed,
-        }
-        return [event for event, happened in raised.items() if happened and event in self.events]
+    def raised(
+        self, *, urgent_raised: Iterable[str], asked_for_human: bool, completed: bool, flags: Iterable[str]
+    ) -> list[tuple[str, str]]:
+        """The events this turn raised that ALERT_ON asks to alert on, as (event, reason): an
+        urgent alert for each urgent flag this turn raised (its reason), so crisis words in an
+        intake already urgent for a medical answer reach staff too; the others once an intake."""
+        raised = [("urgent", flag) for flag in urgent_raised]
+        raised += [("human", "")] if asked_for_human else []
+        raised += [("high", "")] if completed and not self.high_flags.isdisjoint(flags) else []
+        raised += [("completed", "")] if completed else []
+        return [(event, reason) for event, reason in raised if event in self.events]

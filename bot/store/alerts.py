@@ -22,16 +22,19 @@ _DIALECT_INSERT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 _NOT_DONE = sa.and_(alerts.c.sent_at.is_(None), alerts.c.gave_up_at.is_(None))
 
 
-def queue(tx: Tx, intake_id: int, events: Iterable[str], channels: Iterable[str], now: datetime) -> None:
-    """One alert per event and channel, unless that one was queued before (in any earlier turn)."""
+def queue(tx: Tx, intake_id: int, events: Iterable[tuple[str, str]], channels: Iterable[str], now: datetime) -> None:
+    """One alert per (event, reason) and channel, unless that one was queued before (in any earlier
+    turn). The reason is the urgent flag behind an urgent alert ("" for the other events)."""
+    channels = list(channels)
     rows = [
-        {"intake_id": intake_id, "event": event, "channel": channel, "created_at": now, "attempts": 0}
-        for event in events
+        {"intake_id": intake_id, "event": event, "reason": reason, "channel": channel, "created_at": now, "attempts": 0}
+        for event, reason in events
         for channel in channels
     ]
     if rows:
         insert = _DIALECT_INSERT[tx.conn.dialect.name](alerts)
-        tx.conn.execute(insert.on_conflict_do_nothing(index_elements=["intake_id", "event", "channel"]), rows)
+        keys = ["intake_id", "event", "reason", "channel"]
+        tx.conn.execute(insert.on_conflict_do_nothing(index_elements=keys), rows)
 
 
 def due(tx: Tx, now: datetime, limit: int = 50) -> list[sa.Row]:

@@ -214,6 +214,8 @@ alerts = sa.Table(
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("intake_id", sa.BigInteger, nullable=False),
     sa.Column("event", sa.String(16), nullable=False),  # urgent | human | high | completed
+    # an urgent alert's flag (one alert for each urgent flag raised); "" for the other events
+    sa.Column("reason", sa.String(64), nullable=False, server_default=""),
     sa.Column("channel", sa.String(16), nullable=False),  # telegram | email
     sa.Column("created_at", When, nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
@@ -221,6 +223,6 @@ alerts = sa.Table(
     sa.Column("sent_at", When),
     sa.Column("gave_up_at", When),
     sa.Column("last_error", sa.String(256)),
-    sa.UniqueConstraint("intake_id", "event", "channel", name="uq_alerts_intake_event_channel"),
+    sa.UniqueConstraint("intake_id", "event", "reason", "channel", name="uq_alerts_intake_event_channel"),
     sa.Index("ix_alerts_due", "sent_at", "gave_up_at", "next_try_at"),
 )

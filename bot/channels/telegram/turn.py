@@ -59,7 +59,7 @@ class TurnState:
         self.fitted = False  # the conversation was checked against the flow (``fit``)
         self.moved = False  # ... and the person's place moved: the flow was edited under them
         #: the intake's urgent mark as the turn found it (an alert is raised when the turn sets it)
-        self.urgent_before = False
+        self.urgent_before: frozenset[str] = frozenset()  # the urgent flags up as the turn began
 
     @property
     def lang(self) -> str:
@@ -76,7 +76,7 @@ class TurnState:
         """The intake and its conversation as stored (``fit`` makes it fit the flow)."""
         self.intake = intake
         self.conv = Conversation.from_dict(intake.state) if intake is not None else None
-        self.urgent_before = intake is not None and intake.urgent
+        self.urgent_before = self._urgent_flags(intake)
 
     def fit(self) -> bool:
         """Fit the conversation read from the store to the flow this process runs: the flow may
@@ -113,7 +113,7 @@ class TurnState:
         )
         self.intake = self.tx.create_intake(intake)
         self.conv = conv
-        self.urgent_before = False
+        self.urgent_before = frozenset()
         self.fitted = True  # begun on this flow
 
     def ensure_intake(self, source: str | None = None, anew: bool = False) -> bool:
@@ -185,6 +185,9 @@ class TurnState:
             intake.reminded_at = None
         self._queue_alerts(intake, completed)
 
+    def _urgent_flags(self, intake: Intake | None) -> frozenset[str]:
+        return frozenset(intake.flags) & self.engine.urgent_marks if intake is not None else frozenset()
+
     def _queue_alerts(self, intake: Intake, completed: bool) -> None:
         """Staff alerts for what this turn did, queued in its transaction (sent by ``bot.jobs.alerts``
         once it has committed). The intake as the turn found it and as it leaves it, whatever made
@@ -194,7 +197,7 @@ class TurnState:
         if rules is None:
             return
         events = rules.raised(
-            became_urgent=intake.urgent and not self.urgent_before,
+            urgent_raised=sorted(self._urgent_flags(intake) - self.urgent_before),
             asked_for_human=intake.human_requested_at == self.now,  # set by this turn (/human)
             completed=completed,
             flags=intake.flags,
@@ -314,7 +317,7 @@ class TurnState:
         chat's current intake in the store."""
         if kept is not None:
             self.intake, self.conv = kept
-            self.urgent_before = self.intake.urgent
+            self.urgent_before = self._urgent_flags(self.intake)
         else:
             self.load(self.tx.current_intake(self.chat.id))
         self.fitted = kept is not None  # this process made it, with this flow
