@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from support.bot_process import BotProcess, free_port
+from support.bot_process import BotProcess, start_in_mode
 from support.databases import Templates, db_rows
 from support.default_flow import Q_AGE, ROUTINE_TO_SUMMARY, begin
 from support.fake_telegram import FakeTelegram
@@ -41,18 +41,8 @@ def safety_bot(request: pytest.FixtureRequest, templates: Templates, tmp_path_fa
     with FakeTelegram() as fake:
         fake.add_group(STAFF_CHAT)
         env = {"ALERT_TELEGRAM_CHAT_ID": str(STAFF_CHAT), "PUBLIC_URL": "https://clinic.example"}
-        if request.param == "webhook":
-            port = free_port()
-            env |= {
-                "WEBHOOK_URL": f"http://127.0.0.1:{port}/telegram",
-                "WEBHOOK_SECRET": "safety-secret",
-                "WEBHOOK_LISTEN": "127.0.0.1",
-                "WEBHOOK_PORT": str(port),
-            }
-        process = BotProcess(fake, f"sqlite:///{db_path}", **env).start()
+        process = start_in_mode(fake, db_path, request.param, **env)
         try:
-            if request.param == "webhook":
-                fake.wait_for(lambda: (fake.webhook() or {}).get("url") == env["WEBHOOK_URL"])
             yield Bot(fake, db_path, process)
         finally:
             process.stop()

@@ -106,3 +106,21 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def start_in_mode(fake: FakeTelegram, db_path: Path, mode: str, **env: str) -> BotProcess:
+    """``python -m bot run`` on ``db_path``, polling or receiving a webhook (``mode``), with
+    ``env`` besides; returned once Telegram would deliver to it."""
+    if mode == "webhook":
+        port = free_port()
+        env = {
+            "WEBHOOK_URL": f"http://127.0.0.1:{port}/telegram",
+            "WEBHOOK_SECRET": "e2e-secret",
+            "WEBHOOK_LISTEN": "127.0.0.1",
+            "WEBHOOK_PORT": str(port),
+            **env,
+        }
+    process = BotProcess(fake, f"sqlite:///{db_path}", **env).start()
+    if mode == "webhook":
+        fake.wait_for(lambda: (fake.webhook() or {}).get("url") == env["WEBHOOK_URL"])
+    return process

@@ -11,7 +11,7 @@ import pytest
 from bot.engine import Engine
 from bot.flow import load_checked
 from bot.store import Store
-from support.bot_process import BotProcess, free_port
+from support.bot_process import BotProcess, free_port, start_in_mode
 from support.cli import CommandLine
 from support.databases import Templates
 from support.default_flow import ALL_TYPES_FLOW, DEFAULT_FLOW
@@ -140,19 +140,8 @@ def running_bot(request: pytest.FixtureRequest, templates: Templates, tmp_path_f
     db_path = tmp_path_factory.mktemp(f"bot-{request.param}") / "intake.db"
     templates.sqlite(db_path)
     with FakeTelegram() as fake:
-        env = {}
-        if request.param == "webhook":
-            port = free_port()
-            env = {
-                "WEBHOOK_URL": f"http://127.0.0.1:{port}/telegram",
-                "WEBHOOK_SECRET": "e2e-secret",
-                "WEBHOOK_LISTEN": "127.0.0.1",
-                "WEBHOOK_PORT": str(port),
-            }
-        process = BotProcess(fake, f"sqlite:///{db_path}", **env).start()
+        process = start_in_mode(fake, db_path, request.param)
         try:
-            if request.param == "webhook":
-                fake.wait_for(lambda: (fake.webhook() or {}).get("url") == env["WEBHOOK_URL"])
             yield RunningBot(fake, db_path, process)
         finally:
             process.stop()
