@@ -351,3 +351,17 @@ def test_crisis_words_in_a_photos_caption_are_read_too(turns: TurnRunner) -> Non
     assert CRISIS_EN in sent(result)[0] and patient.intake().urgent
     result = apply(turns, 9_002, patient.chat, TelegramEvent(EventKind.OTHER, what="photo", text="my cheeks"))
     assert "I can only read typed text" in sent(result)[0]  # an everyday caption: the usual answer
+
+
+@pytest.mark.parametrize("lang", ["en", "de"])
+def test_back_from_the_crisis_ending_asks_nothing_about_an_answer_there_is_none(turns: TurnRunner, lang: str) -> None:
+    """Crisis words have no answer behind them: "Do you want to change that answer?" made no sense."""
+    patient = consented(turns, lang)
+    patient.type({"en": "I want to kill myself", "de": "ich will mich umbringen"}[lang])
+    patient.tap({"en": "Stop here", "de": "Hier aufhören"}[lang])
+    assert patient.intake().outcome == "crisis_support"
+    result = patient.command("/back")
+    assert not any("change that answer" in text or "Antwort ändern" in text for text in sent(result))
+    intake = patient.intake()
+    assert intake.status == "in_progress" and intake.outcome is None  # back among the questions
+    assert intake.state["urgent_shown"] and "self_harm" in intake.state["flags"]  # the record stays

@@ -375,7 +375,10 @@ class Engine:
                 raised = [f for f in conv.flags if f in self.urgent_flags]
                 if raised:
                     return raised[0]
-                return conv.urgent_shown[-1]["flag"] if conv.urgent_shown else None
+                # Only an answer can be changed: a safety screen's flag (typed words, no `when`)
+                # has none behind it, and going back from its ending asks nothing.
+                last = conv.urgent_shown[-1]["flag"] if conv.urgent_shown else None
+                return last if last in self.urgent_flags else None
             return None
         for record in reversed(conv.urgent_shown):
             if step_id in record.get("answers", {}):
