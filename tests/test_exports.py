@@ -80,12 +80,16 @@ def test_csv_export_has_one_row_per_intake_and_one_column_per_question(skin: Eng
     rows = list(csv.reader(io.StringIO("".join(Exporter(skin).chunks("csv", [load_intakes(filled)])))))
     header, body = rows[0], rows[1:]
     questions = [s.id for s in skin.flow.steps if isinstance(s, (*model.QUESTION_TYPES, model.ConsentStep))]
-    assert header[-len(questions) - 2 : -2] == questions and header[-2:] == ["not_in_questionnaire", "urgent_shown"]
+    person = ["first_name", "last_name", "username", "telegram_user_id"]
+    assert header[-len(questions) - 6 : -6] == questions
+    assert header[-6:] == ["not_in_questionnaire", "urgent_shown", *person]
     assert len(body) == 4
     first = dict(zip(header, body[0], strict=True))
     assert first["age_band"] == "18 to 64" and first["skin_concerns"] == "Large-looking pores, Oily skin or shine"
     assert first["skin_type"] == ""  # skipped
     assert dict(zip(header, body[1], strict=True))["flags"] == "pregnancy"
+    # a row can be matched to a person: who they are on Telegram
+    assert first["first_name"].startswith("P") and first["telegram_user_id"] == first["first_name"][1:]
 
 
 def test_fhir_export_validates_and_fits_its_questionnaire(skin: Engine, filled: Store) -> None:

@@ -226,9 +226,10 @@ class Exporter:
         out = io.StringIO()
         writer = csv.writer(out)
         # Last, so that an import reading columns by position finds the others where they were:
-        # the answers the flow cannot read ("id: stored value; ..."), and every urgent text shown
-        # in words ("urgent text shown at ... | ...").
-        writer.writerow([*fixed, *(s.id for s in self.questions), "not_in_questionnaire", "urgent_shown"])
+        # the answers the flow cannot read ("id: stored value; ..."), every urgent text shown in
+        # words ("urgent text shown at ... | ..."), and who the person is on Telegram, so that a
+        # row can be matched to a person (the CSV is for staff, like the intake page).
+        writer.writerow([*fixed, *(s.id for s in self.questions), "not_in_questionnaire", "urgent_shown", *_PERSON])
         yield out.getvalue()
         for batch in batches:
             out.seek(0)
@@ -258,6 +259,7 @@ class Exporter:
         row += [shown.get(s.id, "") for s in self.questions]
         row.append("; ".join(f"{q}: {stored_words(value)}" for q, value in unreadable))
         row.append(" | ".join(self.urgent_sentence(entry) for entry in self.urgent_shown(intake)))
+        row += [intake.first_name or "", intake.last_name or "", intake.username or "", intake.user_id or ""]
         return [_cell(v) for v in row]
 
     # --- FHIR R4 ------------------------------------------------------------------------------
@@ -427,6 +429,10 @@ def _json(value: Any) -> str:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+#: The CSV's last columns: the person on Telegram.
+_PERSON = ("first_name", "last_name", "username", "telegram_user_id")
 
 
 def _cell(value: Any) -> str:
