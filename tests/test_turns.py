@@ -125,6 +125,19 @@ def test_multi_choice_toggles_then_done(turns: TurnRunner) -> None:
     assert patient.intake().state["answers"]["concerns"] == ["lines"]
 
 
+def test_a_tick_is_logged_as_what_it_did_not_as_the_box_it_was_pressed_on(turns: TurnRunner) -> None:
+    """The transcript said "☐ Fine lines" for a tick: the label as it was before the press."""
+    patient = InProcessPatient(turns)
+    patient.consent()
+    patient.type("30")
+    patient.tap("No")
+    patient.tap("Fine lines")  # ticked
+    patient.tap("Fine lines")  # unticked
+    patient.tap("Fine lines")  # ticked again
+    typed = [text for direction, text in patient.transcript() if direction == "in"]
+    assert typed[-3:] == ["☑ Fine lines", "☐ Fine lines", "☑ Fine lines"]
+
+
 def test_done_with_nothing_ticked_keeps_the_question_with_a_toast(turns: TurnRunner) -> None:
     patient = InProcessPatient(turns)
     for action in ("/start",):

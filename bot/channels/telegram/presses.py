@@ -105,6 +105,10 @@ def tick(turn: TurnState, event: Event, choice_id: str) -> None:
     if effect.accepted:
         keyboard = turn.renderer.keyboard(turn.prompt(), turn.intake.id, turn.lang)
         turn.outs.append(render.edit_keyboard(keyboard, message_id=event.message_id))
+        # The transcript says what the press did: the label pressed showed the box as it was.
+        label = event.label.removeprefix(render.CHECKED).removeprefix(render.UNCHECKED)
+        ticked = choice_id in (turn.conv.draft or ())
+        turn.in_text = (render.CHECKED if ticked else render.UNCHECKED) + label
     else:
         turn.result.toast = effect.error
 
