@@ -262,33 +262,42 @@ class AuditPage:
 
 
 def audit_page(
-    tx: Tx, search: AuditSearch, size: int, before: int | None = None, after: int | None = None
+    tx: Tx, search: AuditSearch, size: int, *, before: int | None = None, after: int | None = None
 ) -> AuditPage:
     """Keyset paging on the primary key (ids only grow, so id order is time order): a page costs
-    the same at the end of a long log as at its start, where OFFSET would read every row before it."""
-    where = search.where()
-    query = sa.select(audit).where(*where).limit(size + 1)
+    the same at the end of a long log as at its start, where OFFSET would read every row before it.
+
+    One query a page: ``size + 1`` lines tell whether there are more in the direction read; the
+    other direction has more because ``before``/``after`` came from a line this page's link was
+    made on. (Asking the database instead, "any line above this id with these filters", read
+    750,000 lines on PostgreSQL with a date filter: it walked the id index hoping for an early hit.)
+    """
+    query = sa.select(audit).where(*search.where()).limit(size + 1)
     if after is not None:  # the page above ``after``: read upwards, then turn it newest first
         found = list(tx.conn.execute(query.where(audit.c.id > after).order_by(audit.c.id.asc())))
-        more_newer, entries = len(found) > size, found[:size][::-1]
-        more_older = bool(entries) and _any(tx, where, audit.c.id < entries[-1].id)
+        more_newer, more_older, found = len(found) > size, True, found[:size][::-1]
     else:
         if before is not None:
             query = query.where(audit.c.id < before)
         found = list(tx.conn.execute(query.order_by(audit.c.id.desc())))
-        more_older, entries = len(found) > size, found[:size]
-        more_newer = bool(entries) and _any(tx, where, audit.c.id > entries[0].id)
-    actions = list(tx.conn.execute(sa.select(audit.c.action).distinct().order_by(audit.c.action)).scalars())
+        more_older, more_newer, found = len(found) > size, before is not None, found[:size]
     return AuditPage(
-        entries=[AuditLine.of(row) for row in entries],
-        older=entries[-1].id if more_older else None,
-        newer=entries[0].id if more_newer else None,
-        actions=actions,
+        entries=[AuditLine.of(row) for row in found],
+        older=found[-1].id if found and more_older else None,
+        newer=found[0].id if found and more_newer else None,
+        actions=actions(tx),
     )
 
 
-def _any(tx: Tx, where: list[sa.ColumnElement[bool]], beyond: sa.ColumnElement[bool]) -> bool:
-    return tx.conn.execute(sa.select(sa.exists().where(*where, beyond))).scalar_one()
+def actions(tx: Tx) -> list[str]:
+    """Every action the audit log holds, in order. SELECT DISTINCT would read the whole log (450 ms
+    at a million lines); this steps from one action to the next along ix_audit_action, one index
+    lookup each (a "loose index scan", which neither SQLite nor PostgreSQL makes of DISTINCT)."""
+    step = sa.select(audit.c.action).order_by(audit.c.action).limit(1)
+    found = sa.select(step.scalar_subquery().label("action")).cte("found", recursive=True)
+    after = sa.select(step.where(audit.c.action > found.c.action).scalar_subquery()).where(found.c.action.is_not(None))
+    found = found.union_all(after)
+    return list(tx.conn.execute(sa.select(found.c.action).where(found.c.action.is_not(None))).scalars())
 
 
 def audit_log(tx: Tx, limit: int = 500) -> list[sa.Row]:
