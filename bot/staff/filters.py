@@ -90,6 +90,9 @@ class Filters:
         return urlencode({k: v for k, v in values.items() if v not in (None, "", 1) or (k == "page" and v != 1)})
 
 
+BAD_PAGE = "The page link is not valid: open the newest page (Clear)."
+
+
 @dataclass(frozen=True)
 class AuditFilters:
     """The audit page's filters and where its page begins, as the query string carries them.
@@ -127,8 +130,8 @@ class AuditFilters:
             intake=read("intake", parse_id, "The intake number must be a whole number, 1 or more."),
             since=read("since", parse_day, "“From” must be a date (YYYY-MM-DD)."),
             until=read("until", parse_day, "“To” must be a date (YYYY-MM-DD)."),
-            before=read("before", parse_id, "The page link is not valid: showing the newest lines."),
-            after=read("after", parse_id, "The page link is not valid: showing the newest lines."),
+            before=read("before", parse_id, BAD_PAGE),
+            after=read("after", parse_id, BAD_PAGE),
         )
         if filters.since and filters.until and filters.since > filters.until:
             errors.append("“From” is after “To”: no line can be between them.")
