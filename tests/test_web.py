@@ -105,7 +105,8 @@ def test_exports_from_the_page_and_the_audit_log_for_admins_only(skin: Engine, s
     login(admin, "adam")
     audit = admin.get("/audit").text
     assert "rita" in audit and "export" in audit and "view" in audit
-    assert f"<td>export</td><td>{intake_id}</td><td>csv</td>" in audit.replace("\n", "").replace("  ", "")
+    line = f'<td>export</td><td><a href="/intakes/{intake_id}">{intake_id}</a></td><td>csv</td>'
+    assert line in audit.replace("\n", "").replace("  ", "")
 
 
 def test_flow_page_shows_the_diagram_without_external_requests(app) -> None:
@@ -460,3 +461,126 @@ def test_percent_and_underscore_in_a_search_or_flag_are_taken_literally(skin: En
     for query in ("q=%25", "q=_", "q=e_e", "flag=%25", "flag=_"):
         assert "1 intake(s)" not in client.get(f"/?{query}").text, query
     assert "1 intake(s)" in client.get("/?q=eve").text
+
+
+@pytest.fixture()
+def audit_app(skin: Engine, database_url: str):
+    """The web app on a real SQLite file and a real PostgreSQL, and its store."""
+    store = staff_store(database_url)
+    return create_app(skin, store, secret_key="test-secret-key"), store
+
+
+def audit_lines(store: Store, count: int) -> list[int]:
+    """``count`` audit lines, one a second: actor n0..n2 by turns, action view/export by turns, intake i."""
+    from datetime import UTC, datetime, timedelta
+
+    import sqlalchemy as sa
+
+    from bot.store.schema import audit
+
+    start = datetime(2026, 3, 1, 8, 0, 7, tzinfo=UTC)
+    rows = [
+        {
+            "actor": f"n{i % 3}",
+            "action": "view" if i % 2 else "export",
+            "intake_id": i,
+            "detail": f"line {i}",
+            "at": start + timedelta(seconds=i) + timedelta(days=i // 100),
+        }
+        for i in range(1, count + 1)
+    ]
+    with store.transaction() as tx:
+        tx.conn.execute(sa.delete(audit))
+        tx.conn.execute(audit.insert(), rows)
+        return list(tx.conn.execute(sa.select(audit.c.id).order_by(audit.c.id)).scalars())
+
+
+def lines_shown(page: str) -> list[int]:
+    return [int(n) for n in re.findall(r"<td>line (\d+)</td>", page)]
+
+
+def test_the_audit_log_pages_newest_first_each_line_once_without_gaps(audit_app) -> None:
+    app, store = audit_app
+    audit_lines(store, 250)
+    admin = TestClient(app)
+    login(admin, "adam")  # the login's own line comes after the 250 (no detail: not counted)
+    seen: list[int] = []
+    page = admin.get("/audit")
+    while True:
+        assert page.status_code == 200
+        seen += lines_shown(page.text)
+        older = re.search(r'href="/audit\?([^"]*)" rel="next"', page.text)
+        if not older:
+            break
+        page = admin.get("/audit?" + older.group(1).replace("&amp;", "&"))
+    assert seen == list(range(250, 0, -1))
+    # and back up: "newer" from the oldest page gives the page before it again, in the same order
+    newer = re.search(r'href="/audit\?([^"]*)" rel="prev"', page.text).group(1).replace("&amp;", "&")
+    back = lines_shown(admin.get("/audit?" + newer).text)
+    assert back == list(range(151, 51, -1))
+
+
+def test_the_audit_log_filters_by_member_action_intake_and_dates_together(audit_app) -> None:
+    app, store = audit_app
+    audit_lines(store, 250)
+    admin = TestClient(app)
+    login(admin, "adam")
+    assert lines_shown(admin.get("/audit?actor=n1").text) == [i for i in range(250, 0, -1) if i % 3 == 1][:100]
+    assert lines_shown(admin.get("/audit?action=export").text) == [i for i in range(250, 0, -1) if i % 2 == 0][:100]
+    assert lines_shown(admin.get("/audit?intake=42").text) == [42]
+    # day 1 holds lines 1-99, day 2 lines 100-199, day 3 lines 200-250 (see audit_lines)
+    assert lines_shown(admin.get("/audit?since=2026-03-02&until=2026-03-02").text) == list(range(199, 99, -1))
+    assert lines_shown(admin.get("/audit?since=2026-03-03").text) == list(range(250, 199, -1))
+    together = admin.get("/audit?actor=n0&action=view&since=2026-03-02&until=2026-03-02").text
+    assert lines_shown(together) == [i for i in range(199, 99, -1) if i % 3 == 0 and i % 2]
+    # paging keeps the filters: the second page of one member's lines is that member's too
+    older = re.search(r'href="/audit\?([^"]*)" rel="next"', admin.get("/audit?action=view").text).group(1)
+    assert "action=view" in older
+    second = lines_shown(admin.get("/audit?" + older.replace("&amp;", "&")).text)
+    assert second == [i for i in range(250, 0, -1) if i % 2][100:]
+    # the action filter offers the actions the log holds
+    assert "<option selected>export</option>" in admin.get("/audit?action=export").text
+    offered = re.findall(r"<option(?: selected)?>([a-z_]+)</option>", admin.get("/audit").text)
+    assert offered == ["export", "login", "view"]  # each once, in order (read along ix_audit_action)
+    assert "No audit lines match these filters" in admin.get("/audit?actor=nobody").text
+    for query in ("since=0001-01-01", "until=9999-12-31", "since=0001-01-01&until=9999-12-31"):
+        page = admin.get(f"/audit?{query}").text  # the login's line and lines 250-152, and an older page
+        assert lines_shown(page) == list(range(250, 151, -1)) and 'rel="next"' in page, query
+
+
+def test_a_bad_audit_filter_is_a_clear_message_and_lists_nothing(audit_app) -> None:
+    app, store = audit_app
+    audit_lines(store, 5)
+    admin = TestClient(app)
+    login(admin, "adam")
+    for query, message in (
+        ("intake=12a", "The intake number must be a whole number"),
+        ("intake=-3", "The intake number must be a whole number"),
+        ("intake=99999999999999999999999", "The intake number must be a whole number"),
+        ("since=2026-13-01", "“From” must be a date"),
+        ("until=yesterday", "“To” must be a date"),
+        ("since=2026-03-02&until=2026-03-01", "“From” is after “To”"),
+        ("before=x", "The page link is not valid"),
+    ):
+        page = admin.get(f"/audit?{query}")
+        assert page.status_code == 400 and message in page.text, query
+        assert "Traceback" not in page.text and lines_shown(page.text) == [], query
+        assert (
+            page.headers["Cache-Control"] == "no-store"
+            and "default-src 'self'" in page.headers["Content-Security-Policy"]
+        )
+
+
+def test_the_audit_log_links_intakes_shows_seconds_and_is_for_admins_only(audit_app) -> None:
+    app, store = audit_app
+    audit_lines(store, 3)
+    admin = TestClient(app)
+    login(admin, "adam")
+    page = admin.get("/audit").text
+    assert '<a href="/intakes/2">2</a>' in page
+    assert '<time datetime="2026-03-01T08:00:09+00:00">2026-03-01 08:00:09</time>' in page
+    assert admin.get("/intakes/2").status_code == 404  # an intake that is not there: the page's own answer
+    reviewer = TestClient(app)
+    login(reviewer)
+    refused = reviewer.get("/audit?actor=n1")
+    assert refused.status_code == 403 and "line 1" not in refused.text

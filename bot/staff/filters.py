@@ -2,14 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from typing import TypeVar
 from urllib.parse import urlencode
 
-from bot.store.review import STATUSES, Search
+from bot.store.review import STATUSES, AuditSearch, Search
+
+T = TypeVar("T")
 
 #: The dates a filter can name (the ends of Python's range overflow when made local times).
 EARLIEST, LATEST = date(1900, 1, 1), date(9000, 12, 31)
+
+
+#: The largest id the database holds (a BIGINT): a larger number is refused, not sent to PostgreSQL.
+MAX_ID = 2**63 - 1
+
+
+def parse_day(text: str) -> date:
+    """A filter's date (YYYY-MM-DD); ValueError when it is none."""
+    # 0001-01-01 or 9999-12-31 mean "any time": kept within what a local time can hold
+    return min(max(date.fromisoformat(text), EARLIEST), LATEST)
+
+
+def parse_id(text: str) -> int:
+    """A record's number as typed (an intake's, an audit line's); ValueError when it is none."""
+    number = int(text.strip())
+    if not 1 <= number <= MAX_ID:
+        raise ValueError(text)
+    return number
 
 
 @dataclass(frozen=True)
@@ -29,11 +51,9 @@ class Filters:
 
         def day(name: str) -> date | None:
             try:
-                given = date.fromisoformat(query.get(name, ""))
+                return parse_day(query.get(name, ""))
             except ValueError:
                 return None
-            # 0001-01-01 or 9999-12-31 mean "any time": kept within what a local time can hold
-            return min(max(given, EARLIEST), LATEST)
 
         try:
             page = max(1, int(query.get("page", "1")))
@@ -68,3 +88,66 @@ class Filters:
         }
         values.update(changes)
         return urlencode({k: v for k, v in values.items() if v not in (None, "", 1) or (k == "page" and v != 1)})
+
+
+BAD_PAGE = "The page link is not valid: open the newest page (Clear)."
+
+
+@dataclass(frozen=True)
+class AuditFilters:
+    """The audit page's filters and where its page begins, as the query string carries them.
+
+    Unlike the list's, a malformed value is refused with a message: an admin who asked for the
+    lines of intake "12a" must not be shown every line as if they were intake 12's.
+    """
+
+    actor: str | None = None
+    action: str | None = None
+    intake: int | None = None
+    since: date | None = None
+    until: date | None = None
+    before: int | None = None
+    after: int | None = None
+
+    @classmethod
+    def from_query(cls, query: dict[str, str]) -> tuple[AuditFilters, list[str]]:
+        """The filters, and a message for each value that could not be read (left out)."""
+        errors: list[str] = []
+
+        def read(name: str, parse: Callable[[str], T], message: str) -> T | None:
+            text = (query.get(name) or "").strip()
+            if not text:
+                return None
+            try:
+                return parse(text)
+            except ValueError:
+                errors.append(message)
+                return None
+
+        filters = cls(
+            actor=(query.get("actor") or "").strip()[:64] or None,
+            action=(query.get("action") or "").strip()[:32] or None,
+            intake=read("intake", parse_id, "The intake number must be a whole number, 1 or more."),
+            since=read("since", parse_day, "“From” must be a date (YYYY-MM-DD)."),
+            until=read("until", parse_day, "“To” must be a date (YYYY-MM-DD)."),
+            before=read("before", parse_id, BAD_PAGE),
+            after=read("after", parse_id, BAD_PAGE),
+        )
+        if filters.since and filters.until and filters.since > filters.until:
+            errors.append("“From” is after “To”: no line can be between them.")
+        return filters, errors
+
+    def to_search(self) -> AuditSearch:
+        return AuditSearch(self.actor, self.action, self.intake, self.since, self.until)
+
+    def query_string(self, **changes: object) -> str:
+        """These filters with another page (``before=`` or ``after=``, one of them)."""
+        values = {
+            "actor": self.actor,
+            "action": self.action,
+            "intake": self.intake,
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None,
+        }
+        values.update(changes)
+        return urlencode({k: v for k, v in values.items() if v not in (None, "")})

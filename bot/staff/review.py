@@ -12,12 +12,14 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from bot.staff.filters import Filters
+from bot.staff.filters import AuditFilters, Filters
 from bot.store import Intake, Store, alerts, deliveries
 from bot.store import review as rows
-from bot.store.review import IntakeView, Page
+from bot.store.review import AuditPage, IntakeView, Page
 
 PAGE_SIZE = 25
+#: Audit lines to a page.
+AUDIT_PAGE = 100
 #: Intakes read (and written out) at a time by an export.
 EXPORT_BATCH = 200
 #: Audit lines written per transaction, and the pause between two (see Review.record_all).
@@ -96,9 +98,10 @@ class Review:
             with self.store.transaction() as tx:
                 rows.record_all(tx, actor, action, ids[start : start + AUDIT_BATCH], detail)
 
-    def audit_log(self, limit: int = 500) -> list[sa.Row]:
+    def audit_page(self, filters: AuditFilters, size: int = AUDIT_PAGE) -> AuditPage:
+        """A page of the audit log, newest first, from ``filters.before`` or ``filters.after``."""
         with self.store.transaction(read_only=True) as tx:
-            return rows.audit_log(tx, limit)
+            return rows.audit_page(tx, filters.to_search(), size, before=filters.before, after=filters.after)
 
     def failed_webhooks(self) -> list[sa.Row]:
         with self.store.transaction(read_only=True) as tx:

@@ -46,7 +46,7 @@ from bot.engine import Engine
 from bot.flow import model
 from bot.staff.accounts import Accounts
 from bot.staff.exports import FORMATS, NOT_IN_QUESTIONNAIRE, Exporter, stored_words
-from bot.staff.filters import Filters
+from bot.staff.filters import AuditFilters, Filters
 from bot.staff.review import Review
 from bot.staff.roles import Role
 from bot.staff.sessions import Clock, Lifetime, Sessions, SignedIn
@@ -425,10 +425,21 @@ class WebApp:
         )
 
     async def audit_page(self, request: Request) -> Response:
-        entries = await self.blocking(self.review.audit_log)
+        filters, errors = AuditFilters.from_query(dict(request.query_params))
+        # A filter that could not be read lists nothing: the lines shown are always those asked for.
+        log = None if errors else await self.blocking(self.review.audit_page, filters)
         failed = await self.blocking(self.review.failed_webhooks)
         failed_alerts = await self.blocking(self.review.failed_alerts)
-        return self.render(request, "audit.html", entries=entries, failed=failed, failed_alerts=failed_alerts)
+        return self.render(
+            request,
+            "audit.html",
+            400 if errors else 200,
+            log=log,
+            filters=filters,
+            errors=errors,
+            failed=failed,
+            failed_alerts=failed_alerts,
+        )
 
     # --- the clinic API ------------------------------------------------------------------------
 

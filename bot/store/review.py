@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import sqlalchemy as sa
 
@@ -17,6 +17,19 @@ from bot.store.schema import audit, intakes, notes
 from bot.store.store import Tx
 
 STATUSES = tuple(IntakeStatus)
+
+
+def day_range(
+    column: sa.ColumnElement[datetime], since: date | None, until: date | None
+) -> list[sa.ColumnElement[bool]]:
+    """From the start of ``since`` to the end of ``until`` (both days included), in the server's
+    zone: one rule for every date filter of the staff pages."""
+    conditions: list[sa.ColumnElement[bool]] = []
+    if since:
+        conditions.append(column >= datetime.combine(since, time.min).astimezone())
+    if until:
+        conditions.append(column < datetime.combine(until + timedelta(days=1), time.min).astimezone())
+    return conditions
 
 
 @dataclass(frozen=True)
@@ -42,11 +55,7 @@ class Search:
             conditions.append(intakes.c.flags.contains(f'"{self.flag}"', autoescape=True))
         if self.source:
             conditions.append(intakes.c.source == self.source)
-        if self.since:
-            conditions.append(intakes.c.created_at >= datetime.combine(self.since, time.min).astimezone())
-        if self.until:
-            end = datetime.combine(self.until + timedelta(days=1), time.min).astimezone()
-            conditions.append(intakes.c.created_at < end)
+        conditions += day_range(intakes.c.created_at, self.since, self.until)
         if self.text:
             # % and _ are what a person typed, not wildcards (q=% must not match everyone)
             typed = self.text.lower().lstrip("@").replace("!", "!!").replace("%", "!%").replace("_", "!_")
@@ -205,5 +214,92 @@ def record_all(tx: Tx, actor: str, action: str, intake_ids: Iterable[int], detai
         tx.conn.execute(audit.insert(), rows)
 
 
+@dataclass(frozen=True)
+class AuditSearch:
+    """Which audit lines an admin asks for (every field optional, all of them together)."""
+
+    actor: str | None = None
+    action: str | None = None
+    intake_id: int | None = None
+    since: date | None = None
+    until: date | None = None
+
+    def where(self) -> list[sa.ColumnElement[bool]]:
+        conditions: list[sa.ColumnElement[bool]] = []
+        if self.actor:
+            conditions.append(audit.c.actor == self.actor)
+        if self.action:
+            conditions.append(audit.c.action == self.action)
+        if self.intake_id is not None:
+            conditions.append(audit.c.intake_id == self.intake_id)
+        return conditions + day_range(audit.c.at, self.since, self.until)
+
+
+@dataclass(frozen=True)
+class AuditLine:
+    id: int
+    actor: str
+    action: str
+    intake_id: int | None
+    detail: str | None
+    at: datetime  # UTC, whatever zone the database session is in
+
+    @classmethod
+    def of(cls, row: sa.Row) -> AuditLine:
+        at = as_utc(row.at)
+        assert at is not None  # the column is NOT NULL
+        return cls(row.id, row.actor, row.action, row.intake_id, row.detail, at.astimezone(UTC))
+
+
+@dataclass
+class AuditPage:
+    """One page of the audit log, newest first, and where the pages beside it begin."""
+
+    entries: list[AuditLine]
+    older: int | None  # ``?before=`` for the next older page; None on the oldest
+    newer: int | None  # ``?after=`` for the next newer page; None on the newest
+    actions: list[str]  # every action the log holds, for the filter's choice
+
+
+def audit_page(
+    tx: Tx, search: AuditSearch, size: int, *, before: int | None = None, after: int | None = None
+) -> AuditPage:
+    """Keyset paging on the primary key (ids only grow, so id order is time order): a page costs
+    the same at the end of a long log as at its start, where OFFSET would read every row before it.
+
+    One query a page: ``size + 1`` lines tell whether there are more in the direction read; the
+    other direction has more because ``before``/``after`` came from a line this page's link was
+    made on. (Asking the database instead, "any line above this id with these filters", read
+    750,000 lines on PostgreSQL with a date filter: it walked the id index hoping for an early hit.)
+    """
+    query = sa.select(audit).where(*search.where()).limit(size + 1)
+    if after is not None:  # the page above ``after``: read upwards, then turn it newest first
+        found = list(tx.conn.execute(query.where(audit.c.id > after).order_by(audit.c.id.asc())))
+        more_newer, more_older, found = len(found) > size, True, found[:size][::-1]
+    else:
+        if before is not None:
+            query = query.where(audit.c.id < before)
+        found = list(tx.conn.execute(query.order_by(audit.c.id.desc())))
+        more_older, more_newer, found = len(found) > size, before is not None, found[:size]
+    return AuditPage(
+        entries=[AuditLine.of(row) for row in found],
+        older=found[-1].id if found and more_older else None,
+        newer=found[0].id if found and more_newer else None,
+        actions=actions(tx),
+    )
+
+
+def actions(tx: Tx) -> list[str]:
+    """Every action the audit log holds, in order. SELECT DISTINCT would read the whole log (450 ms
+    at a million lines); this steps from one action to the next along ix_audit_action, one index
+    lookup each (a "loose index scan", which neither SQLite nor PostgreSQL makes of DISTINCT)."""
+    step = sa.select(audit.c.action).order_by(audit.c.action).limit(1)
+    found = sa.select(step.scalar_subquery().label("action")).cte("found", recursive=True)
+    after = sa.select(step.where(audit.c.action > found.c.action).scalar_subquery()).where(found.c.action.is_not(None))
+    found = found.union_all(after)
+    return list(tx.conn.execute(sa.select(found.c.action).where(found.c.action.is_not(None))).scalars())
+
+
 def audit_log(tx: Tx, limit: int = 500) -> list[sa.Row]:
+    """The newest ``limit`` audit lines (the page itself reads ``audit_page``)."""
     return list(tx.conn.execute(sa.select(audit).order_by(audit.c.id.desc()).limit(limit)))

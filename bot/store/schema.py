@@ -143,6 +143,10 @@ audit = sa.Table(
     sa.Column("detail", sa.String(256)),
     sa.Column("at", When, nullable=False),
     sa.Index("ix_audit_at", "at"),
+    # the audit page's filters, each with the id it pages on (migration 0009)
+    sa.Index("ix_audit_actor", "actor", "id"),
+    sa.Index("ix_audit_action", "action", "id"),
+    sa.Index("ix_audit_intake", "intake_id", "id"),
 )
 
 api_tokens = sa.Table(
