@@ -70,3 +70,22 @@ def test_an_edit_that_would_leave_a_message_as_it_is_is_known_to_change_nothing(
     shown.record(1, 11, question)
     shown.record(1, 12, question)  # the oldest is forgotten: edited as before
     assert len(shown) == 2 and shown.changes(1, 10, render.edit_keyboard(None))
+
+
+def test_a_chat_in_trouble_is_told_once_per_outage_and_forgotten_after_a_quiet_minute() -> None:
+    from bot.channels.telegram.outage import FORGOTTEN_AFTER, WAIT_NOTICE_AFTER, Outages
+
+    now = [100.0]
+    outages = Outages(clock=lambda: now[0])
+    assert not outages.failed(7) and outages.in_trouble(7)  # a blip: nothing said yet
+    now[0] += WAIT_NOTICE_AFTER
+    assert outages.failed(7)  # the first failure after the wait: tell them
+    now[0] += 1
+    assert not outages.failed(7)  # once
+    now[0] += FORGOTTEN_AFTER + 1
+    assert not outages.in_trouble(7) and len(outages) == 0  # quiet for a minute: forgotten
+    assert not outages.failed(7)  # another outage begins...
+    now[0] += WAIT_NOTICE_AFTER
+    assert outages.failed(7)  # ...with its own notice
+    outages.cleared(7)
+    assert not outages.in_trouble(7)

@@ -223,7 +223,7 @@ async def test_during_a_database_outage_a_press_stops_spinning_and_the_person_is
 ) -> None:
     """The patient heard nothing while the database was down, and a tapped button spun until it
     was back (up to 20 s seen). Nothing of this is stored: the database is what is down."""
-    import bot.channels.telegram.channel as channel_module
+    import bot.channels.telegram.outage as outage_module
 
     channel, fake = channel
     fake.send_text(42, "/start", language_code=language)
@@ -232,7 +232,7 @@ async def test_during_a_database_outage_a_press_stops_spinning_and_the_person_is
     welcome = fake.messages(42)[-1]
     button = welcome["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
 
-    monkeypatch.setattr(channel_module, "WAIT_NOTICE_AFTER", 0.3)
+    monkeypatch.setattr(outage_module, "WAIT_NOTICE_AFTER", 0.3)
     outage = sqlalchemy.exc.OperationalError("SELECT 1", {}, ConnectionRefusedError("connection refused"))
     fail_turns(channel, monkeypatch, outage)
     fake.press(42, welcome["message_id"], button, language_code=language)
@@ -252,7 +252,7 @@ async def test_during_a_database_outage_a_press_stops_spinning_and_the_person_is
     await channel.drain()
     assert len(fake.calls("answerCallbackQuery")) == 1
     assert len(fake.messages(42)) == 3  # the next step came
-    assert channel._trouble == {}  # out of trouble: a later outage gets its own notice
+    assert len(channel.outages) == 0  # out of trouble: a later outage gets its own notice
     with channel.store.transaction(read_only=True) as tx:
         transcript = [line.text for line in tx.transcript(tx.current_intake(42).id)]
     assert not any(PLEASE_WAIT[language] in text for text in transcript)  # not stored

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -33,6 +32,7 @@ from bot.channels.telegram.commands import COMMANDS
 from bot.channels.telegram.events import Chat, Event
 from bot.channels.telegram.failed_turns import FailedTurns, is_store_trouble
 from bot.channels.telegram.locks import KeyedLocks
+from bot.channels.telegram.outage import Outages
 from bot.channels.telegram.outbox import ChatPacer, Outbox, retry_seconds
 from bot.channels.telegram.replies import Reply, deliver
 from bot.channels.telegram.runner import TurnRunner
@@ -48,13 +48,6 @@ from bot.store.group import GroupCommit
 log = logging.getLogger(__name__)
 
 POLL_TIMEOUT = 25  # seconds a getUpdates long poll waits for news
-#: Seconds a chat's turns may keep failing for the database before the person hears that their
-#: message is safe and to wait (once): a blip passes unnoticed, an outage does not leave them in silence.
-WAIT_NOTICE_AFTER = 3.0
-#: A chat whose turns have not failed for this long is out of trouble (its next failure begins
-#: another outage, with its own notice); at most TROUBLED chats are remembered.
-TROUBLE_FORGOTTEN_AFTER = 60.0
-TROUBLED = 10_000
 #: Callback queries answered early (while their turn could not be applied), remembered so that the
 #: same query coming again is not answered twice.
 EARLY_ANSWERS = 10_000
@@ -139,8 +132,7 @@ class TelegramChannel:
         self._later: set[asyncio.Task] = set()  # direct replies waiting out a 429
         #: updates of a batch applied while an earlier one failed: fetched again with it, skipped
         self._applied_early: set[int] = set()
-        #: chats whose turns fail for the database: since when and last when (monotonic), told to wait
-        self._trouble: dict[int, tuple[float, float, bool]] = {}
+        self.outages = Outages()  # chats whose turns fail for the database
         self._answered_early: dict[str, None] = {}  # callback query ids, oldest first
 
     @property
@@ -173,7 +165,7 @@ class TelegramChannel:
             return True
         chat, event = parsed
         async with self.locks.hold(chat.id):
-            if self._in_trouble(chat.id):  # its last turn could not be stored: no spinning button meanwhile
+            if self.outages.in_trouble(chat.id):  # its last turn could not be stored: no spinning button meanwhile
                 await self._answer_early(update)
             try:
                 result = await self.group.run(lambda tx: self._turn(tx, update.update_id, chat, event))
@@ -189,7 +181,7 @@ class TelegramChannel:
                 result = TurnResult(direct=[render.send(self._apology(chat))])
             else:
                 self.failed_turns.forget(update.update_id)
-            self._trouble.pop(chat.id, None)
+            self.outages.cleared(chat.id)
             if update.callback_query is not None and update.callback_query.id not in self._answered_early:
                 await self._answer(update, result.toast)
             for reply in result.direct:
@@ -197,28 +189,13 @@ class TelegramChannel:
         return True
 
     async def _not_applied_yet(self, update: Update, chat: Chat, err: Exception) -> None:
-        """The update's turn failed and it comes again: its button stops spinning now and, once
-        the database has failed this chat for WAIT_NOTICE_AFTER seconds, the person hears their
-        message is safe, once. Nothing of this is stored (the database is what failed)."""
+        """The update's turn failed and it comes again: its button stops spinning now and, when
+        the database has kept failing this chat (``outage.py``), the person hears their message
+        is safe, once. Nothing of this is stored (the database is what failed)."""
         await self._answer_early(update)
-        if not is_store_trouble(err):
-            return  # a bug: given up on (with an apology) after a few runs
-        now = time.monotonic()
-        since, _, told = self._trouble.pop(chat.id) if self._in_trouble(chat.id) else (now, now, False)
-        self._trouble[chat.id] = (since, now, told or now - since >= WAIT_NOTICE_AFTER)  # the newest last
-        if len(self._trouble) > TROUBLED:
-            del self._trouble[next(iter(self._trouble))]
-        if not told and now - since >= WAIT_NOTICE_AFTER:
+        if is_store_trouble(err) and self.outages.failed(chat.id):  # a bug gets an apology instead
             language = self.engine.language_for(chat.language_code)
             await self._send_direct(chat.id, render.send(self.engine.message(language, "please_wait")))
-
-    def _in_trouble(self, chat_id: int) -> bool:
-        """Whether the chat's turns failed for the database lately (an old entry is dropped)."""
-        entry = self._trouble.get(chat_id)
-        if entry is not None and time.monotonic() - entry[1] > TROUBLE_FORGOTTEN_AFTER:
-            del self._trouble[chat_id]
-            return False
-        return entry is not None
 
     async def _answer_early(self, update: Update) -> None:
         """Answer a button press before its turn is applied (without the toast the turn would give)."""
