@@ -104,7 +104,6 @@ class Outbox:
         self._mark_timer: asyncio.TimerHandle | None = None
         self._telegram_ids: dict[int, int | None] = {}  # row -> Telegram message id, recent sends
         self.shown = ShownMessages()  # what recent messages show: an edit that changes nothing is skipped
-        self.skipped_edits = 0  # figures: edits that would have been refused "message is not modified"
         self._stopping = False  # no new send begins once stop() was called
 
     # --- what to send ----------------------------------------------------------------------------
@@ -247,7 +246,6 @@ class Outbox:
         message_id = self._edited(row, reply)
         if message_id is not None:
             if not self.shown.changes(row.chat_id, message_id, reply):
-                self.skipped_edits += 1
                 return None  # it shows that already: Telegram would refuse "message is not modified"
             await deliver(self.bot, row.chat_id, reply, message_id)
             self.shown.record(row.chat_id, message_id, reply)
