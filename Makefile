@@ -76,4 +76,4 @@ clean:
 STAFF_POT := $(VENV)/staff-messages.pot
 staff-texts: $(STAMP)
 	$(VENV)/bin/pybabel -q extract -F bot/staff/babel.cfg -k N_ --no-location --sort-output -o $(STAFF_POT) .
-	$(VENV)/bin/pybabel -q update -i $(STAFF_POT) -d bot/staff/locale --ignore-obsolete
+	$(VENV)/bin/pybabel -q update -i $(STAFF_POT) -d bot/staff/locale --ignore-obsolete --ignore-pot-creation-date
