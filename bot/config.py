@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import load_dotenv
 
@@ -69,6 +70,8 @@ class Settings:
     retention_days: int | None = DEFAULT_RETENTION_DAYS
     staff_session_idle_minutes: int = DEFAULT_SESSION_IDLE_MINUTES
     staff_session_max_hours: int = DEFAULT_SESSION_MAX_HOURS
+    #: the clinic's time zone: every time on the staff pages, and the days their date filters mean
+    clinic_timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     #: staff alerts: which events, to which channels (bot.alerts.settings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
 
@@ -154,6 +157,16 @@ def _whole(name: str, value: str | None, default: int, most: int) -> int:
     return int(value)
 
 
+def _zone(value: str) -> ZoneInfo:
+    """An IANA time zone (zone data from the system, else the ``tzdata`` package)."""
+    try:
+        return ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder of zones ("Europe")
+        raise SettingsError(
+            f"CLINIC_TIMEZONE={value!r} is not an IANA time zone name such as Europe/Berlin, America/New_York or UTC"
+        ) from None
+
+
 def _private_link(url: str) -> bool:
     """https anywhere, or plain http to this machine only (nothing crosses a network unencrypted)."""
     if url.startswith("https://"):
@@ -216,6 +229,7 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
         staff_session_max_hours=_whole(
             "STAFF_SESSION_MAX_HOURS", env.get("STAFF_SESSION_MAX_HOURS"), DEFAULT_SESSION_MAX_HOURS, 7 * 24
         ),
+        clinic_timezone=_zone(env.get("CLINIC_TIMEZONE", "UTC")),
         alerts=alerts,
     )
     if settings.webhook_url and not settings.webhook_secret:

@@ -165,7 +165,13 @@ class Runtime:
                 absolute=timedelta(hours=settings.staff_session_max_hours),
             )
             app = create_app(
-                self.engine, self.store, secret_key(settings), https=https, extra_routes=routes, lifetime=lifetime
+                self.engine,
+                self.store,
+                secret_key(settings),
+                https=https,
+                extra_routes=routes,
+                lifetime=lifetime,
+                zone=settings.clinic_timezone,
             )
             self.web = app.state.web
             host, port = settings.web_listen, settings.web_port

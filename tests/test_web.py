@@ -260,7 +260,7 @@ def test_staff_see_which_safety_screen_a_message_met_beside_it(skin: Engine, sto
     assert "⚑" not in plain
     flags = page[page.index("<h2>Flags</h2>") : page.index("<h2>Answers</h2>")]
     assert "urgent</strong>: Words about self-harm or suicide in a typed message" in flags
-    assert re.search(r'<a href="#m-(\d+)">typed at \d\d:\d\d: see the transcript</a>', flags)
+    assert re.search(r'<a href="#m-(\d+)">typed at \d\d:\d\d UTC: see the transcript</a>', flags)
     number = re.search(r'href="#m-(\d+)"', flags).group(1)
     assert f'id="m-{number}" class="in screened"' in page
     token = Accounts(store).add_token("erp")

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from dataclasses import replace
+from datetime import UTC, datetime, tzinfo
 
 import sqlalchemy as sa
 
@@ -28,19 +29,22 @@ AUDIT_PAUSE = 0.02
 
 
 class Review:
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, zone: tzinfo = UTC):
         self.store = store
+        #: the clinic's time zone: the filters' dates are its days
+        self.zone = zone
 
     def search(self, filters: Filters, page_size: int = PAGE_SIZE, high_flags: Iterable[str] = ()) -> Page:
         """A page of the list: unacknowledged urgent intakes pinned first, then /human requests,
         then ``high_flags`` raised, then the rest; newest first within each."""
         with self.store.transaction(read_only=True) as tx:
-            return rows.search(tx, filters.to_search(), filters.page, page_size, high_flags)
+            return rows.search(tx, replace(filters.to_search(), zone=self.zone), filters.page, page_size, high_flags)
 
     def export_ids(self, filters: Filters | None = None, since: datetime | None = None) -> list[int]:
         """The ids of the intakes to export: those the filters find, or all (since ``since``)."""
         with self.store.transaction(read_only=True) as tx:
-            return rows.intake_ids(tx, filters.to_search() if filters is not None else None, since)
+            search = replace(filters.to_search(), zone=self.zone) if filters is not None else None
+            return rows.intake_ids(tx, search, since)
 
     def intakes(self, ids: list[int], batch: int = EXPORT_BATCH) -> Iterator[list[Intake]]:
         """The intakes with these ids, a batch at a time, each read in a transaction of its own: an
@@ -101,7 +105,8 @@ class Review:
     def audit_page(self, filters: AuditFilters, size: int = AUDIT_PAGE) -> AuditPage:
         """A page of the audit log, newest first, from ``filters.before`` or ``filters.after``."""
         with self.store.transaction(read_only=True) as tx:
-            return rows.audit_page(tx, filters.to_search(), size, before=filters.before, after=filters.after)
+            search = replace(filters.to_search(), zone=self.zone)
+            return rows.audit_page(tx, search, size, before=filters.before, after=filters.after)
 
     def failed_webhooks(self) -> list[sa.Row]:
         with self.store.transaction(read_only=True) as tx:

@@ -21,7 +21,7 @@ import hmac
 import secrets
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -54,7 +54,7 @@ from bot.staff.i18n import ACTION_WORDS, N_, SEVERITY_WORDS, STATUS_WORDS, Staff
 from bot.staff.review import Review
 from bot.staff.roles import Role
 from bot.staff.sessions import Clock, Lifetime, Sessions, SignedIn
-from bot.store import Store, utcnow
+from bot.store import Store, as_utc, utcnow
 from bot.store.review import STATUSES
 
 HERE = Path(__file__).parent
@@ -76,10 +76,13 @@ class WebApp:
         https: bool = False,
         lifetime: Lifetime | None = None,
         clock: Clock = utcnow,
+        zone: tzinfo = UTC,
     ):
         self.engine = engine
         self.store = store
-        self.review = Review(store)
+        #: the clinic's time zone (CLINIC_TIMEZONE): every time on the pages, every date filter's days
+        self.zone = zone
+        self.review = Review(store, zone)
         self.accounts = Accounts(store)
         self.sessions = Sessions(store, lifetime, clock)
         self.exporter = Exporter(engine)
@@ -98,8 +101,13 @@ class WebApp:
         self.templates.policies["ext.i18n.trimmed"] = True  # a {% trans %} block's line breaks are not words
         self._install_gettext()
         self.templates.globals.update(
-            statuses=STATUSES, status_words=STATUS_WORDS, severity_words=SEVERITY_WORDS, action_words=ACTION_WORDS
+            statuses=STATUSES,
+            status_words=STATUS_WORDS,
+            severity_words=SEVERITY_WORDS,
+            action_words=ACTION_WORDS,
+            zone_name=str(zone),
         )
+        self.templates.filters["when"] = self.when
         self.diagram = mermaid(engine)
 
     # --- plumbing ----------------------------------------------------------------------------
@@ -119,6 +127,14 @@ class WebApp:
             return catalogs.translations(context.get("lang", "")).ngettext(singular, plural, n)
 
         self.templates.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore[attr-defined]
+
+    def when(self, at: datetime | None, seconds: bool = False, zone: bool = True, day: bool = True) -> str:
+        """A stored time (UTC) as the clinic's clock shows it: "2026-12-05 11:32 CET"; ``zone=False``
+        where the page says the zone once (a column's heading)."""
+        if at is None:
+            return ""
+        shape = ("%Y-%m-%d " if day else "") + ("%H:%M:%S" if seconds else "%H:%M") + (" %Z" if zone else "")
+        return as_utc(at).astimezone(self.zone).strftime(shape)
 
     def language(self, request: Request) -> str:
         """This request's page language: the member's setting, the browser's, or the flow's default."""
@@ -396,16 +412,11 @@ class WebApp:
             groups.append({"id": "not_in_questionnaire", "title": title, "answers": unreadable})
         return groups
 
-    @staticmethod
-    def urgent_sentence(shown: dict[str, Any], words: NullTranslations) -> str:
+    def urgent_sentence(self, shown: dict[str, Any], words: NullTranslations) -> str:
         """``Exporter.urgent_sentence`` for the page, in its language: "urgent text shown at
         2026-12-05 10:32 UTC (reason); answer later changed to No"."""
         gettext = words.gettext
-        at = (
-            datetime.fromisoformat(shown["at"]).strftime("%Y-%m-%d %H:%M UTC")
-            if shown["at"]
-            else gettext("an unknown time")
-        )
+        at = self.when(datetime.fromisoformat(shown["at"])) if shown["at"] else gettext("an unknown time")
         sentence = gettext("urgent text shown at %(at)s (%(reason)s)") % {"at": at, "reason": shown["reason"]}
         for answer in (a for a in shown["answers"] if a["changed"]):
             if len(shown["answers"]) == 1:
@@ -578,8 +589,9 @@ def create_app(
     extra_routes: list[Any] | None = None,
     lifetime: Lifetime | None = None,
     clock: Clock = utcnow,
+    zone: tzinfo = UTC,
 ) -> Starlette:
-    web = WebApp(engine, store, secret_key, https, lifetime, clock)
+    web = WebApp(engine, store, secret_key, https, lifetime, clock, zone)
     app = Starlette(routes=[*(extra_routes or []), *web.routes()], middleware=web.middleware())
     app.state.web = web
     return app

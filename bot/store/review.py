@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 import sqlalchemy as sa
 
@@ -20,16 +20,22 @@ STATUSES = tuple(IntakeStatus)
 
 
 def day_range(
-    column: sa.ColumnElement[datetime], since: date | None, until: date | None
+    column: sa.ColumnElement[datetime], since: date | None, until: date | None, zone: tzinfo = UTC
 ) -> list[sa.ColumnElement[bool]]:
-    """From the start of ``since`` to the end of ``until`` (both days included), in the server's
-    zone: one rule for every date filter of the staff pages."""
+    """From the start of ``since`` to the end of ``until`` (both days included), as the days are in
+    ``zone`` (the clinic's, ``CLINIC_TIMEZONE``): one rule for every date filter of the staff pages.
+    A day is from its midnight to the next, so a day of a clock change has 23 or 25 hours."""
     conditions: list[sa.ColumnElement[bool]] = []
     if since:
-        conditions.append(column >= datetime.combine(since, time.min).astimezone())
+        conditions.append(column >= _midnight(since, zone))
     if until:
-        conditions.append(column < datetime.combine(until + timedelta(days=1), time.min).astimezone())
+        conditions.append(column < _midnight(until + timedelta(days=1), zone))
     return conditions
+
+
+def _midnight(day: date, zone: tzinfo) -> datetime:
+    """The instant a day begins in ``zone``, in UTC (what the database holds)."""
+    return datetime.combine(day, time.min, tzinfo=zone).astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,7 @@ class Search:
     since: date | None = None
     until: date | None = None
     text: str | None = None  # a name or @username, or part of one
+    zone: tzinfo = UTC  # the zone the dates are days of (the clinic's)
 
     def where(self, *, with_status: bool = True) -> list[sa.ColumnElement[bool]]:
         conditions: list[sa.ColumnElement[bool]] = []
@@ -55,7 +62,7 @@ class Search:
             conditions.append(intakes.c.flags.contains(f'"{self.flag}"', autoescape=True))
         if self.source:
             conditions.append(intakes.c.source == self.source)
-        conditions += day_range(intakes.c.created_at, self.since, self.until)
+        conditions += day_range(intakes.c.created_at, self.since, self.until, self.zone)
         if self.text:
             # % and _ are what a person typed, not wildcards (q=% must not match everyone)
             typed = self.text.lower().lstrip("@").replace("!", "!!").replace("%", "!%").replace("_", "!_")
@@ -223,6 +230,7 @@ class AuditSearch:
     intake_id: int | None = None
     since: date | None = None
     until: date | None = None
+    zone: tzinfo = UTC  # the zone the dates are days of (the clinic's)
 
     def where(self) -> list[sa.ColumnElement[bool]]:
         conditions: list[sa.ColumnElement[bool]] = []
@@ -232,7 +240,7 @@ class AuditSearch:
             conditions.append(audit.c.action == self.action)
         if self.intake_id is not None:
             conditions.append(audit.c.intake_id == self.intake_id)
-        return conditions + day_range(audit.c.at, self.since, self.until)
+        return conditions + day_range(audit.c.at, self.since, self.until, self.zone)
 
 
 @dataclass(frozen=True)
