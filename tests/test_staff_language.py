@@ -26,14 +26,19 @@ TEMPLATES = STAFF / "templates"
 
 
 def marked_strings() -> set[str | tuple[str, ...]]:
-    """Every string marked for translation in bot/staff, found as `make staff-texts` finds it."""
+    """Every string marked for translation in bot/staff, found as `make staff-texts` finds it
+    (bot/staff/babel.cfg). Every template must give some: Jinja's extractor skips a template it
+    cannot parse without a word."""
     method_map = [("**.py", "python"), ("templates/**.html", "jinja2")]
-    options = {"templates/**.html": {"trimmed": "true"}}
+    options = {"templates/**.html": {"trimmed": "true", "extensions": "jinja2.ext.do"}}
     found = set()
-    for _file, _line, message, _comments, _context in extract_from_dir(
+    files = set()
+    for filename, _line, message, _comments, _context in extract_from_dir(
         STAFF, method_map, options, keywords={"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
     ):
         found.add(message)
+        files.add(filename)
+    assert {f"templates/{p.name}" for p in TEMPLATES.glob("*.html")} <= files
     return found
 
 
@@ -200,3 +205,58 @@ def test_set_language_refuses_what_the_pages_do_not_have(database_url: str) -> N
         assert accounts.list()[0].language == "de"
     finally:
         store.close()
+
+
+def flagged_english_intake(skin: Engine, store: Store) -> int:
+    """An English intake up to the allergy question: ticks and an untick, a typed goal, and the
+    pregnancy answer (a high flag)."""
+    patient = InProcessPatient(TurnRunner(skin, store), Chat(8, 8, "Eve", None, "eve", "en"))
+    patient.command("/start website")
+    for label in ("Continue", "I agree", "18 to 64", "No, never", "No", "Large-looking pores", "Oily skin or shine"):
+        patient.tap(label)
+    patient.tap("Oily skin or shine")  # unticked again
+    patient.tap("Done")
+    patient.tap("Skip this question")
+    patient.tap("I am pregnant")
+    with store.transaction() as tx:
+        return tx.current_intake(8).id
+
+
+def test_an_intake_is_read_in_the_members_language_and_its_transcript_in_the_patients(
+    skin: Engine, staff: Store
+) -> None:
+    intake_id = flagged_english_intake(skin, staff)
+    Accounts(staff).set_language("adam", "de")
+    client = TestClient(create_app(skin, staff, secret_key="test-secret-key"))
+    login(client, "adam")
+    page = client.get(f"/intakes/{intake_id}").text
+    answers, transcript = page.split("<h2>Verlauf</h2>")
+    # questions, the choices made and the section titles in German, as the flow words them
+    assert "Was möchten Sie verbessern?" in answers and "Große Poren" in answers
+    assert "Large-looking pores" not in answers and "What would you like to improve?" not in answers
+    assert "Schwangerschaft, Kinderwunsch oder Stillzeit" in answers and "Ich bin schwanger" in answers
+    assert "Fragen und Antworten auf Deutsch; der Patient hat auf Englisch geantwortet" in answers
+    # a link list at the top jumps to the flagged answer
+    jump = re.search(r'<a href="#a-(\w+)">Sind Sie schwanger', answers)
+    assert jump and f'id="a-{jump.group(1)}" class="flagged"' in answers
+    # the transcript keeps what the patient saw and did, in English, the ticks as ticks
+    assert "What would you like to improve?" in transcript and "Große Poren" not in transcript
+    assert "☑</span> angekreuzt: Large-looking pores" in transcript
+    assert "☑</span> angekreuzt: Oily skin or shine" in transcript
+    assert "☐</span> Kreuz entfernt: Oily skin or shine" in transcript
+    # the welcome and the consent text are folded, whole
+    assert "<details><summary>Der Begrüßungstext</summary><p>Hello! This is the automated assistant" in transcript
+    assert "<details><summary>Der Einwilligungstext</summary><p>Before we start, please read this." in transcript
+    # an English reader sees English questions and no note about languages
+    english = TestClient(create_app(skin, staff, secret_key="test-secret-key"))
+    login(english, "rita")
+    page = english.get(f"/intakes/{intake_id}").text
+    assert "What would you like to improve?" in page and "the patient answered in" not in page
+    assert "☑</span> ticked: Large-looking pores" in page and "<summary>The welcome text</summary>" in page
+
+
+def test_the_staff_apps_tick_marks_are_the_ones_the_channel_logs() -> None:
+    from bot.channels.telegram import render
+    from bot.staff import web
+
+    assert (web.CHECKED, web.UNCHECKED) == (render.CHECKED, render.UNCHECKED)

@@ -17,7 +17,7 @@ import io
 from functools import cached_property
 from pathlib import Path
 
-from babel import Locale
+from babel import Locale, UnknownLocaleError
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
@@ -122,6 +122,14 @@ class StaffLanguages:
             if base in self.languages:
                 return base
         return None
+
+    def name_of(self, code: str, language: str) -> str:
+        """A language's name in another ("Englisch" for en in de); the code when Babel has none."""
+        try:
+            name = Locale.parse(code).get_display_name(language if language in self.languages else self.default)
+        except (ValueError, UnknownLocaleError):  # not a language code Babel knows
+            return code
+        return name or code
 
     @cached_property
     def names(self) -> dict[str, str]:

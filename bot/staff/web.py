@@ -58,6 +58,10 @@ from bot.store import Store, as_utc, utcnow
 from bot.store.review import STATUSES
 
 HERE = Path(__file__).parent
+#: How the transcript records a tick of a multiple-choice question: what the press did, "☑ label"
+#: ticked, "☐ label" unticked (the Telegram channel's marks, ``render.CHECKED``/``UNCHECKED``:
+#: the staff app reads the transcript and imports no channel; a test keeps the two the same).
+CHECKED, UNCHECKED = "☑ ", "☐ "
 MEDIA = {"csv": "text/csv; charset=utf-8", "json": "application/json", "fhir": "application/fhir+json"}
 Handler = Callable[[Request], Awaitable[Response]]
 #: Threads for the staff side's blocking work: enough that a long search does not hold up a
@@ -96,7 +100,7 @@ class WebApp:
             loader=FileSystemLoader(HERE / "templates"),
             autoescape=select_autoescape(["html"]),
             trim_blocks=True,
-            extensions=["jinja2.ext.i18n"],
+            extensions=["jinja2.ext.i18n", "jinja2.ext.do"],
         )
         self.templates.policies["ext.i18n.trimmed"] = True  # a {% trans %} block's line breaks are not words
         self._install_gettext()
@@ -127,6 +131,12 @@ class WebApp:
             return catalogs.translations(context.get("lang", "")).ngettext(singular, plural, n)
 
         self.templates.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore[attr-defined]
+
+        @pass_context
+        def language_name(context: Context, code: str) -> str:
+            return catalogs.name_of(code, context.get("lang", ""))
+
+        self.templates.globals["language_name"] = language_name
 
     def when(self, at: datetime | None, seconds: bool = False, zone: bool = True, day: bool = True) -> str:
         """A stored time (UTC) as the clinic's clock shows it: "2026-12-05 11:32 CET"; ``zone=False``
@@ -330,16 +340,22 @@ class WebApp:
 
     # --- pages ---------------------------------------------------------------------------------
 
-    def outcomes(self) -> list[tuple[str, str]]:
-        lang = self.engine.flow.default_language
+    def flow_language(self, request: Request) -> str:
+        """The language an intake's questions and answers are shown in: the page's where the flow
+        has it, else the flow's default (the transcript keeps the patient's own)."""
+        page = self.language(request)
+        return page if page in self.engine.flow.languages else self.engine.flow.default_language
+
+    def outcomes(self, lang: str | None = None) -> list[tuple[str, str]]:
+        lang = lang or self.engine.flow.default_language
         return [
             (s.id, self.engine.text(s.text, lang)[:60])
             for s in self.engine.flow.steps
             if isinstance(s, model.OutcomeStep)
         ]
 
-    def flag_names(self) -> dict[str, str]:
-        lang = self.engine.flow.default_language
+    def flag_names(self, lang: str | None = None) -> dict[str, str]:
+        lang = lang or self.engine.flow.default_language
         return {f.id: self.engine.text(f.topic, lang) for f in self.engine.flow.flags}
 
     async def intake_list(self, request: Request) -> Response:
@@ -349,9 +365,9 @@ class WebApp:
             request, "list.html", page=page, filters=filters, outcomes=self.outcomes(), flags=self.flag_names()
         )
 
-    def screens(self) -> dict[str, dict[str, str]]:
+    def screens(self, lang: str | None = None) -> dict[str, dict[str, str]]:
         """Each safety screen's name for staff: its flag's topic and severity."""
-        names = self.flag_names()
+        names = self.flag_names(lang)
         severity = {f.id: f.severity for f in self.engine.flow.flags}
         return {
             s.id: {"topic": names.get(s.flag, s.flag), "severity": severity.get(s.flag, "")}
@@ -369,10 +385,47 @@ class WebApp:
                 found.setdefault(flag_of[screened["screen"]], {"number": number, "at": line.at})
         return found
 
-    def sections(self, intake: Any, words: NullTranslations) -> list[dict[str, Any]]:
+    def folded_texts(self) -> dict[str, str]:
+        """The start of each long text the bot shows as information (the welcome, the consent
+        text, "what to expect"), in every flow language: the transcript folds a message that
+        begins so. The text's kind by its start."""
+        flow = self.engine.flow
+        texts: list[tuple[str, Any]] = []
+        if flow.steps and isinstance(flow.steps[0], model.InfoStep):
+            texts.append(("welcome", flow.steps[0].text))
+        texts += [("consent", s.text) for s in flow.steps if isinstance(s, model.ConsentStep)]
+        if flow.what_to_expect is not None:
+            texts.append(("expect", flow.what_to_expect))
+        starts = {}
+        for kind, text in texts:
+            for lang in flow.languages:
+                start = self.engine.text(text, lang)[:60].strip()
+                if len(start) >= 20:  # long enough to be that text and no other
+                    starts.setdefault(start, kind)
+        return starts
+
+    def transcript_lines(self, transcript: list[Any]) -> list[dict[str, Any]]:
+        """The transcript as the page shows it: each line's number (from 1, the flag list's
+        links), the kind of a long information text (folded), and a tick of a multiple-choice
+        question as ticked or unticked (``presses.tick`` logs "☑ label" or "☐ label": what the
+        press did)."""
+        starts = self.folded_texts()
+        lines = []
+        for number, line in enumerate(transcript, 1):
+            entry: dict[str, Any] = {"number": number, "line": line, "fold": None, "ticked": None, "label": None}
+            if line.direction == "out":
+                entry["fold"] = next((kind for start, kind in starts.items() if line.text.startswith(start)), None)
+            elif line.text.startswith((CHECKED, UNCHECKED)):
+                entry["ticked"] = line.text.startswith(CHECKED)
+                entry["label"] = line.text[len(CHECKED) :]
+            lines.append(entry)
+        return lines
+
+    def sections(self, intake: Any, words: NullTranslations, lang: str) -> list[dict[str, Any]]:
         """Answers grouped by section, each with the flags it raised; last, the answers the flow
-        cannot read any more (it was edited after they were given), with what was stored."""
-        lang = self.engine.flow.default_language
+        cannot read any more (it was edited after they were given), with what was stored. Every
+        question, choice and title in ``lang``: a German intake read in English shows English
+        questions and English labels of the choices made (typed words stay as typed)."""
         titles = {s.id: self.engine.text(s.title, lang) for s in self.engine.flow.sections}
         titles["consent"] = words.gettext("Consent")
         readable = list(self.exporter.answers(intake))
@@ -381,10 +434,11 @@ class WebApp:
         for flag_id in intake.flags:
             for question in self.engine.flag_sources(answers, flag_id):
                 raised_by.setdefault(question, []).append(flag_id)
-        names = self.flag_names()
+        names = self.flag_names(lang)
         severity = {f.id: f.severity for f in self.engine.flow.flags}
         groups: list[dict[str, Any]] = []
-        for step, _value, shown in readable:
+        for step, value, _shown in readable:
+            shown = self.engine.display(step, value, lang)
             section = "consent" if isinstance(step, model.ConsentStep) else getattr(step, "section", None) or "other"
             if not groups or groups[-1]["id"] != section:
                 groups.append({"id": section, "title": titles.get(section) or words.gettext("Other"), "answers": []})
@@ -394,7 +448,7 @@ class WebApp:
             question = (
                 words.gettext("Consent to store and use the answers")
                 if isinstance(step, model.ConsentStep)
-                else self.exporter.question_text(step)
+                else self.engine.text(step.ask, lang)
             )
             groups[-1]["answers"].append({"id": step.id, "question": question, "answer": shown, "flags": flags})
         gone = words.gettext("(no longer in the questionnaire)")
@@ -439,14 +493,15 @@ class WebApp:
             )
         intake = view.intake
         await self.blocking(self.review.record, self.actor(request), "view", intake_id)
-        names = self.flag_names()
+        lang = self.flow_language(request)
+        names = self.flag_names(lang)
         severity = {f.id: f.severity for f in self.engine.flow.flags}
         typed = self.screened_lines(view.transcript)
         flags = [
             {"id": f, "topic": names.get(f, f), "severity": severity.get(f, ""), "line": typed.get(f)}
             for f in intake.flags
         ]
-        outcome = dict(self.outcomes()).get(intake.outcome or "", None)
+        outcome = dict(self.outcomes(lang)).get(intake.outcome or "", None)
         words = self.words(request)
         return self.render(
             request,
@@ -454,10 +509,11 @@ class WebApp:
             intake=intake,
             flags=flags,
             outcome=outcome,
-            sections=self.sections(intake, words),
+            sections=self.sections(intake, words, lang),
+            shown_in=lang,
             urgent_shown=[self.urgent_sentence(shown, words) for shown in self.exporter.urgent_shown(intake)],
-            transcript=view.transcript,
-            screens=self.screens(),
+            transcript=self.transcript_lines(view.transcript),
+            screens=self.screens(lang),
             notes=view.notes,
         )
 
