@@ -138,12 +138,18 @@ class WebApp:
 
         self.templates.globals["language_name"] = language_name
 
-    def when(self, at: datetime | None, seconds: bool = False, zone: bool = True, day: bool = True) -> str:
+    def when(
+        self, at: datetime | None, seconds: bool = False, zone: bool = True, day: bool = True, clock: bool = True
+    ) -> str:
         """A stored time (UTC) as the clinic's clock shows it: "2026-12-05 11:32 CET"; ``zone=False``
-        where the page says the zone once (a column's heading)."""
+        where the page says the zone once (a column's heading), ``day``/``clock=False`` for one half."""
         if at is None:
             return ""
-        shape = ("%Y-%m-%d " if day else "") + ("%H:%M:%S" if seconds else "%H:%M") + (" %Z" if zone else "")
+        shape = " ".join(
+            part
+            for part, wanted in (("%Y-%m-%d", day), ("%H:%M:%S" if seconds else "%H:%M", clock), ("%Z", zone))
+            if wanted
+        )
         return as_utc(at).astimezone(self.zone).strftime(shape)
 
     def language(self, request: Request) -> str:
@@ -387,13 +393,14 @@ class WebApp:
 
     def folded_texts(self) -> dict[str, str]:
         """The start of each long text the bot shows as information (the welcome, the consent
-        text, "what to expect"), in every flow language: the transcript folds a message that
-        begins so. The text's kind by its start."""
+        text, "what to expect", and the summary, which repeats the answers), in every flow
+        language: the transcript folds a message that begins so. The text's kind by its start."""
         flow = self.engine.flow
         texts: list[tuple[str, Any]] = []
         if flow.steps and isinstance(flow.steps[0], model.InfoStep):
             texts.append(("welcome", flow.steps[0].text))
         texts += [("consent", s.text) for s in flow.steps if isinstance(s, model.ConsentStep)]
+        texts += [("summary", s.text) for s in flow.steps if isinstance(s, model.SummaryStep)]
         if flow.what_to_expect is not None:
             texts.append(("expect", flow.what_to_expect))
         starts = {}
@@ -411,8 +418,13 @@ class WebApp:
         press did)."""
         starts = self.folded_texts()
         lines = []
+        previous_day = None
         for number, line in enumerate(transcript, 1):
             entry: dict[str, Any] = {"number": number, "line": line, "fold": None, "ticked": None, "label": None}
+            # the date once a day (the clinic's): a page of one afternoon's messages is times only
+            day = self.when(line.at, day=True, clock=False, zone=False)
+            entry["day"] = day if day != previous_day else None
+            previous_day = day
             if line.direction == "out":
                 entry["fold"] = next((kind for start, kind in starts.items() if line.text.startswith(start)), None)
             elif line.text.startswith((CHECKED, UNCHECKED)):
