@@ -143,7 +143,12 @@ def cmd_staff(args: argparse.Namespace) -> int:
 
     accounts = Accounts(_store())
     if args.action == "add":
-        member = accounts.add(args.name, _read_password(f"Password for {args.name}: "), args.role)
+        password = _read_password(f"Password for {args.name}: ")
+        if args.language:  # checked before the account is made: a typo leaves no account behind
+            accounts.check_language(args.language)
+        member = accounts.add(args.name, password, args.role)
+        if args.language:
+            accounts.set_language(member.name, args.language)
         print(f"added {member.name} ({member.role})")
     elif args.action == "passwd":
         accounts.set_password(args.name, _read_password(f"New password for {args.name}: "))
@@ -267,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     q = staff_sub.add_parser("add", help="add a staff member (password asked, or read from standard input)")
     q.add_argument("name")
     q.add_argument("--role", choices=[r.value for r in Role], default=Role.REVIEWER.value)
+    q.add_argument("--language", help="the staff pages' language (en, de, ...); without it, the browser's")
     for action, text in (("passwd", "change a password"), ("disable", "disable an account")):
         staff_sub.add_parser(action, help=text).add_argument("name")
     staff_sub.add_parser("list", help="list staff accounts")

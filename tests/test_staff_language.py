@@ -192,6 +192,10 @@ def test_the_language_is_set_from_the_command_line(cli, tmp_path: Path) -> None:
     assert cli("staff", "language", "nobody", "de", env=env).stderr.strip() == "no staff member called nobody"
     assert cli("staff", "language", "alice", "auto", env=env).returncode == 0
     assert cli("staff", "list", env=env).stdout.rstrip().endswith("language auto")
+    assert cli("staff", "add", "bert", "--language", "de", stdin=PASSWORD + "\n", env=env).returncode == 0
+    assert cli("staff", "list", env=env).stdout.splitlines()[1].endswith("language de")
+    typo = cli("staff", "add", "carl", "--language", "dee", stdin=PASSWORD + "\n", env=env)
+    assert typo.returncode == 1 and "carl" not in cli("staff", "list", env=env).stdout
 
 
 def test_set_language_refuses_what_the_pages_do_not_have(database_url: str) -> None:

@@ -98,10 +98,15 @@ class Accounts:
         check_password(password)
         self._change(name, password_hash=_hasher.hash(password))
 
+    @staticmethod
+    def check_language(language: str) -> None:
+        if language not in catalog_languages():
+            raise AccountError(f"the staff pages have no language {language!r}: {', '.join(catalog_languages())}")
+
     def set_language(self, name: str, language: str | None) -> None:
         """The staff pages' language for one member (None: the browser's); their sessions go on."""
-        if language is not None and language not in catalog_languages():
-            raise AccountError(f"the staff pages have no language {language!r}: {', '.join(catalog_languages())}")
+        if language is not None:
+            self.check_language(language)
         with self.store.transaction() as tx:
             if not rows.update_member(tx, name, language=language):
                 raise AccountError(f"no staff member called {name}")
