@@ -391,6 +391,7 @@ class WebApp:
                 found.setdefault(flag_of[screened["screen"]], {"number": number, "at": line.at})
         return found
 
+    @functools.cached_property
     def folded_texts(self) -> dict[str, str]:
         """The start of each long text the bot shows as information (the welcome, the consent
         text, "what to expect", and the summary, which repeats the answers), in every flow
@@ -416,7 +417,7 @@ class WebApp:
         links), the kind of a long information text (folded), and a tick of a multiple-choice
         question as ticked or unticked (``presses.tick`` logs "☑ label" or "☐ label": what the
         press did)."""
-        starts = self.folded_texts()
+        starts = self.folded_texts
         lines = []
         previous_day = None
         for number, line in enumerate(transcript, 1):
