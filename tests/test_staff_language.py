@@ -7,6 +7,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 from starlette.testclient import TestClient
@@ -240,6 +241,7 @@ def test_an_intake_is_read_in_the_members_language_and_its_transcript_in_the_pat
     assert "Large-looking pores" not in answers and "What would you like to improve?" not in answers
     assert "Schwangerschaft, Kinderwunsch oder Stillzeit" in answers and "Ich bin schwanger" in answers
     assert "Fragen und Antworten auf Deutsch; der Patient hat auf Englisch geantwortet" in answers
+    assert "<dt>Sprache</dt><dd>Englisch</dd>" in answers  # the patient's language by its name
     # a link list at the top jumps to the flagged answer
     jump = re.search(r'<a href="#a-(\w+)">Sind Sie schwanger', answers)
     assert jump and f'id="a-{jump.group(1)}" class="flagged"' in answers
@@ -264,3 +266,37 @@ def test_the_staff_apps_tick_marks_are_the_ones_the_channel_logs() -> None:
     from bot.staff import web
 
     assert (web.CHECKED, web.UNCHECKED) == (render.CHECKED, render.UNCHECKED)
+
+
+def test_migration_0012_goes_down_and_up_keeping_every_member(empty_database_url: str) -> None:
+    """Down to 0009 (a release rolled back) the language setting goes, the members stay; up again,
+    nobody has chosen a language."""
+    from alembic import command
+    from alembic.config import Config
+
+    from bot.store.store import MIGRATIONS
+
+    store = Store.open(empty_database_url)
+    accounts = Accounts(store)
+    accounts.add("alice", PASSWORD)
+    accounts.set_language("alice", "de")
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with store.engine.connect() as conn:
+        if store.engine.dialect.name == "sqlite":  # as Store.migrate: a rebuilt table cascades nothing
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+        with conn.begin():
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0009")
+        if store.engine.dialect.name == "sqlite":
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
+    with store.engine.connect() as conn:
+        columns = {c["name"] for c in sa.inspect(conn).get_columns("staff")}
+        assert "language" not in columns and "role" in columns
+    store.migrate()
+    try:
+        [alice] = accounts.list()
+        assert (alice.name, alice.language) == ("alice", None)
+        assert accounts.authenticate("alice", PASSWORD).member is not None
+    finally:
+        store.close()
