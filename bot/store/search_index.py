@@ -80,6 +80,9 @@ class Found(sa.sql.expression.ColumnElement[bool]):
 
     type = sa.Boolean()
     inherit_cache = False  # built per query; its SQL depends on the words, nothing to reuse
+    # a condition as it stands: without this, SQLite (no boolean type) would get "(… IN …) = 1",
+    # which no index answers
+    _is_implicitly_boolean = True
 
     def __init__(self, wanted: list[str]):
         self.wanted = wanted
