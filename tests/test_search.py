@@ -15,6 +15,7 @@ from support.turns import apply
 from bot.channels.telegram.events import Chat, Event
 from bot.channels.telegram.runner import TurnRunner
 from bot.engine import Engine
+from bot.jobs.search_index import SearchIndex
 from bot.store import Intake, Store, utcnow
 from bot.store.review import Search
 from bot.store.schema import intake_search, intakes
@@ -278,3 +279,29 @@ def test_the_search_is_answered_from_the_trigram_index(store: Store) -> None:
                 tx.conn.exec_driver_sql(f"SET LOCAL {setting} = off")
             plan = " | ".join(row[0] for row in tx.conn.exec_driver_sql(f"EXPLAIN {compiled}", compiled.params))
             assert "ix_intake_search_text" in plan, plan
+
+
+def test_the_daily_compaction_leaves_no_erased_trigram_in_sqlites_index(store: Store) -> None:
+    ids = add(store, *(person(n, f"Vorname{n}", "Großmann", contact_detail=f"+49 160 {n:07d}") for n in range(1, 60)))
+    with store.transaction() as tx:
+        for chat in range(1, 60, 2):
+            tx.delete_chat(chat)
+    SearchIndex(store).compact()  # the job's work (nothing to do on PostgreSQL: it runs all the same)
+    assert found(store, "grossmann") == set(ids[1::2])
+    if store.engine.dialect.name != "sqlite":
+        return
+
+    def index_bytes() -> int:
+        """The index's segments (record 1 holds averages, 10 the structure: not what it indexes)."""
+        with store.transaction(read_only=True) as tx:
+            return tx.conn.exec_driver_sql(
+                "SELECT sum(length(block)) FROM intake_search_fts_data WHERE id > 10"
+            ).scalar_one()
+
+    compacted = index_bytes()
+    with store.transaction() as tx:  # the index made afresh from the texts left: the same bytes
+        tx.conn.exec_driver_sql("INSERT INTO intake_search_fts(intake_search_fts) VALUES ('rebuild')")
+    assert index_bytes() == compacted
+    with store.transaction() as tx:  # whereas without the compaction, erasing leaves more behind
+        tx.delete_chat(2)
+    assert index_bytes() > compacted

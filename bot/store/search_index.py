@@ -122,3 +122,10 @@ def found(typed: str) -> sa.ColumnElement[bool] | None:
     or a lone @): no condition, as for an empty search box."""
     wanted = query_forms(typed)
     return Found(wanted) if wanted else None
+
+
+def compact(conn: sa.Connection) -> None:
+    """SQLite: rewrite the FTS5 index as one segment, leaving out everything deleted (erased
+    intakes' trigrams included); see ``bot.jobs.search_index``. Nothing to do on PostgreSQL."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("INSERT INTO intake_search_fts(intake_search_fts) VALUES ('optimize')")
