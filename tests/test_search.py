@@ -6,16 +6,22 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
+from starlette.testclient import TestClient
+from support.default_flow import Q_CONTACT, Q_CONTACT_TIMES, ROUTINE_TO_SUMMARY, SUMMARY, begin
 from support.patients import InProcessPatient
+from support.staff import login, staff_store
 from support.turns import apply
 
 from bot.channels.telegram.events import Chat, Event
 from bot.channels.telegram.runner import TurnRunner
 from bot.engine import Engine
 from bot.jobs.search_index import SearchIndex
+from bot.staff.accounts import Accounts
+from bot.staff.web import create_app
 from bot.store import Intake, Store, utcnow
 from bot.store.review import Search
 from bot.store.schema import intake_search, intakes
@@ -305,3 +311,32 @@ def test_the_daily_compaction_leaves_no_erased_trigram_in_sqlites_index(store: S
     with store.transaction() as tx:  # whereas without the compaction, erasing leaves more behind
         tx.delete_chat(2)
     assert index_bytes() > compacted
+
+
+def test_staff_find_a_patient_by_the_phone_number_typed_in_the_default_flow(skin: Engine, database_url: str) -> None:
+    store = staff_store(database_url)
+    try:
+        turns = TurnRunner(skin, store)
+        patient = InProcessPatient(turns, Chat(31, 31, "Jürgen", "Müller", None, "en"))
+        begin(patient)
+        patient.walk(ROUTINE_TO_SUMMARY[: ROUTINE_TO_SUMMARY.index(("tap", "No, never", Q_CONTACT)) + 1])
+        patient.tap("By phone", expect="phone number or email address")
+        patient.type("0170 / 123 45 67", expect=Q_CONTACT_TIMES)
+        patient.tap("Any time")
+        patient.tap("Done", expect=SUMMARY)
+        other = InProcessPatient(turns, Chat(32, 32, "Hans", "Miller", None, "en"))
+        begin(other)
+        wanted = patient.intake().id
+
+        client = TestClient(create_app(skin, store, secret_key="test-secret-key"))
+        login(client)
+        token = Accounts(store).add_token("erp")
+        for typed in ("+49 170 1234567", "01701234567", "170-123", "mueller", "MULLER", "Jürgen Müller"):
+            page = client.get(f"/?q={quote(typed)}").text
+            assert f"/intakes/{wanted}" in page and "1 intake(s)" in page, typed
+            listed = client.get(f"/api/intakes?q={quote(typed)}", headers={"Authorization": f"Bearer {token}"})
+            assert [item["id"] for item in listed.json()["intakes"]] == [wanted], typed
+        csv = client.get(f"/export?format=csv&q={quote('0170 123')}").text
+        assert "Jürgen" in csv and "Miller" not in csv
+    finally:
+        store.close()
