@@ -91,10 +91,10 @@ def test_only_contact_details_are_taken_from_the_answers() -> None:
             }
         },
     )
-    assert inputs.contacts == ("+49 170 1234567", "Anna.Weiss@Example.org")
+    assert inputs.contacts == ("Anna.Weiss@Example.org", "+49 170 1234567")
     text = inputs.text()
     assert "ibuprofen" not in text and "falten" not in text and "2023" not in text
-    assert text.splitlines() == ["anna", "1701234567", "491701234567", "anna.weiss@example.org"]
+    assert text.splitlines() == ["anna", "anna.weiss@example.org", "1701234567", "491701234567"]
 
 
 # --- the store, on SQLite and PostgreSQL ---------------------------------------------------------

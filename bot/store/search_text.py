@@ -25,8 +25,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from anyascii import anyascii
 
@@ -105,23 +104,19 @@ def phone_digits(typed: str) -> list[str]:
 
 def contact_details(answers: Iterable[Any]) -> tuple[str, ...]:
     """The e-mail addresses and phone numbers in the answers that are text, as typed."""
-    found: list[str] = []
-    for answer in answers:
-        if type(answer) is not str or len(answer) < 6:  # choice ids, numbers, lists: not typed
-            continue
-        if "@" in answer:
-            found += _EMAIL.findall(answer)
-        for match in _PHONE.finditer(answer):
-            number = match.group()
-            if not _DATE.fullmatch(number) and len(_NOT_DIGIT.sub("", number)) in PHONE_DIGITS:
-                found.append(number)
+    # one pass of each pattern over all the typed answers, one per line: a turn runs this
+    typed = "\n".join(answer for answer in answers if type(answer) is str and len(answer) >= 6)
+    found: list[str] = _EMAIL.findall(typed) if "@" in typed else []
+    for match in _PHONE.finditer(typed):
+        number = match.group()
+        if not _DATE.fullmatch(number) and len(_NOT_DIGIT.sub("", number)) in PHONE_DIGITS:
+            found.append(number)
     return tuple(found)
 
 
-@dataclass(frozen=True)
-class Inputs:
+class Inputs(NamedTuple):
     """What an intake's search text is made of. Two equal ``Inputs`` make the same text, so a turn
-    compares them (cheap) before it makes the text again (folding) and writes it."""
+    compares them (a tuple: cheap) before it makes the text again (folding) and writes it."""
 
     first_name: str | None
     last_name: str | None
