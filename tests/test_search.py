@@ -95,6 +95,13 @@ def test_only_contact_details_are_taken_from_the_answers() -> None:
     text = inputs.text()
     assert "ibuprofen" not in text and "falten" not in text and "2023" not in text
     assert text.splitlines() == ["anna", "anna.weiss@example.org", "1701234567", "491701234567"]
+    # two numbers in one answer are two numbers; a number with spaced separators is one
+    assert Inputs.of(None, None, None, {"answers": {"c": "030 1234567 / 0170 7654321"}}).contacts == (
+        "030 1234567",
+        "0170 7654321",
+    )
+    assert Inputs.of(None, None, None, {"answers": {"c": "0170 / 123 45 67"}}).contacts == ("0170 / 123 45 67",)
+    assert Inputs.of(None, None, None, {"answers": {"c": "IBAN DE89 3704 0044 0532 0130 00"}}).contacts == ()
 
 
 # --- the store, on SQLite and PostgreSQL ---------------------------------------------------------

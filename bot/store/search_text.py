@@ -43,6 +43,8 @@ _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 #: A phone number as people type one: an optional + and digits with single separators between
 #: them ("+49 (0)170 123-45 67", "0170/1234567"); ``phone_digits`` decides whether it is one.
 _PHONE = re.compile(r"(?<![\w+@.])\+?\(?\d(?:[ \-/.()]{0,3}\d)+(?![\w@])")
+#: Where one number ends and the next begins, in a run too long to be one number.
+_BETWEEN_NUMBERS = re.compile(r" +/ +| */ *(?=\+|00)|[ ]{2,}")
 #: A date is not a phone number ("12.05.2023", "2023-05-12", "1.5.23").
 _DATE = re.compile(r"\d{1,4}([./-])\d{1,2}\1\d{1,4}")
 #: "(0)" in "+49 (0)170 ...": the trunk prefix, not dialled from abroad.
@@ -108,9 +110,12 @@ def contact_details(answers: Iterable[Any]) -> tuple[str, ...]:
     typed = "\n".join(answer for answer in answers if type(answer) is str and len(answer) >= 6)
     found: list[str] = _EMAIL.findall(typed) if "@" in typed else []
     for match in _PHONE.finditer(typed):
-        number = match.group()
-        if not _DATE.fullmatch(number) and len(_NOT_DIGIT.sub("", number)) in PHONE_DIGITS:
-            found.append(number)
+        run = match.group()
+        # two numbers in a row ("030 1234567 / 0170 7654321") read as one: split where one ends
+        numbers = _BETWEEN_NUMBERS.split(run) if len(_NOT_DIGIT.sub("", run)) > PHONE_DIGITS[-1] else [run]
+        for number in numbers:
+            if not _DATE.fullmatch(number) and len(_NOT_DIGIT.sub("", number)) in PHONE_DIGITS:
+                found.append(number)
     return tuple(found)
 
 
