@@ -65,6 +65,8 @@ def test_folding_reads_case_umlauts_and_accents_alike() -> None:
     assert query_forms("Mueller") == ["mueller", "muller"]
     assert query_forms("%") == ["%"] and query_forms("e_e") == ["e_e"]
     assert query_forms("@") == [] and query_forms("   ") == []
+    assert query_forms("+49\u00a0170\u00a01234567") == ["1701234567", "491701234567"]  # pasted
+    assert Inputs.of("Siobhán", "O’Brien", None, {}).text().splitlines() == ["siobhan o'brien", "siobhan obrien"]
 
 
 def test_phone_numbers_have_their_digits_without_country_code_or_trunk_zero() -> None:
@@ -135,6 +137,8 @@ def test_names_are_found_whatever_their_case_accents_and_umlauts(store: Store) -
     assert found(store, "strasse") == found(store, "STRASSE") == found(store, "straße") == {german}
     assert found(store, "soren") == found(store, "Soeren") == found(store, "kierkegard") == {nordic}
     assert found(store, "@sukru_y") == {turkish}
+    (irish,) = add(store, person(15, "Siobhán", "O’Brien"))
+    assert found(store, "obrien") == found(store, "O'Brien") == found(store, "o’brien") == {irish}
 
 
 def test_percent_and_underscore_are_what_was_typed(store: Store) -> None:

@@ -11,7 +11,8 @@ same way, so that a name is found however it is typed:
   letter): "muller", "Mueller", "Müller" and "MÜLLER" all find each other, "Şükrü" is found by
   "sukru" and "Suekrue". The price: "Michael" also finds "Michal", "Joel" "Jolanda";
 - spaces: any run of them is one space. Punctuation is kept and compared as typed, so ``%`` and
-  ``_`` are a percent sign and an underscore, never wildcards.
+  ``_`` are a percent sign and an underscore, never wildcards; only a name is also kept without
+  its apostrophes ("obrien" finds "O'Brien").
 
 What is read: the first and last name (also as "first last"), the Telegram username (a query's
 leading ``@`` is dropped), and the contact details the patient typed in any answer: e-mail
@@ -42,7 +43,7 @@ _UMLAUT_TYPED = re.compile(r"([aou])e(?=[a-z])")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 #: A phone number as people type one: an optional + and digits with single separators between
 #: them ("+49 (0)170 123-45 67", "0170/1234567"); ``phone_digits`` decides whether it is one.
-_PHONE = re.compile(r"(?<![\w+@.])\+?\(?\d(?:[ \-/.()]{0,3}\d)+(?![\w@])")
+_PHONE = re.compile(r"(?<![\w+@.])\+?\(?\d(?:[ \u00a0\u202f\-/.()]{0,3}\d)+(?![\w@])")
 #: Where one number ends and the next begins, in a run too long to be one number.
 _BETWEEN_NUMBERS = re.compile(r" +/ +| */ *(?=\+|00)|[ ]{2,}")
 #: A date is not a phone number ("12.05.2023", "2023-05-12", "1.5.23").
@@ -84,6 +85,13 @@ def forms(folded: str, umlauts: re.Pattern[str] = _UMLAUT_WRITTEN) -> list[str]:
     """The folded text, and its second form with ae, oe, ue read as a, o, u (``umlauts``)."""
     plain = umlauts.sub(r"\1", folded)
     return [folded] if plain == folded else [folded, plain]
+
+
+def stored_forms(folded: str) -> list[str]:
+    """A name's forms in the search text: ``forms``, and each without apostrophes, so that
+    "obrien" finds "O'Brien" (and "O’Brien", which anyascii writes with ')."""
+    found = forms(folded)
+    return found + [form.replace("'", "") for form in found] if "'" in folded else found
 
 
 def phone_digits(typed: str) -> list[str]:
@@ -141,7 +149,7 @@ class Inputs(NamedTuple):
         name = " ".join(part for part in (self.first_name, self.last_name) if part)
         lines: list[str] = []
         for part in (name, self.username or ""):
-            lines += forms(fold(part))
+            lines += stored_forms(fold(part))
         for contact in self.contacts:
             if "@" in contact:
                 lines += forms(fold(contact))
@@ -154,7 +162,7 @@ def query_forms(typed: str) -> list[str]:
     """What a typed query looks for, any one of them found anywhere in a line of the search text:
     the digit forms of a phone number (a query of digits and + - / . ( ) with 3 digits or more),
     or else the folded text (without a leading ``@``) in its forms. Empty: nothing to look for."""
-    typed = typed.strip()
+    typed = " ".join(typed.split())  # any space (a no-break space pasted with a number) is a space
     if _PHONE_QUERY.fullmatch(typed) and len(_NOT_DIGIT.sub("", typed)) >= INDEXED_LENGTH:
         digits = [form for form in phone_digits(typed) if form]
         if digits:
