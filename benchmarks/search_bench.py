@@ -20,7 +20,7 @@ and then runs each search ``--repeat`` times, printing the median and p95 of:
 - ``before``: the same page with the condition the list had before (LIKE on the four
   expressions), for comparison (it finds fewer: no umlaut folding, no phone numbers).
 
-Run: ``.venv/bin/python benchmarks/search_bench.py`` (``--help`` for the options; ``--intakes
+Run: ``make bench-search`` or ``.venv/bin/python benchmarks/search_bench.py`` (``--help``; ``--intakes
 5000`` for a quick look; ``--no-postgres`` without PostgreSQL).
 """
 
