@@ -48,7 +48,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with FakeTelegram() as fake:
         bot = BotProcess(fake, database).start()
         try:
-            eve = TelegramPatient(fake, 501)
+            eve = TelegramPatient(fake, 501, first_name="Eve", username="eve_s")  # her profile in every update
             fake.send_command(501, "/start website", first_name="Eve", username="eve_s")
             eve.expect("automated assistant")
             eve.tap("Continue", expect="Before we start")
