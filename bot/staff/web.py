@@ -266,11 +266,9 @@ class WebApp:
     # --- pages ---------------------------------------------------------------------------------
 
     def outcomes(self) -> list[tuple[str, str]]:
-        lang = self.engine.flow.default_language
+        """Each ending's id and its words for staff (``Engine.outcome_topic``), in flow order."""
         return [
-            (s.id, self.engine.text(s.text, lang)[:60])
-            for s in self.engine.flow.steps
-            if isinstance(s, model.OutcomeStep)
+            (s.id, self.engine.outcome_topic(s.id)) for s in self.engine.flow.steps if isinstance(s, model.OutcomeStep)
         ]
 
     def flag_names(self) -> dict[str, str]:
@@ -363,7 +361,7 @@ class WebApp:
             {"id": f, "topic": names.get(f, f), "severity": severity.get(f, ""), "line": typed.get(f)}
             for f in intake.flags
         ]
-        outcome = dict(self.outcomes()).get(intake.outcome or "", None)
+        outcome = self.engine.outcome_topic(intake.outcome) if intake.outcome else None
         return self.render(
             request,
             "intake.html",
