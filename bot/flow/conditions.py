@@ -1,14 +1,16 @@
 """Conditions compiled once per flow into small predicates over (answers, raised flags).
 
 Compiling ahead keeps the per-answer cost to a few dictionary look-ups, and the same predicate
-serves skip logic, flags, endings, the checker's path analysis and the diagram's labels.
+serves skip logic, flags, endings, the checker's path analysis and the diagram's labels. A condition
+is also put in words: short, by ids (``describe``: the diagram's edges), or as a sentence naming the
+questions and answers (``in_words``: the questionnaire page for staff).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from bot.flow import model
 
@@ -106,7 +108,8 @@ def _hashable(value: Any) -> Any:
 
 
 def describe(cond: Any) -> str:
-    """A short plain-words rendering of a condition, for diagrams and messages."""
+    """A short rendering of a condition by ids, for diagrams and messages (``in_words`` names the
+    questions and answers for staff)."""
     if isinstance(cond, model.QuestionCondition):
         ops = operator_of(cond)
         op = ops[0] if ops else "answered"
@@ -145,3 +148,68 @@ def describe(cond: Any) -> str:
 
 def _group(text: str) -> str:
     return f"({text})" if " and " in text or " or " in text else text
+
+
+class Words(Protocol):
+    """How a reader names what a condition tests: a question, one of its answers, a flag."""
+
+    def question(self, question_id: str) -> str: ...
+
+    def value(self, question_id: str, value: Any) -> str: ...
+
+    def flag(self, flag_id: str) -> str: ...
+
+
+def in_words(cond: Any, words: Words) -> str:
+    """A condition as a sentence for staff, naming questions, answers and flags the way ``words``
+    does ("Q4 “...?” is “Yes” or “I'm not sure”"), where ``describe`` gives ids and operators."""
+    return _in_words(cond, words)[0]
+
+
+def _in_words(cond: Any, words: Words) -> tuple[str, bool]:
+    """The words, and whether they join several conditions (then they are bracketed inside another)."""
+    if isinstance(cond, model.QuestionCondition):
+        ops = operator_of(cond)
+        op = ops[0] if ops else "answered"
+        arg = getattr(cond, op) if ops else True
+        q = words.question(cond.question)
+        if op == "answered":
+            return (f"{q} was answered" if arg else f"{q} was not answered"), False
+        if op == "mentions":
+            return f"{q} mentions {_either(_quoted(arg))}", False
+        if op in ("equals", "one_of", "contains", "contains_any"):
+            values = arg if isinstance(arg, list) else [arg]
+            verb = "is" if op in ("equals", "one_of") else "includes"
+            return f"{q} {verb} {_either([words.value(cond.question, v) for v in values])}", False
+        number = int(arg) if float(arg).is_integer() else arg
+        phrase = {
+            "less_than": f"is under {number}",
+            "at_most": f"is {number} or less",
+            "greater_than": f"is over {number}",
+            "at_least": f"is {number} or more",
+        }[op]
+        return f"{q} {phrase}", False
+    if isinstance(cond, model.FlagCondition):
+        return f"the flag “{words.flag(cond.flag)}” was raised", False
+    if isinstance(cond, model.SeverityCondition):
+        return f"any {cond.severity} flag was raised", False
+    if isinstance(cond, model.TypedTextCondition):
+        return f"a typed answer mentions {_either(_quoted(cond.typed_text_mentions))}", False
+    if isinstance(cond, model.AllCondition | model.AnyCondition):
+        joiner = "; and " if isinstance(cond, model.AllCondition) else "; or "
+        parts = [_in_words(c, words) for c in (cond.all if isinstance(cond, model.AllCondition) else cond.any)]
+        if len(parts) == 1:
+            return parts[0]
+        return joiner.join(f"({text})" if compound else text for text, compound in parts), True
+    if isinstance(cond, model.NotCondition):
+        return f"not ({_in_words(cond.not_, words)[0]})", False
+    return "?", False
+
+
+def _quoted(values: list[Any]) -> list[str]:
+    return [f"“{v}”" for v in values]
+
+
+def _either(values: list[str]) -> str:
+    """“a”, “b” or “c”."""
+    return values[0] if len(values) == 1 else ", ".join(values[:-1]) + " or " + values[-1]

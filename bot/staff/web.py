@@ -47,6 +47,7 @@ from bot.flow import model
 from bot.staff.accounts import Accounts
 from bot.staff.exports import FORMATS, NOT_IN_QUESTIONNAIRE, Exporter, stored_words
 from bot.staff.filters import AuditFilters, Filters
+from bot.staff.questionnaire import Questionnaire
 from bot.staff.review import Review
 from bot.staff.roles import Role
 from bot.staff.sessions import Clock, Lifetime, Sessions, SignedIn
@@ -88,7 +89,9 @@ class WebApp:
             loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]), trim_blocks=True
         )
         self.templates.globals["statuses"] = STATUSES
-        self.diagram = mermaid(engine)
+        #: the questionnaire page: its words, and its diagrams ("" the whole flow, else one part)
+        self.questionnaire = Questionnaire(engine)
+        self.diagrams = {"": mermaid(engine)} | {p: mermaid(engine, p) for p in self.questionnaire.part_ids()}
 
     # --- plumbing ----------------------------------------------------------------------------
 
@@ -396,15 +399,20 @@ class WebApp:
         return RedirectResponse(f"/intakes/{intake_id}#notes", status_code=303)
 
     async def flow_page(self, request: Request) -> Response:
-        lang = self.engine.flow.default_language
-        steps = []
-        for step in self.engine.flow.steps:
-            entry: dict[str, Any] = {"id": step.id, "kind": getattr(step, "answer", None) or step.kind}
-            entry["text"] = self.engine.text(getattr(step, "ask", None) or getattr(step, "text", None), lang)
-            entry["options"] = [label for _, label in self.engine.option_labels(step, lang)]
-            entry["when"] = step.when is not None
-            steps.append(entry)
-        return self.render(request, "flow.html", diagram=self.diagram, steps=steps, flow=self.engine.flow)
+        """The questionnaire explained, and its diagram: the whole flow, or one section of it
+        (``?section=``, a plain GET form, so choosing one works without JavaScript too)."""
+        section = request.query_params.get("section", "")
+        if section not in self.diagrams:
+            section = ""
+        return self.render(
+            request,
+            "flow.html",
+            diagram=self.diagrams[section],
+            section=section,
+            guide=self.questionnaire,
+            flow=self.engine.flow,
+            title=self.engine.text(self.engine.flow.title, self.engine.flow.default_language),
+        )
 
     async def export(self, request: Request) -> Response:
         fmt = request.query_params.get("format", "csv")

@@ -1,0 +1,171 @@
+"""The questionnaire page's content: the flow explained to a nurse, from the engine's own rules.
+
+Each step with when it is asked in words (``conditions.in_words``, naming the questions by their
+number and words and the answers by their labels), the flags its answer can raise (severity and
+staff topic, and for an urgent flag the ending it leads to at once), the endings with their staff
+topics and when each is shown, and the safety screens. Nothing here is worked out again: skip
+logic, flag rules and where an urgent flag leads are asked of the engine and its graph.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from bot.diagram import section_title
+from bot.engine import Engine
+from bot.engine.texts import first_words
+from bot.flow import model, sections
+from bot.flow.conditions import in_words
+from bot.flow.graph import Trigger, answerable
+
+#: What a person does at each kind of step, for staff.
+KIND_WORDS = {
+    "yesno": "Yes or no",
+    "single": "One choice",
+    "multi": "Any of the choices",
+    "number": "A number",
+    "text": "Typed text",
+    "scale": "A point on a scale",
+    "info": "Text to read",
+    "consent": "Consent",
+    "summary": "The answers so far, any of them can be changed",
+    "outcome": "Ending",
+}
+
+
+@dataclass(frozen=True)
+class FlagLine:
+    """A flag as staff read it: severity, topic, when it is raised, and (urgent) where it leads."""
+
+    id: str
+    severity: str
+    topic: str
+    when: str
+    staff_only: bool
+    #: (outcome id, its topic) of the endings an urgent flag leads to at once
+    leads_to: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass
+class StepLine:
+    id: str
+    kind: str
+    kind_words: str
+    number: int | None  # questions are numbered Q1, Q2 ... in flow order
+    text: str
+    options: list[str]
+    when: str | None
+    flags: list[FlagLine] = field(default_factory=list)
+    topic: str | None = None  # an ending's name for staff
+    urgent: bool = False
+
+
+@dataclass
+class PartLines:
+    id: str
+    title: str
+    steps: list[StepLine]
+
+
+class _StaffWords:
+    """Names for ``in_words``: a question by its number and first words, an answer by its label."""
+
+    def __init__(self, engine: Engine, numbers: dict[str, int], here: str | None = None):
+        self.engine = engine
+        self.lang = engine.flow.default_language
+        self.numbers = numbers
+        self.here = here  # the question being read about: "the answer"
+
+    def question(self, question_id: str) -> str:
+        if question_id == self.here:
+            return "the answer"
+        step = self.engine.steps.get(question_id)
+        if isinstance(step, model.ConsentStep):
+            return "the consent"
+        if step is None or question_id not in self.numbers:
+            return question_id
+        return f"Q{self.numbers[question_id]} “{first_words(self.engine.text(step.ask, self.lang))}”"
+
+    def value(self, question_id: str, value: Any) -> str:
+        step = self.engine.steps.get(question_id)
+        labels = dict(self.engine.option_labels(step, self.lang)) if step is not None else {}
+        label = labels.get(str(value))
+        if isinstance(step, model.ScaleQuestion) and label:
+            return f"“{value} ({label})”"
+        return f"“{label}”" if label else f"“{value}”"
+
+    def flag(self, flag_id: str) -> str:
+        rule = next((f for f in self.engine.flow.flags if f.id == flag_id), None)
+        return self.engine.text(rule.topic, self.lang) if rule is not None else flag_id
+
+
+class Questionnaire:
+    """The page's content for one engine (built once: the flow does not change while it runs)."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        flow = engine.flow
+        self.lang = flow.default_language
+        questions = [s for s in flow.steps if answerable(s) and not isinstance(s, model.ConsentStep)]
+        self.numbers = {s.id: n for n, s in enumerate(questions, 1)}
+        self.words = _StaffWords(engine, self.numbers)
+        self.flags = [self._flag(f) for f in flow.flags]
+        #: the flags, most severe first (in the flow's order within a severity)
+        self.by_severity = sorted(self.flags, key=lambda f: model.SEVERITY_ORDER.index(f.severity))
+        by_question: dict[str, list[FlagLine]] = {}
+        for rule, line in zip(flow.flags, self.flags, strict=True):
+            for question in sorted(engine.questions_raising(rule.id), key=engine.order.__getitem__):
+                here = _StaffWords(engine, self.numbers, here=question)  # "the answer is “Yes”"
+                by_question.setdefault(question, []).append(replace(line, when=in_words(rule.when, here)))
+        self.parts: list[PartLines] = []
+        for part in sections.parts(flow):
+            steps = [self._step(engine.steps[s], by_question.get(s, [])) for s in part.steps]
+            self.parts.append(PartLines(part.id, section_title(engine, part), steps))
+        self.screens = [self._screen(s) for s in flow.safety]
+
+    def part_ids(self) -> list[str]:
+        return [p.id for p in self.parts]
+
+    def _step(self, step: Any, flags: list[FlagLine]) -> StepLine:
+        kind = getattr(step, "answer", None) or step.kind
+        text = self.engine.text(getattr(step, "ask", None) or getattr(step, "text", None), self.lang)
+        options = [label for _, label in self.engine.option_labels(step, self.lang)]
+        when = in_words(step.when, self.words) if step.when is not None else None
+        line = StepLine(
+            step.id, kind, KIND_WORDS.get(kind, kind), self.numbers.get(step.id), text, options, when, flags
+        )
+        if isinstance(step, model.OutcomeStep):
+            line.topic = self.engine.outcome_topic(step.id, self.lang)
+            line.urgent = step.urgent
+        return line
+
+    def _flag(self, rule: model.FlagRule) -> FlagLine:
+        topic = self.engine.text(rule.topic, self.lang)
+        if rule.when is None:
+            screens = [s for s in self.engine.flow.safety if s.flag == rule.id]
+            when = "a typed message has words the safety screen looks for" if screens else "never (no rule raises it)"
+            leads = [self._ending(s.outcome) for s in screens if s.outcome]
+            return FlagLine(rule.id, rule.severity, topic, when, rule.staff_only, tuple(leads))
+        leads: list[tuple[str, str]] = []
+        if rule.id in self.engine.urgent_flags:
+            for question in sorted(self.engine.questions_raising(rule.id), key=self.engine.order.__getitem__):
+                ending = self.engine.graph.target(question, Trigger.FINISH, {}, {rule.id})
+                if ending is not None and (found := self._ending(ending.id)) not in leads:
+                    leads.append(found)
+        return FlagLine(rule.id, rule.severity, topic, in_words(rule.when, self.words), rule.staff_only, tuple(leads))
+
+    def _ending(self, outcome_id: str) -> tuple[str, str]:
+        return outcome_id, self.engine.outcome_topic(outcome_id, self.lang)
+
+    def _screen(self, screen: model.SafetyScreen) -> dict[str, Any]:
+        flag = next(line for line in self.flags if line.id == screen.flag)
+        phrases = screen.phrases.get(self.lang) or next(iter(screen.phrases.values()), [])
+        return {
+            "id": screen.id,
+            "flag": flag,
+            "examples": phrases[:6],
+            "count": sum(len(p) for p in screen.phrases.values()),
+            "asks_first": bool(screen.ask_first),
+            "outcome": self._ending(screen.outcome) if screen.outcome else None,
+        }
