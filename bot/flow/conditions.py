@@ -151,13 +151,19 @@ def _group(text: str) -> str:
 
 
 class Words(Protocol):
-    """How a reader names what a condition tests: a question, one of its answers, a flag."""
+    """How a reader names what a condition tests (a question, one of its answers, a flag, a
+    severity) and in which language the words between them are (``gettext``: the staff pages'
+    catalogs; the sentences below are its message ids)."""
 
     def question(self, question_id: str) -> str: ...
 
     def value(self, question_id: str, value: Any) -> str: ...
 
     def flag(self, flag_id: str) -> str: ...
+
+    def severity(self, severity: str) -> str: ...
+
+    def gettext(self, message: str) -> str: ...
 
 
 def in_words(cond: Any, words: Words) -> str:
@@ -168,41 +174,54 @@ def in_words(cond: Any, words: Words) -> str:
 
 def _in_words(cond: Any, words: Words) -> tuple[str, bool]:
     """The words, and whether they join several conditions (then they are bracketed inside another)."""
+    _ = words.gettext
     if isinstance(cond, model.QuestionCondition):
         ops = operator_of(cond)
         op = ops[0] if ops else "answered"
         arg = getattr(cond, op) if ops else True
         q = words.question(cond.question)
         if op == "answered":
-            return (f"{q} was answered" if arg else f"{q} was not answered"), False
+            return (_("%(question)s was answered") if arg else _("%(question)s was not answered")) % {
+                "question": q
+            }, False
         if op == "mentions":
-            return f"{q} mentions {_either(_quoted(arg))}", False
+            return _("%(question)s mentions %(words)s") % {"question": q, "words": _either(_quoted(arg), _)}, False
         if op in ("equals", "one_of", "contains", "contains_any"):
-            values = arg if isinstance(arg, list) else [arg]
-            verb = "is" if op in ("equals", "one_of") else "includes"
-            return f"{q} {verb} {_either([words.value(cond.question, v) for v in values])}", False
-        number = int(arg) if float(arg).is_integer() else arg
-        phrase = {
-            "less_than": f"is under {number}",
-            "at_most": f"is {number} or less",
-            "greater_than": f"is over {number}",
-            "at_least": f"is {number} or more",
+            listed = _either([words.value(cond.question, v) for v in (arg if isinstance(arg, list) else [arg])], _)
+            sentence = (
+                _("%(question)s is %(answers)s")
+                if op in ("equals", "one_of")
+                else _("%(question)s includes %(answers)s")
+            )
+            return sentence % {"question": q, "answers": listed}, False
+        sentence = {
+            "less_than": _("%(question)s is under %(number)s"),
+            "at_most": _("%(question)s is %(number)s or less"),
+            "greater_than": _("%(question)s is over %(number)s"),
+            "at_least": _("%(question)s is %(number)s or more"),
         }[op]
-        return f"{q} {phrase}", False
+        return sentence % {"question": q, "number": int(arg) if float(arg).is_integer() else arg}, False
     if isinstance(cond, model.FlagCondition):
-        return f"the flag “{words.flag(cond.flag)}” was raised", False
+        return _("the flag “%(topic)s” was raised") % {"topic": words.flag(cond.flag)}, False
     if isinstance(cond, model.SeverityCondition):
-        return f"any {cond.severity} flag was raised", False
+        return _("any %(severity)s flag was raised") % {"severity": words.severity(cond.severity)}, False
     if isinstance(cond, model.TypedTextCondition):
-        return f"a typed answer mentions {_either(_quoted(cond.typed_text_mentions))}", False
+        return _("a typed answer mentions %(words)s") % {"words": _either(_quoted(cond.typed_text_mentions), _)}, False
     if isinstance(cond, model.AllCondition | model.AnyCondition):
-        joiner = "; and " if isinstance(cond, model.AllCondition) else "; or "
-        parts = [_in_words(c, words) for c in (cond.all if isinstance(cond, model.AllCondition) else cond.any)]
+        both = isinstance(cond, model.AllCondition)
+        parts = [_in_words(c, words) for c in (cond.all if both else cond.any)]
         if len(parts) == 1:
             return parts[0]
-        return joiner.join(f"({text})" if compound else text for text, compound in parts), True
+        texts = [f"({text})" if compound else text for text, compound in parts]
+        joined = texts[0]
+        for text in texts[1:]:
+            joined = (_("%(first)s; and %(then)s") if both else _("%(first)s; or %(then)s")) % {
+                "first": joined,
+                "then": text,
+            }
+        return joined, True
     if isinstance(cond, model.NotCondition):
-        return f"not ({_in_words(cond.not_, words)[0]})", False
+        return _("not (%(condition)s)") % {"condition": _in_words(cond.not_, words)[0]}, False
     return "?", False
 
 
@@ -210,6 +229,8 @@ def _quoted(values: list[Any]) -> list[str]:
     return [f"“{v}”" for v in values]
 
 
-def _either(values: list[str]) -> str:
+def _either(values: list[str], _: Any) -> str:
     """“a”, “b” or “c”."""
-    return values[0] if len(values) == 1 else ", ".join(values[:-1]) + " or " + values[-1]
+    if len(values) == 1:
+        return values[0]
+    return _("%(some)s or %(last)s") % {"some": ", ".join(values[:-1]), "last": values[-1]}

@@ -9,16 +9,18 @@ logic, flag rules and where an urgent flag leads are asked of the engine and its
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bot.diagram import section_title
 from bot.engine import Engine
 from bot.engine.texts import first_words
 from bot.flow import model, sections
 from bot.flow.conditions import in_words
 from bot.flow.graph import Trigger, answerable
 
+#: A severity's word on the staff pages (the catalogs translate it).
+SEVERITY_WORDS = {"urgent": "urgent", "high": "high", "review": "review", "note": "note"}
 #: What a person does at each kind of step, for staff.
 KIND_WORDS = {
     "yesno": "Yes or no",
@@ -69,20 +71,29 @@ class PartLines:
 
 
 class _StaffWords:
-    """Names for ``in_words``: a question by its number and first words, an answer by its label."""
+    """Names for ``in_words``: a question by its number and first words, an answer by its label,
+    in the flow's words in ``lang`` and the staff pages' words through ``gettext``."""
 
-    def __init__(self, engine: Engine, numbers: dict[str, int], here: str | None = None):
+    def __init__(
+        self,
+        engine: Engine,
+        lang: str,
+        gettext: Callable[[str], str],
+        numbers: dict[str, int],
+        here: str | None = None,
+    ):
         self.engine = engine
-        self.lang = engine.flow.default_language
+        self.lang = lang
+        self.gettext = gettext
         self.numbers = numbers
         self.here = here  # the question being read about: "the answer"
 
     def question(self, question_id: str) -> str:
         if question_id == self.here:
-            return "the answer"
+            return self.gettext("the answer")
         step = self.engine.steps.get(question_id)
         if isinstance(step, model.ConsentStep):
-            return "the consent"
+            return self.gettext("the consent")
         if step is None or question_id not in self.numbers:
             return question_id
         return f"Q{self.numbers[question_id]} “{first_words(self.engine.text(step.ask, self.lang))}”"
@@ -99,42 +110,54 @@ class _StaffWords:
         rule = next((f for f in self.engine.flow.flags if f.id == flag_id), None)
         return self.engine.text(rule.topic, self.lang) if rule is not None else flag_id
 
+    def severity(self, severity: str) -> str:
+        return self.gettext(SEVERITY_WORDS.get(severity, severity))
+
 
 class Questionnaire:
-    """The page's content for one engine (built once: the flow does not change while it runs)."""
+    """The page's content for one engine in one language (built once per language: the flow does
+    not change while it runs): the flow's words in ``lang`` where the flow has it (else its
+    default language), the page's own words through ``gettext`` (the staff catalogs)."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, lang: str | None = None, gettext: Callable[[str], str] = str):
         self.engine = engine
         flow = engine.flow
-        self.lang = flow.default_language
+        self.lang = lang if lang in flow.languages else flow.default_language
+        self.gettext = gettext
         questions = [s for s in flow.steps if answerable(s) and not isinstance(s, model.ConsentStep)]
         self.numbers = {s.id: n for n, s in enumerate(questions, 1)}
-        self.words = _StaffWords(engine, self.numbers)
+        self.words = _StaffWords(engine, self.lang, gettext, self.numbers)
         self.flags = [self._flag(f) for f in flow.flags]
         #: the flags, most severe first (in the flow's order within a severity)
         self.by_severity = sorted(self.flags, key=lambda f: model.SEVERITY_ORDER.index(f.severity))
         by_question: dict[str, list[FlagLine]] = {}
         for rule, line in zip(flow.flags, self.flags, strict=True):
             for question in sorted(engine.questions_raising(rule.id), key=engine.order.__getitem__):
-                here = _StaffWords(engine, self.numbers, here=question)  # "the answer is “Yes”"
+                here = _StaffWords(engine, self.lang, gettext, self.numbers, question)  # "the answer is “Yes”"
                 by_question.setdefault(question, []).append(replace(line, when=in_words(rule.when, here)))
         self.parts: list[PartLines] = []
         for part in sections.parts(flow):
             steps = [self._step(engine.steps[s], by_question.get(s, [])) for s in part.steps]
-            self.parts.append(PartLines(part.id, section_title(engine, part), steps))
+            self.parts.append(PartLines(part.id, self._title(part), steps))
         self.screens = [self._screen(s) for s in flow.safety]
 
     def part_ids(self) -> list[str]:
         return [p.id for p in self.parts]
+
+    def _title(self, part: sections.Part) -> str:
+        if part.id == sections.START:
+            return self.gettext("Start")
+        if part.id == sections.END:
+            return self.gettext("Summary and endings")
+        return self.engine.text(part.title, self.lang) if part.title is not None else part.id
 
     def _step(self, step: Any, flags: list[FlagLine]) -> StepLine:
         kind = getattr(step, "answer", None) or step.kind
         text = self.engine.text(getattr(step, "ask", None) or getattr(step, "text", None), self.lang)
         options = [label for _, label in self.engine.option_labels(step, self.lang)]
         when = in_words(step.when, self.words) if step.when is not None else None
-        line = StepLine(
-            step.id, kind, KIND_WORDS.get(kind, kind), self.numbers.get(step.id), text, options, when, flags
-        )
+        kind_words = self.gettext(KIND_WORDS[kind]) if kind in KIND_WORDS else kind
+        line = StepLine(step.id, kind, kind_words, self.numbers.get(step.id), text, options, when, flags)
         if isinstance(step, model.OutcomeStep):
             line.topic = self.engine.outcome_topic(step.id, self.lang)
             line.urgent = step.urgent
@@ -144,7 +167,11 @@ class Questionnaire:
         topic = self.engine.text(rule.topic, self.lang)
         if rule.when is None:
             screens = [s for s in self.engine.flow.safety if s.flag == rule.id]
-            when = "a typed message has words the safety screen looks for" if screens else "never (no rule raises it)"
+            when = (
+                self.gettext("a typed message has words the safety screen looks for")
+                if screens
+                else self.gettext("never (no rule raises it)")
+            )
             leads = [self._ending(s.outcome) for s in screens if s.outcome]
             return FlagLine(rule.id, rule.severity, topic, when, rule.staff_only, tuple(leads))
         leads: list[tuple[str, str]] = []
