@@ -65,6 +65,7 @@ def mermaid(engine: Engine, part: str | None = None) -> str:
         title = f"{title} - {section_title(engine, chosen)}"
     where = sections.part_of(flow)
     names = {p.id: section_title(engine, p) for p in sections.parts(flow)}
+    numbers = sections.question_numbers(flow)  # as the questionnaire page numbers them
     states = []
     for step_id in steps:
         step = engine.steps[step_id]
@@ -73,6 +74,8 @@ def mermaid(engine: Engine, part: str | None = None) -> str:
             label = f"{step.id} (ending{', urgent' if step.urgent else ''})"
         if step_id in outside:
             label = f"{step.id} (in {names[where[step_id]]})"
+        if step_id in numbers:
+            label = f"Q{numbers[step_id]} {label}"
         states.append({"name": step.id, "label": label, "final": isinstance(step, model.OutcomeStep)})
     diagram = _Diagram()
     _LabelledGraphMachine(

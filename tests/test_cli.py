@@ -169,9 +169,9 @@ def test_the_diagram_of_one_section_shows_its_steps_and_the_ways_in_and_out(skin
     from bot.diagram import mermaid
 
     out = mermaid(skin, "skin")
-    assert 'state "line_areas (multi)" as line_areas' in out
-    assert 'state "allergy_signs_now (in Safety check)" as allergy_signs_now' in out  # the way in
-    assert 'state "pregnancy (in Health)" as pregnancy' in out  # the way out
+    assert 'state "Q6 line_areas (multi)" as line_areas' in out  # numbered as on the questionnaire page
+    assert 'state "Q4 allergy_signs_now (in Safety check)" as allergy_signs_now' in out  # the way in
+    assert 'state "Q13 pregnancy (in Health)" as pregnancy' in out  # the way out
     assert "toxin_last_time" not in out and "routine" not in out  # nothing further away
     assert "class allergy_signs_now,pregnancy outside" in out and "[*]" not in out
     endings = mermaid(skin, "_end")

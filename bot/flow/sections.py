@@ -1,5 +1,5 @@
-"""Which part of a flow each step belongs to, for people reading the flow (the questionnaire page,
-its diagram one section at a time).
+"""Which part of a flow each step belongs to, and each question's number, for people reading the
+flow (the questionnaire page, its diagram one section at a time).
 
 A question names its ``section``; every other step (an info text, an ending such as "under 18")
 belongs where it stands: with the step before it. Steps before the first section are the start
@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.flow import model
+from bot.flow.graph import answerable
 
 START = "_start"
 END = "_end"
@@ -42,3 +43,9 @@ def parts(flow: model.Flow) -> list[Part]:
 def part_of(flow: model.Flow) -> dict[str, str]:
     """Each step id -> the id of its part."""
     return {step: part.id for part in parts(flow) for step in part.steps}
+
+
+def question_numbers(flow: model.Flow) -> dict[str, int]:
+    """Each question's number for staff (Q1, Q2 ...), in flow order; the consent is not one."""
+    questions = [s.id for s in flow.steps if answerable(s) and not isinstance(s, model.ConsentStep)]
+    return {step_id: n for n, step_id in enumerate(questions, 1)}

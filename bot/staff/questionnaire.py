@@ -17,7 +17,7 @@ from bot.engine import Engine
 from bot.engine.texts import first_words
 from bot.flow import model, sections
 from bot.flow.conditions import in_words
-from bot.flow.graph import Trigger, answerable
+from bot.flow.graph import Trigger
 
 #: A severity's word on the staff pages (the catalogs translate it).
 SEVERITY_WORDS = {"urgent": "urgent", "high": "high", "review": "review", "note": "note"}
@@ -124,8 +124,7 @@ class Questionnaire:
         flow = engine.flow
         self.lang = lang if lang in flow.languages else flow.default_language
         self.gettext = gettext
-        questions = [s for s in flow.steps if answerable(s) and not isinstance(s, model.ConsentStep)]
-        self.numbers = {s.id: n for n, s in enumerate(questions, 1)}
+        self.numbers = sections.question_numbers(flow)
         self.words = _StaffWords(engine, self.lang, gettext, self.numbers)
         self.flags = [self._flag(f) for f in flow.flags]
         #: the flags, most severe first (in the flow's order within a severity)
