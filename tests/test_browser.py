@@ -180,7 +180,7 @@ def test_the_questionnaire_page_says_when_each_question_is_asked_and_what_it_rai
     expect(urgent).to_contain_text("Symptoms now after a recent injection")
     expect(urgent).to_contain_text("Raised when the answer is “Yes”.")
     expect(urgent).to_contain_text(
-        "Stops the questions at once and shows the ending “Urgent: medical help now for symptoms after an injection”"
+        "Stops the questions at once and shows the ending: “Urgent: medical help now for symptoms after an injection”"
     )
     pregnancy = page.locator("#step-pregnancy .raises li")
     expect(pregnancy.locator(".flag")).to_have_text("high")

@@ -100,3 +100,26 @@ def test_the_intake_page_names_the_ending_in_words(skin: Engine, sqlite_url: str
     page = client.get(f"/intakes/{intake.id}").text
     # in the staff's words (the flow's default language), whatever the patient's language
     assert "consent_declined: Consent declined: nothing stored" in page
+
+
+def test_a_german_member_reads_the_questionnaire_page_in_german(skin: Engine, sqlite_url: str) -> None:
+    """The page's words from the staff catalog, the flow's words in German where the flow has them."""
+    from bot.staff.accounts import Accounts
+
+    store = staff_store(sqlite_url)
+    Accounts(store).set_language("adam", "de")
+    client = TestClient(create_app(skin, store, secret_key="test-secret-key"))
+    login(client, "adam")
+    page = client.get("/flow").text
+    assert '<html lang="de">' in page and "<h1>Der Fragebogen</h1>" in page
+    assert (
+        "Nur gefragt, falls gilt: Q2 “Hatten Sie schon einmal Injektionen mit Botulinumtoxin…” ist "
+        "“Ja, in den letzten 4 Wochen”, “Ja, vor 1 bis 3 Monaten” oder “Ich bin mir nicht sicher”." in page
+    )
+    assert '<span class="flag sev-high">hoch</span> <strong>Schwangerschaft, Kinderwunsch oder Stillzeit' in page
+    assert "Gesetzt, falls gilt: die Antwort ist “Ja”." in page
+    assert "Abschluss: Dringend: sofort ärztliche Hilfe wegen Beschwerden nach einer Injektion" in page
+    assert "<h2>Ihre Haut</h2>" in page and "Zusammenfassung und Abschlüsse" in page
+    english = TestClient(create_app(skin, store, secret_key="test-secret-key"))
+    login(english, "rita")
+    assert "Asked only when Q2 “Have you ever had" in english.get("/flow").text  # each member their own

@@ -18,21 +18,20 @@ from bot.engine.texts import first_words
 from bot.flow import model, sections
 from bot.flow.conditions import in_words
 from bot.flow.graph import Trigger
+from bot.staff.i18n import N_, SEVERITY_WORDS
 
-#: A severity's word on the staff pages (the catalogs translate it).
-SEVERITY_WORDS = {"urgent": "urgent", "high": "high", "review": "review", "note": "note"}
-#: What a person does at each kind of step, for staff.
+#: What a person does at each kind of step, for staff (translated where shown).
 KIND_WORDS = {
-    "yesno": "Yes or no",
-    "single": "One choice",
-    "multi": "Any of the choices",
-    "number": "A number",
-    "text": "Typed text",
-    "scale": "A point on a scale",
-    "info": "Text to read",
-    "consent": "Consent",
-    "summary": "The answers so far, any of them can be changed",
-    "outcome": "Ending",
+    "yesno": N_("Yes or no"),
+    "single": N_("One choice"),
+    "multi": N_("Any of the choices"),
+    "number": N_("A number"),
+    "text": N_("Typed text"),
+    "scale": N_("A point on a scale"),
+    "info": N_("Text to read"),
+    "consent": N_("Consent"),
+    "summary": N_("The answers so far, any of them can be changed"),
+    "outcome": N_("Ending"),
 }
 
 
