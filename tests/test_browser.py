@@ -236,3 +236,20 @@ def test_the_diagram_zooms_pans_and_shows_one_section(page: Page) -> None:
     expect(svg.get_by_text("allergy_signs_now (in Safety check)")).to_have_count(1)  # the way in
     expect(svg.get_by_text("toxin_last_time (single)")).to_have_count(0)
     expect(page.get_by_label("Show")).to_have_value("skin")
+
+
+def test_without_javascript_the_page_still_explains_and_picks_a_section(browser: Browser, site: str) -> None:
+    context = browser.new_context(base_url=site, java_script_enabled=False)
+    page = context.new_page()
+    try:
+        log_in(page)
+        page.goto("/flow")
+        expect(page.locator("#step-pregnancy .raises .flag")).to_have_text("high")
+        expect(page.get_by_role("button", name="Zoom in")).to_be_hidden()  # nothing that cannot work
+        page.get_by_label("Show").select_option(label="Health")
+        page.get_by_role("button", name="Show").click()  # the picker is a plain form
+        expect(page).to_have_url(re.compile(r"/flow\?section=health#diagram$"))
+        expect(page.locator(".diagram pre")).to_contain_text('state "Q13 pregnancy (single)" as pregnancy')
+        expect(page.locator(".diagram pre")).not_to_contain_text("toxin_last_time")
+    finally:
+        context.close()
