@@ -14,6 +14,7 @@ from transitions.extensions import GraphMachine
 
 from bot.engine import Engine
 from bot.flow import model, sections
+from bot.flow.conditions import Words, in_words
 
 
 class _LabelledState(State):
@@ -34,10 +35,11 @@ class _Diagram:
     state = ""
 
 
-def mermaid(engine: Engine, part: str | None = None) -> str:
+def mermaid(engine: Engine, part: str | None = None, words: Words | None = None) -> str:
     """The whole flow, or one part of it (``bot.flow.sections``: a section with the steps that
     stand in it): its steps, every way in and out, and the steps those lead from or to outside it,
-    dashed and named with their part."""
+    dashed and named with their part. The edges say their conditions by ids (``describe``: for
+    authors), or in ``words`` (``conditions.in_words``: for staff)."""
     flow = engine.flow
     lang = flow.default_language
     # `finish` exists from every step (an urgent answer left standing ends the questions wherever
@@ -89,13 +91,20 @@ def mermaid(engine: Engine, part: str | None = None) -> str:
         title=f"{title} (v{flow.version})".replace(":", " -"),
     )
     text = diagram.get_graph().draw(None)
+    whens = {(str(e.trigger), e.source, e.dest): e.when for e in engine.graph.edges()}
     lines = []
     for line in text.splitlines():
         if " --> " in line and ": " in line:
             head, _, label = line.partition(": ")
-            label = _edge_label(label)
-            # Mermaid reads ':' inside an edge label as the end of the label; keep it readable.
-            line = f"{head}: {label.replace(':', ' ')}" if label else head
+            trigger = label.split(" ", 1)[0]
+            source, _, dest = head.strip().partition(" --> ")
+            when = whens.get((trigger, source, dest))
+            if words is not None and when is not None:
+                label = in_words(when, words)
+                label = f"{words.severity('urgent')} - {label}" if trigger == "finish" else label
+            else:
+                label = _edge_label(label)
+            line = f"{head}: {_label_text(label)}" if label else head
         elif line.startswith("  [*] --> ") and part is not None:
             continue  # a part starts where the steps before it lead, drawn outside it
         elif line.startswith("  Class ") and line.endswith(" s_active"):
@@ -116,6 +125,23 @@ def _edge_label(label: str) -> str:
     if trigger == "finish":
         return f"urgent - {condition}" if condition else "urgent"
     return condition
+
+
+def _label_text(label: str) -> str:
+    """An edge label as Mermaid can read it, whatever words a flow's labels hold: ':' and ';' end
+    a label or a statement, '#' starts an entity, and quotes, brackets and braces are syntax."""
+    for mark, instead in (
+        (":", " "),
+        (";", ","),
+        ("#", ""),
+        ('"', "“"),
+        ("<", "‹"),
+        (">", "›"),
+        ("{", "("),
+        ("}", ")"),
+    ):
+        label = label.replace(mark, instead)
+    return " ".join(label.split())
 
 
 def _never_taken(engine: Engine) -> set[tuple[str, str, str]]:

@@ -74,6 +74,8 @@ def test_the_page_shows_it_and_one_section_of_the_diagram(skin: Engine, sqlite_u
     assert "Asked only when Q2 “Have you ever had botulinum toxin injections (such as…” is" in page
     assert '<span class="flag sev-high">high</span> <strong>Pregnancy, trying to get pregnant' in page
     assert "stateDiagram-v2" in page and "line_areas --&gt; eye_area" in page  # the whole flow
+    # its edges in words too: the question by its number (its box says it), the answers by label
+    assert "age_band --&gt; under_18_end: Q1 is “Under 18”" in page
     assert "<script>" not in page  # scripts from files only (CSP script-src 'self')
     skin_only = client.get("/flow?section=skin").text
     assert "line_areas --&gt; eye_area" in skin_only and "toxin_last_time --&gt;" not in skin_only
@@ -123,3 +125,12 @@ def test_a_german_member_reads_the_questionnaire_page_in_german(skin: Engine, sq
     english = TestClient(create_app(skin, store, secret_key="test-secret-key"))
     login(english, "rita")
     assert "Asked only when Q2 “Have you ever had" in english.get("/flow").text  # each member their own
+
+
+def test_the_diagram_says_any_label_in_a_way_mermaid_can_read() -> None:
+    """A flow's labels are the clinic's words: whatever they hold, an edge stays one statement."""
+    from bot.diagram import _label_text
+
+    said = _label_text('Q1 is “Blood thinner: 1#2; "x" <y> {z}”')
+    assert said == "Q1 is “Blood thinner 12, “x“ ‹y› (z)”"
+    assert not set(said) & set(':;#"<>{}')

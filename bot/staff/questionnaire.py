@@ -80,12 +80,14 @@ class _StaffWords:
         gettext: Callable[[str], str],
         numbers: dict[str, int],
         here: str | None = None,
+        short: bool = False,
     ):
         self.engine = engine
         self.lang = lang
         self.gettext = gettext
         self.numbers = numbers
         self.here = here  # the question being read about: "the answer"
+        self.short = short  # a question by its number alone (the diagram's boxes carry it), a flag by its first words
 
     def question(self, question_id: str) -> str:
         if question_id == self.here:
@@ -95,6 +97,8 @@ class _StaffWords:
             return self.gettext("the consent")
         if step is None or question_id not in self.numbers:
             return question_id
+        if self.short:
+            return f"Q{self.numbers[question_id]}"
         return f"Q{self.numbers[question_id]} “{first_words(self.engine.text(step.ask, self.lang))}”"
 
     def value(self, question_id: str, value: Any) -> str:
@@ -107,7 +111,10 @@ class _StaffWords:
 
     def flag(self, flag_id: str) -> str:
         rule = next((f for f in self.engine.flow.flags if f.id == flag_id), None)
-        return self.engine.text(rule.topic, self.lang) if rule is not None else flag_id
+        if rule is None:
+            return flag_id
+        topic = self.engine.text(rule.topic, self.lang)
+        return first_words(topic, 40) if self.short else topic
 
     def severity(self, severity: str) -> str:
         return self.gettext(SEVERITY_WORDS.get(severity, severity))
@@ -125,6 +132,8 @@ class Questionnaire:
         self.gettext = gettext
         self.numbers = sections.question_numbers(flow)
         self.words = _StaffWords(engine, self.lang, gettext, self.numbers)
+        #: the diagram's edges in words: "Q2 is “Yes, in the last 4 weeks” or …"
+        self.diagram_words = _StaffWords(engine, self.lang, gettext, self.numbers, short=True)
         self.flags = [self._flag(f) for f in flow.flags]
         #: the flags, most severe first (in the flow's order within a severity)
         self.by_severity = sorted(self.flags, key=lambda f: model.SEVERITY_ORDER.index(f.severity))

@@ -101,10 +101,11 @@ class WebApp:
         self.templates.globals.update(
             statuses=STATUSES, status_words=STATUS_WORDS, severity_words=SEVERITY_WORDS, action_words=ACTION_WORDS
         )
-        #: the questionnaire page: its words in each page language (made when first asked for),
-        #: and its diagrams ("" the whole flow, else one part)
+        #: the questionnaire page: its words and its diagrams ("" the whole flow, else one part)
+        #: in each page language, made when first asked for
         self.questionnaires: dict[str, Questionnaire] = {}
-        self.diagrams = {"": mermaid(engine)} | {p.id: mermaid(engine, p.id) for p in sections.parts(engine.flow)}
+        self.diagrams: dict[tuple[str, str], str] = {}
+        self.section_ids = frozenset(p.id for p in sections.parts(engine.flow))
 
     # --- plumbing ----------------------------------------------------------------------------
 
@@ -493,14 +494,18 @@ class WebApp:
         """The questionnaire explained, and its diagram: the whole flow, or one section of it
         (``?section=``, a plain GET form, so choosing one works without JavaScript too)."""
         section = request.query_params.get("section", "")
-        if section not in self.diagrams:
+        if section not in self.section_ids:
             section = ""
+        guide = self.questionnaire(request)
+        key = (self.language(request), section)
+        if key not in self.diagrams:
+            self.diagrams[key] = mermaid(self.engine, section or None, guide.diagram_words)
         return self.render(
             request,
             "flow.html",
-            diagram=self.diagrams[section],
+            diagram=self.diagrams[key],
             section=section,
-            guide=self.questionnaire(request),
+            guide=guide,
             flow=self.engine.flow,
             title=self.engine.text(self.engine.flow.title, self.flow_language(request)),
         )
