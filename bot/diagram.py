@@ -100,11 +100,11 @@ def mermaid(engine: Engine, part: str | None = None, words: Words | None = None)
             source, _, dest = head.strip().partition(" --> ")
             when = whens.get((trigger, source, dest))
             if words is not None and when is not None:
-                label = in_words(when, words)
+                label = _label_text(in_words(when, words))
                 label = f"{words.severity('urgent')} - {label}" if trigger == "finish" else label
-            else:
-                label = _edge_label(label)
-            line = f"{head}: {_label_text(label)}" if label else head
+            else:  # ids and operators ("age < 18"); Mermaid reads ':' as the end of the label
+                label = _edge_label(label).replace(":", " ")
+            line = f"{head}: {label}" if label else head
         elif line.startswith("  [*] --> ") and part is not None:
             continue  # a part starts where the steps before it lead, drawn outside it
         elif line.startswith("  Class ") and line.endswith(" s_active"):

@@ -145,6 +145,7 @@ def test_diagram_is_mermaid_with_conditions_and_endings(cli) -> None:
     assert "stateDiagram-v2" in out
     assert "consent --> declined: consent = decline" in out
     assert "concerns --> sweat_scale: concerns has sweat" in out
+    assert "age --> minor: age < 18" in out  # operators as they are
     assert "breathing_now --> urgent: urgent - any urgent flag" in out  # an urgent answer ends the questions
     assert "  welcome --> consent\n" in out  # always: no label
     assert 'state "urgent (ending, urgent)" as urgent' in out
