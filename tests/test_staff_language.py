@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from babel.messages.extract import extract_from_dir
+from babel.messages.extract import extract_from_dir, extract_python
 from babel.messages.pofile import read_po
 from starlette.testclient import TestClient
 from support.patients import InProcessPatient
@@ -27,9 +27,9 @@ TEMPLATES = STAFF / "templates"
 
 
 def marked_strings() -> set[str | tuple[str, ...]]:
-    """Every string marked for translation in bot/staff, found as `make staff-texts` finds it
-    (bot/staff/babel.cfg). Every template must give some: Jinja's extractor skips a template it
-    cannot parse without a word."""
+    """Every string marked for translation in bot/staff (and bot/flow/conditions.py), found as
+    `make staff-texts` finds it (bot/staff/babel.cfg). Every template must give some: Jinja's
+    extractor skips a template it cannot parse without a word."""
     method_map = [("**.py", "python"), ("templates/**.html", "jinja2")]
     options = {"templates/**.html": {"trimmed": "true", "extensions": "jinja2.ext.do"}}
     found = set()
@@ -40,6 +40,10 @@ def marked_strings() -> set[str | tuple[str, ...]]:
         found.add(message)
         files.add(filename)
     assert {f"templates/{p.name}" for p in TEMPLATES.glob("*.html")} <= files
+    # the questionnaire page's sentences for conditions, written beside the rules they say
+    with (STAFF.parent / "flow" / "conditions.py").open("rb") as source:
+        for _line, _funcname, message, _comments in extract_python(source, ["_", "gettext"], [], {}):
+            found.add(message)
     return found
 
 
@@ -143,7 +147,7 @@ def test_a_german_member_sees_every_page_in_german(skin: Engine, staff: Store) -
     assert "1 Aufnahme." in pages["/"] and "in Bearbeitung" in pages["/"]
     assert "Aufnahme 1:" in pages["/intakes/1"] and "Als durchgesehen markieren" in pages["/intakes/1"]
     assert "Verlauf" in pages["/intakes/1"] and "Einwilligung" in pages["/intakes/1"]
-    assert "Der Fragebogen:" in pages["/flow"] and "angemeldet" in pages["/audit"]  # the log's action in words
+    assert "<h1>Der Fragebogen</h1>" in pages["/flow"] and "angemeldet" in pages["/audit"]  # the log's action in words
     assert "Diese Aufnahme gibt es nicht" in pages["/intakes/999"]
     bad = client.get("/audit?intake=12a")
     assert bad.status_code == 400 and "Die Aufnahmenummer muss eine ganze Zahl ab 1 sein." in bad.text
@@ -269,10 +273,11 @@ def test_the_staff_apps_tick_marks_are_the_ones_the_channel_logs() -> None:
 
 
 def test_migration_0012_goes_down_and_up_keeping_every_member(empty_database_url: str) -> None:
-    """Down to 0009 (a release rolled back) the language setting goes, the members stay; up again,
-    nobody has chosen a language."""
+    """Down to the revision before it (a release rolled back) the language setting goes, the
+    members stay; up again, nobody has chosen a language."""
     from alembic import command
     from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
     from bot.store.store import MIGRATIONS
 
@@ -282,12 +287,17 @@ def test_migration_0012_goes_down_and_up_keeping_every_member(empty_database_url
     accounts.set_language("alice", "de")
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
+    [before] = [  # found by its file: its number may change when branches are merged
+        r.down_revision
+        for r in ScriptDirectory.from_config(config).walk_revisions()
+        if r.path.endswith("_staff_language.py")
+    ]
     with store.engine.connect() as conn:
         if store.engine.dialect.name == "sqlite":  # as Store.migrate: a rebuilt table cascades nothing
             conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
         with conn.begin():
             config.attributes["connection"] = conn
-            command.downgrade(config, "0009")
+            command.downgrade(config, before)
         if store.engine.dialect.name == "sqlite":
             conn.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
     with store.engine.connect() as conn:
