@@ -11,8 +11,8 @@ _FILTERS = [
     ("outcome", "the ending's id, e.g. routine"),
     ("flag", "a flag id, e.g. pregnancy"),
     ("source", "the /start source, e.g. website"),
-    ("since", "started on or after this date (YYYY-MM-DD)"),
-    ("until", "started on or before this date (YYYY-MM-DD)"),
+    ("since", "started on or after this date (YYYY-MM-DD, a day in the clinic's CLINIC_TIMEZONE)"),
+    ("until", "started on or before this date (YYYY-MM-DD, a day in the clinic's CLINIC_TIMEZONE)"),
     ("q", "search in the Telegram name and username"),
     ("page", "page number, from 1 (25 intakes a page)"),
 ]
