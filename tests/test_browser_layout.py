@@ -143,7 +143,7 @@ def widths(page: Page) -> tuple[int, int]:
 def test_on_a_phone_no_page_scrolls_sideways(browser: Browser, site: dict[str, str], member: str, shots: Path) -> None:
     page = open_page(browser, site, viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
     log_in(page, member)
-    paths = ["/", "/?status=completed", f"/intakes/{site['flagged']}", "/flow", "/settings"]
+    paths = ["/", "/?status=completed", f"/intakes/{site['flagged']}", "/flow", "/flow?section=health", "/settings"]
     paths += ["/audit"] if member == "greta" else []
     for path in paths:
         page.goto(path)
