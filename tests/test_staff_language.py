@@ -310,3 +310,27 @@ def test_migration_0012_goes_down_and_up_keeping_every_member(empty_database_url
         assert accounts.authenticate("alice", PASSWORD).member is not None
     finally:
         store.close()
+
+
+def test_an_urgent_text_shown_is_told_in_the_readers_language_with_the_answers_in_it(
+    skin: Engine, staff: Store
+) -> None:
+    """An English patient was shown an urgent text, then changed the answer behind it: a German
+    member reads the whole sentence in German, the changed answer by its German label."""
+    person = InProcessPatient(TurnRunner(skin, staff), Chat(9, 9, "Ida", None, None, "en"))
+    person.consent()
+    person.tap("18 to 64")
+    person.tap("Yes, in the last 4 weeks")
+    person.tap("Yes", expect="Please get medical help now")
+    person.command("/back")
+    person.tap("Yes, change that answer")
+    person.tap("No", expect="A quick safety question")
+    Accounts(staff).set_language("adam", "de")
+    client = TestClient(create_app(skin, staff, secret_key="test-secret-key"))
+    login(client, "adam")
+    page = client.get(f"/intakes/{person.intake().id}").text
+    said = re.search(r"dringender Text gezeigt um \d{4}-\d\d-\d\d \d\d:\d\d UTC \((.*?)\); (.*?)</li>", page)
+    assert said is not None, page
+    assert said.group(2) == "Antwort später geändert in Nein"
+    german_topic = skin.text(next(f.topic for f in skin.flow.flags if f.id == "toxin_spread_now"), "de")
+    assert said.group(1) == german_topic

@@ -65,10 +65,10 @@ class Exporter:
 
     # --- shared -------------------------------------------------------------------------------
 
-    def question_text(self, step: Any) -> str:
+    def question_text(self, step: Any, lang: str | None = None) -> str:
         if isinstance(step, model.ConsentStep):
             return "Consent to store and use the answers"
-        return self.engine.text(step.ask, self.lang)
+        return self.engine.text(step.ask, lang or self.lang)
 
     def answers(self, intake: Intake) -> Iterator[tuple[Any, Any, str]]:
         """(step, raw value, display) of each question answered, in flow order (skips and answers
@@ -87,15 +87,15 @@ class Exporter:
         found = [(q, v) for q, v in given.items() if v is not None and not fits(steps.get(q), v)]
         return found + list((intake.state.get("aside") or {}).items())
 
-    def unreadable_question(self, step_id: str) -> str:
+    def unreadable_question(self, step_id: str, lang: str | None = None) -> str:
         """The question of an answer the flow cannot read: its words where the step is still a
         question, else its id."""
         step = self.engine.steps.get(step_id)
-        return self.question_text(step) if answerable(step) else step_id
+        return self.question_text(step, lang) if answerable(step) else step_id
 
-    def outcome_topic(self, outcome: str | None) -> str | None:
+    def outcome_topic(self, outcome: str | None, lang: str | None = None) -> str | None:
         """An ending's name for staff (``Engine.outcome_topic``) in the export's language."""
-        return self.engine.outcome_topic(outcome, self.lang) if outcome else None
+        return self.engine.outcome_topic(outcome, lang or self.lang) if outcome else None
 
     def flags(self, intake: Intake) -> list[dict[str, str]]:
         by_id = {f.id: f for f in self.flow.flags}
@@ -105,9 +105,10 @@ class Exporter:
             if f in by_id
         ]
 
-    def urgent_shown(self, intake: Intake) -> list[dict[str, Any]]:
+    def urgent_shown(self, intake: Intake, lang: str | None = None) -> list[dict[str, Any]]:
         """Each urgent ending shown (``Conversation.urgent_shown``), oldest first: ``at``, ``flag``,
-        ``reason`` (the flag's topic), ``outcome``, and the answers behind it, then and now."""
+        ``reason`` (the flag's topic), ``outcome``, and the answers behind it, then and now. Words
+        in the export's language, answers in the patient's; with ``lang`` (a staff page), all in it."""
         by_id = {f.id: f for f in self.flow.flags}
         now = intake.state.get("answers", {}) | (intake.state.get("aside") or {})
         shown = []
@@ -119,11 +120,13 @@ class Exporter:
                 answers.append(
                     {
                         "question_id": question_id,
-                        "question": self.unreadable_question(question_id),
+                        "question": self.unreadable_question(question_id, lang),
                         "value": value,
-                        "display": self._display(intake, question_id, value),
+                        "display": self._display(intake, question_id, value, lang),
                         "value_now": current,
-                        "display_now": self._display(intake, question_id, current) if current is not None else None,
+                        "display_now": self._display(intake, question_id, current, lang)
+                        if current is not None
+                        else None,
                         "changed": current != value,
                     }
                 )
@@ -131,9 +134,11 @@ class Exporter:
                 {
                     "at": record.get("at") or None,
                     "flag": record.get("flag"),
-                    "reason": self.engine.text(flag.topic, self.lang) if flag is not None else record.get("flag"),
+                    "reason": self.engine.text(flag.topic, lang or self.lang)
+                    if flag is not None
+                    else record.get("flag"),
                     "outcome": record.get("outcome"),
-                    "outcome_topic": self.outcome_topic(record.get("outcome")),
+                    "outcome_topic": self.outcome_topic(record.get("outcome"), lang),
                     "answers": answers,
                 }
             )
@@ -153,10 +158,10 @@ class Exporter:
                 words += f"; {which} later changed to {answer['display_now']}"
         return words
 
-    def _display(self, intake: Intake, question_id: str, value: Any) -> str:
+    def _display(self, intake: Intake, question_id: str, value: Any, lang: str | None = None) -> str:
         step = self.engine.steps.get(question_id)
         if fits(step, value) and value is not None:
-            return self.engine.display(step, value, intake.language)
+            return self.engine.display(step, value, lang or intake.language)
         return stored_words(value)
 
     def summary(self, intake: Intake) -> dict[str, Any]:

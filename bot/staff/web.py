@@ -465,7 +465,7 @@ class WebApp:
         unreadable = [
             {
                 "id": step_id,
-                "question": self.exporter.unreadable_question(step_id),
+                "question": self.exporter.unreadable_question(step_id, lang),
                 "answer": f"{gone}: {stored_words(value)}",
                 "flags": [],
             }
@@ -521,7 +521,7 @@ class WebApp:
             outcome=outcome,
             sections=self.sections(intake, words, lang),
             shown_in=lang,
-            urgent_shown=[self.urgent_sentence(shown, words) for shown in self.exporter.urgent_shown(intake)],
+            urgent_shown=[self.urgent_sentence(shown, words) for shown in self.exporter.urgent_shown(intake, lang)],
             transcript=self.transcript_lines(view.transcript),
             screens=self.screens(lang),
             notes=view.notes,
