@@ -68,6 +68,12 @@ def test_every_catalog_translates_every_marked_string_with_the_same_placeholders
     assert untranslated == [], f"empty or fuzzy in {language}: {untranslated}"
     problems = [(m.id, [str(e) for e in errors]) for m, errors in catalog.check()]
     assert problems == []  # each %(name)s of the English is in the translation, and no other
+    # the pages format every translation (newstyle gettext): a lone % would break the page
+    for message in translated.values():
+        ids = message.id if isinstance(message.id, tuple) else (message.id,)
+        values = {name: 1 for name in re.findall(r"%\((\w+)\)", " ".join(ids))}
+        for string in message.string if isinstance(message.string, tuple) else (message.string,):
+            string % values  # raises on a stray % (write %% for a percent sign)
 
 
 # Text in a template that needs no translation: formats, codes, marks.
