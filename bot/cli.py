@@ -151,6 +151,9 @@ def cmd_staff(args: argparse.Namespace) -> int:
     elif args.action == "disable":
         accounts.disable(args.name)
         print(f"disabled {args.name}")
+    elif args.action == "display-name":
+        accounts.set_display_name(args.name, args.display_name)
+        print(f"{args.name} signs messages to patients as {' '.join(args.display_name.split())}")
     else:
         for m in accounts.list():
             state = "disabled" if m.disabled else "active"
@@ -164,7 +167,7 @@ def cmd_token(args: argparse.Namespace) -> int:
 
     accounts = Accounts(_store())
     if args.action == "add":
-        token = accounts.add_token(args.name)
+        token = accounts.add_token(args.name, args.scope.split(","))
         print(token)
         print(f"(the token for {args.name}; it is shown only now)", file=sys.stderr)
     elif args.action == "revoke":
@@ -266,12 +269,17 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--role", choices=[r.value for r in Role], default=Role.REVIEWER.value)
     for action, text in (("passwd", "change a password"), ("disable", "disable an account")):
         staff_sub.add_parser(action, help=text).add_argument("name")
+    q = staff_sub.add_parser("display-name", help="the name patients read under this member's messages")
+    q.add_argument("name")
+    q.add_argument("display_name", metavar="DISPLAY_NAME")
     staff_sub.add_parser("list", help="list staff accounts")
     p.set_defaults(func=cmd_staff)
 
     p = sub.add_parser("token", help="bearer tokens for the clinic API")
     token_sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    token_sub.add_parser("add", help="create a token (printed once)").add_argument("name")
+    q = token_sub.add_parser("add", help="create a token (printed once)")
+    q.add_argument("name")
+    q.add_argument("--scope", default="read", help="what it may do, comma-separated: read, message (write to patients)")
     token_sub.add_parser("revoke", help="revoke a token").add_argument("name")
     token_sub.add_parser("list", help="list tokens")
     p.set_defaults(func=cmd_token)

@@ -103,6 +103,10 @@ class Runtime:
             ),
             SeenUpdates(self.store),
         ]
+        if channel is not None:
+            from bot.jobs.handbacks import HandBacks
+
+            jobs.append(HandBacks(self.store, channel.hand_back))
         if settings.retention_days:
             log.info("intakes are erased %d days after their last activity (RETENTION_DAYS)", settings.retention_days)
             jobs.append(Retention(self.store, settings.retention_days))

@@ -21,6 +21,7 @@ TIME_FIELDS = (
     "reviewed_at",
     "urgent_shown_at",
     "acknowledged_at",
+    "waiting_since",
 )
 
 
@@ -89,6 +90,8 @@ class Intake:
     acknowledged_at: datetime | None = None  # by staff: see ``urgent_pending``
     acknowledged_by: str | None = None
     version: int = 0  # raised by every write of the conversation (see Tx.save_intake)
+    talk_id: int | None = None  # the conversation with the clinic open now (``talks``)
+    waiting_since: datetime | None = None  # the oldest patient message in it staff have not answered
 
     @property
     def urgent_pending(self) -> bool:

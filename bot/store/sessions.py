@@ -21,7 +21,12 @@ def find(tx: Tx, digest: str) -> sa.Row | None:
     such session or its member is disabled (the role is read here, never trusted from a cookie)."""
     return tx.conn.execute(
         sa.select(
-            staff_sessions.c.id, staff_sessions.c.created_at, staff_sessions.c.last_seen_at, staff.c.name, staff.c.role
+            staff_sessions.c.id,
+            staff_sessions.c.created_at,
+            staff_sessions.c.last_seen_at,
+            staff.c.name,
+            staff.c.role,
+            staff.c.display_name,
         )
         .join(staff, staff.c.id == staff_sessions.c.staff_id)
         .where(staff_sessions.c.token_hash == digest, staff.c.disabled_at.is_(None))

@@ -26,7 +26,7 @@ from bot.failures import log_failure
 from bot.store.checkpoint import SAFETY_NET_PAGES, Checkpointer
 from bot.store.driver import Statements
 from bot.store.records import Direction, Intake, IntakeStatus, Outgoing, TranscriptLine, as_utc, dumps
-from bot.store.schema import alerts, intakes, messages, notes, telegram_updates, webhook_deliveries
+from bot.store.schema import alerts, intakes, messages, notes, talks, telegram_updates, webhook_deliveries
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -300,7 +300,7 @@ class Tx:
         ids = sa.select(intakes.c.id).where(which)
         # Children first: SQLite enforces ON DELETE CASCADE only with its foreign_keys pragma.
         self.conn.execute(messages.delete().where(messages.c.intake_id.in_(ids)))
-        for child in (webhook_deliveries, notes):
+        for child in (webhook_deliveries, notes, talks):
             self.conn.execute(child.delete().where(child.c.intake_id.in_(ids)))
         # Staff alerts already sent or given up on go too; one still to send stays (no foreign
         # key), so that erasing right after asking for help never keeps staff from hearing of it.
@@ -329,14 +329,16 @@ class Tx:
         replies: list[dict[str, Any]],
         at: datetime,
         screened: dict[str, Any] | None = None,
+        talk_id: int | None = None,
     ) -> list[Outgoing]:
         """A turn's input (none when ``text`` is None) and its replies, in one statement; the
         replies to send once this commits, in order. ``screened``: the safety screen the input
-        met (``{"screen": id, "ask_first": bool}``), kept beside it for staff."""
+        met (``{"screen": id, "ask_first": bool}``), kept beside it for staff; ``talk_id``:
+        the input is a message to the clinic in that conversation."""
         sql = self.sql
         when = sql.time(at)
         note = dumps(screened) if screened else None
-        values: list[Any] = [intake_id, chat_id, update_id, kind, text, when, note] if text is not None else []
+        values: list[Any] = [intake_id, chat_id, update_id, kind, text, when, note, talk_id] if text is not None else []
         for payload in replies:
             values += (intake_id, chat_id, payload["op"], payload.get("text") or "", when, dumps(payload))
         rows = 1 if text is not None else 0

@@ -336,6 +336,16 @@ class TelegramChannel:
         async with self.locks.hold(intake.chat_id):
             await self.group.run(work)
 
+    async def hand_back(self, talk_id: int, intake_id: int, chat_id: int) -> None:
+        """Staff handed a talk back: the patient's question, shown again (``TurnRunner.hand_back_in``)."""
+
+        def work(tx: Tx) -> None:
+            result = self.runner.hand_back_in(tx, talk_id, intake_id)
+            tx.on_commit(lambda: self.outbox.push(result.outgoing))
+
+        async with self.locks.hold(chat_id):
+            await self.group.run(work)
+
     def forget_kept(self) -> None:
         """Intakes were changed behind the turns' back (marked abandoned): the copies kept in
         memory are stale. The next turn of each would find out by its write and run again;
