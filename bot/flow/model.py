@@ -409,6 +409,15 @@ class TalkSettings(_Model):
     opening_hours: OpeningHours | None = None
     saved_replies: list[SavedReply] = Field(default_factory=list)
 
+    @field_validator("saved_replies")
+    @classmethod
+    def _ids_once(cls, replies: list[SavedReply]) -> list[SavedReply]:
+        ids = [r.id for r in replies]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            raise ValueError(f"saved reply id '{twice[0]}' is used twice")
+        return replies
+
 
 class Flow(_Model):
     """A whole questionnaire: metadata, interface messages, steps in order, and flags."""
