@@ -137,3 +137,5 @@ class TranscriptLine:
     sent_at: datetime | None
     #: an incoming message that met a safety screen: {"screen": id, "ask_first": bool}
     screened: dict[str, Any] | None = None
+    #: an outgoing message written by staff (a talk): who wrote it; None for the bot's own
+    sender: str | None = None

@@ -402,12 +402,21 @@ class Tx:
     def transcript(self, intake_id: int) -> list[TranscriptLine]:
         """Every message in and out, in order (edits of sent messages left out)."""
         rows = self.conn.execute(
-            sa.select(messages.c.direction, messages.c.text, messages.c.at, messages.c.sent_at, messages.c.payload)
+            sa.select(
+                messages.c.direction,
+                messages.c.text,
+                messages.c.at,
+                messages.c.sent_at,
+                messages.c.payload,
+                messages.c.sender,
+            )
             .where(messages.c.intake_id == intake_id, messages.c.kind.notin_(("edit", "markup")))
             .order_by(messages.c.id)
         )
         return [
-            TranscriptLine(r.direction, r.text, as_utc(r.at), as_utc(r.sent_at), _screened(r.direction, r.payload))
+            TranscriptLine(
+                r.direction, r.text, as_utc(r.at), as_utc(r.sent_at), _screened(r.direction, r.payload), r.sender
+            )
             for r in rows
         ]
 

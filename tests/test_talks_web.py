@@ -1,0 +1,134 @@
+"""The conversation panel on the intake page and the clinic API's messages, in-process (Starlette's
+test client over the real app, a real SQLite file, real turns writing the patient's side)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import sqlalchemy as sa
+from starlette.testclient import TestClient
+from support.patients import InProcessPatient
+from support.staff import csrf_of, login, staff_store
+
+from bot.channels.telegram.events import Chat
+from bot.channels.telegram.runner import TurnRunner
+from bot.engine import Engine
+from bot.staff.accounts import Accounts
+from bot.staff.web import create_app
+from bot.store import Store
+
+
+@pytest.fixture()
+def store(sqlite_url: str) -> Store:
+    store = staff_store(sqlite_url)
+    Accounts(store).set_display_name("rita", "Rita <Nurse>")
+    return store
+
+
+@pytest.fixture()
+def app(skin: Engine, store: Store):
+    return create_app(skin, store, secret_key="test-secret-key")
+
+
+def patient_in_talk(skin: Engine, store: Store, chat: Chat | None = None) -> InProcessPatient:
+    patient = InProcessPatient(TurnRunner(skin, store), chat or Chat(7, 7, "Eve", None, "eve", "en"))
+    patient.command("/start")
+    for label in ("Continue", "I agree") if chat is None else ("Weiter", "Ich stimme zu"):
+        patient.tap(label)
+    patient.command("/human")
+    patient.type("<script>alert('x')</script> is ibuprofen OK?")
+    return patient
+
+
+def test_the_panel_shows_the_talk_and_a_staff_message_is_stored_signed(skin: Engine, store: Store, app) -> None:
+    patient = patient_in_talk(skin, store)
+    intake_id = patient.intake().id
+    client = TestClient(app)
+    login(client)
+    page = client.get(f"/intakes/{intake_id}").text
+    assert 'id="talk"' in page and "Waiting for an answer from us since" in page
+    assert "&lt;script&gt;alert(" in page and "<script>alert(" not in page  # escaped
+    assert "— Rita &lt;Nurse&gt;, Example Skin Clinic" in page  # the signature, never the login name
+    assert '<script src="/static/talk.js"></script>' in page and "Please call us" in page  # a saved reply
+    assert client.get("/static/talk.js").status_code == 200
+    csrf = csrf_of(client, f"/intakes/{intake_id}")
+    forged = client.post(f"/intakes/{intake_id}/talk/messages", data={"text": "hi"}, follow_redirects=False)
+    assert forged.status_code == 403  # no CSRF token: refused
+    sent = client.post(f"/intakes/{intake_id}/talk/messages", data={"text": "Yes, <b>that</b> is fine.", "csrf": csrf})
+    assert sent.status_code == 200
+    assert patient.outbox()[-1]["text"] == (
+        "Yes, <b>that</b> is fine.\n\n(Reply here to answer. /resume goes back to the questions.)"
+        "\n\n— Rita <Nurse>, Example Skin Clinic"
+    )
+    page = client.get(f"/intakes/{intake_id}").text
+    assert "Yes, &lt;b&gt;that&lt;/b&gt; is fine." in page and "Waiting for an answer" not in page
+    assert 'data-state="queued"' in page
+    long = client.post(f"/intakes/{intake_id}/talk/messages", data={"text": "x" * 4096, "csrf": csrf})
+    assert "too long for one Telegram message" in long.text
+    client.post(f"/intakes/{intake_id}/talk/end", data={"ending": "close", "csrf": csrf})
+    assert patient.intake().talk_id is None
+    assert patient.outbox()[-1]["text"].startswith("The clinic team has ended this conversation")
+    page = client.get(f"/intakes/{intake_id}").text
+    assert "Start a conversation" in page
+    client.post(f"/intakes/{intake_id}/talk/start", data={"csrf": csrf})
+    assert patient.intake().talk_id is not None
+
+
+def test_staff_messages_are_rate_limited_per_member(skin: Engine, store: Store, app) -> None:
+    intake_id = patient_in_talk(skin, store).intake().id
+    client = TestClient(app)
+    login(client)
+    csrf = csrf_of(client, f"/intakes/{intake_id}")
+    for number in range(10):
+        answer = client.post(f"/intakes/{intake_id}/talk/messages", data={"text": f"{number}", "csrf": csrf})
+        assert "Too many messages" not in answer.text
+    answer = client.post(f"/intakes/{intake_id}/talk/messages", data={"text": "one more", "csrf": csrf})
+    assert "Too many messages in a minute" in answer.text
+    adam = TestClient(app)
+    login(adam, "adam")
+    csrf = csrf_of(adam, f"/intakes/{intake_id}")
+    answer = adam.post(f"/intakes/{intake_id}/talk/messages", data={"text": "from adam", "csrf": csrf})
+    assert "Too many messages" not in answer.text
+
+
+def test_the_api_writes_with_a_message_token_and_refuses_a_read_only_one(skin: Engine, store: Store, app) -> None:
+    patient = patient_in_talk(skin, store, Chat(8, 8, "Grete", None, "grete", "de"))
+    intake_id = patient.intake().id
+    accounts = Accounts(store)
+    reader = {"Authorization": f"Bearer {accounts.add_token('erp')}"}
+    writer = {"Authorization": f"Bearer {accounts.add_token('desk', ['read', 'message'])}"}
+    client = TestClient(app)
+    refused = client.post(f"/api/intakes/{intake_id}/messages", json={"text": "Hallo"}, headers=reader)
+    assert refused.status_code == 403
+    first = client.get(f"/api/intakes/{intake_id}/messages", headers=reader).json()["messages"]
+    assert [(m["from"], m["state"]) for m in first] == [("patient", "received")]
+    made = client.post(f"/api/intakes/{intake_id}/messages", json={"text": "Nein, lieber Paracetamol."}, headers=writer)
+    assert made.status_code == 201 and made.json()["state"] == "queued"
+    assert patient.outbox()[-1]["text"].endswith("— Ihr Team von Example Skin Clinic")  # German, the clinic's name
+    since = client.get(f"/api/intakes/{intake_id}/messages?after={first[-1]['id']}", headers=reader).json()
+    assert [(m["from"], m["sender"], m["id"]) for m in since["messages"]] == [
+        ("staff", "token:desk", made.json()["id"])
+    ]
+    assert client.post(f"/api/intakes/{intake_id}/messages", json={"text": ""}, headers=writer).status_code == 400
+    assert (
+        client.post(f"/api/intakes/{intake_id}/messages", json={"text": "x" * 5000}, headers=writer).status_code == 400
+    )
+    assert client.post("/api/intakes/999/messages", json={"text": "hi"}, headers=writer).status_code == 404
+    assert client.get(f"/api/intakes/{intake_id}/messages?after=x", headers=reader).status_code == 400
+    one = client.get(f"/api/intakes/{intake_id}", headers=reader).json()
+    assert one["transcript"][-1]["sender"] == "token:desk"
+    with store.transaction() as tx:
+        actions = [r.action for r in tx.conn.execute(sa.text("SELECT action FROM audit"))]
+    assert "message" in actions
+
+
+def test_the_page_shows_a_staff_message_in_the_transcript_with_its_sender(skin: Engine, store: Store, app) -> None:
+    intake_id = patient_in_talk(skin, store).intake().id
+    client = TestClient(app)
+    login(client)
+    csrf = csrf_of(client, f"/intakes/{intake_id}")
+    client.post(f"/intakes/{intake_id}/talk/messages", data={"text": "Hello from the clinic", "csrf": csrf})
+    page = client.get(f"/intakes/{intake_id}").text
+    transcript = page.split("<h2>Transcript</h2>")[1]
+    assert re.search(r'<span class="who">Rita &lt;Nurse&gt;</span>.*?Hello from the clinic', transcript, re.S)
