@@ -215,6 +215,8 @@ class Runtime:
     def stop(self) -> None:
         """Begin a clean stop (the signal handlers call this)."""
         self._stopping.set()
+        if self.web is not None:
+            self.web.streaming = False  # the staff pages' event streams end (the browser reconnects)
         if self.server is not None:
             self.server.should_exit = True  # uvicorn finishes the requests in flight, then returns
 

@@ -121,6 +121,8 @@ def test_the_api_writes_with_a_message_token_and_refuses_a_read_only_one(skin: E
     with store.transaction() as tx:
         actions = [r.action for r in tx.conn.execute(sa.text("SELECT action FROM audit"))]
     assert "message" in actions
+    spec = client.get("/api/openapi.json", headers=reader).json()
+    assert set(spec["paths"]["/api/intakes/{intake_id}/messages"]) >= {"get", "post"}
 
 
 def test_the_page_shows_a_staff_message_in_the_transcript_with_its_sender(skin: Engine, store: Store, app) -> None:

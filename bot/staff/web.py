@@ -94,6 +94,9 @@ class WebApp:
         self.sessions = Sessions(store, lifetime, clock)
         self.exporter = Exporter(engine)
         self.talks = Talks(store, engine)
+        #: False once the process is stopping: event streams end at their next look (a server
+        #: stopping cleanly waits for every open response, and a stream would last a minute)
+        self.streaming = True
         #: the flow's high flags: the list pins intakes with one raised (after urgent and /human)
         self.high_flags = tuple(f.id for f in engine.flow.flags if f.severity == "high")
         self.secret_key = secret_key
@@ -464,7 +467,7 @@ class WebApp:
             shown: dict[int, str] = {}
             yield "retry: 1000\n\n"
             ends = asyncio.get_running_loop().time() + TALK_STREAM
-            while asyncio.get_running_loop().time() < ends and not await request.is_disconnected():
+            while self.streaming and asyncio.get_running_loop().time() < ends and not await request.is_disconnected():
                 found = await self.blocking(self.talks.messages, intake_id)
                 if found is None:
                     yield "event: gone\ndata: {}\n\n"
