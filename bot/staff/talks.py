@@ -118,7 +118,7 @@ class Talks:
             if ending == Ending.CLOSE:
                 lang = intake.language if intake.language in self.engine.flow.languages else None
                 words = self.engine.message(lang or self.engine.flow.default_language, "talk_closed")
-                talks.queue_plain(tx, intake_id, words, now)
+                talks.queue_plain(tx, intake_id, words, actor, now)
             audit.record(tx, actor, f"talk_{ending}", intake_id, f"talk {talk_id}")
             return talk_id
 

@@ -16,9 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+import orjson
 import sqlalchemy as sa
 
-from bot.store.records import Direction, as_utc, dumps
+from bot.store.records import Direction, Outgoing, as_utc, dumps
 from bot.store.schema import intakes, messages, talks
 from bot.store.store import GAVE_UP, Tx
 
@@ -152,7 +153,7 @@ def queue_staff_message(
                 payload=dumps({"op": "send", "text": words, "keyboard": None}),
                 attempts=0,
                 talk_id=talk_id if number == 0 else None,
-                sender=sender if number == 0 else None,
+                sender=sender,
             )
             .returning(messages.c.id)
         ).scalar_one()
@@ -160,8 +161,9 @@ def queue_staff_message(
     return first
 
 
-def queue_plain(tx: Tx, intake_id: int, text: str, now: datetime) -> bool:
-    """A plain message from the bot to the patient (no talk of its own), through the outbox."""
+def queue_plain(tx: Tx, intake_id: int, text: str, sender: str, now: datetime) -> bool:
+    """A message to the patient on a member of staff's action (the talk was closed, say), not part
+    of the talk itself, through the outbox; ``sender``: who did it."""
     row = tx.conn.execute(sa.select(intakes.c.chat_id).where(intakes.c.id == intake_id)).first()
     if row is None:
         return False
@@ -175,9 +177,29 @@ def queue_plain(tx: Tx, intake_id: int, text: str, now: datetime) -> bool:
             at=now,
             payload=dumps({"op": "send", "text": text, "keyboard": None}),
             attempts=0,
+            sender=sender,
         )
     )
     return True
+
+
+def unsent_from_staff(tx: Tx, chat_id: int) -> list[Outgoing]:
+    """The chat's messages queued by staff (they have a sender) and not sent yet, in order."""
+    rows = tx.conn.execute(
+        sa.select(messages)
+        .where(
+            messages.c.chat_id == chat_id,
+            messages.c.direction == Direction.OUT.value,
+            messages.c.sent_at.is_(None),
+            messages.c.sender.is_not(None),
+            messages.c.attempts < GAVE_UP,
+        )
+        .order_by(messages.c.id)
+    )
+    return [
+        Outgoing(r.id, r.intake_id, r.chat_id, r.text, orjson.loads(r.payload), r.attempts, as_utc(r.next_try_at))
+        for r in rows
+    ]
 
 
 # --- reading ------------------------------------------------------------------------------------

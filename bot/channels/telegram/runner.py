@@ -83,13 +83,12 @@ class TurnRunner:
 
     @staticmethod
     def _catch_up(tx: Tx, turn: TurnState) -> None:
-        """Replies stored for the chat outside a turn (a staff message) and not sent yet go out
-        before this turn's: a staff write raises the intake's version, so the turn that follows
-        one reads the intake from the store, and it alone needs to look (the outbox skips rows
-        it has already)."""
-        own = {row.id for row in turn.result.outgoing}
-        earlier = [row for row in tx.pending(turn.chat.id) if row.id not in own]
-        if earlier and all(row.next_try_at is None for row in earlier):  # else the retry round's
+        """Messages staff queued for the chat and not sent yet go out before this turn's replies: a
+        staff write raises the intake's version, so the turn that follows one reads the intake
+        from the store, and only such a turn needs to look (the outbox skips rows it has already;
+        one waiting for a retry is left to the retry round)."""
+        earlier = talks.unsent_from_staff(tx, turn.chat.id)
+        if earlier and all(row.next_try_at is None for row in earlier):
             turn.result.outgoing[:0] = earlier
 
     def _keep(self, tx: Tx, turn: TurnState) -> None:
