@@ -245,3 +245,19 @@ def test_a_redelivered_update_in_a_talk_is_stored_once(turns: TurnRunner, store:
     apply(turns, 5, patient.chat, Event("text", text="once"))
     assert apply(turns, 5, patient.chat, Event("text", text="once")).duplicate
     assert rows(store, "SELECT count(*) FROM messages WHERE talk_id IS NOT NULL")[0][0] == 1
+
+
+def test_no_reminder_while_a_talk_is_open_and_retention_erases_the_talk(turns: TurnRunner, store: Store) -> None:
+    patient = at_age(turns)
+    patient.command("/human")
+    patient.type("Hello?")
+    intake = patient.intake()
+    later = datetime(2100, 1, 1, tzinfo=UTC)
+    with store.transaction() as tx:
+        assert tx.quiet_intakes(later) == []
+    with store.transaction() as tx:
+        assert turns.remind_in(tx, intake.id, later).outgoing == []
+    with store.transaction() as tx:
+        assert tx.purge_before(later) == 1
+    assert rows(store, "SELECT count(*) FROM talks")[0][0] == 0
+    assert rows(store, "SELECT count(*) FROM messages")[0][0] == 0

@@ -309,11 +309,13 @@ class Tx:
         return self.conn.execute(intakes.delete().where(which)).rowcount
 
     def quiet_intakes(self, updated_before: datetime) -> list[Intake]:
-        """Intakes in progress, quiet since ``updated_before`` and not reminded yet."""
+        """Intakes in progress, quiet since ``updated_before``, not reminded yet and with no talk
+        with the clinic open."""
         query = sa.select(intakes).where(
             intakes.c.status == IntakeStatus.IN_PROGRESS.value,
             intakes.c.updated_at < updated_before,
             intakes.c.reminded_at.is_(None),
+            intakes.c.talk_id.is_(None),  # talking with the clinic: no reminder of the questions
         )
         return [Intake.from_row(r) for r in self.conn.execute(query.order_by(intakes.c.id))]
 

@@ -103,6 +103,8 @@ class TurnRunner:
         intake = tx.intake(intake_id)
         if intake is None or intake.status != IntakeStatus.IN_PROGRESS or intake.reminded_at is not None:
             return TurnResult()
+        if intake.talk_id is not None:  # talking with the clinic: a nudge back to the questions would be wrong
+            return TurnResult()
         if intake.updated_at >= quiet_since:  # the person wrote meanwhile
             return TurnResult()
         self.recent.take(intake.chat_id)  # this write moves the intake on: a copy kept would be stale
