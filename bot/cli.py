@@ -154,11 +154,14 @@ def cmd_staff(args: argparse.Namespace) -> int:
     elif args.action == "display-name":
         accounts.set_display_name(args.name, args.display_name)
         print(f"{args.name} signs messages to patients as {' '.join(args.display_name.split())}")
+    elif args.action == "language":
+        accounts.set_language(args.name, None if args.language == "auto" else args.language)
+        print(f"language of {args.name}: {args.language}")
     else:
         for m in accounts.list():
             state = "disabled" if m.disabled else "active"
             last = m.last_login_at.strftime("%Y-%m-%d %H:%M") if m.last_login_at else "never"
-            print(f"{m.name}\t{m.role}\t{state}\tlast login {last}")
+            print(f"{m.name}\t{m.role}\t{state}\tlast login {last}\tlanguage {m.language or 'auto'}")
     return 0
 
 
@@ -273,6 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("name")
     q.add_argument("display_name", metavar="DISPLAY_NAME")
     staff_sub.add_parser("list", help="list staff accounts")
+    q = staff_sub.add_parser("language", help="the staff pages' language of a member (auto: the browser's)")
+    q.add_argument("name")
+    q.add_argument("language", help="a language the pages have (en, de, ...) or auto")
     p.set_defaults(func=cmd_staff)
 
     p = sub.add_parser("token", help="bearer tokens for the clinic API")

@@ -134,3 +134,14 @@ def test_the_page_shows_a_staff_message_in_the_transcript_with_its_sender(skin: 
     page = client.get(f"/intakes/{intake_id}").text
     transcript = page.split("<h2>Transcript</h2>")[1]
     assert re.search(r'<span class="who">Rita &lt;Nurse&gt;</span>.*?Hello from the clinic', transcript, re.S)
+
+
+def test_the_panel_in_german_for_a_german_member(skin: Engine, store: Store, app) -> None:
+    intake_id = patient_in_talk(skin, store).intake().id
+    Accounts(store).set_language("rita", "de")
+    client = TestClient(app)
+    login(client)
+    page = client.get(f"/intakes/{intake_id}").text
+    assert "Gespräch mit der Patientin oder dem Patienten" in page and "Zurück zum Fragebogen" in page
+    assert 'data-word-sent="gesendet"' in page  # the words the live script writes, in German too
+    assert "Please call us" in page  # saved replies stay in the patient's language (English here)

@@ -151,6 +151,8 @@ staff = sa.Table(
     sa.Column("locked_until", When),
     sa.Column("last_login_at", When),
     sa.Column("display_name", sa.String(64)),  # what a patient reads under a staff message (0013)
+    # the staff pages' language ("en", "de"...); none: the browser's, else the flow's default
+    sa.Column("language", sa.String(16)),
 )
 
 notes = sa.Table(

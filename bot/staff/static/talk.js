@@ -1,6 +1,7 @@
 // The conversation panel of an intake page, live: new patient messages and the delivery state of
 // staff messages arrive as server-sent events (each message as JSON, added or updated by its id).
-// Text is set with textContent, never as HTML. Saved replies fill the message box.
+// Text is set with textContent, never as HTML; words come from the page (its data-word-*
+// attributes, in the member's language). Saved replies fill the message box.
 (function () {
   "use strict";
   var panel = document.getElementById("talk");
@@ -23,7 +24,7 @@
       item.className = m.from === "patient" ? "in" : "out";
       var who = document.createElement("span");
       who.className = "who";
-      who.textContent = m.from === "patient" ? "Patient" : m.sender || "";
+      who.textContent = m.from === "patient" ? panel.dataset.wordPatient : m.sender || "";
       var time = document.createElement("time");
       time.dateTime = m.at;
       time.textContent = m.at.replace("T", " ").slice(0, 19);
@@ -37,7 +38,7 @@
       if (empty) empty.remove();
     }
     item.dataset.state = m.state;
-    item.querySelector(".state").textContent = m.state;
+    item.querySelector(".state").textContent = panel.dataset["word" + m.state[0].toUpperCase() + m.state.slice(1)] || m.state;
   }
 
   var events = new EventSource("/intakes/" + panel.dataset.intake + "/talk/events");

@@ -11,11 +11,11 @@ outbox: stored before it is sent, sent in order with the bot's replies) with its
 Staff get a ``display_name`` (what a patient reads, never the login name); API tokens a
 ``scopes`` list (those made before stay read-only).
 
-The migration comes after 0009 on its branch (renumbered at merge); ``waiting_since`` is added
+The migration comes after 0012 on its branch (renumbered at merge); ``waiting_since`` is added
 here only if absent (another change of the same issue adds it too).
 
 Revision ID: 0013
-Revises: 0009
+Revises: 0012
 Create Date: 2026-12-05
 """
 
@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0009"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
