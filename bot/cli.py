@@ -198,9 +198,14 @@ def cmd_export(args: argparse.Namespace) -> int:
             raise UsageError(f"--since {args.since!r} is not a date such as 2026-11-01") from None
         since = since if since.tzinfo else since.replace(tzinfo=UTC)
     settings = load_settings()
-    exporter = Exporter(Engine(load_checked(settings.flow_path)))
-    review = Review(_store())
-    chunks = exporter.chunks(args.format, review.intakes(review.export_ids(since=since)))
+    from bot.staff.talks import Talks
+
+    engine = Engine(load_checked(settings.flow_path))
+    exporter = Exporter(engine)
+    store = _store()
+    review = Review(store)
+    talks = Talks(store, engine).for_export
+    chunks = exporter.chunks(args.format, review.intakes(review.export_ids(since=since)), talks)
     if args.out:
         with open(args.out, "w", encoding="utf-8") as out:
             out.writelines(chunks)

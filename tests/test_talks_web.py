@@ -132,6 +132,12 @@ def test_the_page_shows_a_staff_message_in_the_transcript_with_its_sender(skin: 
     csrf = csrf_of(client, f"/intakes/{intake_id}")
     client.post(f"/intakes/{intake_id}/talk/messages", data={"text": "Hello from the clinic", "csrf": csrf})
     page = client.get(f"/intakes/{intake_id}").text
+    exported = client.get("/export?format=json").json()
+    [(intake, messages)] = [(i["id"], i["messages"]) for i in exported]
+    assert intake == intake_id and [(m["from"], m["sender"]) for m in messages] == [
+        ("patient", None),
+        ("staff", "Rita <Nurse>"),
+    ]
     transcript = page.split("<h2>Transcript</h2>")[1]
     assert re.search(r'<span class="who">Rita &lt;Nurse&gt;</span>.*?Hello from the clinic', transcript, re.S)
 

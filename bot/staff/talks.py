@@ -128,6 +128,12 @@ class Talks:
                 talks.open_talk(tx, intake_id), talks.talks_of(tx, intake_id), talks.talk_messages(tx, intake_id)
             )
 
+    def for_export(self, intake_ids: list[int]) -> dict[int, list[dict[str, object]]]:
+        """An export batch's conversation messages, as JSON objects (``Exporter.json_chunks``)."""
+        with self.store.transaction(read_only=True) as tx:
+            found = talks.messages_of_intakes(tx, intake_ids)
+        return {i: [m.as_json() for m in ms] for i, ms in found.items()}
+
     def messages(self, intake_id: int, after: int = 0) -> list[TalkMessage] | None:
         """The talk messages since ``after`` (None when the intake is gone)."""
         with self.store.transaction(read_only=True) as tx:

@@ -614,7 +614,7 @@ class WebApp:
         # A synchronous iterator: Starlette takes each chunk from it on a worker thread, so the
         # reading and writing out, a batch of intakes at a time, never runs on the event loop.
         return StreamingResponse(
-            (chunk.encode() for chunk in self.exporter.chunks(fmt, self.review.intakes(ids))),
+            (chunk.encode() for chunk in self.exporter.chunks(fmt, self.review.intakes(ids), self.talks.for_export)),
             media_type=MEDIA[fmt],
             headers={"Content-Disposition": f'attachment; filename="intakes.{extension}"', "Cache-Control": "no-store"},
         )

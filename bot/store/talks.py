@@ -216,6 +216,21 @@ def talk_messages(tx: Tx, intake_id: int, after: int = 0, limit: int = 500) -> l
     return [_message(r) for r in rows]
 
 
+def messages_of_intakes(tx: Tx, intake_ids: list[int]) -> dict[int, list[TalkMessage]]:
+    """The talk messages of several intakes (an export's batch), by intake, in order."""
+    found: dict[int, list[TalkMessage]] = {}
+    if not intake_ids:
+        return found
+    rows = tx.conn.execute(
+        sa.select(messages)
+        .where(messages.c.intake_id.in_(intake_ids), messages.c.talk_id.is_not(None))
+        .order_by(messages.c.id)
+    )
+    for r in rows:
+        found.setdefault(r.intake_id, []).append(_message(r))
+    return found
+
+
 def _message(r: sa.Row) -> TalkMessage:
     error = None
     if r.direction == Direction.IN.value:
