@@ -172,6 +172,8 @@ class Runtime:
                 self.engine, self.store, secret_key(settings), https=https, extra_routes=routes, lifetime=lifetime
             )
             self.web = app.state.web
+            if self.channel is not None:  # a staff message goes out at once, not at the outbox's next round
+                self.web.talks.queued = self.channel.staff_message_queued
             host, port = settings.web_listen, settings.web_port
             log.info("staff web app on http://%s:%s", host, port)
         elif routes:

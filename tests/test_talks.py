@@ -84,6 +84,15 @@ def test_human_opens_a_talk_typed_words_go_to_staff_and_resume_shows_the_questio
     patient.type("18 to 64", expect=Q_TOXIN)  # typed words answer the questions again
 
 
+def test_a_sticker_in_a_talk_is_answered_without_the_question(turns: TurnRunner) -> None:
+    patient = at_age(turns)
+    patient.command("/human")
+    delivered(patient.turns.store)
+    assert sent(patient.send_other("sticker")) == [
+        "Only typed text reaches the clinic team here: please write your message."
+    ]
+
+
 def test_the_buttons_of_the_question_still_work_in_a_talk(turns: TurnRunner) -> None:
     patient = at_age(turns)
     patient.tap("18 to 64", expect=Q_TOXIN)

@@ -125,11 +125,13 @@ def test_human_alert_staff_writes_patient_answers_live_then_hand_back_and_the_in
         stream.wait_for(lambda e: e["from"] == "patient" and e["text"] == "Is it OK if I'm on ibuprofen?")
 
         csrf = csrf_of(web, f"/intakes/{intake_id}")
+        began = time.monotonic()
         sent = web.post(
             f"/intakes/{intake_id}/talk/messages", data={"text": "Which dose, and how often?", "csrf": csrf}
         )
         assert sent.status_code == 303
         signed = patient.expect("Which dose, and how often?")
+        print(f"staff message to the patient in {time.monotonic() - began:.3f} s")  # (pytest -s shows it)
         assert signed["text"].endswith("— Anna, Example Skin Clinic") and "nurse.k" not in signed["text"]
         stream.wait_for(lambda e: e["from"] == "staff" and e["state"] == "sent")  # delivery state, live
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.engine import Engine
@@ -64,6 +65,9 @@ class Talks:
         self.store = store
         self.engine = engine
         self.limit = limit or RateLimit()
+        #: told (from a staff thread) once a message to a patient is committed: under ``serve`` the
+        #: runtime points it at the channel, which sends at once instead of at its next round
+        self.queued: Callable[[], None] = lambda: None
 
     def signed(self, text: str, lang: str, display_name: str | None, first: bool) -> str:
         """The words as the patient reads them: the text, the hint (first message of a talk), the
@@ -97,7 +101,8 @@ class Talks:
                 raise TooLong(f"at most {MAX_TEXT - (len(signed) - len(text))} characters")
             row = talks.queue_staff_message(tx, intake_id, talk_id, display_name or actor, signed, now)
             audit.record(tx, actor, "message", intake_id, f"talk {talk_id}")
-            return row
+        self.queued()
+        return row
 
     def start(self, intake_id: int, actor: str) -> int | None:
         with self.store.transaction() as tx:
@@ -120,7 +125,9 @@ class Talks:
                 words = self.engine.message(lang or self.engine.flow.default_language, "talk_closed")
                 talks.queue_plain(tx, intake_id, words, actor, now)
             audit.record(tx, actor, f"talk_{ending}", intake_id, f"talk {talk_id}")
-            return talk_id
+        if ending == Ending.CLOSE:
+            self.queued()
+        return talk_id
 
     def view(self, intake_id: int) -> TalkView:
         with self.store.transaction(read_only=True) as tx:

@@ -353,7 +353,11 @@ class TurnState:
                 typed.text(self, event)
         else:
             self.in_text = f"[{event.what or 'message'}]"
-            if not (event.text and safety.screen(self, event.text)):  # a photo's caption is read too
+            if event.text and safety.screen(self, event.text):  # a photo's caption is read too
+                return
+            if talk.is_open(self):
+                self.say(self.msg("talk_text_only"))  # and no question: the patient is talking to a person
+            else:
                 typed.other(self, event)
 
 
