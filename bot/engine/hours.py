@@ -4,9 +4,13 @@ when does the next span begin. Pure: the caller gives the time."""
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bot.flow.model import WEEKDAYS, OpeningHours
+
+if TYPE_CHECKING:
+    from bot.engine.engine import Engine
 
 
 def _spans(hours: OpeningHours, weekday: int) -> list[tuple[time, time]]:
@@ -38,11 +42,11 @@ def is_open(hours: OpeningHours, now: datetime) -> bool:
     return any(start <= local.time() < end for start, end in _spans(hours, local.weekday()))
 
 
-def when_to_expect(engine: object, lang: str, now: datetime) -> str:
+def when_to_expect(engine: Engine, lang: str, now: datetime) -> str:
     """The sentence that tells a patient when a person will answer, in ``lang``."""
-    talk = engine.flow.talk  # type: ignore[attr-defined]
+    talk = engine.flow.talk
     hours = talk.opening_hours if talk is not None else None
-    message = engine.message  # type: ignore[attr-defined]
+    message = engine.message
     if hours is None:
         return message(lang, "talk_when_unknown")
     if is_open(hours, now):
