@@ -177,9 +177,10 @@ def cmd_token(args: argparse.Namespace) -> int:
         accounts.revoke_token(args.name)
         print(f"revoked {args.name}")
     else:
-        for name, created, revoked, used in accounts.tokens():
+        for name, created, revoked, used, scopes in accounts.tokens():
             last = used.strftime("%Y-%m-%d %H:%M") if used else "never"
-            print(f"{name}\t{'revoked' if revoked else 'active'}\tcreated {created:%Y-%m-%d}\tlast used {last}")
+            state = "revoked" if revoked else "active"
+            print(f"{name}\t{state}\t{scopes}\tcreated {created:%Y-%m-%d}\tlast used {last}")
     return 0
 
 

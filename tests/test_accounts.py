@@ -114,6 +114,7 @@ def test_staff_command_line_reads_the_password_from_standard_input(cli, tmp_path
     assert bot("staff", "display-name", "nobody", "X").stderr.strip() == "no staff member called nobody"
     assert bot("staff", "display-name", "alice", "\x07").returncode == 1
     desk = bot("token", "add", "desk", "--scope", "read,message").stdout.strip()
+    assert "desk\tactive\tread,message\tcreated" in bot("token", "list").stdout
     assert bot("token", "add", "bad", "--scope", "write").stderr.strip() == "unknown scope write: use read, message"
     store = Store(env["DATABASE_URL"])
     try:

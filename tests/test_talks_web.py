@@ -64,13 +64,14 @@ def test_the_panel_shows_the_talk_and_a_staff_message_is_stored_signed(skin: Eng
     page = client.get(f"/intakes/{intake_id}").text
     assert "Yes, &lt;b&gt;that&lt;/b&gt; is fine." in page and "Waiting for an answer" not in page
     assert 'data-state="queued"' in page
+    assert "Hand back to the questionnaire" in page  # in progress: the questions can go on
     long = client.post(f"/intakes/{intake_id}/talk/messages", data={"text": "x" * 4096, "csrf": csrf})
     assert "too long for one Telegram message" in long.text
     client.post(f"/intakes/{intake_id}/talk/end", data={"ending": "close", "csrf": csrf})
     assert patient.intake().talk_id is None
     assert patient.outbox()[-1]["text"].startswith("The clinic team has ended this conversation")
     page = client.get(f"/intakes/{intake_id}").text
-    assert "Start a conversation" in page
+    assert "Start a conversation" in page and "Hand back" not in page
     client.post(f"/intakes/{intake_id}/talk/start", data={"csrf": csrf})
     assert patient.intake().talk_id is not None
 
@@ -151,3 +152,19 @@ def test_the_panel_in_german_for_a_german_member(skin: Engine, store: Store, app
     assert "Gespräch mit der Patientin oder dem Patienten" in page and "Zurück zum Fragebogen" in page
     assert 'data-word-sent="gesendet"' in page  # the words the live script writes, in German too
     assert "Please call us" in page  # saved replies stay in the patient's language (English here)
+
+
+def test_a_finished_intake_can_be_talked_to_and_closed_but_not_handed_back(skin: Engine, store: Store, app) -> None:
+    patient = InProcessPatient(TurnRunner(skin, store), Chat(9, 9, "Sam", None, "sam", "en"))
+    patient.command("/start")
+    for label in ("Continue", "I agree", "Under 18"):
+        patient.tap(label)
+    intake_id = patient.intake().id
+    client = TestClient(app)
+    login(client)
+    csrf = csrf_of(client, f"/intakes/{intake_id}")
+    client.post(f"/intakes/{intake_id}/talk/messages", data={"text": "A follow-up question", "csrf": csrf})
+    page = client.get(f"/intakes/{intake_id}").text
+    assert ">Close</button>" in page and "Hand back to the questionnaire" not in page
+    assert patient.type("Yes?").outgoing[-1].payload["text"].startswith("Your message has been passed on")
+    assert patient.intake().status == "completed"  # the intake stays as it was

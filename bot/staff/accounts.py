@@ -197,9 +197,10 @@ class Accounts:
             if not rows.revoke_token(tx, name, utcnow()):
                 raise AccountError(f"no active token called {name}")
 
-    def tokens(self) -> list[tuple[str, datetime, bool, datetime | None]]:
+    def tokens(self) -> list[tuple[str, datetime, bool, datetime | None, str]]:
+        """(name, created, revoked, last used, scopes) of every token."""
         with self.store.transaction(read_only=True) as tx:
-            return [(r.name, r.created_at, r.revoked_at is not None, r.last_used_at) for r in rows.tokens(tx)]
+            return [(r.name, r.created_at, r.revoked_at is not None, r.last_used_at, r.scopes) for r in rows.tokens(tx)]
 
     def token_name(self, token: str) -> str | None:
         """The name of an active token, or None."""
