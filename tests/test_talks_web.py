@@ -168,3 +168,19 @@ def test_a_finished_intake_can_be_talked_to_and_closed_but_not_handed_back(skin:
     assert ">Close</button>" in page and "Hand back to the questionnaire" not in page
     assert patient.type("Yes?").outgoing[-1].payload["text"].startswith("Your message has been passed on")
     assert patient.intake().status == "completed"  # the intake stays as it was
+
+
+def test_a_member_sets_the_name_patients_read_on_the_settings_page(skin: Engine, store: Store, app) -> None:
+    intake_id = patient_in_talk(skin, store).intake().id
+    client = TestClient(app)
+    login(client, "adam")
+    page = client.get("/settings").text
+    assert 'name="display_name"' in page
+    csrf = csrf_of(client, "/settings")
+    refused = client.post("/settings/display-name", data={"display_name": "  ", "csrf": csrf})
+    assert "A name has 1 to 64 printable characters." in refused.text
+    assert client.post("/settings/display-name", data={"display_name": "Dr. Adam"}).status_code == 403  # CSRF
+    client.post("/settings/display-name", data={"display_name": "Dr.  Adam", "csrf": csrf})
+    assert 'value="Dr. Adam"' in client.get("/settings").text
+    page = client.get(f"/intakes/{intake_id}").text
+    assert "— Dr. Adam, Example Skin Clinic" in page  # the signature the box shows

@@ -84,6 +84,7 @@ ACTION_WORDS = {
     "talk_handback": N_("handed back to the questionnaire"),
     "talk_close": N_("closed the conversation"),
     "api_messages": N_("API: read the conversation"),
+    "display_name": N_("changed the name patients read"),
 }
 
 

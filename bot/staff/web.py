@@ -48,7 +48,7 @@ from starlette.staticfiles import StaticFiles
 from bot.diagram import mermaid
 from bot.engine import Engine
 from bot.flow import model, sections
-from bot.staff.accounts import Accounts
+from bot.staff.accounts import AccountError, Accounts
 from bot.staff.exports import FORMATS, Exporter, stored_words
 from bot.staff.filters import AuditFilters, Filters
 from bot.staff.i18n import ACTION_WORDS, N_, SEVERITY_WORDS, STATUS_WORDS, StaffLanguages
@@ -181,6 +181,7 @@ class WebApp:
             Route("/intakes/{intake_id:int}/talk/events", page(self.talk_events)),
             Route("/flow", page(self.flow_page)),
             Route("/settings", page(self.settings_page), methods=["GET", "POST"]),
+            Route("/settings/display-name", page(self.set_display_name), methods=["POST"]),
             Route("/export", page(self.export)),
             Route("/audit", page(self.audit_page, admin=True)),
             Route("/api/intakes", api(self.api_list)),
@@ -593,7 +594,20 @@ class WebApp:
             languages=self.languages.names,
             chosen=member.language,
             saved=request.query_params.get("saved") == "1",
+            display_name=member.display_name,
+            display_name_error=request.query_params.get("error") == "display_name",
         )
+
+    async def set_display_name(self, request: Request) -> Response:
+        """The member's name as patients read it under their messages (never the login name)."""
+        member: SignedIn = request.state.staff
+        shown = str(dict(await request.form()).get("display_name", ""))
+        try:
+            await self.blocking(self.accounts.set_display_name, member.name, shown)
+        except AccountError:
+            return RedirectResponse("/settings?error=display_name", status_code=303)
+        await self.blocking(self.review.record, member.name, "display_name")
+        return RedirectResponse("/settings?saved=1", status_code=303)
 
     async def flow_page(self, request: Request) -> Response:
         """The questionnaire explained, and its diagram: the whole flow, or one section of it
