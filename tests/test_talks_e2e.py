@@ -187,19 +187,32 @@ def test_the_api_writes_with_a_message_token_and_a_read_only_token_is_refused(
         assert bot.stop() == 0
 
 
-def test_sigkill_mid_conversation_loses_no_message_and_sends_none_twice(fake: FakeTelegram, db_path: Path) -> None:
-    url = f"sqlite:///{db_path}"
+def rows(url: str, sql: str) -> list[tuple]:
+    """A query's rows on either database (a store of the test's own, closed after)."""
+    store = Store(url)
+    try:
+        with store.transaction(read_only=True) as tx:
+            return [tuple(r) for r in tx.conn.exec_driver_sql(sql)]
+    finally:
+        store.close()
+
+
+def test_sigkill_mid_conversation_loses_no_message_and_sends_none_twice(fake: FakeTelegram, database_url: str) -> None:
+    """On SQLite and PostgreSQL: the bot killed with a talk open, a staff message written while it
+    is down and a patient's message waiting at Telegram; after the restart each arrives once, in
+    the order they were written."""
+    url = database_url
     bot = BotProcess(fake, url).start()
     patient = TelegramPatient(fake, 603)
     begin(patient)
     patient.tap("18 to 64", expect=Q_TOXIN)
     patient.command("/human", expect="A person from")
     patient.type("Before the kill")
-    fake.wait_for(lambda: db_rows(db_path, "SELECT count(*) FROM messages WHERE talk_id IS NOT NULL") == [(1,)])
+    fake.wait_for(lambda: rows(url, "SELECT count(*) FROM messages WHERE talk_id IS NOT NULL") == [(1,)])
     bot.kill()  # no chance to finish anything
     store = Store(url)
     talks = Talks(store, Engine(load_checked(ROOT / "flows" / "skin_botox.yaml")))
-    [(intake_id,)] = db_rows(db_path, "SELECT id FROM intakes WHERE chat_id = 603")
+    [(intake_id,)] = rows(url, "SELECT id FROM intakes WHERE chat_id = 603")
     talks.send(intake_id, "nurse.k", "Anna", "Written while the bot was down")  # stored before it is sent
     patient.type("While the bot was down")  # waits at Telegram
     bot = BotProcess(fake, url).start()
