@@ -270,3 +270,44 @@ def test_no_reminder_while_a_talk_is_open_and_retention_erases_the_talk(turns: T
         assert tx.purge_before(later) == 1
     assert rows(store, "SELECT count(*) FROM talks")[0][0] == 0
     assert rows(store, "SELECT count(*) FROM messages")[0][0] == 0
+
+
+def test_a_staff_message_and_a_patient_turn_crossing_keep_one_order(turns: TurnRunner, staff: Talks, store) -> None:
+    """Each write waits for the other (PostgreSQL: the intake's row lock, taken first by a staff
+    write; SQLite: the one write lock): whichever commits first is first in the outbox's order,
+    and a turn that follows a staff message sends it before its own replies."""
+    import threading
+    import time as clock
+
+    patient = at_age(turns)
+    patient.command("/human")
+    intake_id = patient.intake().id
+    delivered(store)
+    # 1. staff first: their transaction holds the intake while the patient's turn comes in
+    outcome: dict = {}
+    with store.transaction() as tx:
+        talk_id = talks.start(tx, intake_id, "rita", datetime.now(UTC))
+        staff_row = talks.queue_staff_message(tx, intake_id, talk_id, "Anna", "Staff first", datetime.now(UTC))
+        thread = threading.Thread(target=lambda: outcome.setdefault("turn", patient.type("Patient second")))
+        thread.start()
+        clock.sleep(0.5)  # the turn is waiting for the staff write to end
+        assert thread.is_alive()
+    thread.join(15)
+    ids = [row.id for row in outcome["turn"].outgoing]
+    assert ids[0] == staff_row and ids == sorted(ids)  # the staff message, then the turn's own reply
+    [in_row] = rows(store, "SELECT id FROM messages WHERE text = 'Patient second'")
+    assert in_row[0] > staff_row
+    delivered(store)
+    # 2. the patient first: a turn's transaction is open when a staff member sends
+    sent: dict = {}
+    with store.transaction() as tx:
+        turns.apply_in(tx, 99, patient.chat, Event("text", text="Patient first"))
+        thread = threading.Thread(
+            target=lambda: sent.setdefault("row", staff.send(intake_id, "rita", "Anna", "Staff second"))
+        )
+        thread.start()
+        clock.sleep(0.5)
+        assert thread.is_alive()  # waiting for the turn
+    thread.join(15)
+    [(patient_row,)] = rows(store, "SELECT id FROM messages WHERE text = 'Patient first'")
+    assert sent["row"] > patient_row
