@@ -118,6 +118,7 @@ def test_the_api_writes_with_a_message_token_and_refuses_a_read_only_one(skin: E
     assert client.post("/api/intakes/999/messages", json={"text": "hi"}, headers=writer).status_code == 404
     assert client.get(f"/api/intakes/{intake_id}/messages?after=x", headers=reader).status_code == 400
     one = client.get(f"/api/intakes/{intake_id}", headers=reader).json()
+    assert one["conversation_open"] is True and one["waiting_since"] is None  # answered by the token
     assert one["transcript"][-1]["sender"] == "token:desk"
     with store.transaction() as tx:
         actions = [r.action for r in tx.conn.execute(sa.text("SELECT action FROM audit"))]

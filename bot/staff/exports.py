@@ -178,6 +178,9 @@ class Exporter:
             "reviewed_at": _iso(intake.reviewed_at),
             "reviewed_by": intake.reviewed_by,
             "human_requested_at": _iso(intake.human_requested_at),
+            # a conversation with the clinic open now, and since when the patient waits for us
+            "conversation_open": intake.talk_id is not None,
+            "waiting_since": _iso(intake.waiting_since),
             "urgent_shown_at": _iso(intake.urgent_shown_at),
             "urgent_pending": intake.urgent_pending,
             "acknowledged_at": _iso(intake.acknowledged_at),

@@ -40,6 +40,15 @@ def document() -> dict[str, Any]:
             "created_at": {"type": "string", "format": "date-time"},
             "completed_at": {"type": ["string", "null"], "format": "date-time"},
             "flags": {"type": "array", "items": {"$ref": "#/components/schemas/Flag"}},
+            "conversation_open": {
+                "type": "boolean",
+                "description": "a conversation with the clinic is open (what the patient types goes to staff)",
+            },
+            "waiting_since": {
+                "type": ["string", "null"],
+                "format": "date-time",
+                "description": "the oldest patient message (or /human) the clinic has not answered yet",
+            },
             "urgent_shown_at": {
                 "type": ["string", "null"],
                 "format": "date-time",
