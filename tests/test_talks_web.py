@@ -72,6 +72,7 @@ def test_the_panel_shows_the_talk_and_a_staff_message_is_stored_signed(skin: Eng
     assert patient.outbox()[-1]["text"].startswith("The clinic team has ended this conversation")
     page = client.get(f"/intakes/{intake_id}").text
     assert "Start a conversation" in page and "Hand back" not in page
+    assert re.search(r"Opened [0-9-]+ [0-9:]+ UTC by the patient; ended [0-9-]+ [0-9:]+ UTC by rita: closed", page)
     client.post(f"/intakes/{intake_id}/talk/start", data={"csrf": csrf})
     assert patient.intake().talk_id is not None
 
