@@ -130,57 +130,42 @@ def finish(tx: Tx, intake_id: int, by: str, ending: str, now: datetime) -> int |
 # --- staff messages -----------------------------------------------------------------------------
 
 
-def queue_staff_message(
-    tx: Tx, intake_id: int, talk_id: int, sender: str, text: str, now: datetime, extra: list[str] = ()
-) -> int | None:
+def queue_staff_message(tx: Tx, intake_id: int, talk_id: int, sender: str, text: str, now: datetime) -> int | None:
     """A staff message in the outbox (``text`` as the patient will read it, signed), and the
-    patient's wait answered; its row id, None when the intake is gone. ``extra``: plain messages
-    sent right after it (the word to the patient that the talk was closed, say)."""
+    patient's wait answered; its row id, None when the intake is gone."""
     if not _touch(tx, intake_id, waiting_since=None):
         return None
-    chat_id = tx.conn.execute(sa.select(intakes.c.chat_id).where(intakes.c.id == intake_id)).scalar_one()
-    first = None
-    for number, words in enumerate([text, *extra]):
-        row = tx.conn.execute(
-            messages.insert()
-            .values(
-                intake_id=intake_id,
-                chat_id=chat_id,
-                direction=Direction.OUT.value,
-                kind="send",
-                text=words,
-                at=now,
-                payload=dumps({"op": "send", "text": words, "keyboard": None}),
-                attempts=0,
-                talk_id=talk_id if number == 0 else None,
-                sender=sender,
-            )
-            .returning(messages.c.id)
-        ).scalar_one()
-        first = first or row
-    return first
+    return _queue(tx, intake_id, text, sender, now, talk_id)
 
 
-def queue_plain(tx: Tx, intake_id: int, text: str, sender: str, now: datetime) -> bool:
-    """A message to the patient on a member of staff's action (the talk was closed, say), not part
-    of the talk itself, through the outbox; ``sender``: who did it."""
-    row = tx.conn.execute(sa.select(intakes.c.chat_id).where(intakes.c.id == intake_id)).first()
-    if row is None:
-        return False
-    tx.conn.execute(
-        messages.insert().values(
+def _queue(tx: Tx, intake_id: int, text: str, sender: str, now: datetime, talk_id: int | None) -> int | None:
+    """An outgoing row in the outbox, as a turn stores a reply ({"op": "send"} without buttons);
+    its id, None when the intake is gone."""
+    chat_id = tx.conn.execute(sa.select(intakes.c.chat_id).where(intakes.c.id == intake_id)).scalar_one_or_none()
+    if chat_id is None:
+        return None
+    return tx.conn.execute(
+        messages.insert()
+        .values(
             intake_id=intake_id,
-            chat_id=row.chat_id,
+            chat_id=chat_id,
             direction=Direction.OUT.value,
             kind="send",
             text=text,
             at=now,
             payload=dumps({"op": "send", "text": text, "keyboard": None}),
             attempts=0,
+            talk_id=talk_id,
             sender=sender,
         )
-    )
-    return True
+        .returning(messages.c.id)
+    ).scalar_one()
+
+
+def queue_plain(tx: Tx, intake_id: int, text: str, sender: str, now: datetime) -> bool:
+    """A message to the patient on a member of staff's action (the talk was closed, say), not part
+    of the talk itself, through the outbox; ``sender``: who did it. False when the intake is gone."""
+    return _queue(tx, intake_id, text, sender, now, None) is not None
 
 
 def unsent_from_staff(tx: Tx, chat_id: int) -> list[Outgoing]:
