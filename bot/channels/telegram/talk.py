@@ -6,7 +6,7 @@ message to the clinic, stored as the turn's input with the talk's id, and is not
 answer; the buttons of the current question still work. The first message of a wait is
 acknowledged once ("passed on, expect an answer ..."), the next ones are not: the patient is
 writing to a person, not to the bot. Staff hand back through the store; the bot shows the
-question again in a turn of its own (``hand_back``).
+question again in a turn of its own (``TurnRunner.hand_back_in``, run by ``bot.jobs.handbacks``).
 """
 
 from __future__ import annotations
