@@ -194,7 +194,9 @@ class Patient:
         buttons = [b for row in (live.keyboard or {}).get("inline_keyboard", ()) for b in row]
         pressable = [b for b in buttons if "callback_data" in b]
         if not pressable:
-            self.ended = bool(buttons)  # only the booking link is left: the ending
+            # Only the booking link is left: the ending. Declining consent ends with no button at
+            # all (nothing was stored, so there is nothing to book from).
+            self.ended = bool(buttons) or self.ends_early == "decline"
             return None
         hints, rng = self.hints, self.rng
         back = next((b for b in pressable if b["text"].startswith("⬅️")), None)

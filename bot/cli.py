@@ -156,6 +156,9 @@ def cmd_staff(args: argparse.Namespace) -> int:
     elif args.action == "disable":
         accounts.disable(args.name)
         print(f"disabled {args.name}")
+    elif args.action == "display-name":
+        accounts.set_display_name(args.name, args.display_name)
+        print(f"{args.name} signs messages to patients as {' '.join(args.display_name.split())}")
     elif args.action == "language":
         accounts.set_language(args.name, None if args.language == "auto" else args.language)
         print(f"language of {args.name}: {args.language}")
@@ -172,16 +175,17 @@ def cmd_token(args: argparse.Namespace) -> int:
 
     accounts = Accounts(_store())
     if args.action == "add":
-        token = accounts.add_token(args.name)
+        token = accounts.add_token(args.name, args.scope.split(","))
         print(token)
         print(f"(the token for {args.name}; it is shown only now)", file=sys.stderr)
     elif args.action == "revoke":
         accounts.revoke_token(args.name)
         print(f"revoked {args.name}")
     else:
-        for name, created, revoked, used in accounts.tokens():
+        for name, created, revoked, used, scopes in accounts.tokens():
             last = used.strftime("%Y-%m-%d %H:%M") if used else "never"
-            print(f"{name}\t{'revoked' if revoked else 'active'}\tcreated {created:%Y-%m-%d}\tlast used {last}")
+            state = "revoked" if revoked else "active"
+            print(f"{name}\t{state}\t{scopes}\tcreated {created:%Y-%m-%d}\tlast used {last}")
     return 0
 
 
@@ -200,9 +204,14 @@ def cmd_export(args: argparse.Namespace) -> int:
             raise UsageError(f"--since {args.since!r} is not a date such as 2026-11-01") from None
         since = since if since.tzinfo else since.replace(tzinfo=UTC)
     settings = load_settings()
-    exporter = Exporter(Engine(load_checked(settings.flow_path)))
-    review = Review(_store())
-    chunks = exporter.chunks(args.format, review.intakes(review.export_ids(since=since)))
+    from bot.staff.talks import Talks
+
+    engine = Engine(load_checked(settings.flow_path))
+    exporter = Exporter(engine)
+    store = _store()
+    review = Review(store)
+    talks = Talks(store, engine).for_export
+    chunks = exporter.chunks(args.format, review.intakes(review.export_ids(since=since)), talks)
     if args.out:
         with open(args.out, "w", encoding="utf-8") as out:
             out.writelines(chunks)
@@ -275,6 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--language", help="the staff pages' language (en, de, ...); without it, the browser's")
     for action, text in (("passwd", "change a password"), ("disable", "disable an account")):
         staff_sub.add_parser(action, help=text).add_argument("name")
+    q = staff_sub.add_parser("display-name", help="the name patients read under this member's messages")
+    q.add_argument("name")
+    q.add_argument("display_name", metavar="DISPLAY_NAME")
     staff_sub.add_parser("list", help="list staff accounts")
     q = staff_sub.add_parser("language", help="the staff pages' language of a member (auto: the browser's)")
     q.add_argument("name")
@@ -283,7 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("token", help="bearer tokens for the clinic API")
     token_sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    token_sub.add_parser("add", help="create a token (printed once)").add_argument("name")
+    q = token_sub.add_parser("add", help="create a token (printed once)")
+    q.add_argument("name")
+    q.add_argument("--scope", default="read", help="what it may do, comma-separated: read, message (write to patients)")
     token_sub.add_parser("revoke", help="revoke a token").add_argument("name")
     token_sub.add_parser("list", help="list tokens")
     p.set_defaults(func=cmd_token)

@@ -105,6 +105,10 @@ class Runtime:
             SeenUpdates(self.store),
             SearchIndex(self.store),
         ]
+        if channel is not None:
+            from bot.jobs.handbacks import HandBacks
+
+            jobs.append(HandBacks(self.store, channel.hand_back))
         if settings.retention_days:
             log.info("intakes are erased %d days after their last activity (RETENTION_DAYS)", settings.retention_days)
             jobs.append(Retention(self.store, settings.retention_days))
@@ -176,6 +180,8 @@ class Runtime:
                 zone=settings.clinic_timezone,
             )
             self.web = app.state.web
+            if self.channel is not None:  # a staff message goes out at once, not at the outbox's next round
+                self.web.talks.queued = self.channel.staff_message_queued
             host, port = settings.web_listen, settings.web_port
             log.info("staff web app on http://%s:%s", host, port)
         elif routes:
@@ -219,6 +225,8 @@ class Runtime:
     def stop(self) -> None:
         """Begin a clean stop (the signal handlers call this)."""
         self._stopping.set()
+        if self.web is not None:
+            self.web.streaming = False  # the staff pages' event streams end (the browser reconnects)
         if self.server is not None:
             self.server.should_exit = True  # uvicorn finishes the requests in flight, then returns
 

@@ -109,6 +109,20 @@ def test_staff_command_line_reads_the_password_from_standard_input(cli, tmp_path
     token = bot("token", "add", "erp").stdout.strip()
     assert token.startswith("ik_") and "Traceback" not in bot("token", "revoke", "erp").stderr
     assert bot("token", "revoke", "erp").stderr.strip() == "no active token called erp"
+    named = bot("staff", "display-name", "alice", "Dr.  Alice   Weber")
+    assert named.stdout == "alice signs messages to patients as Dr. Alice Weber\n"
+    assert bot("staff", "display-name", "nobody", "X").stderr.strip() == "no staff member called nobody"
+    assert bot("staff", "display-name", "alice", "\x07").returncode == 1
+    desk = bot("token", "add", "desk", "--scope", "read,message").stdout.strip()
+    assert "desk\tactive\tread,message\tcreated" in bot("token", "list").stdout
+    assert bot("token", "add", "bad", "--scope", "write").stderr.strip() == "unknown scope write: use read, message"
+    store = Store(env["DATABASE_URL"])
+    try:
+        accounts = Accounts(store)
+        assert accounts.token_access(desk).scopes == {"read", "message"}
+        assert accounts.token_access(bot("token", "add", "reader").stdout.strip()).scopes == {"read"}
+    finally:
+        store.close()
 
 
 def test_guesses_made_at_once_each_see_the_lock_the_one_before_set(accounts: Accounts) -> None:

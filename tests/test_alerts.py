@@ -186,6 +186,7 @@ def test_a_completed_intake_with_a_high_flag_queues_a_high_alert(skin: Engine, s
 def test_every_completion_alerts_only_when_alert_on_says_completed(skin: Engine, store: Store) -> None:
     patient = InProcessPatient(runner(skin, store, frozenset({"completed"})), ZELDA)
     patient.command("/human")  # not asked for: nothing
+    patient.command("/resume")  # back to the questions (typed words would go to the clinic)
     pregnant_to_the_end(patient)
     assert queued(store, patient.intake().id) == [("completed", "telegram"), ("completed", "email")]
 

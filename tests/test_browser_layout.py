@@ -125,12 +125,13 @@ def test_a_german_member_works_in_german(browser: Browser, site: dict[str, str])
     expect(page.get_by_role("button", name="Als durchgesehen markieren")).to_be_visible()
     # the settings page switches to English at once, and back
     page.get_by_role("link", name="Einstellungen").click()
+    language = page.locator("form", has=page.locator("select#language"))  # the settings page has more forms
     page.get_by_label("Sprache dieser Seiten").select_option("en")
-    page.get_by_role("button", name="Speichern").click()
+    language.get_by_role("button", name="Speichern").click()
     expect(page.get_by_text("Saved.")).to_be_visible()
     assert page.locator("html").get_attribute("lang") == "en"
     page.get_by_label("Language of these pages").select_option("de")
-    page.get_by_role("button", name="Save").click()
+    language.get_by_role("button", name="Save").click()
     expect(page.get_by_text("Gespeichert.")).to_be_visible()
     page.context.close()
 

@@ -502,10 +502,10 @@ def test_german_says_rachen_for_the_throat_and_bei_starken_beschwerden(skin: Eng
 
 
 @LANGS
-def test_human_promises_that_the_clinic_gets_back_not_a_live_person(skin: Engine, lang: str) -> None:
+def test_human_promises_a_person_in_opening_hours_and_says_not_to_wait_when_unwell(skin: Engine, lang: str) -> None:
     said = skin.message(lang, "human_requested")
-    back = {"en": "asked the clinic team to contact you", "de": "zurückzurufen oder Ihnen zu schreiben"}[lang]
-    live = {"en": "No one reads this chat live", "de": "nicht live gelesen"}[lang]
+    back = {"en": "answer in this chat", "de": "antwortet in diesem Chat"}[lang]
+    live = {"en": "don't wait for us", "de": "warten Sie bitte nicht auf uns"}[lang]
     assert back in said and live in said
     consent = skin.text(skin.steps["consent"].text, lang)
     assert "mit einem Menschen" not in consent and "asks for a person" not in consent

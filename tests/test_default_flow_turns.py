@@ -124,12 +124,13 @@ def test_expect_after_an_ending_shows_it_and_the_ending_stays(turns: TurnRunner)
 
 
 @LANGS
-def test_human_says_the_clinic_team_will_get_back_not_that_a_person_is_here(turns: TurnRunner, lang: str) -> None:
+def test_human_says_a_person_answers_here_in_opening_hours_not_at_once(turns: TurnRunner, lang: str) -> None:
     patient = patient_in(turns, lang)
     patient.command("/start")
-    said = {"en": "asked the clinic team to contact you", "de": "zurückzurufen oder Ihnen zu schreiben"}[lang]
+    said = {"en": "will read what you write here and answer in this chat", "de": "antwortet in diesem Chat"}[lang]
     patient.command("/human", expect=said)
-    assert patient.intake().human_requested_at is not None
+    intake = patient.intake()
+    assert intake.human_requested_at is not None and intake.talk_id is not None
 
 
 def test_a_staff_only_flag_is_not_listed_to_the_patient_but_is_to_staff(turns: TurnRunner, skin: Engine) -> None:

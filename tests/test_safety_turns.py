@@ -166,7 +166,7 @@ def test_a_yes_is_answered_in_the_language_of_its_question(turns: TurnRunner, sk
 def test_crisis_words_while_waiting_for_a_person(turns: TurnRunner) -> None:
     patient = InProcessPatient(turns)
     begin(patient)
-    patient.command("/human", expect="asked the clinic team to contact you")
+    patient.command("/human", expect="A person from")
     result = patient.type("please help, I want to end my life")
     assert CRISIS_EN in sent(result)[0] and patient.intake().urgent
 
@@ -176,7 +176,7 @@ def test_crisis_words_with_a_command_still_ask_for_a_person(turns: TurnRunner) -
     begin(patient)
     result = patient.command("/human I want to kill myself")
     assert CRISIS_EN in sent(result)[0]
-    assert "asked the clinic team to contact you" in sent(result)[-1]  # and the request is confirmed
+    assert "A person from" in sent(result)[-1]  # and the request is confirmed
     intake = patient.intake()
     assert intake.urgent and intake.human_requested_at is not None
 

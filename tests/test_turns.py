@@ -188,10 +188,13 @@ def test_help_privacy_and_myanswers_return_to_the_same_question(turns: TurnRunne
     patient.tap("Continue")
     patient.tap("I agree")
     patient.type("30")
-    for command in ("/help", "/privacy", "/myanswers", "/human"):
+    for command in ("/help", "/privacy", "/myanswers", "/resume"):
         patient.command(command)
         assert patient.outbox()[-1]["text"].startswith("Right now, do you find it hard to breathe")
+    patient.command("/human")  # a talk with the clinic (test_talks.py); /resume goes back
     assert patient.intake().human_requested_at is not None
+    patient.command("/resume")
+    assert patient.outbox()[-1]["text"].startswith("Right now, do you find it hard to breathe")
     texts = [p["text"] for p in patient.outbox() if p["op"] == "send"]
     assert any(t.startswith("This is what is stored from your answers:") and "30 years" in t for t in texts)
 

@@ -24,13 +24,24 @@ class AlertRules:
         return cls(settings.events, settings.channels, high)
 
     def raised(
-        self, *, urgent_raised: Iterable[str], asked_for_human: bool, completed: bool, flags: Iterable[str]
+        self,
+        *,
+        urgent_raised: Iterable[str],
+        asked_for_human: bool,
+        completed: bool,
+        flags: Iterable[str],
+        talk_opened: int | None = None,
     ) -> list[tuple[str, str]]:
         """The events this turn raised that ALERT_ON asks to alert on, as (event, reason): an
         urgent alert for each urgent flag this turn raised (its reason), so crisis words in an
-        intake already urgent for a medical answer reach staff too; the others once an intake."""
+        intake already urgent for a medical answer reach staff too; a request for a person once for
+        each talk it opened (its reason ``talk:<id>``: a patient who asks again after a talk ended
+        is heard again); the others once an intake."""
         raised = [("urgent", flag) for flag in urgent_raised]
-        raised += [("human", "")] if asked_for_human else []
+        if talk_opened is not None:
+            raised.append(("human", f"talk:{talk_opened}"))
+        elif asked_for_human:
+            raised.append(("human", ""))
         raised += [("high", "")] if completed and not self.high_flags.isdisjoint(flags) else []
         raised += [("completed", "")] if completed else []
         return [(event, reason) for event, reason in raised if event in self.events]

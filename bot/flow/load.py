@@ -317,6 +317,8 @@ def _message(error: dict, value: Any, rest: list) -> tuple[str, bool]:
             ), False
         if "https?" in pattern:
             return f"'{value}' is not a web address (http:// or https://)", False
+        if "[0-5][0-9]-" in pattern:
+            return f"'{value}' is not opening hours such as 09:00-18:00", False
         return f"'{value}' is not a language code such as en, de or pt-BR", False
     if kind in {"string_type", "dict_type"} and rest and rest[0] in {"str", "dict[str,str]"}:
         return "expected a text, or a map of language code to text", False
@@ -342,4 +344,6 @@ def _message(error: dict, value: Any, rest: list) -> tuple[str, bool]:
         return f"needs at least {error['ctx']['min_length']} item(s)", False
     if kind == "string_too_long":
         return f"too long: at most {error['ctx']['max_length']} characters", False
+    if kind == "value_error":  # a model's own check (a time zone, opening hours): its words
+        return str(error["ctx"]["error"]), False
     return error["msg"][:1].lower() + error["msg"][1:], False

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
 # Ids end up in Telegram callback data (64 bytes, shared with a version number) and in FHIR
 # linkIds, so they are short, lower-case ASCII and never translated.
@@ -357,6 +357,71 @@ class Section(_Model):
     title: Text
 
 
+# --- talks: a live conversation with the clinic --------------------------------------------------
+
+WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+#: One span of opening hours, "09:00-18:00" (24-hour clock, the end after the start).
+HoursSpan = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-4]):[0-5][0-9]$")]
+
+
+class OpeningHours(_Model):
+    """When a person at the clinic answers: spans per weekday in the clinic's time zone (a day
+    left out is closed)."""
+
+    time_zone: str
+    mon: list[HoursSpan] = Field(default_factory=list)
+    tue: list[HoursSpan] = Field(default_factory=list)
+    wed: list[HoursSpan] = Field(default_factory=list)
+    thu: list[HoursSpan] = Field(default_factory=list)
+    fri: list[HoursSpan] = Field(default_factory=list)
+    sat: list[HoursSpan] = Field(default_factory=list)
+    sun: list[HoursSpan] = Field(default_factory=list)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"'{value}' is not a time zone such as Europe/Berlin (an IANA name)") from None
+        return value
+
+    @field_validator(*WEEKDAYS)
+    @classmethod
+    def _spans_in_order(cls, spans: list[str]) -> list[str]:
+        for span in spans:
+            start, end = span.split("-")
+            if end <= start:
+                raise ValueError(f"'{span}' ends before it begins")
+        return spans
+
+
+class SavedReply(_Model):
+    """A short text staff insert with one click, in the patient's language."""
+
+    id: Id
+    label: Text
+    text: Text
+
+
+class TalkSettings(_Model):
+    """A live conversation with the clinic (/human): when someone answers, and saved replies."""
+
+    opening_hours: OpeningHours | None = None
+    saved_replies: list[SavedReply] = Field(default_factory=list)
+
+    @field_validator("saved_replies")
+    @classmethod
+    def _ids_once(cls, replies: list[SavedReply]) -> list[SavedReply]:
+        ids = [r.id for r in replies]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            raise ValueError(f"saved reply id '{twice[0]}' is used twice")
+        return replies
+
+
 class Flow(_Model):
     """A whole questionnaire: metadata, interface messages, steps in order, and flags."""
 
@@ -378,6 +443,8 @@ class Flow(_Model):
     flags: list[FlagRule] = Field(default_factory=list)
     #: Safety screens, read in every typed message (``SafetyScreen``).
     safety: list[SafetyScreen] = Field(default_factory=list)
+    #: A live conversation with the clinic: opening hours and saved replies (``TalkSettings``).
+    talk: TalkSettings | None = None
 
 
 AllCondition.model_rebuild()

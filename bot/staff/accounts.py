@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -67,6 +68,16 @@ def check_password(password: str) -> None:
         raise AccountError(f"the password must have at least {MIN_PASSWORD} characters")
 
 
+#: What an API token may do: read intakes (every token), write to a patient (``message``).
+SCOPES = ("read", "message")
+
+
+@dataclass(frozen=True)
+class TokenAccess:
+    name: str
+    scopes: frozenset[str]
+
+
 class Accounts:
     def __init__(self, store: Store):
         self.store = store
@@ -97,6 +108,16 @@ class Accounts:
         """A new password; every session of the member ends (whoever knew the old one is out)."""
         check_password(password)
         self._change(name, password_hash=_hasher.hash(password))
+
+    def set_display_name(self, name: str, display_name: str) -> None:
+        """What patients read under this member's messages ("Anna", "Dr. Weber"): never the login
+        name. Sessions go on (nothing about access changed)."""
+        shown = " ".join(display_name.split())
+        if not 1 <= len(shown) <= 64 or not shown.isprintable():
+            raise AccountError("a display name has 1 to 64 printable characters")
+        with self.store.transaction() as tx:
+            if not rows.update_member(tx, name, display_name=shown):
+                raise AccountError(f"no staff member called {name}")
 
     @staticmethod
     def check_language(language: str) -> None:
@@ -160,15 +181,20 @@ class Accounts:
 
     # --- API tokens ------------------------------------------------------------------------------
 
-    def add_token(self, name: str) -> str:
-        """A new token for the clinic API; returned once, stored only as its digest."""
+    def add_token(self, name: str, scopes: Iterable[str] = ("read",)) -> str:
+        """A new token for the clinic API; returned once, stored only as its digest. ``scopes``:
+        what it may do (``SCOPES``); reading is always among them."""
         if not _NAME.match(name):
             raise AccountError("a token name has 2 to 64 letters, digits or . _ @ -")
+        wanted = {s.strip() for s in scopes if s.strip()} | {"read"}
+        unknown = wanted - set(SCOPES)
+        if unknown:
+            raise AccountError(f"unknown scope {', '.join(sorted(unknown))}: use {', '.join(SCOPES)}")
         token = "ik_" + secrets.token_urlsafe(32)
         with self.store.transaction() as tx:
             if rows.token_named(tx, name) is not None:
                 raise AccountError(f"there is already a token called {name}")
-            rows.add_token(tx, name, _digest(token), utcnow())
+            rows.add_token(tx, name, _digest(token), utcnow(), ",".join(s for s in SCOPES if s in wanted))
         return token
 
     def revoke_token(self, name: str) -> None:
@@ -176,12 +202,18 @@ class Accounts:
             if not rows.revoke_token(tx, name, utcnow()):
                 raise AccountError(f"no active token called {name}")
 
-    def tokens(self) -> list[tuple[str, datetime, bool, datetime | None]]:
+    def tokens(self) -> list[tuple[str, datetime, bool, datetime | None, str]]:
+        """(name, created, revoked, last used, scopes) of every token."""
         with self.store.transaction(read_only=True) as tx:
-            return [(r.name, r.created_at, r.revoked_at is not None, r.last_used_at) for r in rows.tokens(tx)]
+            return [(r.name, r.created_at, r.revoked_at is not None, r.last_used_at, r.scopes) for r in rows.tokens(tx)]
 
     def token_name(self, token: str) -> str | None:
-        """The name of an active token, or None. Its last use is marked to the minute: marking it
+        """The name of an active token, or None."""
+        access = self.token_access(token)
+        return access.name if access is not None else None
+
+    def token_access(self, token: str) -> TokenAccess | None:
+        """The name and scopes of an active token, or None. Its last use is marked to the minute: marking it
         on every API call would make every call a write, and on SQLite the patients' turns wait
         for the one write lock."""
         now = utcnow()
@@ -193,7 +225,7 @@ class Accounts:
         if last is None or now - last >= TOKEN_USE_MARKED_EVERY:
             with self.store.transaction() as tx:
                 rows.mark_token_used(tx, row.id, now)
-        return row.name
+        return TokenAccess(row.name, frozenset(row.scopes.split(",")))
 
 
 def _verify(hashed: str, password: str) -> bool:

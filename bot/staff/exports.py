@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +34,8 @@ from bot.flow.graph import answerable, fits
 from bot.store import Intake, IntakeStatus, Store, review
 
 FORMATS = ("csv", "json", "fhir")
+#: The conversation messages of a batch of intakes, by intake id, as JSON objects.
+TalksOf = Callable[[list[int]], dict[int, list[dict[str, Any]]]]
 #: How staff pages and every export show an answer the flow cannot read.
 NOT_IN_QUESTIONNAIRE = "(no longer in the questionnaire)"
 EXTENSION_BASE = "https://skin-botox-intake.invalid/fhir/StructureDefinition"
@@ -181,6 +183,9 @@ class Exporter:
             "reviewed_at": _iso(intake.reviewed_at),
             "reviewed_by": intake.reviewed_by,
             "human_requested_at": _iso(intake.human_requested_at),
+            # a conversation with the clinic open now, and since when the patient waits for us
+            "conversation_open": intake.talk_id is not None,
+            "waiting_since": _iso(intake.waiting_since),
             "urgent_shown_at": _iso(intake.urgent_shown_at),
             "urgent_pending": intake.urgent_pending,
             "acknowledged_at": _iso(intake.acknowledged_at),
@@ -211,14 +216,19 @@ class Exporter:
         ]
         return data
 
-    def json_chunks(self, batches: Iterable[list[Intake]]) -> Iterator[str]:
-        """A JSON array of ``to_json`` objects, one batch of intakes per chunk."""
+    def json_chunks(self, batches: Iterable[list[Intake]], talks: TalksOf | None = None) -> Iterator[str]:
+        """A JSON array of ``to_json`` objects, one batch of intakes per chunk; with ``talks``, each
+        with its conversations' messages (``messages``: the patient's words, staff messages)."""
         yield "["
         first = True
         for batch in batches:
             parts = []
+            said = talks([i.id for i in batch]) if talks is not None else {}
             for intake in batch:
-                parts.append(("\n" if first else ",\n") + _json(self.to_json(intake)))
+                data = self.to_json(intake)
+                if talks is not None:
+                    data["messages"] = said.get(intake.id, [])
+                parts.append(("\n" if first else ",\n") + _json(data))
                 first = False
             yield "".join(parts)
         yield "\n]\n"
@@ -446,13 +456,14 @@ class Exporter:
             )
         yield "\n]}\n"
 
-    def chunks(self, fmt: str, batches: Iterable[list[Intake]]) -> Iterator[str]:
+    def chunks(self, fmt: str, batches: Iterable[list[Intake]], talks: TalksOf | None = None) -> Iterator[str]:
         """The export in ``fmt`` (csv, json or fhir), written a batch of intakes at a time, so that
-        an export of 100,000 intakes never holds them all (nor the whole document) in memory."""
+        an export of 100,000 intakes never holds them all (nor the whole document) in memory.
+        ``talks`` reads a batch's conversation messages (JSON only)."""
         if fmt == "csv":
             return self.csv_chunks(batches)
         if fmt == "json":
-            return self.json_chunks(batches)
+            return self.json_chunks(batches, talks)
         return self.fhir_chunks(batches)
 
 

@@ -79,6 +79,12 @@ ACTION_WORDS = {
     "alert_sent": N_("alert sent"),
     "alert_given_up": N_("alert given up"),
     "language": N_("changed language"),
+    "message": N_("wrote to the patient"),
+    "talk_start": N_("started a conversation"),
+    "talk_handback": N_("handed back to the questionnaire"),
+    "talk_close": N_("closed the conversation"),
+    "api_messages": N_("API: read the conversation"),
+    "display_name": N_("changed the name patients read"),
 }
 
 

@@ -1,4 +1,5 @@
-"""The clinic API's OpenAPI 3.1 document (read-only; bearer tokens from ``python -m bot token add``)."""
+"""The clinic API's OpenAPI 3.1 document (bearer tokens from ``python -m bot token add``; writing a
+message to a patient needs a token made with ``--scope read,message``)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,15 @@ def document() -> dict[str, Any]:
             "created_at": {"type": "string", "format": "date-time"},
             "completed_at": {"type": ["string", "null"], "format": "date-time"},
             "flags": {"type": "array", "items": {"$ref": "#/components/schemas/Flag"}},
+            "conversation_open": {
+                "type": "boolean",
+                "description": "a conversation with the clinic is open (what the patient types goes to staff)",
+            },
+            "waiting_since": {
+                "type": ["string", "null"],
+                "format": "date-time",
+                "description": "the oldest patient message (or /human) the clinic has not answered yet",
+            },
             "urgent_shown_at": {
                 "type": ["string", "null"],
                 "format": "date-time",
@@ -110,6 +120,23 @@ def document() -> dict[str, Any]:
                 "whether its words were ambiguous (the patient was asked first)",
                 "properties": {"screen": {"type": "string"}, "ask_first": {"type": "boolean"}},
             },
+            "sender": {"type": "string", "description": "only on a message written by staff: who wrote it"},
+        },
+    }
+    talk_message = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer", "description": "grows with every message: ask for ?after= the last one seen"},
+            "talk": {"type": "integer", "description": "the conversation it belongs to"},
+            "from": {"type": "string", "enum": ["patient", "staff"]},
+            "sender": {"type": ["string", "null"], "description": "a staff message's sender (display name or token)"},
+            "text": {"type": "string", "description": "as the patient wrote it, or read it (signed)"},
+            "at": {"type": "string", "format": "date-time"},
+            "state": {
+                "type": "string",
+                "enum": ["received", "queued", "sent", "failed"],
+                "description": "received: the patient's; queued: stored, not sent yet; sent; failed: given up",
+            },
         },
     }
     intake = {
@@ -136,7 +163,7 @@ def document() -> dict[str, Any]:
         "info": {
             "title": "Skin Botox intake: clinic API",
             "version": "1",
-            "description": "Read-only access to intakes.",
+            "description": "Read intakes; with a token that has the message scope, write to a patient.",
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -146,6 +173,7 @@ def document() -> dict[str, Any]:
                 "IntakeSummary": summary,
                 "Answer": answer,
                 "TranscriptLine": line,
+                "TalkMessage": talk_message,
                 "Intake": intake,
             },
         },
@@ -200,6 +228,77 @@ def document() -> dict[str, Any]:
                         "404": {"description": "no such intake (or erased by the patient)"},
                     },
                 }
+            },
+            "/api/intakes/{intake_id}/messages": {
+                "parameters": [{"name": "intake_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+                "get": {
+                    "summary": "The messages of the intake's conversations with the clinic, oldest first",
+                    "parameters": [
+                        {
+                            "name": "after",
+                            "in": "query",
+                            "required": False,
+                            "description": "only messages with a higher id (what came since)",
+                            "schema": {"type": "integer", "minimum": 0},
+                        }
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "the messages",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "properties": {
+                                            "messages": {
+                                                "type": "array",
+                                                "items": {"$ref": "#/components/schemas/TalkMessage"},
+                                            }
+                                        },
+                                    }
+                                }
+                            },
+                        },
+                        "400": {"description": "after is not a whole number"},
+                        "401": unauthorized,
+                        "404": {"description": "no such intake (or erased by the patient)"},
+                    },
+                },
+                "post": {
+                    "summary": "Write to the patient in the bot's Telegram chat (opens a conversation if none is "
+                    "open); stored, then sent in order with the bot's replies, signed with the clinic's name. "
+                    "Needs a token with the message scope",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["text"],
+                                    "properties": {"text": {"type": "string", "minLength": 1, "maxLength": 4096}},
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "201": {
+                            "description": "stored, to be sent",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "properties": {"id": {"type": "integer"}, "state": {"const": "queued"}},
+                                    }
+                                }
+                            },
+                        },
+                        "400": {"description": "no text, or too long for one Telegram message once signed"},
+                        "401": unauthorized,
+                        "403": {"description": "the token has no message scope (tokens are read-only by default)"},
+                        "404": {"description": "no such intake (or erased by the patient)"},
+                        "429": {"description": "too many messages in a minute from this token"},
+                    },
+                },
             },
         },
     }

@@ -37,6 +37,7 @@ class SignedIn:
 
     name: str
     role: str
+    display_name: str | None = None  # what a patient reads under a staff message (never the login name)
     language: str | None = None  # the pages' language the member chose (None: not chosen)
 
 
@@ -77,7 +78,7 @@ class Sessions:
         if now - last_seen >= SEEN_MARKED_EVERY:
             with self.store.transaction() as tx:
                 rows.touch(tx, row.id, now)
-        return SignedIn(row.name, row.role, row.language)
+        return SignedIn(row.name, row.role, language=row.language, display_name=row.display_name)
 
     def end(self, token: str) -> None:
         with self.store.transaction() as tx:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hmac
+import json
 import secrets
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -47,7 +48,7 @@ from starlette.staticfiles import StaticFiles
 from bot.diagram import mermaid
 from bot.engine import Engine
 from bot.flow import model, sections
-from bot.staff.accounts import Accounts
+from bot.staff.accounts import AccountError, Accounts
 from bot.staff.exports import FORMATS, Exporter, stored_words
 from bot.staff.filters import AuditFilters, Filters
 from bot.staff.i18n import ACTION_WORDS, N_, SEVERITY_WORDS, STATUS_WORDS, StaffLanguages
@@ -55,8 +56,21 @@ from bot.staff.questionnaire import Questionnaire
 from bot.staff.review import Review
 from bot.staff.roles import Role
 from bot.staff.sessions import Clock, Lifetime, Sessions, SignedIn
+from bot.staff.talks import Ending, Talks, TooLong
 from bot.store import Store, as_utc, utcnow
 from bot.store.review import STATUSES
+from bot.store.talks import MAX_TEXT
+
+#: How often an open intake page's event stream looks for new talk messages, and how long one
+#: stream lasts (the browser then reconnects, and the session is checked again).
+TALK_POLL = 1.0
+TALK_STREAM = 60.0
+#: What a talk form's error code says to staff.
+TALK_ERRORS = {
+    "too_long": N_("The message is too long for one Telegram message once signed: please shorten it."),
+    "too_many": N_("Too many messages in a minute: please wait a moment before sending the next one."),
+    "gone": N_("The intake was erased: the message was not sent."),
+}
 
 HERE = Path(__file__).parent
 #: How the transcript records a tick of a multiple-choice question: what the press did, "☑ label"
@@ -91,6 +105,10 @@ class WebApp:
         self.accounts = Accounts(store)
         self.sessions = Sessions(store, lifetime, clock)
         self.exporter = Exporter(engine)
+        self.talks = Talks(store, engine)
+        #: False once the process is stopping: event streams end at their next look (a server
+        #: stopping cleanly waits for every open response, and a stream would last a minute)
+        self.streaming = True
         #: the flow's high flags: the list pins intakes with one raised (after urgent and /human)
         self.high_flags = tuple(f.id for f in engine.flow.flags if f.severity == "high")
         self.secret_key = secret_key
@@ -189,12 +207,18 @@ class WebApp:
             Route("/intakes/{intake_id:int}/review", page(self.mark_reviewed), methods=["POST"]),
             Route("/intakes/{intake_id:int}/notes", page(self.add_note), methods=["POST"]),
             Route("/intakes/{intake_id:int}/acknowledge", page(self.acknowledge), methods=["POST"]),
+            Route("/intakes/{intake_id:int}/talk/messages", page(self.talk_message), methods=["POST"]),
+            Route("/intakes/{intake_id:int}/talk/start", page(self.talk_start), methods=["POST"]),
+            Route("/intakes/{intake_id:int}/talk/end", page(self.talk_end), methods=["POST"]),
+            Route("/intakes/{intake_id:int}/talk/events", page(self.talk_events)),
             Route("/flow", page(self.flow_page)),
             Route("/settings", page(self.settings_page), methods=["GET", "POST"]),
+            Route("/settings/display-name", page(self.set_display_name), methods=["POST"]),
             Route("/export", page(self.export)),
             Route("/audit", page(self.audit_page, admin=True)),
             Route("/api/intakes", api(self.api_list)),
             Route("/api/intakes/{intake_id:int}", api(self.api_intake)),
+            Route("/api/intakes/{intake_id:int}/messages", api(self.api_messages), methods=["GET", "POST"]),
             Route("/api/openapi.json", self.api(self.openapi, or_staff=True)),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ]
@@ -293,14 +317,15 @@ class WebApp:
             return await handler(request)
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
-        name = None
+        access = None
         if scheme.lower() == "bearer" and token:
-            name = await self.blocking(self.accounts.token_name, token.strip())
-        if name is None:
+            access = await self.blocking(self.accounts.token_access, token.strip())
+        if access is None:
             return JSONResponse(
                 {"error": "a valid bearer token is required"}, 401, headers={"WWW-Authenticate": "Bearer"}
             )
-        request.state.actor = f"token:{name}"
+        request.state.actor = f"token:{access.name}"
+        request.state.scopes = access.scopes
         return await handler(request)
 
     # --- login ---------------------------------------------------------------------------------
@@ -525,6 +550,89 @@ class WebApp:
             transcript=self.transcript_lines(view.transcript),
             screens=self.screens(lang),
             notes=view.notes,
+            **await self._talk_panel(request, intake),
+        )
+
+    # --- the conversation with the patient (a talk) ---------------------------------------------
+
+    async def _talk_panel(self, request: Request, intake: Any) -> dict[str, Any]:
+        """What templates/talk.html shows: the messages, the signature, the saved replies in the
+        patient's language."""
+        member: SignedIn = request.state.staff
+        lang = intake.language if intake.language in self.engine.flow.languages else self.engine.flow.default_language
+        signature = self.talks.signed("", lang, member.display_name, first=False).strip()
+        talk = self.engine.flow.talk
+        saved = [
+            {"label": self.engine.text(r.label, lang), "text": self.engine.text(r.text, lang)}
+            for r in (talk.saved_replies if talk is not None else ())
+        ]
+        return {
+            "talk": await self.blocking(self.talks.view, intake.id),
+            "signature": signature,
+            "saved_replies": saved,
+            "talk_max": MAX_TEXT,
+            "talk_error": TALK_ERRORS.get(request.query_params.get("talk_error", "")),
+        }
+
+    async def _send(self, intake_id: int, actor: str, display_name: str | None, text: str) -> str | int:
+        """A staff message stored for sending: its row id, or an error code (TALK_ERRORS)."""
+        if not self.talks.limit.allow(actor):
+            return "too_many"
+        try:
+            row = await self.blocking(self.talks.send, intake_id, actor, display_name, text)
+        except TooLong:
+            return "too_long"
+        return "gone" if row is None else row
+
+    async def talk_message(self, request: Request) -> Response:
+        intake_id = request.path_params["intake_id"]
+        text = str(dict(await request.form()).get("text", "")).strip()
+        member: SignedIn = request.state.staff
+        if text:
+            sent = await self._send(intake_id, member.name, member.display_name, text[: MAX_TEXT + 1])
+            if isinstance(sent, str):
+                return RedirectResponse(f"/intakes/{intake_id}?talk_error={sent}#talk", status_code=303)
+        return RedirectResponse(f"/intakes/{intake_id}#talk", status_code=303)
+
+    async def talk_start(self, request: Request) -> Response:
+        intake_id = request.path_params["intake_id"]
+        await self.blocking(self.talks.start, intake_id, self.actor(request))
+        return RedirectResponse(f"/intakes/{intake_id}#talk", status_code=303)
+
+    async def talk_end(self, request: Request) -> Response:
+        """ "Hand back to the questionnaire" (the patient's question is shown again) or "Close"."""
+        intake_id = request.path_params["intake_id"]
+        ending = str(dict(await request.form()).get("ending", ""))
+        if ending in (Ending.HANDBACK, Ending.CLOSE):
+            await self.blocking(self.talks.finish, intake_id, self.actor(request), ending)
+        return RedirectResponse(f"/intakes/{intake_id}#talk", status_code=303)
+
+    async def talk_events(self, request: Request) -> Response:
+        """Server-sent events for the open intake page: every talk message at first, then each new
+        one and each change of a staff message's delivery state; ``gone`` once the intake is erased.
+        The stream ends after TALK_STREAM seconds and the browser opens a new one (through the
+        login check again)."""
+        intake_id = request.path_params["intake_id"]
+
+        async def stream() -> Any:
+            shown: dict[int, str] = {}
+            yield "retry: 1000\n\n"
+            ends = asyncio.get_running_loop().time() + TALK_STREAM
+            while self.streaming and asyncio.get_running_loop().time() < ends and not await request.is_disconnected():
+                found = await self.blocking(self.talks.messages, intake_id)
+                if found is None:
+                    yield "event: gone\ndata: {}\n\n"
+                    return
+                for message in found:
+                    if shown.get(message.id) != message.state:
+                        shown[message.id] = message.state
+                        # "when": its time as the page shows times (the clinic's zone, said)
+                        data = message.as_json() | {"when": self.when(message.at, seconds=True)}
+                        yield f"id: {message.id}\ndata: {json.dumps(data)}\n\n"
+                await asyncio.sleep(TALK_POLL)
+
+        return StreamingResponse(
+            stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
         )
 
     async def mark_reviewed(self, request: Request) -> Response:
@@ -562,7 +670,20 @@ class WebApp:
             languages=self.languages.names,
             chosen=member.language,
             saved=request.query_params.get("saved") == "1",
+            display_name=member.display_name,
+            display_name_error=request.query_params.get("error") == "display_name",
         )
+
+    async def set_display_name(self, request: Request) -> Response:
+        """The member's name as patients read it under their messages (never the login name)."""
+        member: SignedIn = request.state.staff
+        shown = str(dict(await request.form()).get("display_name", ""))
+        try:
+            await self.blocking(self.accounts.set_display_name, member.name, shown)
+        except AccountError:
+            return RedirectResponse("/settings?error=display_name", status_code=303)
+        await self.blocking(self.review.record, member.name, "display_name")
+        return RedirectResponse("/settings?saved=1", status_code=303)
 
     async def flow_page(self, request: Request) -> Response:
         """The questionnaire explained, and its diagram: the whole flow, or one section of it
@@ -607,7 +728,7 @@ class WebApp:
         # A synchronous iterator: Starlette takes each chunk from it on a worker thread, so the
         # reading and writing out, a batch of intakes at a time, never runs on the event loop.
         return StreamingResponse(
-            (chunk.encode() for chunk in self.exporter.chunks(fmt, self.review.intakes(ids))),
+            (chunk.encode() for chunk in self.exporter.chunks(fmt, self.review.intakes(ids), self.talks.for_export)),
             media_type=MEDIA[fmt],
             headers={"Content-Disposition": f'attachment; filename="intakes.{extension}"', "Cache-Control": "no-store"},
         )
@@ -658,9 +779,45 @@ class WebApp:
         data["transcript"] = [
             {"direction": line.direction, "text": line.text, "at": line.at.isoformat()}
             | ({"screened": line.screened} if line.screened else {})
+            | ({"sender": line.sender} if line.sender else {})
             for line in view.transcript
         ]
         return JSONResponse(data)
+
+    async def api_messages(self, request: Request) -> Response:
+        """GET: the talk messages since ``after``; POST ``{"text": ...}``: a message to the patient
+        (a token with the ``message`` scope only), signed with the clinic's name."""
+        intake_id = request.path_params["intake_id"]
+        actor = request.state.actor
+        if request.method == "POST":
+            if "message" not in getattr(request.state, "scopes", ()):
+                return JSONResponse({"error": "this token may only read (no 'message' scope)"}, 403)
+            try:
+                body = await request.json()
+            except ValueError:
+                body = None
+            text = body.get("text") if isinstance(body, dict) else None
+            if not isinstance(text, str) or not text.strip():
+                return JSONResponse({"error": 'send {"text": "..."}'}, 400)
+            if len(text) > MAX_TEXT:
+                return JSONResponse({"error": f"at most {MAX_TEXT} characters"}, 400)
+            sent = await self._send(intake_id, actor, None, text)
+            if sent == "gone":
+                return JSONResponse({"error": "no such intake"}, 404)
+            if sent == "too_many":
+                return JSONResponse({"error": TALK_ERRORS["too_many"]}, 429, headers={"Retry-After": "60"})
+            if sent == "too_long":
+                return JSONResponse({"error": TALK_ERRORS["too_long"]}, 400)
+            return JSONResponse({"id": sent, "state": "queued"}, 201)
+        try:
+            after = max(0, int(request.query_params.get("after", "0")))
+        except ValueError:
+            return JSONResponse({"error": "after must be a message id (a whole number)"}, 400)
+        found = await self.blocking(self.talks.messages, intake_id, after)
+        if found is None:
+            return JSONResponse({"error": "no such intake"}, 404)
+        await self.blocking(self.review.record, actor, "api_messages", intake_id)
+        return JSONResponse({"messages": [m.as_json() for m in found]})
 
     async def openapi(self, request: Request) -> Response:
         from bot.staff.openapi import document

@@ -52,8 +52,8 @@ def token_named(tx: Tx, name: str) -> sa.Row | None:
     return tx.conn.execute(sa.select(api_tokens).where(api_tokens.c.name == name)).first()
 
 
-def add_token(tx: Tx, name: str, digest: str, now: datetime) -> None:
-    tx.conn.execute(api_tokens.insert().values(name=name, token_hash=digest, created_at=now))
+def add_token(tx: Tx, name: str, digest: str, now: datetime, scopes: str = "read") -> None:
+    tx.conn.execute(api_tokens.insert().values(name=name, token_hash=digest, created_at=now, scopes=scopes))
 
 
 def revoke_token(tx: Tx, name: str, now: datetime) -> bool:

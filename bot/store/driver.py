@@ -38,6 +38,10 @@ TURN_COLUMNS = (
     "updated_at",
     "completed_at",
     "reminded_at",
+    # /human opens a conversation and the patient's messages in one set the wait; staff write
+    # them too, raising the version, so a turn never overwrites what it did not read
+    "talk_id",
+    "waiting_since",
 )
 NEW_COLUMNS = tuple(name for name in COLUMNS if name != "id")
 _TIMES = frozenset(TIME_FIELDS)
@@ -119,10 +123,11 @@ class Statements:
         key = (inputs, replies)
         if key not in self._turn_rows:
             p = self.p
-            rows = [f"({p}, {p}, {p}, 'in', {p}, {p}, {p}, {p}, 0)"] * inputs
-            rows += [f"({p}, {p}, NULL, 'out', {p}, {p}, {p}, {p}, 0)"] * replies
+            rows = [f"({p}, {p}, {p}, 'in', {p}, {p}, {p}, {p}, 0, {p})"] * inputs
+            rows += [f"({p}, {p}, NULL, 'out', {p}, {p}, {p}, {p}, 0, NULL)"] * replies
             self._turn_rows[key] = (
-                "INSERT INTO messages (intake_id, chat_id, update_id, direction, kind, text, at, payload, attempts) "
+                "INSERT INTO messages "
+                "(intake_id, chat_id, update_id, direction, kind, text, at, payload, attempts, talk_id) "
                 f"VALUES {', '.join(rows)} RETURNING id"
             )
         return self._turn_rows[key]

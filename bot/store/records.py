@@ -23,6 +23,7 @@ TIME_FIELDS = (
     "reviewed_at",
     "urgent_shown_at",
     "acknowledged_at",
+    "waiting_since",
 )
 
 
@@ -91,6 +92,8 @@ class Intake:
     acknowledged_at: datetime | None = None  # by staff: see ``urgent_pending``
     acknowledged_by: str | None = None
     version: int = 0  # raised by every write of the conversation (see Tx.save_intake)
+    talk_id: int | None = None  # the conversation with the clinic open now (``talks``)
+    waiting_since: datetime | None = None  # the oldest patient message in it staff have not answered
     #: what its search text was last written from in this process (not a column): a turn writes
     #: the text again only when that changed (``Tx.save_intake``); None: not written yet
     indexed: Inputs | None = field(default=None, compare=False, repr=False)
@@ -143,3 +146,5 @@ class TranscriptLine:
     sent_at: datetime | None
     #: an incoming message that met a safety screen: {"screen": id, "ask_first": bool}
     screened: dict[str, Any] | None = None
+    #: an outgoing message written by staff (a talk): who wrote it; None for the bot's own
+    sender: str | None = None

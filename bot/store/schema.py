@@ -58,6 +58,10 @@ intakes = sa.Table(
     sa.Column("acknowledged_by", sa.String(64)),
     # raised by every write of the conversation: a copy kept in memory checks it is still current
     sa.Column("version", sa.Integer, nullable=False, default=0, server_default="0"),
+    # the conversation with the clinic open now (``talks``), and the oldest patient
+    # message in one that staff have not answered yet (migration 0013)
+    sa.Column("talk_id", sa.BigInteger),
+    sa.Column("waiting_since", When),
     sa.Index("ix_intakes_chat", "chat_id", "id"),
     sa.Index("ix_intakes_status_updated", "status", "updated_at"),
     sqlite_autoincrement=True,  # an erased intake's id never comes back (migration 0003)
@@ -103,9 +107,35 @@ messages = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("next_try_at", When),
     sa.Column("last_error", sa.String(256)),
+    # a message of a conversation with the clinic (0013): the patient's typed words, or a staff
+    # message (an outgoing row, with its sender's display name)
+    sa.Column("talk_id", sa.BigInteger),
+    sa.Column("sender", sa.String(128)),
     sa.Index("ix_messages_intake", "intake_id", "id"),
+    sa.Index("ix_messages_talk", "talk_id", "id"),
     sqlite_autoincrement=True,  # nor an erased message's
 )
+
+#: Conversations between the clinic and a patient (migration 0013): one row each time one opens,
+#: by the patient (/human: ``opened_by`` "patient") or a member of staff. ``ending`` says how it
+#: ended: "resume" (the patient went back to the questions), "handback" (staff handed back: the
+#: bot shows the question again and notes ``prompted_at``) or "close".
+talks = sa.Table(
+    "talks",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("intake_id", Id, sa.ForeignKey("intakes.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("opened_at", When, nullable=False),
+    sa.Column("opened_by", sa.String(64), nullable=False),
+    sa.Column("closed_at", When),
+    sa.Column("closed_by", sa.String(64)),
+    sa.Column("ending", sa.String(16)),
+    sa.Column("prompted_at", When),
+    sa.Index("ix_talks_intake", "intake_id", "id"),
+    sqlite_autoincrement=True,
+)
+_handback = sa.and_(talks.c.ending == "handback", talks.c.prompted_at.is_(None))
+sa.Index("ix_talks_handback", talks.c.id, sqlite_where=_handback, postgresql_where=_handback)
 
 #: The outbox: outgoing messages not sent yet. A partial index keeps the scan to those rows only.
 _unsent = sa.and_(messages.c.direction == Direction.OUT.value, messages.c.sent_at.is_(None))
@@ -140,6 +170,7 @@ staff = sa.Table(
     sa.Column("failed_logins", sa.Integer, nullable=False, default=0),
     sa.Column("locked_until", When),
     sa.Column("last_login_at", When),
+    sa.Column("display_name", sa.String(64)),  # what a patient reads under a staff message (0013)
     # the staff pages' language ("en", "de"...); none: the browser's, else the flow's default
     sa.Column("language", sa.String(16)),
 )
@@ -180,6 +211,8 @@ api_tokens = sa.Table(
     sa.Column("created_at", When, nullable=False),
     sa.Column("revoked_at", When),
     sa.Column("last_used_at", When),
+    # what the token may do, comma-separated: read, message (0013; tokens made before: read)
+    sa.Column("scopes", sa.String(64), nullable=False, server_default="read"),
 )
 
 #: Signed-in staff sessions (migration 0006). The browser holds a random token; only its SHA-256

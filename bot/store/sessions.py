@@ -26,6 +26,7 @@ def find(tx: Tx, digest: str) -> sa.Row | None:
             staff_sessions.c.last_seen_at,
             staff.c.name,
             staff.c.role,
+            staff.c.display_name,
             staff.c.language,
         )
         .join(staff, staff.c.id == staff_sessions.c.staff_id)

@@ -26,7 +26,16 @@ from bot.failures import log_failure
 from bot.store.checkpoint import SAFETY_NET_PAGES, Checkpointer
 from bot.store.driver import Statements
 from bot.store.records import Direction, Intake, IntakeStatus, Outgoing, TranscriptLine, as_utc, dumps
-from bot.store.schema import alerts, intake_search, intakes, messages, notes, telegram_updates, webhook_deliveries
+from bot.store.schema import (
+    alerts,
+    intake_search,
+    intakes,
+    messages,
+    notes,
+    talks,
+    telegram_updates,
+    webhook_deliveries,
+)
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -312,7 +321,7 @@ class Tx:
         # Children first: SQLite enforces ON DELETE CASCADE only with its foreign_keys pragma.
         self.conn.execute(messages.delete().where(messages.c.intake_id.in_(ids)))
         # the search text (on SQLite its trigger takes it out of the FTS index too)
-        for child in (webhook_deliveries, notes, intake_search):
+        for child in (webhook_deliveries, notes, intake_search, talks):
             self.conn.execute(child.delete().where(child.c.intake_id.in_(ids)))
         # Staff alerts already sent or given up on go too; one still to send stays (no foreign
         # key), so that erasing right after asking for help never keeps staff from hearing of it.
@@ -321,11 +330,13 @@ class Tx:
         return self.conn.execute(intakes.delete().where(which)).rowcount
 
     def quiet_intakes(self, updated_before: datetime) -> list[Intake]:
-        """Intakes in progress, quiet since ``updated_before`` and not reminded yet."""
+        """Intakes in progress, quiet since ``updated_before``, not reminded yet and with no talk
+        with the clinic open."""
         query = sa.select(intakes).where(
             intakes.c.status == IntakeStatus.IN_PROGRESS.value,
             intakes.c.updated_at < updated_before,
             intakes.c.reminded_at.is_(None),
+            intakes.c.talk_id.is_(None),  # talking with the clinic: no reminder of the questions
         )
         return [Intake.from_row(r) for r in self.conn.execute(query.order_by(intakes.c.id))]
 
@@ -341,14 +352,16 @@ class Tx:
         replies: list[dict[str, Any]],
         at: datetime,
         screened: dict[str, Any] | None = None,
+        talk_id: int | None = None,
     ) -> list[Outgoing]:
         """A turn's input (none when ``text`` is None) and its replies, in one statement; the
         replies to send once this commits, in order. ``screened``: the safety screen the input
-        met (``{"screen": id, "ask_first": bool}``), kept beside it for staff."""
+        met (``{"screen": id, "ask_first": bool}``), kept beside it for staff; ``talk_id``:
+        the input is a message to the clinic in that conversation."""
         sql = self.sql
         when = sql.time(at)
         note = dumps(screened) if screened else None
-        values: list[Any] = [intake_id, chat_id, update_id, kind, text, when, note] if text is not None else []
+        values: list[Any] = [intake_id, chat_id, update_id, kind, text, when, note, talk_id] if text is not None else []
         for payload in replies:
             values += (intake_id, chat_id, payload["op"], payload.get("text") or "", when, dumps(payload))
         rows = 1 if text is not None else 0
@@ -412,12 +425,21 @@ class Tx:
     def transcript(self, intake_id: int) -> list[TranscriptLine]:
         """Every message in and out, in order (edits of sent messages left out)."""
         rows = self.conn.execute(
-            sa.select(messages.c.direction, messages.c.text, messages.c.at, messages.c.sent_at, messages.c.payload)
+            sa.select(
+                messages.c.direction,
+                messages.c.text,
+                messages.c.at,
+                messages.c.sent_at,
+                messages.c.payload,
+                messages.c.sender,
+            )
             .where(messages.c.intake_id == intake_id, messages.c.kind.notin_(("edit", "markup")))
             .order_by(messages.c.id)
         )
         return [
-            TranscriptLine(r.direction, r.text, as_utc(r.at), as_utc(r.sent_at), _screened(r.direction, r.payload))
+            TranscriptLine(
+                r.direction, r.text, as_utc(r.at), as_utc(r.sent_at), _screened(r.direction, r.payload), r.sender
+            )
             for r in rows
         ]
 

@@ -126,6 +126,8 @@ class TelegramChannel:
         )
         self.group = GroupCommit(store)
         self.outbox = Outbox(store, self.application.bot, ChatPacer(settings.chat_rate), self.group)
+        self._loop: asyncio.AbstractEventLoop | None = None  # once started: staff messages nudge it
+        self._nudges: set[asyncio.Task] = set()
         self.locks = KeyedLocks()
         self.failed_turns = FailedTurns()
         self._tasks: list[asyncio.Task] = []
@@ -279,6 +281,7 @@ class TelegramChannel:
                 log.info("%d update(s) seen before the upgrade taken as this bot's", adopted)
         await self.outbox.deliver_due()  # replies committed before a crash or restart
         self._tasks = [asyncio.create_task(self.outbox.run(), name="outbox")]
+        self._loop = asyncio.get_running_loop()
         log.info("bot @%s started with flow %s v%s", self.bot.username, self.engine.flow.id, self.engine.flow.version)
 
     async def stop(self) -> None:
@@ -334,6 +337,33 @@ class TelegramChannel:
             tx.on_commit(lambda: self.outbox.push(result.outgoing))
 
         async with self.locks.hold(intake.chat_id):
+            await self.group.run(work)
+
+    def staff_message_queued(self) -> None:
+        """Staff stored a message in this process (``serve``): look for it now rather than at the
+        outbox's next round. Called from any thread."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._deliver_soon)
+
+    def _deliver_soon(self) -> None:
+        task = asyncio.get_running_loop().create_task(self.outbox.deliver_due())
+        self._nudges.add(task)
+        task.add_done_callback(self._nudged)
+
+    def _nudged(self, task: asyncio.Task) -> None:
+        self._nudges.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log_failure(log, "looking for staff messages failed (the outbox's round will)", task.exception())
+
+    async def hand_back(self, talk_id: int, intake_id: int, chat_id: int) -> None:
+        """Staff handed a talk back: the patient's question, shown again (``TurnRunner.hand_back_in``)."""
+
+        def work(tx: Tx) -> None:
+            result = self.runner.hand_back_in(tx, talk_id, intake_id)
+            tx.on_commit(lambda: self.outbox.push(result.outgoing))
+
+        async with self.locks.hold(chat_id):
             await self.group.run(work)
 
     def forget_kept(self) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from bot.channels.telegram import render
+from bot.channels.telegram import render, talk
 from bot.channels.telegram.events import Event
 from bot.channels.telegram.render import Action
 from bot.flow import model
@@ -114,14 +114,6 @@ def myanswers(turn: TurnState, event: Event) -> None:
     turn.reprompt()
 
 
-def human(turn: TurnState, event: Event) -> None:
-    turn.ensure_intake()
-    assert turn.intake is not None
-    turn.intake.human_requested_at = turn.now
-    turn.say(turn.msg("human_requested"))
-    turn.reprompt()
-
-
 def language(turn: TurnState, event: Event) -> None:
     turn.ensure_intake()
     assert turn.intake is not None and turn.conv is not None
@@ -168,8 +160,7 @@ def after_screen(turn: TurnState, event: Event) -> None:
     """A command's words met a safety screen (answered in ``safety.screen``): a request for a
     person still stands; any other command waits for the person's choice."""
     if event.command == "human" and turn.intake is not None:
-        turn.intake.human_requested_at = turn.now
-        turn.say(turn.msg("human_requested"))  # after the crisis text, which comes first
+        talk.open_talk(turn)  # after the crisis text, which comes first
 
 
 #: Every command, in the order of the command menu.
@@ -183,6 +174,7 @@ HANDLERS: dict[str, Callable[[TurnState, Event], None]] = {
     "myanswers": myanswers,
     "delete": delete,
     "language": language,
-    "human": human,
+    "human": talk.human,  # a live conversation with the clinic (talk.py)
+    "resume": talk.resume,
 }
 COMMANDS = tuple(HANDLERS)

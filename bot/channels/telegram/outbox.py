@@ -112,6 +112,8 @@ class Outbox:
         """Committed replies, to send in order after what the chat is already waiting for."""
         for row in rows:
             chat = row.chat_id
+            if row.id in self._known:
+                continue  # queued, being sent or sent already (a turn's catch-up may name it again)
             if chat in self._held:
                 continue  # stays in the store: the retry round sends it after the one held up
             self._queues.setdefault(chat, deque()).append(row)

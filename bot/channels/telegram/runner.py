@@ -20,7 +20,7 @@ from bot.channels.telegram.events import Chat, Event
 from bot.channels.telegram.recent import Recent
 from bot.channels.telegram.turn import TurnResult, TurnState
 from bot.engine import Engine
-from bot.store import Duplicate, IntakeStatus, Stale, Store, Tx, utcnow
+from bot.store import Duplicate, IntakeStatus, Stale, Store, Tx, talks, utcnow
 
 
 def fingerprint(chat_id: int, origin: str) -> int:
@@ -68,6 +68,8 @@ class TurnRunner:
         try:
             turn.run(event, kept)
             turn.commit()
+            if kept is None:
+                self._catch_up(tx, turn)
         except Duplicate:
             raise
         except Exception as err:
@@ -78,6 +80,16 @@ class TurnRunner:
             raise Stale(chat.id) from err
         self._keep(tx, turn)
         return turn.result
+
+    @staticmethod
+    def _catch_up(tx: Tx, turn: TurnState) -> None:
+        """Messages staff queued for the chat and not sent yet go out before this turn's replies: a
+        staff write raises the intake's version, so the turn that follows one reads the intake
+        from the store, and only such a turn needs to look (the outbox skips rows it has already;
+        one waiting for a retry is left to the retry round)."""
+        earlier = talks.unsent_from_staff(tx, turn.chat.id)
+        if earlier and all(row.next_try_at is None for row in earlier):
+            turn.result.outgoing[:0] = earlier
 
     def _keep(self, tx: Tx, turn: TurnState) -> None:
         """Keep the chat's intake in memory as this turn leaves it, once (and only if) it commits;
@@ -91,6 +103,8 @@ class TurnRunner:
         intake = tx.intake(intake_id)
         if intake is None or intake.status != IntakeStatus.IN_PROGRESS or intake.reminded_at is not None:
             return TurnResult()
+        if intake.talk_id is not None:  # talking with the clinic: a nudge back to the questions would be wrong
+            return TurnResult()
         if intake.updated_at >= quiet_since:  # the person wrote meanwhile
             return TurnResult()
         self.recent.take(intake.chat_id)  # this write moves the intake on: a copy kept would be stale
@@ -101,5 +115,25 @@ class TurnRunner:
         turn.show_prompt()
         intake.reminded_at = turn.now
         turn.commit(activity=False)
+        self._catch_up(tx, turn)
+        self._keep(tx, turn)
+        return turn.result
+
+    def hand_back_in(self, tx: Tx, talk_id: int, intake_id: int) -> TurnResult:
+        """Staff handed a talk back to the questionnaire: the question where the patient was,
+        shown again (once: the talk notes it)."""
+        talks.mark_prompted(tx, talk_id, self.clock())
+        intake = tx.intake(intake_id)
+        if intake is None:
+            return TurnResult()
+        self.recent.take(intake.chat_id)  # staff changed the intake: a copy kept would be stale
+        turn = TurnState(self, tx, Chat(intake.chat_id), self.clock(), None)
+        turn.load(intake)
+        turn.fit()
+        if intake.status == IntakeStatus.IN_PROGRESS:
+            turn.say(self.engine.message(turn.lang, "talk_handed_back"))
+        turn.reprompt()
+        turn.commit(activity=False)
+        self._catch_up(tx, turn)
         self._keep(tx, turn)
         return turn.result

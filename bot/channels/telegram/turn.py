@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from bot.channels.telegram import commands, presses, render, safety, typed
+from bot.channels.telegram import commands, presses, render, safety, talk, typed
 from bot.channels.telegram.events import Chat, Event, EventKind
 from bot.channels.telegram.replies import Reply
 from bot.engine import Conversation, Effect, Prompt, PromptKind
@@ -52,6 +52,8 @@ class TurnState:
         self.in_text = ""
         self.in_kind = EventKind.TEXT
         self.in_screened: dict[str, Any] | None = None  # the safety screen the input met, for staff
+        self.in_talk: int | None = None  # the input is typed words in this talk with the clinic
+        self.talk_opened: int | None = None  # a talk this turn opened (/human): staff are alerted
         self.outs: list[Reply] = []
         self.result = TurnResult()
         self.new_prompt: int | None = None  # index in outs of the message showing the step's buttons
@@ -142,6 +144,7 @@ class TurnState:
             [reply.payload() for reply in self.outs],
             self.now,
             self.in_screened,
+            self.in_talk,
         )
         self.result.outgoing += rows
         if self.new_prompt is not None and self.new_prompt < len(rows):
@@ -201,7 +204,9 @@ class TurnState:
             return
         events = rules.raised(
             urgent_raised=sorted(self._urgent_flags(intake) - self.urgent_before),
-            asked_for_human=intake.human_requested_at == self.now,  # set by this turn (/human)
+            # set by this turn (/human), with no talk open: a talk alerts once, as it opens
+            asked_for_human=intake.human_requested_at == self.now and intake.talk_id is None,
+            talk_opened=self.talk_opened,
             completed=completed,
             flags=intake.flags,
         )
@@ -340,12 +345,22 @@ class TurnState:
             self.in_text = event.label or "(button)"
             presses.press(self, event)
         elif event.kind == EventKind.TEXT:
+            if talk.is_open(self):  # words for the clinic: the message row says so, screened or not
+                self.in_talk = self.intake.talk_id  # type: ignore[union-attr]
             # Before anything else, at any step; then the screen's open question, if one is.
-            if not safety.screen(self, event.text) and not safety.answer_typed(self, event.text):
+            if safety.screen(self, event.text) or safety.answer_typed(self, event.text):
+                return
+            if talk.is_open(self):
+                talk.to_clinic(self, event)
+            else:
                 typed.text(self, event)
         else:
             self.in_text = f"[{event.what or 'message'}]"
-            if not (event.text and safety.screen(self, event.text)):  # a photo's caption is read too
+            if event.text and safety.screen(self, event.text):  # a photo's caption is read too
+                return
+            if talk.is_open(self):
+                self.say(self.msg("talk_text_only"))  # and no question: the patient is talking to a person
+            else:
                 typed.other(self, event)
 
 

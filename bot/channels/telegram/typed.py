@@ -23,6 +23,7 @@ def text(turn: TurnState, event: Event) -> None:
         return
     assert turn.conv is not None
     if turn.engine.finished(turn.conv):
+        turn.say(turn.msg("talk_how"))  # whatever they wrote, a person can read it this way
         turn.say_finished()
         return
     before = turn.prompt()

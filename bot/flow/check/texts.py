@@ -52,6 +52,9 @@ def texts(ctx: Context) -> Iterator[tuple[Path, Any, bool]]:
             value = getattr(screen, key)
             if value is not None:
                 yield ("safety", i, key), value, True
+    for i, reply in enumerate(flow.talk.saved_replies if flow.talk is not None else ()):
+        yield ("talk", "saved_replies", i, "label"), reply.label, False  # a button for staff
+        yield ("talk", "saved_replies", i, "text"), reply.text, True
 
 
 def check_texts(ctx: Context) -> None:
