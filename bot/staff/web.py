@@ -51,6 +51,8 @@ from bot.staff.review import Review
 from bot.staff.roles import Role
 from bot.staff.sessions import Clock, Lifetime, Sessions, SignedIn
 from bot.store import Store, utcnow
+from bot.store.queue import CAP, Cursor, Position
+from bot.store.records import FOLLOW_UPS
 from bot.store.review import STATUSES
 
 HERE = Path(__file__).parent
@@ -81,6 +83,10 @@ class WebApp:
         self.exporter = Exporter(engine)
         #: the flow's high flags: the list pins intakes with one raised (after urgent and /human)
         self.high_flags = tuple(f.id for f in engine.flow.flags if f.severity == "high")
+        #: the severity number from which a flag counts as high for the work queue
+        self.high = model.SEVERITY_RANK["high"]
+        # Intakes stored before their severity was kept (migration 0010) get it from this flow.
+        self.review.rank_severities(engine.flag_ranks)
         self.secret_key = secret_key
         self.https = https
         self.pool = ThreadPoolExecutor(max_workers=STAFF_THREADS, thread_name_prefix="staff")
@@ -88,6 +94,9 @@ class WebApp:
             loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]), trim_blocks=True
         )
         self.templates.globals["statuses"] = STATUSES
+        self.templates.globals["follow_ups"] = FOLLOW_UP_WORDS
+        self.templates.globals["cap"] = CAP
+        self.templates.filters["capped"] = capped
         self.diagram = mermaid(engine)
 
     # --- plumbing ----------------------------------------------------------------------------
@@ -105,7 +114,11 @@ class WebApp:
         return [
             Route("/login", self.login, methods=["GET", "POST"]),
             Route("/logout", self.logout, methods=["POST"]),
-            Route("/", page(self.intake_list)),
+            Route("/", page(self.queue_page)),
+            Route("/intakes", page(self.intake_list)),
+            Route("/queue/{direction:str}", page(self.queue_step)),
+            Route("/intakes/{intake_id:int}/assign", page(self.assign), methods=["POST"]),
+            Route("/intakes/{intake_id:int}/follow-up", page(self.follow_up), methods=["POST"]),
             Route("/intakes/{intake_id:int}", page(self.intake_page)),
             Route("/intakes/{intake_id:int}/review", page(self.mark_reviewed), methods=["POST"]),
             Route("/intakes/{intake_id:int}/notes", page(self.add_note), methods=["POST"]),
@@ -140,7 +153,9 @@ class WebApp:
         context.setdefault("clinic", self.engine.text(self.engine.flow.clinic, self.engine.flow.default_language))
         response = HTMLResponse(self.templates.get_template(name).render(request=request, **context), status)
         response.headers["Content-Security-Policy"] = (
-            "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'"
+            # scripts only from /static (queue.js: the queue's keys); never inline
+            "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+            "frame-ancestors 'none'"
         )
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Cache-Control"] = "no-store"  # health data: not for shared caches
@@ -277,12 +292,78 @@ class WebApp:
         lang = self.engine.flow.default_language
         return {f.id: self.engine.text(f.topic, lang) for f in self.engine.flow.flags}
 
+    def row(self, intake: Any, now: Any) -> dict[str, Any]:
+        """What a list or queue row shows of an intake beyond its columns: the badge (the highest
+        raised flag's severity and topic), its ending and flags in words, how long it has waited."""
+        names, flags = self.flag_names(), {f.id: f for f in self.engine.flow.flags}
+        raised = [flags[f] for f in intake.flags if f in flags]
+        top = max(raised, key=lambda f: model.SEVERITY_RANK[f.severity], default=None)
+        since = intake.waiting_since or (intake.human_requested_at if intake.human_waiting else None)
+        return {
+            "intake": intake,
+            "badge": {"severity": top.severity, "topic": names[top.id]} if top else None,
+            "outcome": dict(self.outcomes()).get(intake.outcome or "", intake.outcome),
+            "flags": [names.get(f, f) for f in intake.flags],
+            "waiting": waited(now - since) if since else None,
+        }
+
+    async def queue_page(self, request: Request) -> Response:
+        """The work queue: whom to look at first (``bot.store.queue``). Any of the list's filters
+        in the query means the full list (links and bookmarks made before the queue)."""
+        query = request.url.query
+        if any(name in request.query_params for name in Filters.NAMES):
+            return RedirectResponse(f"/intakes?{query}", status_code=303)
+        start = None
+        if at := request.query_params.get("at"):
+            try:
+                start = Position.parse(at)
+            except ValueError:
+                start = None
+        found, counts = await self.blocking(self.review.queue, self.high, start)
+        now = utcnow()
+        shown = found[: len(found) - 1] if len(found) > PAGE else found
+        items = [self.row(q.intake, now) | {"bucket": q.bucket, "position": str(q.position)} for q in shown]
+        more = str(shown[-1].position) if len(found) > PAGE else None
+        return self.render(request, "list.html", queue=True, items=items, counts=counts, more=more, start=start)
+
     async def intake_list(self, request: Request) -> Response:
         filters = Filters.from_query(dict(request.query_params))
-        page = await self.blocking(self.review.search, filters, high_flags=self.high_flags)
+        after, bad = None, False
+        if filters.after:
+            try:
+                after = Cursor.parse(filters.after, filters.sort)
+            except ValueError:
+                bad = True
+        page = await self.blocking(self.review.list_page, filters, self.actor(request), after)
+        now = utcnow()
         return self.render(
-            request, "list.html", page=page, filters=filters, outcomes=self.outcomes(), flags=self.flag_names()
+            request,
+            "list.html",
+            400 if bad else 200,
+            queue=False,
+            page=page,
+            rows=[] if bad else [self.row(i, now) for i in page.items],
+            bad_page=bad,
+            filters=filters,
+            outcomes=self.outcomes(),
+            flags=self.flag_names(),
         )
+
+    async def queue_step(self, request: Request) -> Response:
+        """Next (or previous) in the queue from a place in it: the intake there, or the queue when
+        there is none (a place that is not one: the first in the queue)."""
+        direction = request.path_params["direction"]
+        if direction not in ("next", "prev"):
+            return self.render(request, "message.html", 404, title="Not found", text="There is no such page.")
+        try:
+            start = Position.parse(request.query_params.get("at", ""))
+        except ValueError:
+            start = None
+        if start is None:
+            found = await self.blocking(self.review.first_in_queue, self.high)
+        else:
+            found = await self.blocking(self.review.step, self.high, start, direction == "next")
+        return RedirectResponse(f"/intakes/{found}" if found else "/", status_code=303)
 
     def screens(self) -> dict[str, dict[str, str]]:
         """Each safety screen's name for staff: its flag's topic and severity."""
@@ -364,10 +445,22 @@ class WebApp:
             for f in intake.flags
         ]
         outcome = dict(self.outcomes()).get(intake.outcome or "", None)
+        # its place in the queue, or (once it has left it: reviewed) the place it had, from the link
+        place = await self.blocking(self.review.position, self.high, intake_id)
+        if place is None and (at := request.query_params.get("at")):
+            try:
+                place = Position.parse(at)
+            except ValueError:
+                place = None
+        colleagues = []
+        if request.state.staff.role == Role.ADMIN:
+            colleagues = [m.name for m in await self.blocking(self.accounts.list) if not m.disabled]
         return self.render(
             request,
             "intake.html",
             intake=intake,
+            place=str(place) if place else None,
+            colleagues=colleagues,
             flags=flags,
             outcome=outcome,
             sections=self.sections(intake),
@@ -378,10 +471,43 @@ class WebApp:
         )
 
     async def mark_reviewed(self, request: Request) -> Response:
+        """Set or clear the review mark; with ``then=next``, open the next in the queue (from the
+        place the intake had before it left the queue)."""
         intake_id = request.path_params["intake_id"]
         form = dict(await request.form())
         reviewed = form.get("reviewed", "1") == "1"
+        place = await self.blocking(self.review.position, self.high, intake_id)
         await self.blocking(self.review.mark_reviewed, intake_id, self.actor(request), reviewed)
+        if form.get("then") == "next":
+            return RedirectResponse(f"/queue/next?at={place}" if place else "/queue/next", status_code=303)
+        return RedirectResponse(f"/intakes/{intake_id}" + (f"?at={place}" if place else ""), status_code=303)
+
+    async def assign(self, request: Request) -> Response:
+        """Assign to me (anyone), to a colleague (admins), or to nobody (an admin, or the assignee)."""
+        intake_id = request.path_params["intake_id"]
+        form = dict(await request.form())
+        me, admin = self.actor(request), request.state.staff.role == Role.ADMIN
+        to = str(form.get("to", "")).strip()[:64] or None
+        view = await self.blocking(self.review.intake_view, intake_id)
+        if view is None:
+            return RedirectResponse(f"/intakes/{intake_id}", status_code=303)
+        allowed = admin or to == me or (to is None and view.intake.assigned_to == me)
+        if to is not None and to != me and to not in {m.name for m in await self.blocking(self.accounts.list)}:
+            allowed = False
+        if not allowed:
+            return self.render(
+                request, "message.html", 403, title="Not allowed", text="Only admins assign intakes to colleagues."
+            )
+        await self.blocking(self.review.assign, intake_id, to, me)
+        return RedirectResponse(f"/intakes/{intake_id}", status_code=303)
+
+    async def follow_up(self, request: Request) -> Response:
+        """Record what came of contacting the patient (a fixed set), or clear it."""
+        intake_id = request.path_params["intake_id"]
+        value = str(dict(await request.form()).get("follow_up", ""))
+        if value and value not in FOLLOW_UPS:
+            return self.render(request, "message.html", 400, title="Not a follow-up", text="Choose one of the list.")
+        await self.blocking(self.review.follow_up, intake_id, value or None, self.actor(request))
         return RedirectResponse(f"/intakes/{intake_id}", status_code=303)
 
     async def acknowledge(self, request: Request) -> Response:
@@ -413,7 +539,7 @@ class WebApp:
         if fmt not in FORMATS:
             return PlainTextResponse("unknown format", 400)
         filters = Filters.from_query(dict(request.query_params))  # every page of them: ids ignore the page
-        ids = await self.blocking(self.review.export_ids, filters)
+        ids = await self.blocking(self.review.export_ids, filters, me=self.actor(request))
         await self.blocking(self.review.record_all, self.actor(request), "export", ids, fmt)
         extension = {"csv": "csv", "json": "json", "fhir": "fhir.json"}[fmt]
         # A synchronous iterator: Starlette takes each chunk from it on a worker thread, so the
@@ -478,6 +604,27 @@ class WebApp:
         from bot.staff.openapi import document
 
         return JSONResponse(document())
+
+
+PAGE = 25  # intakes to a page of the queue (bot.staff.review.PAGE_SIZE)
+
+#: The follow-ups staff record, in words.
+FOLLOW_UP_WORDS = {"called_back": "called back", "booked": "booked", "no_answer": "no answer"}
+
+
+def waited(how_long: Any) -> str:
+    """ "waiting 2 h 10 min": how long a patient has waited for the clinic, to the minute."""
+    minutes = max(0, int(how_long.total_seconds() // 60))
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return f"waiting {days} d {hours} h"
+    return f"waiting {hours} h {minutes} min" if hours else f"waiting {minutes} min"
+
+
+def capped(count: int) -> str:
+    """A capped count (``bot.store.queue.CAP``) in words: "1,000+" past the cap."""
+    return f"{CAP:,}+" if count > CAP else f"{count:,}"
 
 
 def create_app(

@@ -17,8 +17,9 @@ from bot.store.records import TIME_FIELDS, Intake, dumps
 from bot.store.schema import intakes
 
 COLUMNS = tuple(column.name for column in intakes.columns)
-#: What a turn changes on its intake. Never the staff's review mark or acknowledgement, nor who and
-#: where it began: a reviewer marking an intake while the patient answers keeps the mark.
+#: What a turn changes on its intake. Never the staff's review mark, acknowledgement, assignment or
+#: follow-up, nor who and where it began: a reviewer marking an intake while the patient answers
+#: keeps the mark.
 TURN_COLUMNS = (
     "language",
     "status",
@@ -26,6 +27,7 @@ TURN_COLUMNS = (
     "urgent",
     "urgent_shown_at",
     "flags",
+    "severity",
     "state",
     "prompt_message_id",
     "consent_version",

@@ -154,6 +154,7 @@ class TurnState:
         intake.state = conv.to_dict()
         intake.language = conv.language
         intake.flags = list(conv.flags)
+        intake.severity = engine.severity_of(conv.flags)
         intake.urgent = not engine.urgent_marks.isdisjoint(conv.flags)  # a screen's flag too
         if conv.urgent_shown:  # only ever set: changing the answer afterwards leaves the intake pinned
             at = conv.urgent_shown[-1].get("at")
