@@ -162,9 +162,9 @@ def bucket_counts(tx: Tx, high: int) -> dict[str, int]:
     return {b.name: capped_count(tx, [b.where]) for b in buckets(high)}
 
 
-def capped_count(tx: Tx, conditions: Iterable[sa.ColumnElement[bool]]) -> int:
-    """The matches, counted up to ``CAP`` + 1 (more than CAP: "CAP+")."""
-    inner = sa.select(sa.literal(1).label("one")).select_from(intakes).where(*conditions).limit(CAP + 1).subquery()
+def capped_count(tx: Tx, conditions: Iterable[sa.ColumnElement[bool]], cap: int = CAP) -> int:
+    """The matches, counted up to ``cap`` + 1 (more than the cap: "1,000+")."""
+    inner = sa.select(sa.literal(1).label("one")).select_from(intakes).where(*conditions).limit(cap + 1).subquery()
     return tx.conn.execute(sa.select(sa.func.count()).select_from(inner)).scalar_one()
 
 
