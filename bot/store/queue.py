@@ -32,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 from bot.store.records import Intake, IntakeStatus
-from bot.store.review import Search, human_waiting, urgent_pending
+from bot.store.review import Search, along, human_waiting, urgent_pending
 from bot.store.schema import When, intakes
 from bot.store.store import Tx
 
@@ -69,16 +69,6 @@ def buckets(high: int) -> list[Bucket]:
             "rest", sa.and_(rest, ~high_flags, ~human, ~waiting, ~urgent), c.created_at, False, "ix_intakes_unreviewed"
         ),
     ]
-
-
-def along(query: sa.Select, index: str) -> sa.Select:
-    """Read along this index on SQLite. Its planner, knowing no better, takes an equality on any
-    indexed column (``status = 'completed'``, ``waiting_since IS NULL``) for a few rows and sorts
-    what it finds: 70,000 rows sorted for 25 shown, 350 ms at 100,000 intakes (ANALYZE did not
-    change its mind). Read along the sort's index, a page stops after its 25 matches; the worst
-    case, a filter that matches nothing, reads the index once through (measured: see the note in
-    ``benchmarks/staff_pages_bench.py``). PostgreSQL plans from its statistics: no hint."""
-    return query.with_hint(intakes, f"INDEXED BY {index}", dialect_name="sqlite")
 
 
 @dataclass(frozen=True)
@@ -230,8 +220,11 @@ class ListPage:
 
 def _index(which: Search, sort: str) -> str | None:
     """The index a list page reads along: the sort's, or a filter's that holds the same order;
-    None for a text search, which finds its matches its own way (then sorts the few found)."""
+    None for "waiting for us", whose few matches are found first (then sorted), and "" for a text
+    search, which finds its matches its own way."""
     if which.text:
+        return ""
+    if which.waiting:
         return None
     if sort == "severity":
         return "ix_intakes_severity"
@@ -255,7 +248,7 @@ def list_page(
     conditions = which.where()
     key = _sort_key(sort)
     query = sa.select(intakes).where(*conditions)
-    if index := _index(which, sort):
+    if (index := _index(which, sort)) != "":
         query = along(query, index)
     if after is not None:
         there: list[sa.ColumnElement] = [sa.literal(after.at, When), sa.literal(after.id, sa.BigInteger)]

@@ -32,6 +32,19 @@ def day_range(
     return conditions
 
 
+def along(query: sa.Select, index: str | None) -> sa.Select:
+    """Read the intakes along this index on SQLite (None: by rowid only, from an ``id IN``).
+
+    SQLite's planner, knowing no better, takes an equality on any indexed column (``status =
+    'completed'``, ``waiting_since IS NULL``) for a few rows and sorts what it finds: 70,000 rows
+    sorted for 25 shown, 350 ms at 100,000 intakes; ANALYZE did not change its mind. Read along
+    the sort's index, a page stops at its 25th match. The worst case, a filter that matches
+    nothing, reads the index once through. PostgreSQL plans from its statistics: no hint there.
+    """
+    hint = f"INDEXED BY {index}" if index else "NOT INDEXED"
+    return query.with_hint(intakes, hint, dialect_name="sqlite")
+
+
 @dataclass(frozen=True)
 class Search:
     """Which intakes a staff member asks for (every field optional)."""
@@ -60,7 +73,11 @@ class Search:
         if self.assigned_to:
             conditions.append(intakes.c.assigned_to == self.assigned_to)
         if self.waiting:
-            conditions.append(sa.or_(intakes.c.waiting_since.is_not(None), human_waiting()))
+            # the few waiting, found along ix_intakes_waiting and ix_intakes_human, then sorted:
+            # as one OR, SQLite read every intake (250 ms at 100,000)
+            waiting = sa.select(intakes.c.id).where(intakes.c.waiting_since.is_not(None))
+            asking = along(sa.select(intakes.c.id).where(human_waiting()), "ix_intakes_human")
+            conditions.append(intakes.c.id.in_(sa.union_all(waiting, asking)))
         if self.follow_up:
             conditions.append(intakes.c.follow_up == self.follow_up)
         if self.outcome:
