@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint format bench bench-staff bench-export validate clean browser
+.PHONY: run test test-fast lint format bench bench-staff bench-export validate clean browser staff-texts
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is needed") if sys.version_info < (3, 11) else None'
@@ -69,3 +69,11 @@ validate: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+
+# The staff pages' words: find every marked string in bot/staff (templates and code) and bring each
+# catalog in bot/staff/locale in step: new strings arrive empty, changed ones marked fuzzy (unused
+# until a translator checks them). README "The staff pages in other languages" says the rest.
+STAFF_POT := $(VENV)/staff-messages.pot
+staff-texts: $(STAMP)
+	$(VENV)/bin/pybabel -q extract -F bot/staff/babel.cfg -k N_ --no-location --sort-output -o $(STAFF_POT) .
+	$(VENV)/bin/pybabel -q update -i $(STAFF_POT) -d bot/staff/locale --ignore-obsolete --ignore-pot-creation-date

@@ -151,11 +151,14 @@ def cmd_staff(args: argparse.Namespace) -> int:
     elif args.action == "disable":
         accounts.disable(args.name)
         print(f"disabled {args.name}")
+    elif args.action == "language":
+        accounts.set_language(args.name, None if args.language == "auto" else args.language)
+        print(f"language of {args.name}: {args.language}")
     else:
         for m in accounts.list():
             state = "disabled" if m.disabled else "active"
             last = m.last_login_at.strftime("%Y-%m-%d %H:%M") if m.last_login_at else "never"
-            print(f"{m.name}\t{m.role}\t{state}\tlast login {last}")
+            print(f"{m.name}\t{m.role}\t{state}\tlast login {last}\tlanguage {m.language or 'auto'}")
     return 0
 
 
@@ -267,6 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
     for action, text in (("passwd", "change a password"), ("disable", "disable an account")):
         staff_sub.add_parser(action, help=text).add_argument("name")
     staff_sub.add_parser("list", help="list staff accounts")
+    q = staff_sub.add_parser("language", help="the staff pages' language of a member (auto: the browser's)")
+    q.add_argument("name")
+    q.add_argument("language", help="a language the pages have (en, de, ...) or auto")
     p.set_defaults(func=cmd_staff)
 
     p = sub.add_parser("token", help="bearer tokens for the clinic API")

@@ -20,6 +20,7 @@ from bot.channels.telegram.events import Chat
 from bot.channels.telegram.runner import TurnRunner
 from bot.engine import Engine
 from bot.flow.model import SEVERITY_RANK
+from bot.staff.i18n import StaffLanguages
 from bot.staff.web import create_app, waited
 from bot.store import Intake, Store, utcnow
 from bot.store import queue as q
@@ -280,9 +281,11 @@ def test_the_queue_page_and_the_list_show_words_badges_and_waits(skin: Engine, s
 
 
 def test_waiting_times_in_words() -> None:
-    assert waited(timedelta(minutes=130)) == "waiting 2 h 10 min"
-    assert waited(timedelta(seconds=30)) == "waiting 0 min"
-    assert waited(timedelta(days=3, hours=4, minutes=5)) == "waiting 3 d 4 h"
+    english, german = StaffLanguages("en").translations("en"), StaffLanguages("en").translations("de")
+    assert waited(timedelta(minutes=130), english) == "waiting 2 h 10 min"
+    assert waited(timedelta(seconds=30), english) == "waiting 0 min"
+    assert waited(timedelta(days=3, hours=4, minutes=5), english) == "waiting 3 d 4 h"
+    assert waited(timedelta(minutes=130), german) == "wartet seit 2 h 10 min"
 
 
 def test_migration_0010_goes_down_and_up_again(empty_database_url: str) -> None:

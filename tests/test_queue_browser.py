@@ -130,6 +130,6 @@ def test_next_and_previous_by_link_and_key_and_next_after_mark_reviewed(page: Pa
     expect(page.get_by_text("✓ by rita")).to_be_visible()  # Hanna has left the queue...
     page.get_by_role("link", name="Next in queue →").click()
     expect(page.get_by_role("heading", name="Paula")).to_be_visible()  # ...and the next is the one after her
-    page.get_by_role("button", name="Mark reviewed, then next in queue").click()
+    page.get_by_role("button", name="Reviewed, open the next in queue").click()
     expect(page).to_have_url("/")  # Paula was the last: the queue, without either of them
     assert queue_names(page) == ["Ursula", "Wanda", "Hugo"]

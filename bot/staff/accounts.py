@@ -20,6 +20,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from bot.errors import UserError
+from bot.staff.i18n import catalog_languages
 from bot.staff.roles import Role
 from bot.staff.throttle import Throttle
 from bot.store import Store, as_utc, utcnow
@@ -46,6 +47,7 @@ class StaffMember:
     created_at: datetime
     disabled: bool
     last_login_at: datetime | None
+    language: str | None = None  # the staff pages' language; None: the browser's
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,9 @@ class LoginResult:
 
 
 def _member(row: sa.Row) -> StaffMember:
-    return StaffMember(row.id, row.name, row.role, row.created_at, row.disabled_at is not None, row.last_login_at)
+    return StaffMember(
+        row.id, row.name, row.role, row.created_at, row.disabled_at is not None, row.last_login_at, row.language
+    )
 
 
 def check_password(password: str) -> None:
@@ -93,6 +97,14 @@ class Accounts:
         """A new password; every session of the member ends (whoever knew the old one is out)."""
         check_password(password)
         self._change(name, password_hash=_hasher.hash(password))
+
+    def set_language(self, name: str, language: str | None) -> None:
+        """The staff pages' language for one member (None: the browser's); their sessions go on."""
+        if language is not None and language not in catalog_languages():
+            raise AccountError(f"the staff pages have no language {language!r}: {', '.join(catalog_languages())}")
+        with self.store.transaction() as tx:
+            if not rows.update_member(tx, name, language=language):
+                raise AccountError(f"no staff member called {name}")
 
     def _change(self, name: str, **values: object) -> None:
         """Change a member's row, end all their sessions and forget the failed logins on their

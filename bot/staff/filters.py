@@ -8,6 +8,7 @@ from datetime import date
 from typing import TypeVar
 from urllib.parse import urlencode
 
+from bot.staff.i18n import N_
 from bot.store.queue import SORTS
 from bot.store.records import FOLLOW_UPS
 from bot.store.review import STATUSES, AuditSearch, Search
@@ -132,7 +133,8 @@ class Filters:
         return urlencode({k: v for k, v in values.items() if v not in (None, "", 1) or (k == "page" and v != 1)})
 
 
-BAD_PAGE = "The page link is not valid: open the newest page (Clear)."
+#: The filters' messages are English message ids, shown in the page's language (``_(error)``).
+BAD_PAGE = N_("The page link is not valid: open the newest page (Clear).")
 
 
 @dataclass(frozen=True)
@@ -153,7 +155,8 @@ class AuditFilters:
 
     @classmethod
     def from_query(cls, query: dict[str, str]) -> tuple[AuditFilters, list[str]]:
-        """The filters, and a message for each value that could not be read (left out)."""
+        """The filters, and a message for each value that could not be read (left out): message
+        ids, translated where they are shown."""
         errors: list[str] = []
 
         def read(name: str, parse: Callable[[str], T], message: str) -> T | None:
@@ -169,14 +172,14 @@ class AuditFilters:
         filters = cls(
             actor=(query.get("actor") or "").strip()[:64] or None,
             action=(query.get("action") or "").strip()[:32] or None,
-            intake=read("intake", parse_id, "The intake number must be a whole number, 1 or more."),
-            since=read("since", parse_day, "“From” must be a date (YYYY-MM-DD)."),
-            until=read("until", parse_day, "“To” must be a date (YYYY-MM-DD)."),
+            intake=read("intake", parse_id, N_("The intake number must be a whole number, 1 or more.")),
+            since=read("since", parse_day, N_("“From” must be a date (YYYY-MM-DD).")),
+            until=read("until", parse_day, N_("“To” must be a date (YYYY-MM-DD).")),
             before=read("before", parse_id, BAD_PAGE),
             after=read("after", parse_id, BAD_PAGE),
         )
         if filters.since and filters.until and filters.since > filters.until:
-            errors.append("“From” is after “To”: no line can be between them.")
+            errors.append(N_("“From” is after “To”: no line can be between them."))
         return filters, errors
 
     def to_search(self) -> AuditSearch:

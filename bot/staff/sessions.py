@@ -37,6 +37,7 @@ class SignedIn:
 
     name: str
     role: str
+    language: str | None = None  # the pages' language the member chose (None: not chosen)
 
 
 def digest(token: str) -> str:
@@ -76,7 +77,7 @@ class Sessions:
         if now - last_seen >= SEEN_MARKED_EVERY:
             with self.store.transaction() as tx:
                 rows.touch(tx, row.id, now)
-        return SignedIn(row.name, row.role)
+        return SignedIn(row.name, row.role, row.language)
 
     def end(self, token: str) -> None:
         with self.store.transaction() as tx:

@@ -21,11 +21,14 @@ import hmac
 import secrets
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from babel.support import NullTranslations
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
@@ -45,8 +48,9 @@ from bot.diagram import mermaid
 from bot.engine import Engine
 from bot.flow import model
 from bot.staff.accounts import Accounts
-from bot.staff.exports import FORMATS, NOT_IN_QUESTIONNAIRE, Exporter, stored_words
+from bot.staff.exports import FORMATS, Exporter, stored_words
 from bot.staff.filters import AuditFilters, Filters
+from bot.staff.i18n import ACTION_WORDS, FOLLOW_UP_WORDS, N_, SEVERITY_WORDS, STATUS_WORDS, StaffLanguages
 from bot.staff.review import Review
 from bot.staff.roles import Role
 from bot.staff.sessions import Clock, Lifetime, Sessions, SignedIn
@@ -90,16 +94,53 @@ class WebApp:
         self.secret_key = secret_key
         self.https = https
         self.pool = ThreadPoolExecutor(max_workers=STAFF_THREADS, thread_name_prefix="staff")
+        self.languages = StaffLanguages(engine.flow.default_language)
         self.templates = Environment(
-            loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]), trim_blocks=True
+            loader=FileSystemLoader(HERE / "templates"),
+            autoescape=select_autoescape(["html"]),
+            trim_blocks=True,
+            extensions=["jinja2.ext.i18n"],
         )
-        self.templates.globals["statuses"] = STATUSES
+        self.templates.policies["ext.i18n.trimmed"] = True  # a {% trans %} block's line breaks are not words
+        self._install_gettext()
+        self.templates.globals.update(
+            statuses=STATUSES, status_words=STATUS_WORDS, severity_words=SEVERITY_WORDS, action_words=ACTION_WORDS
+        )
         self.templates.globals["follow_ups"] = FOLLOW_UP_WORDS
-        self.templates.globals["cap"] = CAP
         self.templates.filters["capped"] = capped
         self.diagram = mermaid(engine)
 
     # --- plumbing ----------------------------------------------------------------------------
+
+    def _install_gettext(self) -> None:
+        """``_()``, ``gettext()``, ``ngettext()`` and ``{% trans %}`` in the templates, in the
+        language of the page being rendered (its ``lang``): one environment serves every language.
+        Newstyle: a translation is a trusted format string, its ``%(name)s`` values are escaped."""
+        catalogs = self.languages
+
+        @pass_context
+        def gettext(context: Context, message: str) -> str:
+            return catalogs.translations(context.get("lang", "")).gettext(message)
+
+        @pass_context
+        def ngettext(context: Context, singular: str, plural: str, n: int) -> str:
+            return catalogs.translations(context.get("lang", "")).ngettext(singular, plural, n)
+
+        self.templates.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore[attr-defined]
+
+    def language(self, request: Request) -> str:
+        """This request's page language: the member's setting, the browser's, or the flow's default."""
+        member: SignedIn | None = getattr(request.state, "staff", None)
+        return self.languages.choose(member.language if member else None, request.headers.get("accept-language", ""))
+
+    def words(self, request: Request) -> NullTranslations:
+        """The catalog for this request's page (for words made in Python: titles, errors)."""
+        return self.languages.translations(self.language(request))
+
+    def message(self, request: Request, status: int, title: str, text: str) -> HTMLResponse:
+        """A page that only says something (``title`` and ``text`` are message ids)."""
+        words = self.words(request)
+        return self.render(request, "message.html", status, title=words.gettext(title), text=words.gettext(text))
 
     def close(self) -> None:
         """Wait for the staff threads' work in hand, then let them go (before the store closes)."""
@@ -124,6 +165,7 @@ class WebApp:
             Route("/intakes/{intake_id:int}/notes", page(self.add_note), methods=["POST"]),
             Route("/intakes/{intake_id:int}/acknowledge", page(self.acknowledge), methods=["POST"]),
             Route("/flow", page(self.flow_page)),
+            Route("/settings", page(self.settings_page), methods=["GET", "POST"]),
             Route("/export", page(self.export)),
             Route("/audit", page(self.audit_page, admin=True)),
             Route("/api/intakes", api(self.api_list)),
@@ -150,6 +192,7 @@ class WebApp:
         context.setdefault("staff", member.name if member else None)
         context.setdefault("role", member.role if member else None)
         context.setdefault("csrf", self.csrf_token(request))
+        context.setdefault("lang", self.language(request))
         context.setdefault("clinic", self.engine.text(self.engine.flow.clinic, self.engine.flow.default_language))
         response = HTMLResponse(self.templates.get_template(name).render(request=request, **context), status)
         response.headers["Content-Security-Policy"] = (
@@ -198,14 +241,13 @@ class WebApp:
                 wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                 return RedirectResponse(f"/login?next={quote(wanted, safe='/')}", status_code=303)
             if admin and member.role != Role.ADMIN:
-                return self.render(request, "message.html", 403, title="Admins only", text="This page is for admins.")
+                return self.message(request, 403, N_("Admins only"), N_("This page is for admins."))
             if request.method == "POST" and await self.check_csrf(request) is None:
-                return self.render(
+                return self.message(
                     request,
-                    "message.html",
                     403,
-                    title="Form expired",
-                    text="The form was out of date or not sent by this site. Please try again.",
+                    N_("Form expired"),
+                    N_("The form was out of date or not sent by this site. Please try again."),
                 )
             return await handler(request)
 
@@ -248,7 +290,8 @@ class WebApp:
             return self.render(request, "login.html", next=next_url, error=None)
         form = await self.check_csrf(request)
         if form is None:
-            return self.render(request, "login.html", 403, next=next_url, error="The form expired. Please try again.")
+            error = self.words(request).gettext("The form expired. Please try again.")
+            return self.render(request, "login.html", 403, next=next_url, error=error)
         name = str(form.get("name", ""))[:64]
         # The client's address as the server saw it: uvicorn puts a proxy's X-Forwarded-For there
         # only when the proxy is one of FORWARDED_ALLOW_IPS (see bot/runtime.py), so a client
@@ -257,10 +300,15 @@ class WebApp:
         password = str(form.get("password", ""))[:1024]
         result = await self.blocking(self.accounts.authenticate, name, password, client=client)
         if result.member is None:
-            error = "Wrong name or password."
+            words = self.words(request)
+            error = words.gettext("Wrong name or password.")
             if result.locked_for:
                 minutes = max(1, round(result.locked_for.total_seconds() / 60))
-                error = f"Too many failed attempts: try again in {minutes} minute(s)."
+                error = words.ngettext(
+                    "Too many failed attempts: try again in %(num)d minute.",
+                    "Too many failed attempts: try again in %(num)d minutes.",
+                    minutes,
+                ) % {"num": minutes}
             await self.blocking(self.review.record, name or "?", "login_failed")
             return self.render(request, "login.html", 401, next=next_url, error=error)
         if earlier := request.session.get("session"):  # whoever was signed in here is signed out,
@@ -292,7 +340,7 @@ class WebApp:
         lang = self.engine.flow.default_language
         return {f.id: self.engine.text(f.topic, lang) for f in self.engine.flow.flags}
 
-    def row(self, intake: Any, now: Any) -> dict[str, Any]:
+    def row(self, intake: Any, now: Any, words: NullTranslations) -> dict[str, Any]:
         """What a list or queue row shows of an intake beyond its columns: the badge (the highest
         raised flag's severity and topic), its ending and flags in words, how long it has waited."""
         names, flags = self.flag_names(), {f.id: f for f in self.engine.flow.flags}
@@ -304,7 +352,7 @@ class WebApp:
             "badge": {"severity": top.severity, "topic": names[top.id]} if top else None,
             "outcome": dict(self.outcomes()).get(intake.outcome or "", intake.outcome),
             "flags": [names.get(f, f) for f in intake.flags],
-            "waiting": waited(now - since) if since else None,
+            "waiting": waited(now - since, words) if since else None,
         }
 
     async def queue_page(self, request: Request) -> Response:
@@ -322,7 +370,8 @@ class WebApp:
         found, counts = await self.blocking(self.review.queue, self.high, start)
         now = utcnow()
         shown = found[: len(found) - 1] if len(found) > PAGE else found
-        items = [self.row(q.intake, now) | {"bucket": q.bucket, "position": str(q.position)} for q in shown]
+        words = self.words(request)
+        items = [self.row(q.intake, now, words) | {"bucket": q.bucket, "position": str(q.position)} for q in shown]
         more = str(shown[-1].position) if len(found) > PAGE else None
         return self.render(request, "list.html", queue=True, items=items, counts=counts, more=more, start=start)
 
@@ -342,7 +391,7 @@ class WebApp:
             400 if bad else 200,
             queue=False,
             page=page,
-            rows=[] if bad else [self.row(i, now) for i in page.items],
+            rows=[] if bad else [self.row(i, now, self.words(request)) for i in page.items],
             bad_page=bad,
             filters=filters,
             outcomes=self.outcomes(),
@@ -354,7 +403,7 @@ class WebApp:
         there is none (a place that is not one: the first in the queue)."""
         direction = request.path_params["direction"]
         if direction not in ("next", "prev"):
-            return self.render(request, "message.html", 404, title="Not found", text="There is no such page.")
+            return self.message(request, 404, N_("Not found"), N_("There is no such page."))
         try:
             start = Position.parse(request.query_params.get("at", ""))
         except ValueError:
@@ -385,11 +434,12 @@ class WebApp:
                 found.setdefault(flag_of[screened["screen"]], {"number": number, "at": line.at})
         return found
 
-    def sections(self, intake: Any) -> list[dict[str, Any]]:
+    def sections(self, intake: Any, words: NullTranslations) -> list[dict[str, Any]]:
         """Answers grouped by section, each with the flags it raised; last, the answers the flow
         cannot read any more (it was edited after they were given), with what was stored."""
         lang = self.engine.flow.default_language
-        titles = {s.id: self.engine.text(s.title, lang) for s in self.engine.flow.sections} | {"consent": "Consent"}
+        titles = {s.id: self.engine.text(s.title, lang) for s in self.engine.flow.sections}
+        titles["consent"] = words.gettext("Consent")
         readable = list(self.exporter.answers(intake))
         answers = {step.id: value for step, value, _ in readable}
         raised_by: dict[str, list[str]] = {}  # question -> the raised flags its answer is behind
@@ -402,38 +452,60 @@ class WebApp:
         for step, _value, shown in readable:
             section = "consent" if isinstance(step, model.ConsentStep) else getattr(step, "section", None) or "other"
             if not groups or groups[-1]["id"] != section:
-                groups.append({"id": section, "title": titles.get(section, "Other"), "answers": []})
+                groups.append({"id": section, "title": titles.get(section) or words.gettext("Other"), "answers": []})
             flags = [
                 {"id": f, "topic": names[f], "severity": severity[f]} for f in raised_by.get(step.id, []) if f in names
             ]
-            groups[-1]["answers"].append(
-                {"id": step.id, "question": self.exporter.question_text(step), "answer": shown, "flags": flags}
+            question = (
+                words.gettext("Consent to store and use the answers")
+                if isinstance(step, model.ConsentStep)
+                else self.exporter.question_text(step)
             )
+            groups[-1]["answers"].append({"id": step.id, "question": question, "answer": shown, "flags": flags})
+        gone = words.gettext("(no longer in the questionnaire)")
         unreadable = [
             {
                 "id": step_id,
                 "question": self.exporter.unreadable_question(step_id),
-                "answer": f"{NOT_IN_QUESTIONNAIRE}: {stored_words(value)}",
+                "answer": f"{gone}: {stored_words(value)}",
                 "flags": [],
             }
             for step_id, value in self.exporter.unreadable(intake)
         ]
         if unreadable:
-            groups.append(
-                {"id": "not_in_questionnaire", "title": "No longer in the questionnaire", "answers": unreadable}
-            )
+            title = words.gettext("No longer in the questionnaire")
+            groups.append({"id": "not_in_questionnaire", "title": title, "answers": unreadable})
         return groups
+
+    @staticmethod
+    def urgent_sentence(shown: dict[str, Any], words: NullTranslations) -> str:
+        """``Exporter.urgent_sentence`` for the page, in its language: "urgent text shown at
+        2026-12-05 10:32 UTC (reason); answer later changed to No"."""
+        gettext = words.gettext
+        at = (
+            datetime.fromisoformat(shown["at"]).strftime("%Y-%m-%d %H:%M UTC")
+            if shown["at"]
+            else gettext("an unknown time")
+        )
+        sentence = gettext("urgent text shown at %(at)s (%(reason)s)") % {"at": at, "reason": shown["reason"]}
+        for answer in (a for a in shown["answers"] if a["changed"]):
+            if len(shown["answers"]) == 1:
+                which = gettext("answer")
+            else:
+                which = gettext("answer to “%(question)s”") % {"question": answer["question"]}
+            if answer["display_now"] is None:
+                sentence += "; " + gettext("%(which)s later withdrawn") % {"which": which}
+            else:
+                change = gettext("%(which)s later changed to %(now)s")
+                sentence += "; " + change % {"which": which, "now": answer["display_now"]}
+        return sentence
 
     async def intake_page(self, request: Request) -> Response:
         intake_id = request.path_params["intake_id"]
         view = await self.blocking(self.review.intake_view, intake_id)
         if view is None:
-            return self.render(
-                request,
-                "message.html",
-                404,
-                title="Not found",
-                text="There is no such intake (it may have been erased by the patient).",
+            return self.message(
+                request, 404, N_("Not found"), N_("There is no such intake (it may have been erased by the patient).")
             )
         intake = view.intake
         await self.blocking(self.review.record, self.actor(request), "view", intake_id)
@@ -455,6 +527,7 @@ class WebApp:
         colleagues = []
         if request.state.staff.role == Role.ADMIN:
             colleagues = [m.name for m in await self.blocking(self.accounts.list) if not m.disabled]
+        words = self.words(request)
         return self.render(
             request,
             "intake.html",
@@ -463,8 +536,8 @@ class WebApp:
             colleagues=colleagues,
             flags=flags,
             outcome=outcome,
-            sections=self.sections(intake),
-            urgent_shown=[self.exporter.urgent_sentence(shown) for shown in self.exporter.urgent_shown(intake)],
+            sections=self.sections(intake, words),
+            urgent_shown=[self.urgent_sentence(shown, words) for shown in self.exporter.urgent_shown(intake)],
             transcript=view.transcript,
             screens=self.screens(),
             notes=view.notes,
@@ -495,9 +568,7 @@ class WebApp:
         if to is not None and to != me and to not in {m.name for m in await self.blocking(self.accounts.list)}:
             allowed = False
         if not allowed:
-            return self.render(
-                request, "message.html", 403, title="Not allowed", text="Only admins assign intakes to colleagues."
-            )
+            return self.message(request, 403, N_("Not allowed"), N_("Only admins assign intakes to colleagues."))
         await self.blocking(self.review.assign, intake_id, to, me)
         return RedirectResponse(f"/intakes/{intake_id}", status_code=303)
 
@@ -506,7 +577,7 @@ class WebApp:
         intake_id = request.path_params["intake_id"]
         value = str(dict(await request.form()).get("follow_up", ""))
         if value and value not in FOLLOW_UPS:
-            return self.render(request, "message.html", 400, title="Not a follow-up", text="Choose one of the list.")
+            return self.message(request, 400, N_("Not a follow-up"), N_("Choose one of the list."))
         await self.blocking(self.review.follow_up, intake_id, value or None, self.actor(request))
         return RedirectResponse(f"/intakes/{intake_id}", status_code=303)
 
@@ -522,6 +593,23 @@ class WebApp:
         if text:
             await self.blocking(self.review.add_note, intake_id, self.actor(request), text)
         return RedirectResponse(f"/intakes/{intake_id}#notes", status_code=303)
+
+    async def settings_page(self, request: Request) -> Response:
+        """The member's own settings: the pages' language (none chosen: the browser's)."""
+        member: SignedIn = request.state.staff
+        if request.method == "POST":
+            chosen = str(dict(await request.form()).get("language", ""))
+            language = chosen if chosen in self.languages.languages else None
+            await self.blocking(self.accounts.set_language, member.name, language)
+            await self.blocking(self.review.record, member.name, "language", None, language or "auto")
+            return RedirectResponse("/settings?saved=1", status_code=303)
+        return self.render(
+            request,
+            "settings.html",
+            languages=self.languages.names,
+            chosen=member.language,
+            saved=request.query_params.get("saved") == "1",
+        )
 
     async def flow_page(self, request: Request) -> Response:
         lang = self.engine.flow.default_language
@@ -608,18 +696,18 @@ class WebApp:
 
 PAGE = 25  # intakes to a page of the queue (bot.staff.review.PAGE_SIZE)
 
-#: The follow-ups staff record, in words.
-FOLLOW_UP_WORDS = {"called_back": "called back", "booked": "booked", "no_answer": "no answer"}
 
-
-def waited(how_long: Any) -> str:
-    """ "waiting 2 h 10 min": how long a patient has waited for the clinic, to the minute."""
+def waited(how_long: Any, words: NullTranslations) -> str:
+    """How long a patient has waited for the clinic, to the minute: "waiting 2 h 10 min"."""
     minutes = max(0, int(how_long.total_seconds() // 60))
     days, minutes = divmod(minutes, 24 * 60)
     hours, minutes = divmod(minutes, 60)
+    numbers = {"days": days, "hours": hours, "minutes": minutes}
     if days:
-        return f"waiting {days} d {hours} h"
-    return f"waiting {hours} h {minutes} min" if hours else f"waiting {minutes} min"
+        return words.gettext("waiting %(days)d d %(hours)d h") % numbers
+    if hours:
+        return words.gettext("waiting %(hours)d h %(minutes)d min") % numbers
+    return words.gettext("waiting %(minutes)d min") % numbers
 
 
 def capped(count: int) -> str:

@@ -147,6 +147,8 @@ staff = sa.Table(
     sa.Column("failed_logins", sa.Integer, nullable=False, default=0),
     sa.Column("locked_until", When),
     sa.Column("last_login_at", When),
+    # the staff pages' language ("en", "de"...); none: the browser's, else the flow's default
+    sa.Column("language", sa.String(16)),
 )
 
 notes = sa.Table(

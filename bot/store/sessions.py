@@ -17,11 +17,16 @@ def add(tx: Tx, digest: str, staff_id: int, now: datetime) -> None:
 
 
 def find(tx: Tx, digest: str) -> sa.Row | None:
-    """The session with this digest and its member's current name and role; None when there is no
+    """The session with this digest and its member's current name, role and language; None when there is no
     such session or its member is disabled (the role is read here, never trusted from a cookie)."""
     return tx.conn.execute(
         sa.select(
-            staff_sessions.c.id, staff_sessions.c.created_at, staff_sessions.c.last_seen_at, staff.c.name, staff.c.role
+            staff_sessions.c.id,
+            staff_sessions.c.created_at,
+            staff_sessions.c.last_seen_at,
+            staff.c.name,
+            staff.c.role,
+            staff.c.language,
         )
         .join(staff, staff.c.id == staff_sessions.c.staff_id)
         .where(staff_sessions.c.token_hash == digest, staff.c.disabled_at.is_(None))
