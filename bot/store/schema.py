@@ -78,12 +78,23 @@ intakes = sa.Table(
         sqlite_where=sa.text("reviewed_at IS NULL"),
         postgresql_where=sa.text("reviewed_at IS NULL"),
     ),
-    sa.Index("ix_intakes_waiting", "waiting_since", "id"),
-    sa.Index("ix_intakes_human", "human_requested_at", "id"),
-    sa.Index("ix_intakes_urgent_shown", "urgent_shown_at", "id"),
-    sa.Index("ix_intakes_acknowledged", "acknowledged_at"),
-    sa.Index("ix_intakes_assigned", "assigned_to", "created_at", "id"),
-    sa.Index("ix_intakes_follow_up", "follow_up", "created_at", "id"),
+    *(
+        # sparse columns, indexed only where set (a turn leaving them empty writes no entry)
+        sa.Index(
+            name,
+            *columns,
+            sqlite_where=sa.text(f"{columns[0]} IS NOT NULL"),
+            postgresql_where=sa.text(f"{columns[0]} IS NOT NULL"),
+        )
+        for name, columns in (
+            ("ix_intakes_waiting", ("waiting_since", "id")),
+            ("ix_intakes_human", ("human_requested_at", "id")),
+            ("ix_intakes_urgent_shown", ("urgent_shown_at", "id")),
+            ("ix_intakes_acknowledged", ("acknowledged_at",)),
+            ("ix_intakes_assigned", ("assigned_to", "created_at", "id")),
+            ("ix_intakes_follow_up", ("follow_up", "created_at", "id")),
+        )
+    ),
     sa.Index("ix_intakes_source", "source"),
     sqlite_autoincrement=True,  # an erased intake's id never comes back (migration 0003)
 )

@@ -32,17 +32,23 @@ depends_on = None
 When = sa.DateTime(timezone=True)
 UNREVIEWED = sa.text("reviewed_at IS NULL")
 
-#: name -> (columns, partial-index condition or None)
+
+def _set(column: str) -> sa.TextClause:
+    return sa.text(f"{column} IS NOT NULL")
+
+
+#: name -> (columns, partial-index condition or None). The sparse columns are indexed only where
+#: set: small indexes, and a turn that leaves them empty (nearly every turn) writes none of them.
 INDEXES: dict[str, tuple[list[str], sa.TextClause | None]] = {
     "ix_intakes_created": (["created_at", "id"], None),
     "ix_intakes_severity": (["severity", "created_at", "id"], None),
     "ix_intakes_unreviewed": (["created_at", "id"], UNREVIEWED),
-    "ix_intakes_waiting": (["waiting_since", "id"], None),
-    "ix_intakes_human": (["human_requested_at", "id"], None),
-    "ix_intakes_urgent_shown": (["urgent_shown_at", "id"], None),
-    "ix_intakes_acknowledged": (["acknowledged_at"], None),
-    "ix_intakes_assigned": (["assigned_to", "created_at", "id"], None),
-    "ix_intakes_follow_up": (["follow_up", "created_at", "id"], None),
+    "ix_intakes_waiting": (["waiting_since", "id"], _set("waiting_since")),
+    "ix_intakes_human": (["human_requested_at", "id"], _set("human_requested_at")),
+    "ix_intakes_urgent_shown": (["urgent_shown_at", "id"], _set("urgent_shown_at")),
+    "ix_intakes_acknowledged": (["acknowledged_at"], _set("acknowledged_at")),
+    "ix_intakes_assigned": (["assigned_to", "created_at", "id"], _set("assigned_to")),
+    "ix_intakes_follow_up": (["follow_up", "created_at", "id"], _set("follow_up")),
     "ix_intakes_source": (["source"], None),
 }
 
