@@ -257,14 +257,16 @@ class Tx:
         (intake.id,) = self.driver.execute(self.sql.create_intake, self.sql.new_intake_values(intake)).fetchone()
         return intake
 
-    def save_intake(self, intake: Intake) -> None:
-        """Write what a turn changes (never the review mark, which staff may set meanwhile).
+    def save_intake(self, intake: Intake, *, ranked: bool = False) -> None:
+        """Write what a turn changes (never the review mark, which staff may set meanwhile); its
+        ``severity`` too when ``ranked`` (the turn changed it).
 
         Raises Stale if the stored intake is no longer the version this one was read as (marked
         abandoned or erased since): a copy kept in memory between turns is only checked here,
         which saves every turn a read.
         """
-        if self.driver.execute(self.sql.save_intake, self.sql.intake_values(intake)).rowcount != 1:
+        statement = self.sql.save_ranked_intake if ranked else self.sql.save_intake
+        if self.driver.execute(statement, self.sql.intake_values(intake, ranked)).rowcount != 1:
             raise Stale(intake.id)
         intake.version += 1
 
