@@ -309,3 +309,22 @@ def test_migration_0010_goes_down_and_up_again(empty_database_url: str) -> None:
             assert [(i.severity, i.assigned_to) for i in [tx.intake(1)]] == [(0, None)]
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("sort", ["date", "severity"])
+def test_previous_pages_are_the_same_pages_read_upwards(store: Store, world: dict[str, int], sort: str) -> None:
+    pages, after = [], None
+    with store.transaction(read_only=True) as tx:
+        while True:
+            page = q.list_page(tx, Search(), sort, after, size=4, counts=False)
+            pages.append(page)
+            if page.next is None:
+                break
+            after = page.next
+        assert pages[0].previous is None and all(p.previous is not None for p in pages[1:])
+        back = pages[-1]
+        for expected in reversed(pages[:-1]):
+            back = q.list_page(tx, Search(), sort, None, size=4, before=back.previous, counts=False)
+            assert [i.id for i in back.items] == [i.id for i in expected.items]
+            assert back.next is not None
+        assert back.previous is None  # the first page again: nothing above it

@@ -164,6 +164,8 @@ def test_pagination_and_date_and_status_filters(skin: Engine, store: Store, app)
     following = re.search(r'href="/intakes\?([^"]*)" rel="next"', first.text).group(1).replace("&amp;", "&")
     second = client.get(f"/intakes?{following}")
     assert "P29 " in second.text and "P0 " not in second.text and 'rel="next"' not in second.text
+    back = re.search(r'href="/intakes\?([^"]*)" rel="prev"', second.text).group(1).replace("&amp;", "&")
+    assert client.get(f"/intakes?{back}").text.count('href="/intakes/') == first.text.count('href="/intakes/')
     assert client.get("/intakes?after=nonsense").status_code == 400
     recent = client.get(f"/?since={(now - timedelta(days=2)).date()}")
     assert "3 intakes." in recent.text

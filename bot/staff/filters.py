@@ -49,6 +49,7 @@ class Filters:
     page: int = 1  # the API's pages (the list's page by ``after``)
     sort: str = "date"  # or "severity"
     after: str | None = None  # where the list's page begins (``bot.store.queue.Cursor``, as text)
+    before: str | None = None  # or where it ends (the page above it)
     review: str | None = None  # "reviewed" or "unreviewed"
     acknowledged: bool = False
     mine: bool = False  # assigned to the member looking
@@ -57,7 +58,7 @@ class Filters:
 
     #: The parameters of the full list (any of them in ``/``'s query means the list, not the queue).
     NAMES = (
-        "status", "outcome", "flag", "source", "since", "until", "q", "page", "sort", "after",
+        "status", "outcome", "flag", "source", "since", "until", "q", "page", "sort", "after", "before",
         "review", "acknowledged", "mine", "waiting", "follow_up",
     )  # fmt: skip
 
@@ -87,6 +88,7 @@ class Filters:
             page=page,
             sort=query.get("sort") if query.get("sort") in SORTS else "date",
             after=(query.get("after") or "").strip()[:64] or None,
+            before=(query.get("before") or "").strip()[:64] or None,
             review=query.get("review") if query.get("review") in ("reviewed", "unreviewed") else None,
             acknowledged=query.get("acknowledged") == "1",
             mine=query.get("mine") == "1",
@@ -123,6 +125,7 @@ class Filters:
             "page": self.page,
             "sort": self.sort if self.sort != "date" else None,
             "after": self.after,
+            "before": self.before,
             "review": self.review,
             "acknowledged": "1" if self.acknowledged else None,
             "mine": "1" if self.mine else None,

@@ -44,10 +44,12 @@ class Review:
         with self.store.transaction(read_only=True) as tx:
             return queue.walk(tx, high, size + 1, start), queue.bucket_counts(tx, high)
 
-    def list_page(self, filters: Filters, me: str, after: Cursor | None, size: int = PAGE_SIZE) -> ListPage:
-        """A page of the full list, keyset-paged from ``after``."""
+    def list_page(
+        self, filters: Filters, me: str, after: Cursor | None, size: int = PAGE_SIZE, before: Cursor | None = None
+    ) -> ListPage:
+        """A page of the full list, keyset-paged from ``after`` (or up to ``before``)."""
         with self.store.transaction(read_only=True) as tx:
-            return queue.list_page(tx, filters.to_search(me), filters.sort, after, size)
+            return queue.list_page(tx, filters.to_search(me), filters.sort, after, size, before=before)
 
     def position(self, high: int, intake_id: int) -> Position | None:
         with self.store.transaction(read_only=True) as tx:
@@ -105,6 +107,11 @@ class Review:
             # Yielded once the transaction is over: a download that stalls must hold no snapshot
             # (nor one of the pool's connections) while it waits.
             yield found
+
+    def intake(self, intake_id: int) -> Intake | None:
+        """The intake alone (no transcript), or None when it is not there."""
+        with self.store.transaction(read_only=True) as tx:
+            return tx.intake(intake_id)
 
     def intake_view(self, intake_id: int) -> IntakeView | None:
         """The intake, its transcript and notes, in one read transaction."""

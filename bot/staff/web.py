@@ -51,7 +51,7 @@ from bot.staff.accounts import Accounts
 from bot.staff.exports import FORMATS, Exporter, stored_words
 from bot.staff.filters import AuditFilters, Filters
 from bot.staff.i18n import ACTION_WORDS, FOLLOW_UP_WORDS, N_, SEVERITY_WORDS, STATUS_WORDS, StaffLanguages
-from bot.staff.review import Review
+from bot.staff.review import PAGE_SIZE, Review
 from bot.staff.roles import Role
 from bot.staff.sessions import Clock, Lifetime, Sessions, SignedIn
 from bot.store import Store, utcnow
@@ -369,21 +369,25 @@ class WebApp:
                 start = None
         found, counts = await self.blocking(self.review.queue, self.high, start)
         now = utcnow()
-        shown = found[: len(found) - 1] if len(found) > PAGE else found
+        shown = found[:PAGE_SIZE]
         words = self.words(request)
         items = [self.row(q.intake, now, words) | {"bucket": q.bucket, "position": str(q.position)} for q in shown]
-        more = str(shown[-1].position) if len(found) > PAGE else None
+        more = str(shown[-1].position) if len(found) > PAGE_SIZE else None
         return self.render(request, "list.html", queue=True, items=items, counts=counts, more=more, start=start)
 
     async def intake_list(self, request: Request) -> Response:
         filters = Filters.from_query(dict(request.query_params))
-        after, bad = None, False
-        if filters.after:
-            try:
-                after = Cursor.parse(filters.after, filters.sort)
-            except ValueError:
-                bad = True
-        page = await self.blocking(self.review.list_page, filters, self.actor(request), after)
+        cursors: dict[str, Cursor | None] = {"after": None, "before": None}
+        bad = False
+        for name in cursors:
+            if text := getattr(filters, name):
+                try:
+                    cursors[name] = Cursor.parse(text, filters.sort)
+                except ValueError:
+                    bad = True
+        page = await self.blocking(
+            self.review.list_page, filters, self.actor(request), cursors["after"], before=cursors["before"]
+        )
         now = utcnow()
         return self.render(
             request,
@@ -561,10 +565,10 @@ class WebApp:
         form = dict(await request.form())
         me, admin = self.actor(request), request.state.staff.role == Role.ADMIN
         to = str(form.get("to", "")).strip()[:64] or None
-        view = await self.blocking(self.review.intake_view, intake_id)
-        if view is None:
+        intake = await self.blocking(self.review.intake, intake_id)
+        if intake is None:
             return RedirectResponse(f"/intakes/{intake_id}", status_code=303)
-        allowed = admin or to == me or (to is None and view.intake.assigned_to == me)
+        allowed = admin or to == me or (to is None and intake.assigned_to == me)
         if to is not None and to != me and to not in {m.name for m in await self.blocking(self.accounts.list)}:
             allowed = False
         if not allowed:
@@ -692,9 +696,6 @@ class WebApp:
         from bot.staff.openapi import document
 
         return JSONResponse(document())
-
-
-PAGE = 25  # intakes to a page of the queue (bot.staff.review.PAGE_SIZE)
 
 
 def waited(how_long: Any, words: NullTranslations) -> str:

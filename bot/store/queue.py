@@ -214,8 +214,9 @@ class ListPage:
     items: list[Intake]
     total: int  # capped at CAP + 1
     counts: dict[str, int]  # per status, each capped
-    next: Cursor | None  # the next page's start; None on the last page
+    next: Cursor | None  # the next (older) page's start, ``?after=``; None on the last page
     sources: list[str]
+    previous: Cursor | None = None  # the previous (newer) page's end, ``?before=``; None on the first
 
 
 def _index(which: Search, sort: str) -> str | None:
@@ -242,29 +243,61 @@ def _sort_key(sort: str) -> list[sa.ColumnElement]:
 
 
 def list_page(
-    tx: Tx, which: Search, sort: str = "date", after: Cursor | None = None, size: int = 25, *, counts: bool = True
+    tx: Tx,
+    which: Search,
+    sort: str = "date",
+    after: Cursor | None = None,
+    size: int = 25,
+    *,
+    before: Cursor | None = None,
+    counts: bool = True,
 ) -> ListPage:
-    """One page of the list, newest (or gravest, then newest) first, from ``after``."""
+    """One page of the list, newest (or gravest, then newest) first: from just beyond ``after``,
+    or the page just above ``before`` (read upwards, then turned). One query for the rows:
+    ``size + 1`` tell whether there are more in the direction read; the other direction has more
+    because the cursor came from a row of the page beside this one."""
     conditions = which.where()
     key = _sort_key(sort)
     query = sa.select(intakes).where(*conditions)
     if (index := _index(which, sort)) != "":
         query = along(query, index)
-    if after is not None:
-        there: list[sa.ColumnElement] = [sa.literal(after.at, When), sa.literal(after.id, sa.BigInteger)]
-        if sort == "severity":
-            there.insert(0, sa.literal(after.severity or 0, sa.SmallInteger))
-        query = query.where(sa.tuple_(*key) < sa.tuple_(*there))
-    rows = list(tx.conn.execute(query.order_by(*(k.desc() for k in key)).limit(size + 1)))
-    items = [Intake.from_row(r) for r in rows[:size]]
-    last = items[-1] if items and len(rows) > size else None
-    following = Cursor(last.created_at, last.id, last.severity if sort == "severity" else None) if last else None
+    upwards = before is not None and after is None
+    cursor = before if upwards else after
+    if cursor is not None:
+        query = query.where(
+            sa.tuple_(*key) > _there(cursor, sort) if upwards else sa.tuple_(*key) < _there(cursor, sort)
+        )
+    order = [k.asc() for k in key] if upwards else [k.desc() for k in key]
+    rows = list(tx.conn.execute(query.order_by(*order).limit(size + 1)))
+    more, rows = len(rows) > size, rows[:size]
+    items = [Intake.from_row(r) for r in (rows[::-1] if upwards else rows)]
+    # read upwards: older rows exist (``before`` is one); read down: newer exist past ``after``
+    older, newer = (True, more) if upwards else (more, cursor is not None)
+    older, newer = older and bool(items), newer and bool(items)
     by_status: dict[str, int] = {}
     if counts and not which.where(with_status=False):
         # Per status only over every intake: with another filter, a status that has few of its
         # matches would be counted by reading every intake of that status (250 ms at 100,000).
         by_status = {s.value: capped_count(tx, [c.status == s.value]) for s in IntakeStatus}
-    return ListPage(items, capped_count(tx, conditions), by_status, following, distinct_sources(tx))
+    return ListPage(
+        items,
+        capped_count(tx, conditions),
+        by_status,
+        _cursor(items[-1], sort) if older else None,
+        distinct_sources(tx),
+        _cursor(items[0], sort) if newer else None,
+    )
+
+
+def _there(cursor: Cursor, sort: str) -> sa.Tuple:
+    there: list[sa.ColumnElement] = [sa.literal(cursor.at, When), sa.literal(cursor.id, sa.BigInteger)]
+    if sort == "severity":
+        there.insert(0, sa.literal(cursor.severity or 0, sa.SmallInteger))
+    return sa.tuple_(*there)
+
+
+def _cursor(intake: Intake, sort: str) -> Cursor:
+    return Cursor(intake.created_at, intake.id, intake.severity if sort == "severity" else None)
 
 
 def distinct_sources(tx: Tx) -> list[str]:
