@@ -15,9 +15,10 @@ at 100,000 intakes, on SQLite and PostgreSQL. This builds such a database with t
   are ANALYZEd after the load, as autovacuum would soon do; SQLite is left as the store leaves it.
 - each page ``--runs`` times (default 30) after two warm-up requests: median and p95.
 
-Pages: the queue (and further down it), the list newest first and by severity, each filter, a
-page deep down (the 90,000th intake on: a keyset cursor), an intake and "next in queue", and
-the text search ``?q=`` (whatever SQL it has: another change replaces it).
+Pages: the queue, the list newest first and by severity, each filter (and two combinations that
+match a few intakes or none: the worst case, where the whole table is read once), a page deep
+down (the 90,000th intake on: a keyset cursor), an intake and "next in queue", and the text
+search ``?q=`` (whatever SQL it has: another change replaces it).
 
 Run: ``.venv/bin/python benchmarks/staff_pages_bench.py`` (SQLite in a temporary file);
 ``--postgres`` for a temporary database on the PostgreSQL at 127.0.0.1:5432 (trust auth);
@@ -210,6 +211,8 @@ def pages(store: Store, engine: Engine) -> list[tuple[str, str]]:
         (f"filter ending {ending}", f"/intakes?outcome={ending}"),
         ("filter source=flyer", "/intakes?source=flyer"),
         ("filter since 30 days", f"/intakes?since={month}"),
+        ("filter matching a few (declined + rare flag)", f"/intakes?status=declined&flag={rare}"),
+        ("filter matching none (in progress + ending)", f"/intakes?status=in_progress&outcome={ending}"),
         ("unreviewed by severity", "/intakes?review=unreviewed&sort=severity"),
         ("waiting for us by severity", "/intakes?waiting=1&sort=severity"),
         ("text search ?q=pat", "/intakes?q=pat"),
@@ -241,7 +244,7 @@ async def time_pages(store: Store, engine: Engine, runs: int) -> list[tuple[str,
             results.append(
                 (name, statistics.median(times), times[min(len(times) - 1, round(0.95 * (len(times) - 1)))], listed)
             )
-            print(f"  {name:<40} {1000 * results[-1][1]:7.1f} {1000 * results[-1][2]:7.1f}  {listed:>4}", flush=True)
+            print(f"  {name:<46} {1000 * results[-1][1]:7.1f} {1000 * results[-1][2]:7.1f}  {listed:>4}", flush=True)
     return results
 
 
@@ -276,7 +279,7 @@ def main(args: argparse.Namespace) -> int:
                 accounts.add(colleague, PASSWORD, "reviewer")
             kind = "PostgreSQL" if args.postgres else "SQLite on disk"
             print(f"Staff pages at {args.intakes:,} intakes ({kind}; {made}); {args.runs} requests each, ms")
-            print(f"  {'page':<40} {'median':>7} {'p95':>7}  rows")
+            print(f"  {'page':<46} {'median':>7} {'p95':>7}  rows")
             results = asyncio.run(time_pages(store, engine, args.runs))
         finally:
             store.close()

@@ -258,19 +258,29 @@ def list_page(
     because the cursor came from a row of the page beside this one."""
     conditions = which.where()
     key = _sort_key(sort)
-    query = sa.select(intakes).where(*conditions)
-    if (index := _index(which, sort)) != "":
-        query = along(query, index)
     upwards = before is not None and after is None
     cursor = before if upwards else after
-    if cursor is not None:
-        query = query.where(
-            sa.tuple_(*key) > _there(cursor, sort) if upwards else sa.tuple_(*key) < _there(cursor, sort)
-        )
-    order = [k.asc() for k in key] if upwards else [k.desc() for k in key]
-    rows = list(tx.conn.execute(query.order_by(*order).limit(size + 1)))
-    more, rows = len(rows) > size, rows[:size]
-    items = [Intake.from_row(r) for r in (rows[::-1] if upwards else rows)]
+    # The keys of the matches, up to CAP + 1, in whatever order the database finds them: their
+    # number is the page's count; when they are few (an ending or flag seldom seen, a name) the
+    # page is picked from them here. Walking the sort's index for those would read it through
+    # (0.3 s at 100,000 on SQLite, against 80 ms for reading the table once); when they are many,
+    # the walk stops at its 25th match.
+    found = list(tx.conn.execute(sa.select(*key).where(*conditions).limit(CAP + 1)))
+    total = len(found)
+    if total <= CAP:
+        rows, more = _pick(tx, found, sort, cursor, upwards, size)
+    else:
+        query = sa.select(intakes).where(*conditions)
+        if (index := _index(which, sort)) != "":
+            query = along(query, index)
+        if cursor is not None:
+            there = _there(cursor, sort)
+            query = query.where(sa.tuple_(*key) > there if upwards else sa.tuple_(*key) < there)
+        order = [k.asc() for k in key] if upwards else [k.desc() for k in key]
+        rows = list(tx.conn.execute(query.order_by(*order).limit(size + 1)))
+        more, rows = len(rows) > size, rows[:size]
+        rows = rows[::-1] if upwards else rows
+    items = [Intake.from_row(r) for r in rows]
     # read upwards: older rows exist (``before`` is one); read down: newer exist past ``after``
     older, newer = (True, more) if upwards else (more, cursor is not None)
     older, newer = older and bool(items), newer and bool(items)
@@ -281,12 +291,35 @@ def list_page(
         by_status = {s.value: capped_count(tx, [c.status == s.value]) for s in IntakeStatus}
     return ListPage(
         items,
-        capped_count(tx, conditions),
+        total,
         by_status,
         _cursor(items[-1], sort) if older else None,
         distinct_sources(tx),
         _cursor(items[0], sort) if newer else None,
     )
+
+
+def _pick(
+    tx: Tx, found: list[sa.Row], sort: str, cursor: Cursor | None, upwards: bool, size: int
+) -> tuple[list[sa.Row], bool]:
+    """The page among a few matches' keys (``list_page``), newest (gravest) first, its rows read
+    by id; and whether there are more beyond it in the direction read."""
+    keys = sorted((_key(row, sort) for row in found), reverse=True)
+    if cursor is None:
+        beyond = keys
+    else:
+        there = _key(cursor, sort)
+        beyond = [k for k in keys if k > there] if upwards else [k for k in keys if k < there]
+    chosen = beyond[-size:] if upwards else beyond[:size]
+    ids = [k[-1] for k in chosen]
+    rows = {row.id: row for row in tx.conn.execute(sa.select(intakes).where(c.id.in_(ids)))} if ids else {}
+    return [rows[i] for i in ids if i in rows], len(beyond) > size
+
+
+def _key(row: sa.Row | Cursor, sort: str) -> tuple:
+    """A row's (or a cursor's) place in the list's order, as Python compares it."""
+    at = _as_utc(row.created_at if isinstance(row, sa.Row) else row.at)
+    return ((row.severity or 0), at, row.id) if sort == "severity" else (at, row.id)
 
 
 def _there(cursor: Cursor, sort: str) -> sa.Tuple:
