@@ -19,8 +19,10 @@ A place in the queue (``Position``) is the bucket, the bucket's time and the id:
 page deep down costs what the first does. Its counts are capped (``CAP``): counting up to a
 thousand reads at most that many index entries, where an exact count reads every match (the
 whole table for "all intakes"); a clinic needs "more than a thousand" to know the list is long,
-not the exact figure. An estimate (PostgreSQL's planner rows) would be cheaper still but is not
-there on SQLite and can be off by a factor for a filter.
+not the exact figure. A kept count (a counter row per status) would add a write to every turn
+that changes a status, and still not count a filter; an estimate (PostgreSQL's planner rows) is
+not there on SQLite and can be off by a factor for a filter. The keys read for the count serve a
+filter that matches few: its page is picked from them (``list_page``).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from bot.store.review import Search, along, human_waiting, urgent_pending
 from bot.store.schema import When, intakes
 from bot.store.store import Tx
 
-#: Counts stop at this many: "1000+" (see the module's note).
+#: Counts stop at this many: "1,000+" (see the module's note).
 CAP = 1000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 c = intakes.c
