@@ -72,6 +72,7 @@ from bot.staff.filters import Filters  # noqa: E402
 from bot.staff.web import create_app  # noqa: E402
 from bot.store import Store  # noqa: E402
 from bot.store.schema import intakes, messages  # noqa: E402
+from bot.store.search_index import fill_missing  # noqa: E402
 
 FLOW = ROOT / "flows" / "skin_botox.yaml"
 TOKEN = "123456:" + "A" * 35
@@ -133,6 +134,7 @@ def fill(store: Store, count: int, rng: random.Random) -> int:
             if transcript:
                 conn.execute(messages.insert(), transcript)
             copied += len(transcript)
+        fill_missing(conn)  # the copies' search texts, as a turn would have written them
     return copied
 
 

@@ -39,6 +39,7 @@ from bot.failures import log_failure
 from bot.jobs import Job, Jobs
 from bot.jobs.quiet_intakes import QuietIntakes
 from bot.jobs.retention import Retention
+from bot.jobs.search_index import SearchIndex
 from bot.jobs.seen_updates import SeenUpdates
 from bot.store import Store
 
@@ -102,6 +103,7 @@ class Runtime:
                 on_abandoned=channel.forget_kept if channel is not None else None,
             ),
             SeenUpdates(self.store),
+            SearchIndex(self.store),
         ]
         if settings.retention_days:
             log.info("intakes are erased %d days after their last activity (RETENTION_DAYS)", settings.retention_days)

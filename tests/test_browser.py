@@ -7,6 +7,7 @@ is ``python -m bot serve`` as a separate process on the same database.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -48,7 +49,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with FakeTelegram() as fake:
         bot = BotProcess(fake, database).start()
         try:
-            eve = TelegramPatient(fake, 501)
+            eve = TelegramPatient(fake, 501, first_name="Eve", username="eve_s")  # her profile in every update
             fake.send_command(501, "/start website", first_name="Eve", username="eve_s")
             eve.expect("automated assistant")
             eve.tap("Continue", expect="Before we start")
@@ -158,3 +159,98 @@ def test_the_flow_diagram_renders_offline(page: Page) -> None:
     page.goto("/flow")
     expect(page.locator(".diagram svg")).to_be_visible(timeout=15_000)
     expect(page.get_by_text("age_band")).not_to_have_count(0)
+
+
+def _view_box(page: Page) -> list[float]:
+    return [float(n) for n in page.locator(".diagram svg").get_attribute("viewBox").split()]
+
+
+def test_the_questionnaire_page_says_when_each_question_is_asked_and_what_it_raises(page: Page) -> None:
+    log_in(page)
+    page.get_by_role("link", name="Questionnaire").click()
+    asked = page.locator("#step-toxin_symptoms_now")
+    # a conditional question: when it is asked, in words, never condition syntax
+    expect(asked.locator(".step-head")).to_contain_text("Q3")
+    expect(asked.locator("p.when")).to_have_text(
+        "Asked only when Q2 “Have you ever had botulinum toxin injections (such as…” is "
+        "“Yes, in the last 4 weeks”, “Yes, 1 to 3 months ago” or “I'm not sure”."
+    )
+    # the flag its answer raises, with its severity and staff topic, and where it leads at once
+    urgent = asked.locator(".raises li")
+    expect(urgent.locator(".flag")).to_have_text("urgent")
+    expect(urgent).to_contain_text("Symptoms now after a recent injection")
+    expect(urgent).to_contain_text("Raised when the answer is “Yes”.")
+    expect(urgent).to_contain_text(
+        "Stops the questions at once and shows the ending: “Urgent: medical help now for symptoms after an injection”"
+    )
+    pregnancy = page.locator("#step-pregnancy .raises li")
+    expect(pregnancy.locator(".flag")).to_have_text("high")
+    expect(pregnancy).to_contain_text("Pregnancy, trying to get pregnant, or breastfeeding")
+    # an ending by its words for staff, and when it is shown
+    ending = page.locator("#step-under_18_end")
+    expect(ending).to_contain_text("Ending: Under 18: questions stopped")
+    expect(ending.locator("p.when")).to_have_text("Shown when Q1 “How old are you?” is “Under 18”.")
+    # the link from an urgent flag goes to its ending
+    urgent.get_by_role("link").click()
+    expect(page).to_have_url(re.compile(r"/flow#step-urgent_care$"))
+
+
+def test_the_diagram_zooms_pans_and_shows_one_section(page: Page) -> None:
+    log_in(page)
+    page.goto("/flow")
+    svg = page.locator(".diagram svg")
+    expect(svg).to_be_visible(timeout=15_000)
+    level = page.locator("[data-zoom-level]")
+    # 39 steps do not fit a page at a readable size: it opens at natural size, at the start
+    expect(level).to_have_text("100%")
+    page.locator(".diagram").scroll_into_view_if_needed()
+    expect(svg.get_by_text("welcome (info)")).to_be_in_viewport()
+    expect(svg.get_by_text("routine (ending)")).not_to_be_in_viewport()  # far below: move or zoom to see
+    start = _view_box(page)
+    page.get_by_role("button", name="Zoom in").click()
+    expect(level).to_have_text("125%")
+    closer = _view_box(page)
+    assert closer[2] == pytest.approx(start[2] / 1.25) and closer[3] == pytest.approx(start[3] / 1.25)
+    page.get_by_role("button", name="Fit").click()
+    whole = _view_box(page)
+    assert whole[2] > 2 * start[2] and whole[3] > 2 * start[3]  # everything, small
+    assert int(level.inner_text().rstrip("%")) < 50
+    page.get_by_role("button", name="100%").click()
+    expect(level).to_have_text("100%")
+    # dragging moves the picture with the pointer
+    box = page.locator(".diagram").bounding_box()
+    before = _view_box(page)
+    page.mouse.move(box["x"] + 500, box["y"] + 400)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 300, box["y"] + 250, steps=5)
+    page.mouse.up()
+    after = _view_box(page)
+    assert after[0] == pytest.approx(before[0] + 200, abs=2) and after[1] == pytest.approx(before[1] + 150, abs=2)
+    # the keyboard zooms too, once the diagram has the focus
+    page.locator(".diagram").focus()
+    page.keyboard.press("-")
+    expect(level).to_have_text("80%")
+    # one section at a time: choosing it shows it (the form sends itself)
+    page.get_by_label("Show").select_option(label="Your skin")
+    expect(page).to_have_url(re.compile(r"/flow\?section=skin#diagram$"))
+    expect(svg.get_by_text("line_areas (multi)")).to_have_count(1, timeout=15_000)
+    expect(svg.get_by_text("allergy_signs_now (in Safety check)")).to_have_count(1)  # the way in
+    expect(svg.get_by_text("toxin_last_time (single)")).to_have_count(0)
+    expect(page.get_by_label("Show")).to_have_value("skin")
+
+
+def test_without_javascript_the_page_still_explains_and_picks_a_section(browser: Browser, site: str) -> None:
+    context = browser.new_context(base_url=site, java_script_enabled=False)
+    page = context.new_page()
+    try:
+        log_in(page)
+        page.goto("/flow")
+        expect(page.locator("#step-pregnancy .raises .flag")).to_have_text("high")
+        expect(page.get_by_role("button", name="Zoom in")).to_be_hidden()  # nothing that cannot work
+        page.get_by_label("Show").select_option(label="Health")
+        page.get_by_role("button", name="Show").click()  # the picker is a plain form
+        expect(page).to_have_url(re.compile(r"/flow\?section=health#diagram$"))
+        expect(page.locator(".diagram pre")).to_contain_text('state "Q13 pregnancy (single)" as pregnancy')
+        expect(page.locator(".diagram pre")).not_to_contain_text("toxin_last_time")
+    finally:
+        context.close()

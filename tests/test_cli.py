@@ -143,11 +143,40 @@ def test_diagram_is_mermaid_with_conditions_and_endings(cli) -> None:
     assert result.returncode == 0
     out = result.stdout
     assert "stateDiagram-v2" in out
-    assert "consent --> declined: next [consent = decline]" in out
-    assert "concerns --> sweat_scale: next [concerns has sweat]" in out
-    assert "breathing_now --> urgent: finish [any urgent flag]" in out
+    assert "consent --> declined: consent = decline" in out
+    assert "concerns --> sweat_scale: concerns has sweat" in out
+    assert "age --> minor: age < 18" in out  # operators as they are
+    assert "breathing_now --> urgent: urgent - any urgent flag" in out  # an urgent answer ends the questions
+    assert "  welcome --> consent\n" in out  # always: no label
     assert 'state "urgent (ending, urgent)" as urgent' in out
     assert "routine --> [*]" in out
+    assert "Class welcome s_default" in out  # no step drawn as the current one
+
+
+def test_the_diagram_leaves_out_ways_the_engine_never_takes(skin) -> None:
+    """From skin_concerns the engine tries sweat_areas, sweat_since, sweat_pattern and
+    sweat_severity in order, all shown on the same condition: only the first is ever taken."""
+    from bot.diagram import mermaid
+
+    out = mermaid(skin)
+    assert "skin_concerns --> sweat_areas: skin_concerns has sweating" in out
+    assert "skin_concerns --> sweat_since" not in out and "skin_concerns --> sweat_severity" not in out
+    assert "sweat_areas --> sweat_since: skin_concerns has sweating" in out  # the next in line
+    assert out.count(" --> ") < 100  # 39 steps' ways, where the machine has 190 transitions
+    assert len(skin.transitions) > 150
+
+
+def test_the_diagram_of_one_section_shows_its_steps_and_the_ways_in_and_out(skin) -> None:
+    from bot.diagram import mermaid
+
+    out = mermaid(skin, "skin")
+    assert 'state "Q6 line_areas (multi)" as line_areas' in out  # numbered as on the questionnaire page
+    assert 'state "Q4 allergy_signs_now (in Safety check)" as allergy_signs_now' in out  # the way in
+    assert 'state "Q13 pregnancy (in Health)" as pregnancy' in out  # the way out
+    assert "toxin_last_time" not in out and "routine" not in out  # nothing further away
+    assert "class allergy_signs_now,pregnancy outside" in out and "[*]" not in out
+    endings = mermaid(skin, "_end")
+    assert "routine --> [*]" in endings and "review_answers --> points_to_discuss: any high flag" in endings
 
 
 def test_errors_a_person_can_cause_are_one_tree_with_their_exit_codes(capsys, monkeypatch, tmp_path: Path) -> None:

@@ -360,3 +360,16 @@ def test_withdrawing_consent_later_keeps_nothing(all_types: Engine) -> None:
     assert all_types.choose(conv, "decline").finished
     assert conv.state == "declined" and conv.answers == {"consent": "decline"} and conv.flags == []
     assert conv.path == ["welcome", "consent"]
+
+
+def test_an_ending_without_a_topic_is_named_by_its_first_words(all_types: Engine, skin: Engine) -> None:
+    from bot.engine.texts import first_words
+
+    assert skin.outcome_topic("points_to_discuss") == "Completed, with points to discuss at the consultation"
+    assert skin.outcome_topic("points_to_discuss", "de") == "Abgeschlossen, mit Punkten für die Beratung"
+    assert all_types.outcome_topic("declined") == "Nothing was stored."
+    assert skin.outcome_topic("gone_since_an_edit") == "gone_since_an_edit"  # an ending the flow lost
+    cut = first_words("Thank you for completing the questionnaire! You told us what you would like to change.")
+    assert cut == "Thank you for completing the questionnaire! You told us…"
+    assert len(cut) <= 60
+    assert first_words("First line.\n\nSecond paragraph.") == "First line."

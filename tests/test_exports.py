@@ -73,6 +73,11 @@ def test_json_export_has_answers_flags_and_ending(skin: Engine, filled: Store) -
         {"id": "pregnancy", "severity": "high", "topic": "Pregnancy, trying to get pregnant, or breastfeeding"}
     ]
     assert data[1]["language"] == "de" and data[1]["outcome"] == "points_to_discuss"
+    # the ending in words for staff, in the flow's default language like the flags' topics
+    assert first["outcome_topic"] == "Completed, no points to discuss"
+    assert data[1]["outcome_topic"] == "Completed, with points to discuss at the consultation"
+    assert data[2]["outcome_topic"] == "Consent declined: nothing stored"
+    assert data[3]["outcome"] is None and data[3]["outcome_topic"] is None
     assert [a["question_id"] for a in data[2]["answers"]] == ["consent"]  # declined: nothing else kept
 
 
@@ -81,13 +86,26 @@ def test_csv_export_has_one_row_per_intake_and_one_column_per_question(skin: Eng
     header, body = rows[0], rows[1:]
     questions = [s.id for s in skin.flow.steps if isinstance(s, (*model.QUESTION_TYPES, model.ConsentStep))]
     person = ["first_name", "last_name", "username", "telegram_user_id"]
-    assert header[-len(questions) - 6 : -6] == questions
-    assert header[-6:] == ["not_in_questionnaire", "urgent_shown", *person]
+    # new columns only ever at the end: an import reading columns by position still finds these
+    assert header[:3] == ["id", "status", "outcome"] and header[11 : 11 + len(questions)] == questions
+    assert header[11 + len(questions) :] == [
+        "not_in_questionnaire",
+        "urgent_shown",
+        *person,
+        "outcome_topic",
+        "flag_topics",
+    ]
     assert len(body) == 4
     first = dict(zip(header, body[0], strict=True))
     assert first["age_band"] == "18 to 64" and first["skin_concerns"] == "Large-looking pores, Oily skin or shine"
     assert first["skin_type"] == ""  # skipped
-    assert dict(zip(header, body[1], strict=True))["flags"] == "pregnancy"
+    flagged = dict(zip(header, body[1], strict=True))
+    assert flagged["flags"] == "pregnancy"
+    # the ending and the flags in words, in the flow's default language (as the JSON says them)
+    assert first["outcome"] == "routine" and first["outcome_topic"] == "Completed, no points to discuss"
+    assert flagged["outcome_topic"] == "Completed, with points to discuss at the consultation"
+    assert flagged["flag_topics"] == "high: Pregnancy, trying to get pregnant, or breastfeeding"
+    assert dict(zip(header, body[3], strict=True))["outcome_topic"] == ""  # still in progress
     # a row can be matched to a person: who they are on Telegram
     assert first["first_name"].startswith("P") and first["telegram_user_id"] == first["first_name"][1:]
 
@@ -103,10 +121,43 @@ def test_fhir_export_validates_and_fits_its_questionnaire(skin: Engine, filled: 
     assert "sweat_areas" not in linked and "line_areas" not in linked  # hidden by skip logic: absent
     assert "skin_type" not in linked  # skipped: absent
     outcome = next(e for e in routine_response["extension"] if e["url"].endswith("intake-outcome"))
-    assert outcome["valueCoding"]["code"] == "routine"
+    assert outcome["valueCoding"] == {"code": "routine", "display": "Completed, no points to discuss"}
     flag = next(e for e in flagged["extension"] if e["url"].endswith("intake-flag"))
     assert {"url": "code", "valueCode": "pregnancy"} in flag["extension"]
     assert routine_response["status"] == "completed" and responses[3]["status"] == "in-progress"
+
+
+def test_fhir_responses_say_who_answered(skin: Engine, filled: Store) -> None:
+    """Each response's subject and source is the person on Telegram, a Patient contained in it."""
+    turns = TurnRunner(skin, filled)
+    patient = InProcessPatient(turns, Chat(9, 9009, "Jürgen", "Müller", "jmueller", "de"))
+    patient.command("/start")
+    bundle = json.loads("".join(Exporter(skin).chunks("fhir", [load_intakes(filled)])))
+    _questionnaire, responses = checked_bundle(bundle)  # fhir.resources validates the Patient too
+    assert len(responses) == 5
+    for response in responses:
+        assert response["subject"] == response["source"] == {"reference": "#patient"}
+    first = responses[0]["contained"]
+    assert first == [
+        {
+            "resourceType": "Patient",
+            "id": "patient",
+            "identifier": [
+                {
+                    "type": {"text": "Telegram user id"},
+                    "system": "https://core.telegram.org/bots/api#user",
+                    "value": "1",
+                }
+            ],
+            "name": [{"text": "P1", "given": ["P1"]}],
+        }
+    ]
+    (juergen,) = responses[4]["contained"]
+    assert juergen["name"] == [{"text": "Jürgen Müller", "family": "Müller", "given": ["Jürgen"]}]
+    assert [(i["system"], i["value"]) for i in juergen["identifier"]] == [
+        ("https://core.telegram.org/bots/api#user", "9009"),
+        ("https://t.me", "jmueller"),
+    ]
 
 
 def test_export_command_writes_each_format(cli, filled: Store, tmp_path: Path) -> None:

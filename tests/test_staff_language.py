@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from babel.messages.extract import extract_from_dir
+from babel.messages.extract import extract_from_dir, extract_python
 from babel.messages.pofile import read_po
 from starlette.testclient import TestClient
 from support.patients import InProcessPatient
@@ -26,7 +26,8 @@ TEMPLATES = STAFF / "templates"
 
 
 def marked_strings() -> set[str | tuple[str, ...]]:
-    """Every string marked for translation in bot/staff, found as `make staff-texts` finds it."""
+    """Every string marked for translation in bot/staff (and bot/flow/conditions.py), found as
+    `make staff-texts` finds it."""
     method_map = [("**.py", "python"), ("templates/**.html", "jinja2")]
     options = {"templates/**.html": {"trimmed": "true"}}
     found = set()
@@ -34,6 +35,10 @@ def marked_strings() -> set[str | tuple[str, ...]]:
         STAFF, method_map, options, keywords={"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
     ):
         found.add(message)
+    # the questionnaire page's sentences for conditions, written beside the rules they say
+    with (STAFF.parent / "flow" / "conditions.py").open("rb") as source:
+        for _line, _funcname, message, _comments in extract_python(source, ["_", "gettext"], [], {}):
+            found.add(message)
     return found
 
 
@@ -138,7 +143,7 @@ def test_a_german_member_sees_every_page_in_german(skin: Engine, staff: Store) -
     assert "Aufnahmen: Warteschlange" in pages["/"] and "wartet auf uns:" in pages["/"]
     assert "Aufnahme 1:" in pages["/intakes/1"] and "Als durchgesehen markieren" in pages["/intakes/1"]
     assert "Verlauf" in pages["/intakes/1"] and "Einwilligung" in pages["/intakes/1"]
-    assert "Der Fragebogen:" in pages["/flow"] and "angemeldet" in pages["/audit"]  # the log's action in words
+    assert "<h1>Der Fragebogen</h1>" in pages["/flow"] and "angemeldet" in pages["/audit"]  # the log's action in words
     assert "Diese Aufnahme gibt es nicht" in pages["/intakes/999"]
     bad = client.get("/audit?intake=12a")
     assert bad.status_code == 400 and "Die Aufnahmenummer muss eine ganze Zahl ab 1 sein." in bad.text

@@ -75,7 +75,7 @@ class Engine:
     ``view``, ``summary``, ``display``), the operations a person can do (``reply``, ``choose``,
     ``toggle``, ``submit_selection``, ``skip``, ``back``, ``change``, ``restart``,
     ``set_language``), the flow's words (``text``, ``message``, ``option_labels``,
-    ``language_for``) and which answers raise which flags (``questions_raising``,
+    ``language_for``, ``outcome_topic``) and which answers raise which flags (``questions_raising``,
     ``flag_sources``). ``flow``, ``graph``, ``steps`` and the machine's ``states`` and
     ``transitions`` are there to read, never to change.
     """
@@ -227,6 +227,15 @@ class Engine:
     def message(self, conv: Conversation | str, key: str, **values: Any) -> str:
         """An interface message in the conversation's language (or ``conv`` as a language code)."""
         return self.texts.message(conv if isinstance(conv, str) else conv.language, key, **values)
+
+    def outcome_topic(self, outcome_id: str, lang: str | None = None) -> str:
+        """An ending in words for staff (lists, filters, exports): the outcome's ``topic`` in
+        ``lang`` (the flow's default language without one), else the first words of its text; an
+        id the flow no longer has (it was edited after the intake ended) as it is."""
+        step = self.steps.get(outcome_id)
+        if not isinstance(step, model.OutcomeStep):
+            return outcome_id
+        return self.texts.outcome_topic(step, lang or self.flow.default_language)
 
     def option_labels(self, step: Any, lang: str) -> list[tuple[str, str]]:
         """(id, label) of each option of a choice-like step, in order."""

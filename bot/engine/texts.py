@@ -48,6 +48,12 @@ class Texts:
             return [(str(p.value), self.text(p.label, lang)) for p in step.points]
         return [(c.id, self.text(c.label, lang)) for c in getattr(step, "choices", ())]
 
+    def outcome_topic(self, step: model.OutcomeStep, lang: str) -> str:
+        """An ending in a few words for staff: its ``topic``, else the first words of its text."""
+        if step.topic is not None:
+            return self.text(step.topic, lang)
+        return first_words(self.text(step.text, lang))
+
     def display(self, step: Any, value: Any, lang: str) -> str:
         """An answer in words: choice labels, a number with its unit, the text typed."""
         if value is None:
@@ -66,3 +72,16 @@ class Texts:
 def plain(number: float) -> str:
     """A number as a person writes it: 70, not 70.0."""
     return str(int(number)) if float(number).is_integer() else str(number)
+
+
+#: How long an ending's first words may be where it has no ``topic`` (a list cell, a select option).
+TOPIC_WORDS = 60
+
+
+def first_words(text: str, limit: int = TOPIC_WORDS) -> str:
+    """The first line of ``text``, cut at a word boundary to ``limit`` characters (with "…")."""
+    line = text.strip().split("\n", 1)[0].strip()
+    if len(line) <= limit:
+        return line
+    cut = line[: limit - 1].rsplit(" ", 1)[0].rstrip(" ,;:.-")
+    return f"{cut}…"

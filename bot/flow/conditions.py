@@ -1,14 +1,16 @@
 """Conditions compiled once per flow into small predicates over (answers, raised flags).
 
 Compiling ahead keeps the per-answer cost to a few dictionary look-ups, and the same predicate
-serves skip logic, flags, endings, the checker's path analysis and the diagram's labels.
+serves skip logic, flags, endings, the checker's path analysis and the diagram's labels. A condition
+is also put in words: short, by ids (``describe``: the diagram's edges), or as a sentence naming the
+questions and answers (``in_words``: the questionnaire page for staff).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from bot.flow import model
 
@@ -106,7 +108,8 @@ def _hashable(value: Any) -> Any:
 
 
 def describe(cond: Any) -> str:
-    """A short plain-words rendering of a condition, for diagrams and messages."""
+    """A short rendering of a condition by ids, for diagrams and messages (``in_words`` names the
+    questions and answers for staff)."""
     if isinstance(cond, model.QuestionCondition):
         ops = operator_of(cond)
         op = ops[0] if ops else "answered"
@@ -145,3 +148,89 @@ def describe(cond: Any) -> str:
 
 def _group(text: str) -> str:
     return f"({text})" if " and " in text or " or " in text else text
+
+
+class Words(Protocol):
+    """How a reader names what a condition tests (a question, one of its answers, a flag, a
+    severity) and in which language the words between them are (``gettext``: the staff pages'
+    catalogs; the sentences below are its message ids)."""
+
+    def question(self, question_id: str) -> str: ...
+
+    def value(self, question_id: str, value: Any) -> str: ...
+
+    def flag(self, flag_id: str) -> str: ...
+
+    def severity(self, severity: str) -> str: ...
+
+    def gettext(self, message: str) -> str: ...
+
+
+def in_words(cond: Any, words: Words) -> str:
+    """A condition as a sentence for staff, naming questions, answers and flags the way ``words``
+    does ("Q4 “...?” is “Yes” or “I'm not sure”"), where ``describe`` gives ids and operators."""
+    return _in_words(cond, words)[0]
+
+
+def _in_words(cond: Any, words: Words) -> tuple[str, bool]:
+    """The words, and whether they join several conditions (then they are bracketed inside another)."""
+    _ = words.gettext
+    if isinstance(cond, model.QuestionCondition):
+        ops = operator_of(cond)
+        op = ops[0] if ops else "answered"
+        arg = getattr(cond, op) if ops else True
+        q = words.question(cond.question)
+        if op == "answered":
+            return (_("%(question)s was answered") if arg else _("%(question)s was not answered")) % {
+                "question": q
+            }, False
+        if op == "mentions":
+            return _("%(question)s mentions %(words)s") % {"question": q, "words": _either(_quoted(arg), _)}, False
+        if op in ("equals", "one_of", "contains", "contains_any"):
+            listed = _either([words.value(cond.question, v) for v in (arg if isinstance(arg, list) else [arg])], _)
+            sentence = (
+                _("%(question)s is %(answers)s")
+                if op in ("equals", "one_of")
+                else _("%(question)s includes %(answers)s")
+            )
+            return sentence % {"question": q, "answers": listed}, False
+        sentence = {
+            "less_than": _("%(question)s is under %(number)s"),
+            "at_most": _("%(question)s is %(number)s or less"),
+            "greater_than": _("%(question)s is over %(number)s"),
+            "at_least": _("%(question)s is %(number)s or more"),
+        }[op]
+        return sentence % {"question": q, "number": int(arg) if float(arg).is_integer() else arg}, False
+    if isinstance(cond, model.FlagCondition):
+        return _("the flag “%(topic)s” was raised") % {"topic": words.flag(cond.flag)}, False
+    if isinstance(cond, model.SeverityCondition):
+        return _("any %(severity)s flag was raised") % {"severity": words.severity(cond.severity)}, False
+    if isinstance(cond, model.TypedTextCondition):
+        return _("a typed answer mentions %(words)s") % {"words": _either(_quoted(cond.typed_text_mentions), _)}, False
+    if isinstance(cond, model.AllCondition | model.AnyCondition):
+        both = isinstance(cond, model.AllCondition)
+        parts = [_in_words(c, words) for c in (cond.all if both else cond.any)]
+        if len(parts) == 1:
+            return parts[0]
+        texts = [f"({text})" if compound else text for text, compound in parts]
+        joined = texts[0]
+        for text in texts[1:]:
+            joined = (_("%(first)s; and %(then)s") if both else _("%(first)s; or %(then)s")) % {
+                "first": joined,
+                "then": text,
+            }
+        return joined, True
+    if isinstance(cond, model.NotCondition):
+        return _("not (%(condition)s)") % {"condition": _in_words(cond.not_, words)[0]}, False
+    return "?", False
+
+
+def _quoted(values: list[Any]) -> list[str]:
+    return [f"“{v}”" for v in values]
+
+
+def _either(values: list[str], _: Any) -> str:
+    """“a”, “b” or “c”."""
+    if len(values) == 1:
+        return values[0]
+    return _("%(some)s or %(last)s") % {"some": ", ".join(values[:-1]), "last": values[-1]}

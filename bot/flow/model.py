@@ -263,6 +263,9 @@ class OutcomeStep(_Step):
     kind: Literal["outcome"]
     text: Text
     consultation: Text
+    #: A few plain words for staff (lists, filters, exports, the questionnaire page), like a
+    #: flag's ``topic``; never shown to the patient. Without it staff read the text's first words.
+    topic: Text | None = None
     #: Shown as urgent care first: every urgent flag must lead to an urgent outcome.
     urgent: bool = False
     #: List the topics of the raised flags (in plain words) for the person to mention.

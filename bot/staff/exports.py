@@ -4,7 +4,8 @@ Every format says the same things: the intake's status and ending, its flags wit
 and each answer with the question as the patient saw it. FHIR puts the flow in a
 ``Questionnaire`` and each intake in a ``QuestionnaireResponse`` that points to it
 (``url|version``); step ids are the ``linkId``s, choice ids the codes, and the ending and flags
-travel as extensions, so a clinic's system sees them.
+travel as extensions, so a clinic's system sees them. Who answered is a ``Patient`` contained in
+the response (its ``subject`` and ``source``): the Telegram name, user id and username.
 
 Every urgent ending ever shown travels too (``urgent_shown``: when, the flag, its reason in words,
 the ending, and each answer behind it as it was then and as it is now), because a person told to
@@ -36,6 +37,11 @@ FORMATS = ("csv", "json", "fhir")
 #: How staff pages and every export show an answer the flow cannot read.
 NOT_IN_QUESTIONNAIRE = "(no longer in the questionnaire)"
 EXTENSION_BASE = "https://skin-botox-intake.invalid/fhir/StructureDefinition"
+#: Identifier systems for who answered: Telegram's numeric user id is the ``id`` of the Bot API's
+#: ``User`` object (stable for a person); a username is what ``https://t.me/<username>`` opens (a
+#: person can change it).
+TELEGRAM_USER_ID = "https://core.telegram.org/bots/api#user"
+TELEGRAM_USERNAME = "https://t.me"
 STATUS_FHIR = {
     IntakeStatus.COMPLETED: "completed",
     IntakeStatus.IN_PROGRESS: "in-progress",
@@ -87,6 +93,10 @@ class Exporter:
         step = self.engine.steps.get(step_id)
         return self.question_text(step) if answerable(step) else step_id
 
+    def outcome_topic(self, outcome: str | None) -> str | None:
+        """An ending's name for staff (``Engine.outcome_topic``) in the export's language."""
+        return self.engine.outcome_topic(outcome, self.lang) if outcome else None
+
     def flags(self, intake: Intake) -> list[dict[str, str]]:
         by_id = {f.id: f for f in self.flow.flags}
         return [
@@ -123,6 +133,7 @@ class Exporter:
                     "flag": record.get("flag"),
                     "reason": self.engine.text(flag.topic, self.lang) if flag is not None else record.get("flag"),
                     "outcome": record.get("outcome"),
+                    "outcome_topic": self.outcome_topic(record.get("outcome")),
                     "answers": answers,
                 }
             )
@@ -153,6 +164,7 @@ class Exporter:
             "id": intake.id,
             "status": intake.status,
             "outcome": intake.outcome,
+            "outcome_topic": self.outcome_topic(intake.outcome),
             "urgent": intake.urgent,
             "language": intake.language,
             "source": intake.source,
@@ -227,9 +239,12 @@ class Exporter:
         writer = csv.writer(out)
         # Last, so that an import reading columns by position finds the others where they were:
         # the answers the flow cannot read ("id: stored value; ..."), every urgent text shown in
-        # words ("urgent text shown at ... | ..."), and who the person is on Telegram, so that a
-        # row can be matched to a person (the CSV is for staff, like the intake page).
-        writer.writerow([*fixed, *(s.id for s in self.questions), "not_in_questionnaire", "urgent_shown", *_PERSON])
+        # words ("urgent text shown at ... | ..."), who the person is on Telegram, so that a row
+        # can be matched to a person (the CSV is for staff, like the intake page), then the ending
+        # and the flags in words. A new column only ever goes at the end.
+        writer.writerow(
+            [*fixed, *(s.id for s in self.questions), "not_in_questionnaire", "urgent_shown", *_PERSON, *_IN_WORDS]
+        )
         yield out.getvalue()
         for batch in batches:
             out.seek(0)
@@ -260,6 +275,8 @@ class Exporter:
         row.append("; ".join(f"{q}: {stored_words(value)}" for q, value in unreadable))
         row.append(" | ".join(self.urgent_sentence(entry) for entry in self.urgent_shown(intake)))
         row += [intake.first_name or "", intake.last_name or "", intake.username or "", intake.user_id or ""]
+        row.append(summary["outcome_topic"] or "")
+        row.append("; ".join(f"{f['severity']}: {f['topic']}" for f in self.flags(intake)))
         return [_cell(v) for v in row]
 
     # --- FHIR R4 ------------------------------------------------------------------------------
@@ -311,7 +328,7 @@ class Exporter:
             extensions.append(
                 {
                     "url": f"{EXTENSION_BASE}/intake-outcome",
-                    "valueCoding": {"code": intake.outcome, "display": self._outcome_text(intake.outcome)},
+                    "valueCoding": {"code": intake.outcome, "display": self.outcome_topic(intake.outcome)},
                 }
             )
         for step_id, value in self.unreadable(intake):
@@ -337,18 +354,51 @@ class Exporter:
                     ],
                 }
             )
-        resource: dict[str, Any] = {
-            "resourceType": "QuestionnaireResponse",
-            "id": f"intake-{intake.id}",
-            "questionnaire": f"{self.canonical()}|{intake.flow_version}",
-            "status": STATUS_FHIR.get(intake.status, "in-progress"),
-            "authored": _iso(intake.completed_at or intake.updated_at),
-        }
+        resource: dict[str, Any] = {"resourceType": "QuestionnaireResponse", "id": f"intake-{intake.id}"}
+        patient = self.patient(intake)
+        if patient is not None:
+            resource["contained"] = [patient]
         if extensions:
             resource["extension"] = extensions
+        resource["questionnaire"] = f"{self.canonical()}|{intake.flow_version}"
+        resource["status"] = STATUS_FHIR.get(intake.status, "in-progress")
+        if patient is not None:
+            # The patient answered for themself: the response is about them and from them.
+            resource["subject"] = {"reference": f"#{patient['id']}"}
+        resource["authored"] = _iso(intake.completed_at or intake.updated_at)
+        if patient is not None:
+            resource["source"] = {"reference": f"#{patient['id']}"}
         if items:
             resource["item"] = items
         return resource
+
+    def patient(self, intake: Intake) -> dict[str, Any] | None:
+        """Who answered, as a ``Patient`` contained in their response (the clinic's system matches
+        it to its own record): the name they gave Telegram, and their Telegram user id and
+        username as identifiers. None when the intake knows nobody (never on Telegram)."""
+        identifiers = []
+        if intake.user_id is not None:
+            identifiers.append(
+                {"type": {"text": "Telegram user id"}, "system": TELEGRAM_USER_ID, "value": str(intake.user_id)}
+            )
+        if intake.username:
+            identifiers.append(
+                {"type": {"text": "Telegram username"}, "system": TELEGRAM_USERNAME, "value": intake.username}
+            )
+        names = [n for n in (intake.first_name, intake.last_name) if n]
+        if not identifiers and not names:
+            return None
+        patient: dict[str, Any] = {"resourceType": "Patient", "id": "patient"}
+        if identifiers:
+            patient["identifier"] = identifiers
+        if names:
+            name: dict[str, Any] = {"text": " ".join(names)}
+            if intake.last_name:
+                name["family"] = intake.last_name
+            if intake.first_name:
+                name["given"] = [intake.first_name]
+            patient["name"] = [name]
+        return patient
 
     def _urgent_extension(self, shown: dict[str, Any]) -> dict[str, Any]:
         """An urgent ending shown, as a complex extension: when, the flag, why, the ending, and
@@ -369,10 +419,6 @@ class Exporter:
                 inner.append({"url": "valueNow", "valueString": answer["display_now"] or "(withdrawn)"})
             parts.append({"url": "answer", "extension": inner})
         return {"url": f"{EXTENSION_BASE}/intake-urgent-shown", "extension": parts}
-
-    def _outcome_text(self, outcome: str) -> str:
-        step = self.engine.steps.get(outcome)
-        return self.engine.text(step.text, self.lang)[:200] if step is not None else outcome
 
     def _answer(self, step: Any, value: Any) -> list[dict[str, Any]]:
         if isinstance(step, model.YesNoQuestion):
@@ -431,8 +477,10 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-#: The CSV's last columns: the person on Telegram.
+#: The CSV's columns after the answers: the person on Telegram, then the ending and the flags in
+#: words ("high: Pregnancy ...; review: ...").
 _PERSON = ("first_name", "last_name", "username", "telegram_user_id")
+_IN_WORDS = ("outcome_topic", "flag_topics")
 
 
 def _cell(value: Any) -> str:

@@ -29,6 +29,10 @@ def document() -> dict[str, Any]:
             "id": {"type": "integer"},
             "status": {"type": "string", "enum": [s.value for s in IntakeStatus]},
             "outcome": {"type": ["string", "null"]},
+            "outcome_topic": {
+                "type": ["string", "null"],
+                "description": "the ending in words for staff (its topic, else its text's first words)",
+            },
             "urgent": {"type": "boolean"},
             "language": {"type": "string"},
             "source": {"type": ["string", "null"]},
@@ -61,6 +65,7 @@ def document() -> dict[str, Any]:
             "flag": {"type": "string", "description": "the urgent flag's id"},
             "reason": {"type": "string", "description": "the flag's topic, in words"},
             "outcome": {"type": ["string", "null"], "description": "the urgent ending shown"},
+            "outcome_topic": {"type": ["string", "null"], "description": "that ending in words, for staff"},
             "answers": {
                 "type": "array",
                 "description": "the answers that raised the flag: as they were then, and now",

@@ -46,11 +46,12 @@ from starlette.staticfiles import StaticFiles
 
 from bot.diagram import mermaid
 from bot.engine import Engine
-from bot.flow import model
+from bot.flow import model, sections
 from bot.staff.accounts import Accounts
 from bot.staff.exports import FORMATS, Exporter, stored_words
 from bot.staff.filters import AuditFilters, Filters
 from bot.staff.i18n import ACTION_WORDS, FOLLOW_UP_WORDS, N_, SEVERITY_WORDS, STATUS_WORDS, StaffLanguages
+from bot.staff.questionnaire import Questionnaire
 from bot.staff.review import PAGE_SIZE, Review
 from bot.staff.roles import Role
 from bot.staff.sessions import Clock, Lifetime, Sessions, SignedIn
@@ -108,7 +109,11 @@ class WebApp:
         )
         self.templates.globals["follow_ups"] = FOLLOW_UP_WORDS
         self.templates.filters["capped"] = capped
-        self.diagram = mermaid(engine)
+        #: the questionnaire page: its words and its diagrams ("" the whole flow, else one part)
+        #: in each page language, made when first asked for
+        self.questionnaires: dict[str, Questionnaire] = {}
+        self.diagrams: dict[tuple[str, str], str] = {}
+        self.section_ids = frozenset(p.id for p in sections.parts(engine.flow))
 
     # --- plumbing ----------------------------------------------------------------------------
 
@@ -329,11 +334,9 @@ class WebApp:
     # --- pages ---------------------------------------------------------------------------------
 
     def outcomes(self) -> list[tuple[str, str]]:
-        lang = self.engine.flow.default_language
+        """Each ending's id and its words for staff (``Engine.outcome_topic``), in flow order."""
         return [
-            (s.id, self.engine.text(s.text, lang)[:60])
-            for s in self.engine.flow.steps
-            if isinstance(s, model.OutcomeStep)
+            (s.id, self.engine.outcome_topic(s.id)) for s in self.engine.flow.steps if isinstance(s, model.OutcomeStep)
         ]
 
     def flag_names(self) -> dict[str, str]:
@@ -520,7 +523,7 @@ class WebApp:
             {"id": f, "topic": names.get(f, f), "severity": severity.get(f, ""), "line": typed.get(f)}
             for f in intake.flags
         ]
-        outcome = dict(self.outcomes()).get(intake.outcome or "", None)
+        outcome = self.engine.outcome_topic(intake.outcome, self.flow_language(request)) if intake.outcome else None
         # its place in the queue, or (once it has left it: reviewed) the place it had, from the link
         place = await self.blocking(self.review.position, self.high, intake_id)
         if place is None and (at := request.query_params.get("at")):
@@ -616,15 +619,36 @@ class WebApp:
         )
 
     async def flow_page(self, request: Request) -> Response:
-        lang = self.engine.flow.default_language
-        steps = []
-        for step in self.engine.flow.steps:
-            entry: dict[str, Any] = {"id": step.id, "kind": getattr(step, "answer", None) or step.kind}
-            entry["text"] = self.engine.text(getattr(step, "ask", None) or getattr(step, "text", None), lang)
-            entry["options"] = [label for _, label in self.engine.option_labels(step, lang)]
-            entry["when"] = step.when is not None
-            steps.append(entry)
-        return self.render(request, "flow.html", diagram=self.diagram, steps=steps, flow=self.engine.flow)
+        """The questionnaire explained, and its diagram: the whole flow, or one section of it
+        (``?section=``, a plain GET form, so choosing one works without JavaScript too)."""
+        section = request.query_params.get("section", "")
+        if section not in self.section_ids:
+            section = ""
+        guide = self.questionnaire(request)
+        key = (self.language(request), section)
+        if key not in self.diagrams:
+            self.diagrams[key] = mermaid(self.engine, section or None, guide.diagram_words)
+        return self.render(
+            request,
+            "flow.html",
+            diagram=self.diagrams[key],
+            section=section,
+            guide=guide,
+            flow=self.engine.flow,
+            title=self.engine.text(self.engine.flow.title, self.flow_language(request)),
+        )
+
+    def flow_language(self, request: Request) -> str:
+        """The flow's language closest to this page's (its default where the flow lacks it)."""
+        return self.engine.language_for(self.language(request))
+
+    def questionnaire(self, request: Request) -> Questionnaire:
+        """The questionnaire page's words in this page's language (made once per language)."""
+        lang = self.language(request)
+        if lang not in self.questionnaires:
+            words = self.languages.translations(lang)
+            self.questionnaires[lang] = Questionnaire(self.engine, self.engine.language_for(lang), words.gettext)
+        return self.questionnaires[lang]
 
     async def export(self, request: Request) -> Response:
         fmt = request.query_params.get("format", "csv")

@@ -18,9 +18,13 @@ from bot.store.schema import intakes
 
 COLUMNS = tuple(column.name for column in intakes.columns)
 #: What a turn changes on its intake. Never the staff's review mark, acknowledgement, assignment or
-#: follow-up, nor who and where it began: a reviewer marking an intake while the patient answers
-#: keeps the mark.
+#: follow-up, nor where it began: a reviewer marking an intake while the patient answers keeps the
+#: mark. The person's names and username are their Telegram profile's as of the latest turn (staff
+#: search by them).
 TURN_COLUMNS = (
+    "first_name",
+    "last_name",
+    "username",
     "language",
     "status",
     "outcome",
@@ -93,6 +97,12 @@ class Statements:
         )
         self.create_intake = (
             f"INSERT INTO intakes ({', '.join(NEW_COLUMNS)}) VALUES ({', '.join([p] * len(NEW_COLUMNS))}) RETURNING id"
+        )
+        # The intake's search text, written when what it is made of changed; the same text again
+        # changes nothing (no write, so no trigger on SQLite's index).
+        self.index_intake = (
+            f"INSERT INTO intake_search (intake_id, text) VALUES ({p}, {p}) ON CONFLICT (intake_id) "
+            "DO UPDATE SET text = excluded.text WHERE intake_search.text <> excluded.text"
         )
         self._turn_rows: dict[tuple[int, int], str] = {}
         # A new update, or a number used again (seen before the window, or carrying something else):

@@ -10,6 +10,8 @@ from typing import Any
 
 import orjson
 
+from bot.store.search_text import Inputs
+
 #: The intake's time columns: SQLite hands them back naive (or as text, to the bare driver).
 TIME_FIELDS = (
     "created_at",
@@ -102,6 +104,13 @@ class Intake:
     follow_up_at: datetime | None = None
     follow_up_by: str | None = None
     version: int = 0  # raised by every write of the conversation (see Tx.save_intake)
+    #: what its search text was last written from in this process (not a column): a turn writes
+    #: the text again only when that changed (``Tx.save_intake``); None: not written yet
+    indexed: Inputs | None = field(default=None, compare=False, repr=False)
+
+    def search_inputs(self) -> Inputs:
+        """What the staff search finds this intake by (``bot.store.search_text``)."""
+        return Inputs.of(self.first_name, self.last_name, self.username, self.state)
 
     @property
     def urgent_pending(self) -> bool:

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import sqlalchemy as sa
 
+from bot.store import search_index
 from bot.store.records import Intake, IntakeStatus, TranscriptLine, as_utc, utcnow
 from bot.store.schema import audit, intakes, notes
 from bot.store.store import Tx
@@ -55,7 +56,7 @@ class Search:
     source: str | None = None
     since: date | None = None
     until: date | None = None
-    text: str | None = None  # a name or @username, or part of one
+    text: str | None = None  # part of a name, @username, e-mail address or phone number
     reviewed: bool | None = None  # True: reviewed only; False: not reviewed only
     acknowledged: bool = False  # urgent intakes a member of staff has acknowledged
     assigned_to: str | None = None  # a staff member's name
@@ -88,20 +89,10 @@ class Search:
         if self.source:
             conditions.append(intakes.c.source == self.source)
         conditions += day_range(intakes.c.created_at, self.since, self.until)
-        if self.text:
-            # % and _ are what a person typed, not wildcards (q=% must not match everyone)
-            typed = self.text.lower().lstrip("@").replace("!", "!!").replace("%", "!%").replace("_", "!_")
-            pattern = f"%{typed}%"
-            conditions.append(
-                sa.or_(
-                    sa.func.lower(intakes.c.first_name).like(pattern, escape="!"),
-                    sa.func.lower(intakes.c.last_name).like(pattern, escape="!"),
-                    sa.func.lower(intakes.c.username).like(pattern, escape="!"),
-                    sa.func.lower(
-                        sa.func.coalesce(intakes.c.first_name, "") + " " + sa.func.coalesce(intakes.c.last_name, "")
-                    ).like(pattern, escape="!"),
-                )
-            )
+        if self.text and (found := search_index.found(self.text)) is not None:
+            # names, username, e-mail and phone typed in the answers; case, accents and umlauts
+            # folded, % and _ as typed (bot.store.search_text)
+            conditions.append(found)
         return conditions
 
 

@@ -8,6 +8,8 @@ out; an outgoing message not yet sent is the outbox.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import sqlalchemy as sa
 
 from bot.store.records import Direction
@@ -98,6 +100,24 @@ intakes = sa.Table(
     sa.Index("ix_intakes_source", "source"),
     sqlite_autoincrement=True,  # an erased intake's id never comes back (migration 0003)
 )
+
+#: What the staff search finds an intake by (migration 0011): its names, username and the contact
+#: details typed in its answers, folded (``bot.store.search_text``), one row per intake, written
+#: by the turn that changes them and erased with the intake. Looked up through a trigram index:
+#: on PostgreSQL a pg_trgm GIN index on ``text``; on SQLite the FTS5 table ``intake_search_fts``
+#: (trigram tokenizer, kept in step by triggers), which the migration makes beside this table.
+intake_search = sa.Table(
+    "intake_search",
+    metadata,
+    sa.Column("intake_id", Id, sa.ForeignKey("intakes.id", ondelete="CASCADE"), primary_key=True, autoincrement=False),
+    sa.Column("text", sa.Text, nullable=False),
+)
+sa.Index(
+    "ix_intake_search_text",
+    intake_search.c.text,
+    postgresql_using="gin",
+    postgresql_ops={"text": "gin_trgm_ops"},
+).ddl_if(dialect="postgresql")
 
 messages = sa.Table(
     "messages",
@@ -270,3 +290,16 @@ alerts = sa.Table(
     sa.UniqueConstraint("intake_id", "event", "reason", "channel", name="uq_alerts_intake_event_channel"),
     sa.Index("ix_alerts_due", "sent_at", "gave_up_at", "next_try_at"),
 )
+
+
+def declared_on(dialect: str) -> Callable[..., bool]:
+    """For comparing a migrated database with this metadata (an alembic ``include_object``): leaves
+    out what the metadata cannot declare, the SQLite FTS5 table of ``intake_search`` (with its
+    shadow tables), and the trigram index that exists on PostgreSQL only."""
+
+    def include(_object: object, name: str | None, type_: str, _reflected: bool, _compare_to: object) -> bool:
+        if type_ == "table" and (name or "").startswith("intake_search_fts"):
+            return False
+        return not (type_ == "index" and name == "ix_intake_search_text" and dialect != "postgresql")
+
+    return include

@@ -2,7 +2,7 @@
 
 fhir.resources checks structure only, so the rest is checked here: every answered ``linkId`` is an
 item of the exported Questionnaire, each answer's ``value[x]`` fits the item's type, and a coding
-is one of the item's options.
+is one of the item's options; and who answered (``subject``, ``source``) is a contained ``Patient``.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.questionnaire import Questionnaire
 from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 
@@ -31,6 +32,14 @@ def checked_bundle(bundle: dict[str, Any]) -> tuple[dict[str, Any], list[dict[st
     responses = [e["resource"] for e in bundle["entry"][1:]]
     for response in responses:
         QuestionnaireResponse.model_validate(response)
+        # who answered: a local reference resolves to a contained resource (R4's dom-3 and ref-1,
+        # which fhir.resources does not check)
+        contained = {f"#{r['id']}": r for r in response.get("contained", [])}
+        for key in ("subject", "source"):
+            if key in response:
+                assert contained[response[key]["reference"]]["resourceType"] == "Patient", key
+        for resource in contained.values():
+            Patient.model_validate(resource)
         assert response["questionnaire"].startswith(f"{questionnaire['url']}|")
         for answered in response.get("item", []):
             item = items[answered["linkId"]]  # every answered linkId exists in the Questionnaire

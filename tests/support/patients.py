@@ -117,17 +117,25 @@ class TelegramPatient(Patient):
     update id the fake gave it.
     """
 
-    def __init__(self, fake: FakeTelegram, chat_id: int, language_code: str = "en", first_name: str | None = None):
+    def __init__(
+        self,
+        fake: FakeTelegram,
+        chat_id: int,
+        language_code: str = "en",
+        first_name: str | None = None,
+        username: str | None = None,
+    ):
         self.fake = fake
         self.chat_id = chat_id
         self.language_code = language_code
         self.first_name = first_name or f"Pat{chat_id}"
+        self.username = username or f"pat{chat_id}"
         self.seen = 0  # the bot message id the last ``expect`` matched
 
     def user(self) -> dict:
         return {
             "first_name": self.first_name,
-            "username": f"pat{self.chat_id}",
+            "username": self.username,
             "language_code": self.language_code,
         }
 

@@ -155,6 +155,9 @@ class TurnState:
     def _sync(self, intake: Intake, conv: Conversation, activity: bool) -> None:
         engine = self.engine
         intake.state = conv.to_dict()
+        chat = self.chat
+        if chat.user_id is not None:  # the person's turn (not a reminder's): their profile as it is now
+            intake.first_name, intake.last_name, intake.username = chat.first_name, chat.last_name, chat.username
         intake.language = conv.language
         intake.flags = list(conv.flags)
         intake.severity = engine.severity_of(conv.flags)

@@ -1,5 +1,6 @@
 """Every text: in every language, known placeholders only, short enough for a chat message or a
-button, and no diagnostic or verdict wording where a patient reads it."""
+button (or, for an ending's staff ``topic``, a list cell), and no diagnostic or verdict wording
+where a patient reads it."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from bot.flow import wording
+from bot.flow import model, wording
 from bot.flow.check.context import Context
 from bot.flow.messages import DEFAULT_MESSAGES, placeholders
 from bot.flow.problems import Path, did_you_mean
@@ -15,6 +16,7 @@ from bot.flow.problems import Path, did_you_mean
 FLOW_PLACEHOLDERS = frozenset({"clinic", "booking_link"})
 MAX_TEXT = 3500  # leaves room in Telegram's 4,096 characters for hints, choices and corrections
 MAX_LABEL = 60  # longer button labels are cut off on a phone
+MAX_TOPIC = 80  # an ending's topic names it in a list cell or a filter's menu
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 
@@ -33,6 +35,8 @@ def texts(ctx: Context) -> Iterator[tuple[Path, Any, bool]]:
             value = getattr(step, key, None)
             if value is not None:
                 yield (*base, key), value, True
+        if isinstance(step, model.OutcomeStep) and step.topic is not None:
+            yield (*base, "topic"), step.topic, False  # staff read it; the patient never does
         for j, paragraph in enumerate(getattr(step, "paragraphs", [])):
             yield (*base, "paragraphs", j, "text"), paragraph.text, True
         for j, choice in enumerate(getattr(step, "choices", [])):
@@ -72,6 +76,30 @@ def check_texts(ctx: Context) -> None:
         for lang, text in by_language.items():
             where = path if isinstance(value, str) else (*path, lang)
             check_one_text(ctx, where, text, lang, patient_sees, path[-1] in ("label",))
+    check_outcome_topics(ctx)
+
+
+def check_outcome_topics(ctx: Context) -> None:
+    """An ending's ``topic`` is its name for staff: short, and no two endings share one (a filter
+    or an export could not tell them apart)."""
+    seen: dict[tuple[str, str], str] = {}
+    for i, step in enumerate(ctx.flow.steps):
+        if not isinstance(step, model.OutcomeStep) or step.topic is None:
+            continue
+        by_language = step.topic if isinstance(step.topic, dict) else dict.fromkeys(ctx.flow.languages, step.topic)
+        for lang, text in by_language.items():
+            where: Path = ("steps", i, "topic") if isinstance(step.topic, str) else ("steps", i, "topic", lang)
+            if len(text) > MAX_TOPIC:
+                ctx.error(
+                    where, f"an ending's topic is a few words for staff: {len(text)} characters (at most {MAX_TOPIC})"
+                )
+            key = (lang, text.strip().casefold())
+            if key in seen:
+                ctx.error(
+                    where, f"the ending '{seen[key]}' has this topic too ({lang}): staff could not tell them apart"
+                )
+            else:
+                seen[key] = step.id
 
 
 def check_one_text(ctx: Context, path: Path, text: str, lang: str, patient_sees: bool, is_label: bool) -> None:

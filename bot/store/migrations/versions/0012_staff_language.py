@@ -6,7 +6,7 @@ means not chosen: the pages follow the browser's Accept-Language, else the flow'
 language. A nullable column is added in place on SQLite too (no rebuild).
 
 Revision ID: 0012
-Revises: 0010 (0009 when written; on branch i13-queue after its 0010, there being no 0011 yet: renumbered at merge)
+Revises: 0011
 Create Date: 2026-12-05
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
