@@ -6,7 +6,7 @@ means not chosen: the pages follow the browser's Accept-Language, else the flow'
 language. A nullable column is added in place on SQLite too (no rebuild).
 
 Revision ID: 0012
-Revises: 0009 (the newest on this branch when it was written; renumbered at merge)
+Revises: 0011
 Create Date: 2026-12-05
 """
 
