@@ -133,7 +133,7 @@ def test_review_an_intake_made_on_telegram(page: Page, tmp_path: Path) -> None:
     page.get_by_role("button", name="Filter").click()
     expect(page.get_by_role("link", name="Eve")).to_be_visible()
     expect(page.get_by_role("cell", name="completed")).to_have_count(0)
-    page.get_by_label("Name or @username").fill("eve_s")
+    page.get_by_label("Name, @username, phone or e-mail").fill("eve_s")
     page.get_by_role("button", name="Filter").click()
     page.get_by_role("link", name="Eve").click()
     expect(page.get_by_role("heading", name="Transcript")).to_be_visible()
