@@ -128,11 +128,12 @@ def test_every_page_sends_the_logged_out_to_the_login(page: Page) -> None:
 
 def test_review_an_intake_made_on_telegram(page: Page, tmp_path: Path) -> None:
     log_in(page)
+    page.get_by_role("link", name="All intakes, with every filter").click()  # from the work queue
     page.get_by_label("Status", exact=True).select_option("in_progress")
     page.get_by_role("button", name="Filter").click()
     expect(page.get_by_role("link", name="Eve")).to_be_visible()
     expect(page.get_by_role("cell", name="completed")).to_have_count(0)
-    page.get_by_label("Name or @username").fill("eve_s")
+    page.get_by_label("Name, @username, phone or e-mail").fill("eve_s")
     page.get_by_role("button", name="Filter").click()
     page.get_by_role("link", name="Eve").click()
     expect(page.get_by_role("heading", name="Transcript")).to_be_visible()
@@ -145,7 +146,7 @@ def test_review_an_intake_made_on_telegram(page: Page, tmp_path: Path) -> None:
     page.get_by_role("button", name="Save note").click()
     expect(page.get_by_text("Call back about the pores question.")).to_be_visible()
     page.screenshot(path=str(tmp_path / "intake.png"), full_page=True)
-    page.goto("/")
+    page.goto("/intakes")
     with page.expect_download() as download:
         page.get_by_role("link", name="CSV").click()
     content = Path(download.value.path()).read_text()

@@ -113,7 +113,7 @@ def test_a_german_member_works_in_german(browser: Browser, site: dict[str, str])
     expect(page.get_by_role("heading", name="Anmeldung für das Team")).to_be_visible()
     assert page.locator("html").get_attribute("lang") == "de"
     log_in(page, "greta", field="Name", password="Passwort", button="Anmelden")
-    expect(page.get_by_role("heading", name="Aufnahmen", exact=True)).to_be_visible()
+    expect(page.get_by_role("heading", name="Aufnahmen: Warteschlange", exact=True)).to_be_visible()
     assert page.locator("html").get_attribute("lang") == "de"
     expect(page.get_by_role("button", name="greta abmelden")).to_be_visible()
     expect(page.get_by_role("columnheader", name="Begonnen (Europe/Berlin)")).to_be_visible()
@@ -144,18 +144,26 @@ def widths(page: Page) -> tuple[int, int]:
 def test_on_a_phone_no_page_scrolls_sideways(browser: Browser, site: dict[str, str], member: str, shots: Path) -> None:
     page = open_page(browser, site, viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
     log_in(page, member)
-    paths = ["/", "/?status=completed", f"/intakes/{site['flagged']}", "/flow", "/flow?section=health", "/settings"]
+    paths = [
+        "/",
+        "/intakes",
+        "/intakes?status=completed",
+        f"/intakes/{site['flagged']}",
+        "/flow",
+        "/flow?section=health",
+        "/settings",
+    ]
     paths += ["/audit"] if member == "greta" else []
     for path in paths:
         page.goto(path)
         page.wait_for_load_state("networkidle")
         scroll, inner = widths(page)
         assert inner == 390 and scroll <= 390, (path, scroll)
-    page.goto("/")
+    page.goto("/intakes")
     page.screenshot(path=str(shots / f"phone-list-{member}.png"), full_page=True)
     page.goto(f"/intakes/{site['flagged']}")
     page.screenshot(path=str(shots / f"phone-intake-{member}.png"))
-    page.goto("/")
+    page.goto("/intakes")
     # below the width, the list's rows are cards: one under the other, each as wide as the page
     rows = page.locator("tbody tr")
     first, second = rows.nth(0).bounding_box(), rows.nth(1).bounding_box()

@@ -146,11 +146,12 @@ def test_a_german_member_sees_every_page_in_german(skin: Engine, staff: Store) -
     Accounts(staff).set_language("adam", "de")
     client = TestClient(create_app(skin, staff, secret_key="test-secret-key"))
     login(client, "adam")
-    paths = ("/", "/flow", "/audit", "/settings", "/intakes/1", "/intakes/999")
+    paths = ("/", "/intakes", "/flow", "/audit", "/settings", "/intakes/1", "/intakes/999")
     pages = {path: client.get(path).text for path in paths}
     for path, page in pages.items():
         assert '<html lang="de">' in page and "Einstellungen" in page and "Log out" not in page, path
-    assert "1 Aufnahme." in pages["/"] and "in Bearbeitung" in pages["/"]
+    assert "1 Aufnahme." in pages["/intakes"] and "in Bearbeitung" in pages["/intakes"]
+    assert "Aufnahmen: Warteschlange" in pages["/"] and "wartet auf uns:" in pages["/"]
     assert "Aufnahme 1:" in pages["/intakes/1"] and "Als durchgesehen markieren" in pages["/intakes/1"]
     assert "Verlauf" in pages["/intakes/1"] and "Einwilligung" in pages["/intakes/1"]
     assert "<h1>Der Fragebogen</h1>" in pages["/flow"] and "angemeldet" in pages["/audit"]  # the log's action in words
@@ -160,7 +161,7 @@ def test_a_german_member_sees_every_page_in_german(skin: Engine, staff: Store) -
     # a colleague without a setting, on an English browser, sees English
     other = TestClient(create_app(skin, staff, secret_key="test-secret-key"))
     login(other, "rita")
-    assert '<html lang="en">' in other.get("/").text and "1 intake." in other.get("/").text
+    assert '<html lang="en">' in other.get("/").text and "1 intake." in other.get("/intakes").text
 
 
 def test_before_login_the_browser_language_then_the_flows_default(skin: Engine, staff: Store) -> None:

@@ -98,6 +98,8 @@ class Engine:
             _FlagRule(f.id, f.severity, graph.compile(f.when), reads(f.when)) for f in flow.flags if f.when is not None
         ]
         self.urgent_flags = graph.urgent_flags
+        #: each flag's severity as a number (``model.SEVERITY_RANK``): see ``severity_of``
+        self.flag_ranks = {f.id: model.SEVERITY_RANK[f.severity] for f in flow.flags}
         #: every urgent flag, a screen's too: an intake with one raised is urgent for staff
         self.urgent_marks = graph.urgent_marks
         self.screen_flags = graph.screen_flags
@@ -127,6 +129,12 @@ class Engine:
                 t["conditions"] = [_named(edge.predicate, describe(edge.when))]
             transitions.append(t)
         return states, transitions
+
+    def severity_of(self, flags: Iterable[str]) -> int:
+        """The highest severity among ``flags`` as a number (0: none): the intake's ``severity``,
+        which the staff list sorts by and the queue reads "high flags" from."""
+        ranks = self.flag_ranks
+        return max((ranks.get(f, 0) for f in flags), default=0)
 
     # --- which question raises which flag (for staff pages and the diagram) --------------------
 

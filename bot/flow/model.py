@@ -20,6 +20,8 @@ Severity = Literal["urgent", "high", "review", "note"]
 #: A web address a person can open (the booking page).
 Link = Annotated[str, Field(pattern=r"^https?://\S+$")]
 SEVERITY_ORDER: tuple[str, ...] = ("urgent", "high", "review", "note")
+#: A severity as a number, higher the graver (0: no flag): how the store sorts and filters by it.
+SEVERITY_RANK: dict[str, int] = {name: len(SEVERITY_ORDER) - i for i, name in enumerate(SEVERITY_ORDER)}
 
 
 class _Model(BaseModel):

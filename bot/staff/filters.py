@@ -9,6 +9,8 @@ from typing import TypeVar
 from urllib.parse import urlencode
 
 from bot.staff.i18n import N_
+from bot.store.queue import SORTS
+from bot.store.records import FOLLOW_UPS
 from bot.store.review import STATUSES, AuditSearch, Search
 
 T = TypeVar("T")
@@ -44,7 +46,21 @@ class Filters:
     since: date | None = None
     until: date | None = None
     text: str | None = None  # a name or @username, or part of one
-    page: int = 1
+    page: int = 1  # the API's pages (the list's page by ``after``)
+    sort: str = "date"  # or "severity"
+    after: str | None = None  # where the list's page begins (``bot.store.queue.Cursor``, as text)
+    before: str | None = None  # or where it ends (the page above it)
+    review: str | None = None  # "reviewed" or "unreviewed"
+    acknowledged: bool = False
+    mine: bool = False  # assigned to the member looking
+    waiting: bool = False  # waiting for the clinic
+    follow_up: str | None = None
+
+    #: The parameters of the full list (any of them in ``/``'s query means the list, not the queue).
+    NAMES = (
+        "status", "outcome", "flag", "source", "since", "until", "q", "page", "sort", "after", "before",
+        "review", "acknowledged", "mine", "waiting", "follow_up",
+    )  # fmt: skip
 
     @classmethod
     def from_query(cls, query: dict[str, str]) -> Filters:
@@ -70,11 +86,32 @@ class Filters:
             until=day("until"),
             text=(query.get("q") or "").strip()[:64] or None,
             page=page,
+            sort=query.get("sort") if query.get("sort") in SORTS else "date",
+            after=(query.get("after") or "").strip()[:64] or None,
+            before=(query.get("before") or "").strip()[:64] or None,
+            review=query.get("review") if query.get("review") in ("reviewed", "unreviewed") else None,
+            acknowledged=query.get("acknowledged") == "1",
+            mine=query.get("mine") == "1",
+            waiting=query.get("waiting") == "1",
+            follow_up=query.get("follow_up") if query.get("follow_up") in FOLLOW_UPS else None,
         )
 
-    def to_search(self) -> Search:
-        """What to ask the store for (the page aside)."""
-        return Search(self.status, self.outcome, self.flag, self.source, self.since, self.until, self.text)
+    def to_search(self, me: str | None = None) -> Search:
+        """What to ask the store for (the page aside); ``me``: who "assigned to me" is."""
+        return Search(
+            self.status,
+            self.outcome,
+            self.flag,
+            self.source,
+            self.since,
+            self.until,
+            self.text,
+            reviewed={"reviewed": True, "unreviewed": False}.get(self.review or ""),
+            acknowledged=self.acknowledged,
+            assigned_to=me if self.mine else None,
+            waiting=self.waiting,
+            follow_up=self.follow_up,
+        )
 
     def query_string(self, **changes: object) -> str:
         values = {
@@ -86,6 +123,14 @@ class Filters:
             "until": self.until.isoformat() if self.until else None,
             "q": self.text,
             "page": self.page,
+            "sort": self.sort if self.sort != "date" else None,
+            "after": self.after,
+            "before": self.before,
+            "review": self.review,
+            "acknowledged": "1" if self.acknowledged else None,
+            "mine": "1" if self.mine else None,
+            "waiting": "1" if self.waiting else None,
+            "follow_up": self.follow_up,
         }
         values.update(changes)
         return urlencode({k: v for k, v in values.items() if v not in (None, "", 1) or (k == "page" and v != 1)})

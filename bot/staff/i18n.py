@@ -85,6 +85,15 @@ ACTION_WORDS = {
     "talk_close": N_("closed the conversation"),
     "api_messages": N_("API: read the conversation"),
     "display_name": N_("changed the name patients read"),
+    "assign": N_("assigned"),
+    "unassign": N_("unassigned"),
+    "follow_up": N_("recorded a follow-up"),
+}
+#: What came of contacting a patient (``bot.store.records.FOLLOW_UPS``), in words.
+FOLLOW_UP_WORDS = {
+    "called_back": N_("called back"),
+    "booked": N_("booked"),
+    "no_answer": N_("no answer"),
 }
 
 

@@ -14,8 +14,9 @@ from datetime import UTC, datetime, tzinfo
 import sqlalchemy as sa
 
 from bot.staff.filters import AuditFilters, Filters
-from bot.store import Intake, Store, alerts, deliveries
+from bot.store import Intake, Store, alerts, deliveries, queue
 from bot.store import review as rows
+from bot.store.queue import Cursor, ListPage, Position, Queued
 from bot.store.review import AuditPage, IntakeView, Page
 
 PAGE_SIZE = 25
@@ -40,10 +41,66 @@ class Review:
         with self.store.transaction(read_only=True) as tx:
             return rows.search(tx, replace(filters.to_search(), zone=self.zone), filters.page, page_size, high_flags)
 
-    def export_ids(self, filters: Filters | None = None, since: datetime | None = None) -> list[int]:
+    def queue(self, high: int, start: Position | None = None, size: int = PAGE_SIZE) -> tuple[list[Queued], dict]:
+        """A page of the work queue from ``start`` (one more than ``size`` when there are more),
+        and how many each bucket holds (capped)."""
+        with self.store.transaction(read_only=True) as tx:
+            return queue.walk(tx, high, size + 1, start), queue.bucket_counts(tx, high)
+
+    def list_page(
+        self, filters: Filters, me: str, after: Cursor | None, size: int = PAGE_SIZE, before: Cursor | None = None
+    ) -> ListPage:
+        """A page of the full list, keyset-paged from ``after`` (or up to ``before``)."""
+        with self.store.transaction(read_only=True) as tx:
+            search = replace(filters.to_search(me), zone=self.zone)
+            return queue.list_page(tx, search, filters.sort, after, size, before=before)
+
+    def position(self, high: int, intake_id: int) -> Position | None:
+        with self.store.transaction(read_only=True) as tx:
+            return queue.position(tx, high, intake_id)
+
+    def step(self, high: int, start: Position, forward: bool) -> int | None:
+        """The intake after (or before) ``start`` in the queue, or None at its end."""
+        with self.store.transaction(read_only=True) as tx:
+            found = queue.walk(tx, high, 1, start, forward)
+            return found[0].intake.id if found else None
+
+    def first_in_queue(self, high: int) -> int | None:
+        with self.store.transaction(read_only=True) as tx:
+            found = queue.walk(tx, high, 1)
+            return found[0].intake.id if found else None
+
+    def rank_severities(self, ranks: dict[str, int]) -> int:
+        """Rank the flags of intakes stored before 0010, a batch per transaction; how many batches."""
+        after, batches = 0, 0
+        while after is not None:
+            with self.store.transaction() as tx:
+                after = queue.rank_severities(tx, ranks, after)
+            batches += after is not None
+        return batches
+
+    def assign(self, intake_id: int, to: str | None, by: str) -> bool:
+        """Assign the intake (to nobody: None), with its audit line; whether it is there."""
+        with self.store.transaction() as tx:
+            done = rows.assign(tx, intake_id, to)
+            if done:
+                rows.record(tx, by, "assign" if to else "unassign", intake_id, to)
+            return done
+
+    def follow_up(self, intake_id: int, value: str | None, by: str) -> bool:
+        """Record a follow-up (None: clear it), with its audit line; whether the intake is there."""
+        with self.store.transaction() as tx:
+            done = rows.follow_up(tx, intake_id, value, by)
+            if done:
+                rows.record(tx, by, "follow_up", intake_id, value or "cleared")
+            return done
+
+    def export_ids(
+        self, filters: Filters | None = None, since: datetime | None = None, me: str | None = None
+    ) -> list[int]:
         """The ids of the intakes to export: those the filters find, or all (since ``since``)."""
         with self.store.transaction(read_only=True) as tx:
-            search = replace(filters.to_search(), zone=self.zone) if filters is not None else None
+            search = replace(filters.to_search(me), zone=self.zone) if filters is not None else None
             return rows.intake_ids(tx, search, since)
 
     def intakes(self, ids: list[int], batch: int = EXPORT_BATCH) -> Iterator[list[Intake]]:
@@ -55,6 +112,11 @@ class Review:
             # Yielded once the transaction is over: a download that stalls must hold no snapshot
             # (nor one of the pool's connections) while it waits.
             yield found
+
+    def intake(self, intake_id: int) -> Intake | None:
+        """The intake alone (no transcript), or None when it is not there."""
+        with self.store.transaction(read_only=True) as tx:
+            return tx.intake(intake_id)
 
     def intake_view(self, intake_id: int) -> IntakeView | None:
         """The intake, its transcript and notes, in one read transaction."""

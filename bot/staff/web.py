@@ -51,13 +51,15 @@ from bot.flow import model, sections
 from bot.staff.accounts import AccountError, Accounts
 from bot.staff.exports import FORMATS, Exporter, stored_words
 from bot.staff.filters import AuditFilters, Filters
-from bot.staff.i18n import ACTION_WORDS, N_, SEVERITY_WORDS, STATUS_WORDS, StaffLanguages
+from bot.staff.i18n import ACTION_WORDS, FOLLOW_UP_WORDS, N_, SEVERITY_WORDS, STATUS_WORDS, StaffLanguages
 from bot.staff.questionnaire import Questionnaire
-from bot.staff.review import Review
+from bot.staff.review import PAGE_SIZE, Review
 from bot.staff.roles import Role
 from bot.staff.sessions import Clock, Lifetime, Sessions, SignedIn
 from bot.staff.talks import Ending, Talks, TooLong
 from bot.store import Store, as_utc, utcnow
+from bot.store.queue import CAP, Cursor, Position
+from bot.store.records import FOLLOW_UPS
 from bot.store.review import STATUSES
 from bot.store.talks import MAX_TEXT
 
@@ -111,6 +113,10 @@ class WebApp:
         self.streaming = True
         #: the flow's high flags: the list pins intakes with one raised (after urgent and /human)
         self.high_flags = tuple(f.id for f in engine.flow.flags if f.severity == "high")
+        #: the severity number from which a flag counts as high for the work queue
+        self.high = model.SEVERITY_RANK["high"]
+        # Intakes stored before their severity was kept (migration 0010) get it from this flow.
+        self.review.rank_severities(engine.flag_ranks)
         self.secret_key = secret_key
         self.https = https
         self.pool = ThreadPoolExecutor(max_workers=STAFF_THREADS, thread_name_prefix="staff")
@@ -131,6 +137,8 @@ class WebApp:
             zone_name=str(zone),
         )
         self.templates.filters["when"] = self.when
+        self.templates.globals["follow_ups"] = FOLLOW_UP_WORDS
+        self.templates.filters["capped"] = capped
         #: the questionnaire page: its words and its diagrams ("" the whole flow, else one part)
         #: in each page language, made when first asked for
         self.questionnaires: dict[str, Questionnaire] = {}
@@ -202,7 +210,11 @@ class WebApp:
         return [
             Route("/login", self.login, methods=["GET", "POST"]),
             Route("/logout", self.logout, methods=["POST"]),
-            Route("/", page(self.intake_list)),
+            Route("/", page(self.queue_page)),
+            Route("/intakes", page(self.intake_list)),
+            Route("/queue/{direction:str}", page(self.queue_step)),
+            Route("/intakes/{intake_id:int}/assign", page(self.assign), methods=["POST"]),
+            Route("/intakes/{intake_id:int}/follow-up", page(self.follow_up), methods=["POST"]),
             Route("/intakes/{intake_id:int}", page(self.intake_page)),
             Route("/intakes/{intake_id:int}/review", page(self.mark_reviewed), methods=["POST"]),
             Route("/intakes/{intake_id:int}/notes", page(self.add_note), methods=["POST"]),
@@ -245,7 +257,9 @@ class WebApp:
         context.setdefault("clinic", self.engine.text(self.engine.flow.clinic, self.engine.flow.default_language))
         response = HTMLResponse(self.templates.get_template(name).render(request=request, **context), status)
         response.headers["Content-Security-Policy"] = (
-            "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'"
+            # scripts only from /static (queue.js: the queue's keys); never inline
+            "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+            "frame-ancestors 'none'"
         )
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Cache-Control"] = "no-store"  # health data: not for shared caches
@@ -386,12 +400,83 @@ class WebApp:
         lang = lang or self.engine.flow.default_language
         return {f.id: self.engine.text(f.topic, lang) for f in self.engine.flow.flags}
 
+    def row(self, intake: Any, now: Any, words: NullTranslations) -> dict[str, Any]:
+        """What a list or queue row shows of an intake beyond its columns: the badge (the highest
+        raised flag's severity and topic), its ending and flags in words, how long it has waited."""
+        names, flags = self.flag_names(), {f.id: f for f in self.engine.flow.flags}
+        raised = [flags[f] for f in intake.flags if f in flags]
+        top = max(raised, key=lambda f: model.SEVERITY_RANK[f.severity], default=None)
+        since = intake.waiting_since or (intake.human_requested_at if intake.human_waiting else None)
+        return {
+            "intake": intake,
+            "badge": {"severity": top.severity, "topic": names[top.id]} if top else None,
+            "outcome": dict(self.outcomes()).get(intake.outcome or "", intake.outcome),
+            "flags": [names.get(f, f) for f in intake.flags],
+            "waiting": waited(now - since, words) if since else None,
+        }
+
+    async def queue_page(self, request: Request) -> Response:
+        """The work queue: whom to look at first (``bot.store.queue``). Any of the list's filters
+        in the query means the full list (links and bookmarks made before the queue)."""
+        query = request.url.query
+        if any(name in request.query_params for name in Filters.NAMES):
+            return RedirectResponse(f"/intakes?{query}", status_code=303)
+        start = None
+        if at := request.query_params.get("at"):
+            try:
+                start = Position.parse(at)
+            except ValueError:
+                start = None
+        found, counts = await self.blocking(self.review.queue, self.high, start)
+        now = utcnow()
+        shown = found[:PAGE_SIZE]
+        words = self.words(request)
+        items = [self.row(q.intake, now, words) | {"bucket": q.bucket, "position": str(q.position)} for q in shown]
+        more = str(shown[-1].position) if len(found) > PAGE_SIZE else None
+        return self.render(request, "list.html", queue=True, items=items, counts=counts, more=more, start=start)
+
     async def intake_list(self, request: Request) -> Response:
         filters = Filters.from_query(dict(request.query_params))
-        page = await self.blocking(self.review.search, filters, high_flags=self.high_flags)
-        return self.render(
-            request, "list.html", page=page, filters=filters, outcomes=self.outcomes(), flags=self.flag_names()
+        cursors: dict[str, Cursor | None] = {"after": None, "before": None}
+        bad = False
+        for name in cursors:
+            if text := getattr(filters, name):
+                try:
+                    cursors[name] = Cursor.parse(text, filters.sort)
+                except ValueError:
+                    bad = True
+        page = await self.blocking(
+            self.review.list_page, filters, self.actor(request), cursors["after"], before=cursors["before"]
         )
+        now = utcnow()
+        return self.render(
+            request,
+            "list.html",
+            400 if bad else 200,
+            queue=False,
+            page=page,
+            rows=[] if bad else [self.row(i, now, self.words(request)) for i in page.items],
+            bad_page=bad,
+            filters=filters,
+            outcomes=self.outcomes(),
+            flags=self.flag_names(),
+        )
+
+    async def queue_step(self, request: Request) -> Response:
+        """Next (or previous) in the queue from a place in it: the intake there, or the queue when
+        there is none (a place that is not one: the first in the queue)."""
+        direction = request.path_params["direction"]
+        if direction not in ("next", "prev"):
+            return self.message(request, 404, N_("Not found"), N_("There is no such page."))
+        try:
+            start = Position.parse(request.query_params.get("at", ""))
+        except ValueError:
+            start = None
+        if start is None:
+            found = await self.blocking(self.review.first_in_queue, self.high)
+        else:
+            found = await self.blocking(self.review.step, self.high, start, direction == "next")
+        return RedirectResponse(f"/intakes/{found}" if found else "/", status_code=303)
 
     def screens(self, lang: str | None = None) -> dict[str, dict[str, str]]:
         """Each safety screen's name for staff: its flag's topic and severity."""
@@ -537,11 +622,23 @@ class WebApp:
             for f in intake.flags
         ]
         outcome = self.engine.outcome_topic(intake.outcome, self.flow_language(request)) if intake.outcome else None
+        # its place in the queue, or (once it has left it: reviewed) the place it had, from the link
+        place = await self.blocking(self.review.position, self.high, intake_id)
+        if place is None and (at := request.query_params.get("at")):
+            try:
+                place = Position.parse(at)
+            except ValueError:
+                place = None
+        colleagues = []
+        if request.state.staff.role == Role.ADMIN:
+            colleagues = [m.name for m in await self.blocking(self.accounts.list) if not m.disabled]
         words = self.words(request)
         return self.render(
             request,
             "intake.html",
             intake=intake,
+            place=str(place) if place else None,
+            colleagues=colleagues,
             flags=flags,
             outcome=outcome,
             sections=self.sections(intake, words, lang),
@@ -636,10 +733,41 @@ class WebApp:
         )
 
     async def mark_reviewed(self, request: Request) -> Response:
+        """Set or clear the review mark; with ``then=next``, open the next in the queue (from the
+        place the intake had before it left the queue)."""
         intake_id = request.path_params["intake_id"]
         form = dict(await request.form())
         reviewed = form.get("reviewed", "1") == "1"
+        place = await self.blocking(self.review.position, self.high, intake_id)
         await self.blocking(self.review.mark_reviewed, intake_id, self.actor(request), reviewed)
+        if form.get("then") == "next":
+            return RedirectResponse(f"/queue/next?at={place}" if place else "/queue/next", status_code=303)
+        return RedirectResponse(f"/intakes/{intake_id}" + (f"?at={place}" if place else ""), status_code=303)
+
+    async def assign(self, request: Request) -> Response:
+        """Assign to me (anyone), to a colleague (admins), or to nobody (an admin, or the assignee)."""
+        intake_id = request.path_params["intake_id"]
+        form = dict(await request.form())
+        me, admin = self.actor(request), request.state.staff.role == Role.ADMIN
+        to = str(form.get("to", "")).strip()[:64] or None
+        intake = await self.blocking(self.review.intake, intake_id)
+        if intake is None:
+            return RedirectResponse(f"/intakes/{intake_id}", status_code=303)
+        allowed = admin or to == me or (to is None and intake.assigned_to == me)
+        if to is not None and to != me and to not in {m.name for m in await self.blocking(self.accounts.list)}:
+            allowed = False
+        if not allowed:
+            return self.message(request, 403, N_("Not allowed"), N_("Only admins assign intakes to colleagues."))
+        await self.blocking(self.review.assign, intake_id, to, me)
+        return RedirectResponse(f"/intakes/{intake_id}", status_code=303)
+
+    async def follow_up(self, request: Request) -> Response:
+        """Record what came of contacting the patient (a fixed set), or clear it."""
+        intake_id = request.path_params["intake_id"]
+        value = str(dict(await request.form()).get("follow_up", ""))
+        if value and value not in FOLLOW_UPS:
+            return self.message(request, 400, N_("Not a follow-up"), N_("Choose one of the list."))
+        await self.blocking(self.review.follow_up, intake_id, value or None, self.actor(request))
         return RedirectResponse(f"/intakes/{intake_id}", status_code=303)
 
     async def acknowledge(self, request: Request) -> Response:
@@ -722,7 +850,7 @@ class WebApp:
         if fmt not in FORMATS:
             return PlainTextResponse("unknown format", 400)
         filters = Filters.from_query(dict(request.query_params))  # every page of them: ids ignore the page
-        ids = await self.blocking(self.review.export_ids, filters)
+        ids = await self.blocking(self.review.export_ids, filters, me=self.actor(request))
         await self.blocking(self.review.record_all, self.actor(request), "export", ids, fmt)
         extension = {"csv": "csv", "json": "json", "fhir": "fhir.json"}[fmt]
         # A synchronous iterator: Starlette takes each chunk from it on a worker thread, so the
@@ -823,6 +951,24 @@ class WebApp:
         from bot.staff.openapi import document
 
         return JSONResponse(document())
+
+
+def waited(how_long: Any, words: NullTranslations) -> str:
+    """How long a patient has waited for the clinic, to the minute: "waiting 2 h 10 min"."""
+    minutes = max(0, int(how_long.total_seconds() // 60))
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    numbers = {"days": days, "hours": hours, "minutes": minutes}
+    if days:
+        return words.gettext("waiting %(days)d d %(hours)d h") % numbers
+    if hours:
+        return words.gettext("waiting %(hours)d h %(minutes)d min") % numbers
+    return words.gettext("waiting %(minutes)d min") % numbers
+
+
+def capped(count: int) -> str:
+    """A capped count (``bot.store.queue.CAP``) in words: "1,000+" past the cap."""
+    return f"{CAP:,}+" if count > CAP else f"{count:,}"
 
 
 def create_app(

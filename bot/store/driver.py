@@ -17,9 +17,10 @@ from bot.store.records import TIME_FIELDS, Intake, dumps
 from bot.store.schema import intakes
 
 COLUMNS = tuple(column.name for column in intakes.columns)
-#: What a turn changes on its intake. Never the staff's review mark or acknowledgement, nor where
-#: it began: a reviewer marking an intake while the patient answers keeps the mark. The person's
-#: names and username are their Telegram profile's as of the latest turn (staff search by them).
+#: What a turn changes on its intake. Never the staff's review mark, acknowledgement, assignment or
+#: follow-up, nor where it began: a reviewer marking an intake while the patient answers keeps the
+#: mark. The person's names and username are their Telegram profile's as of the latest turn (staff
+#: search by them).
 TURN_COLUMNS = (
     "first_name",
     "last_name",
@@ -43,6 +44,8 @@ TURN_COLUMNS = (
     "talk_id",
     "waiting_since",
 )
+#: With ``severity``, only when a turn's flags changed it (``Tx.save_intake(ranked=True)``).
+RANKED_COLUMNS = (*TURN_COLUMNS, "severity")
 NEW_COLUMNS = tuple(name for name in COLUMNS if name != "id")
 _TIMES = frozenset(TIME_FIELDS)
 
@@ -91,9 +94,10 @@ class Statements:
         self.read_time = parse_sqlite_time if self.sqlite else _aware
         self.current_intake = f"SELECT {', '.join(COLUMNS)} FROM intakes WHERE chat_id = {p} ORDER BY id DESC LIMIT 1"
         # Only if nobody else wrote the intake since it was read (its version): see ``Tx.save_intake``.
-        self.save_intake = (
-            f"UPDATE intakes SET {', '.join(f'{c} = {p}' for c in TURN_COLUMNS)}, version = version + 1 "
+        self.save_intake, self.save_ranked_intake = (
+            f"UPDATE intakes SET {', '.join(f'{c} = {p}' for c in columns)}, version = version + 1 "
             f"WHERE id = {p} AND version = {p}"
+            for columns in (TURN_COLUMNS, RANKED_COLUMNS)
         )
         self.create_intake = (
             f"INSERT INTO intakes ({', '.join(NEW_COLUMNS)}) VALUES ({', '.join([p] * len(NEW_COLUMNS))}) RETURNING id"
@@ -135,9 +139,10 @@ class Statements:
     def intake(self, row: Sequence[Any]) -> Intake:
         return Intake.from_mapping(dict(zip(COLUMNS, row, strict=True)), self.read_time)
 
-    def intake_values(self, intake: Intake) -> list[Any]:
-        """For ``save_intake``: what a turn changes, then the id and the version it was read as."""
-        return [*self._values(intake, TURN_COLUMNS), intake.id, intake.version]
+    def intake_values(self, intake: Intake, ranked: bool = False) -> list[Any]:
+        """For ``save_intake`` (``save_ranked_intake``): what a turn changes, then the id and the
+        version it was read as."""
+        return [*self._values(intake, RANKED_COLUMNS if ranked else TURN_COLUMNS), intake.id, intake.version]
 
     def new_intake_values(self, intake: Intake) -> list[Any]:
         """For ``create_intake``: every column but the id."""

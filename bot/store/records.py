@@ -24,6 +24,8 @@ TIME_FIELDS = (
     "urgent_shown_at",
     "acknowledged_at",
     "waiting_since",
+    "assigned_at",
+    "follow_up_at",
 )
 
 
@@ -33,6 +35,9 @@ class IntakeStatus(StrEnum):
     DECLINED = "declined"  # declined consent: nothing but that decision is kept
     ABANDONED = "abandoned"  # quiet for ABANDON_AFTER
 
+
+#: What came of contacting a patient, as staff record it on an intake (never a turn): a fixed set.
+FOLLOW_UPS = ("called_back", "booked", "no_answer")
 
 #: Statuses after which a message begins nothing (only /start and /restart begin anew).
 FINISHED = frozenset({IntakeStatus.COMPLETED, IntakeStatus.DECLINED})
@@ -91,9 +96,15 @@ class Intake:
     urgent_shown_at: datetime | None = None  # the latest urgent text shown (Conversation.urgent_shown)
     acknowledged_at: datetime | None = None  # by staff: see ``urgent_pending``
     acknowledged_by: str | None = None
+    waiting_since: datetime | None = None  # the oldest patient message the clinic has not answered
+    severity: int = 0  # the highest raised flag's severity: SEVERITY_RANK (written by turns)
+    assigned_to: str | None = None  # staff only, like the review mark
+    assigned_at: datetime | None = None
+    follow_up: str | None = None  # FOLLOW_UPS: what came of contacting the patient (staff only)
+    follow_up_at: datetime | None = None
+    follow_up_by: str | None = None
     version: int = 0  # raised by every write of the conversation (see Tx.save_intake)
     talk_id: int | None = None  # the conversation with the clinic open now (``talks``)
-    waiting_since: datetime | None = None  # the oldest patient message in it staff have not answered
     #: what its search text was last written from in this process (not a column): a turn writes
     #: the text again only when that changed (``Tx.save_intake``); None: not written yet
     indexed: Inputs | None = field(default=None, compare=False, repr=False)
@@ -108,6 +119,14 @@ class Intake:
         list pins the intake, however the answers behind it were changed afterwards."""
         shown, seen = self.urgent_shown_at, self.acknowledged_at
         return shown is not None and (seen is None or seen < shown)
+
+    @property
+    def human_waiting(self) -> bool:
+        """A /human request no member of staff has handled: nobody reviewed, assigned or followed
+        up the intake since it was made (the queue's rule: ``bot.store.review.human_waiting``)."""
+        asked = self.human_requested_at
+        handled = (self.reviewed_at, self.assigned_at, self.follow_up_at)
+        return asked is not None and all(t is None or t < asked for t in handled)
 
     @classmethod
     def from_row(cls, row: Any) -> Intake:

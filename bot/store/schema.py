@@ -56,14 +56,50 @@ intakes = sa.Table(
     sa.Column("urgent_shown_at", When),
     sa.Column("acknowledged_at", When),
     sa.Column("acknowledged_by", sa.String(64)),
+    # the oldest patient message the clinic has not answered yet (the conversation panel's), and
+    # the highest raised flag's severity as a number (turns write it beside flags): 0010
+    sa.Column("waiting_since", When),
+    sa.Column("severity", sa.SmallInteger, nullable=False, default=0, server_default="0"),
+    # staff only, never a turn: who took the intake, and what came of contacting the patient (0010)
+    sa.Column("assigned_to", sa.String(64)),
+    sa.Column("assigned_at", When),
+    sa.Column("follow_up", sa.String(16)),  # called_back | booked | no_answer
+    sa.Column("follow_up_at", When),
+    sa.Column("follow_up_by", sa.String(64)),
     # raised by every write of the conversation: a copy kept in memory checks it is still current
     sa.Column("version", sa.Integer, nullable=False, default=0, server_default="0"),
-    # the conversation with the clinic open now (``talks``), and the oldest patient
-    # message in one that staff have not answered yet (migration 0013)
+    # the conversation with the clinic open now (``talks``; migration 0013)
     sa.Column("talk_id", sa.BigInteger),
-    sa.Column("waiting_since", When),
     sa.Index("ix_intakes_chat", "chat_id", "id"),
     sa.Index("ix_intakes_status_updated", "status", "updated_at"),
+    # the staff list's sorts and the queue's buckets and sparse filters (0010; bot.store.queue)
+    sa.Index("ix_intakes_created", "created_at", "id"),
+    sa.Index("ix_intakes_severity", "severity", "created_at", "id"),
+    sa.Index(
+        "ix_intakes_unreviewed",
+        "created_at",
+        "id",
+        sqlite_where=sa.text("reviewed_at IS NULL"),
+        postgresql_where=sa.text("reviewed_at IS NULL"),
+    ),
+    *(
+        # sparse columns, indexed only where set (a turn leaving them empty writes no entry)
+        sa.Index(
+            name,
+            *columns,
+            sqlite_where=sa.text(f"{columns[0]} IS NOT NULL"),
+            postgresql_where=sa.text(f"{columns[0]} IS NOT NULL"),
+        )
+        for name, columns in (
+            ("ix_intakes_waiting", ("waiting_since", "id")),
+            ("ix_intakes_human", ("human_requested_at", "id")),
+            ("ix_intakes_urgent_shown", ("urgent_shown_at", "id")),
+            ("ix_intakes_acknowledged", ("acknowledged_at",)),
+            ("ix_intakes_assigned", ("assigned_to", "created_at", "id")),
+            ("ix_intakes_follow_up", ("follow_up", "created_at", "id")),
+        )
+    ),
+    sa.Index("ix_intakes_source", "source"),
     sqlite_autoincrement=True,  # an erased intake's id never comes back (migration 0003)
 )
 

@@ -83,6 +83,8 @@ def _engine(url: str, extra_pragmas: list[str]) -> Engine:
                 cursor.execute(f"PRAGMA {pragma}")
             cursor.close()
 
+        engine.dialect.statement_compiler = _hinting(engine.dialect.statement_compiler)
+
         @sa.event.listens_for(engine, "begin")
         def _begin(conn: Connection) -> None:
             # A transaction that reads and then writes takes the write lock at once: with a
@@ -93,6 +95,18 @@ def _engine(url: str, extra_pragmas: list[str]) -> Engine:
     if url.startswith(("postgresql://", "postgres://")):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     return sa.create_engine(url, pool_pre_ping=True, hide_parameters=True)
+
+
+def _hinting(compiler: type) -> type:
+    """SQLite's compiler, rendering a table hint (``Select.with_hint``: ``INDEXED BY ix``) after
+    the table's name, where SQLite takes it. SQLAlchemy renders table hints only for the dialects
+    that have them in its own list, which SQLite is not in (``bot.store.queue.along`` uses it)."""
+
+    class Hinting(compiler):  # type: ignore[misc, valid-type]
+        def get_from_hint_text(self, table: Any, text: str) -> str:
+            return text
+
+    return Hinting
 
 
 class Store:
@@ -253,14 +267,16 @@ class Tx:
         self._index(intake)
         return intake
 
-    def save_intake(self, intake: Intake) -> None:
-        """Write what a turn changes (never the review mark, which staff may set meanwhile).
+    def save_intake(self, intake: Intake, *, ranked: bool = False) -> None:
+        """Write what a turn changes (never the review mark, which staff may set meanwhile); its
+        ``severity`` too when ``ranked`` (the turn changed it).
 
         Raises Stale if the stored intake is no longer the version this one was read as (marked
         abandoned or erased since): a copy kept in memory between turns is only checked here,
         which saves every turn a read.
         """
-        if self.driver.execute(self.sql.save_intake, self.sql.intake_values(intake)).rowcount != 1:
+        statement = self.sql.save_ranked_intake if ranked else self.sql.save_intake
+        if self.driver.execute(statement, self.sql.intake_values(intake, ranked)).rowcount != 1:
             raise Stale(intake.id)
         intake.version += 1
         self._index(intake)

@@ -11,7 +11,7 @@ that a row deleted (an erased intake) leaves the index with it.
 Existing intakes are indexed here, a thousand at a time, before the index is built.
 
 Revision ID: 0011
-Revises: 0009 (on its branch; renumbered at merge)
+Revises: 0010 (0009 on its branch; after the work queue's 0010 on branch i13-queue)
 Create Date: 2026-12-05
 """
 
@@ -23,7 +23,7 @@ from alembic import op
 from bot.store.search_index import SQLITE_INDEX, fill_missing
 
 revision = "0011"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

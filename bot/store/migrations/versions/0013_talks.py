@@ -11,8 +11,7 @@ outbox: stored before it is sent, sent in order with the bot's replies) with its
 Staff get a ``display_name`` (what a patient reads, never the login name); API tokens a
 ``scopes`` list (those made before stay read-only).
 
-The migration comes after 0012 on its branch (renumbered at merge); ``waiting_since`` is added
-here only if absent (another change of the same issue adds it too).
+``waiting_since`` itself comes with the work queue (0010), which orders by it.
 
 Revision ID: 0013
 Revises: 0012
@@ -33,10 +32,6 @@ Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 When = sa.DateTime(timezone=True)
 
 
-def _columns(table: str) -> set[str]:
-    return {c["name"] for c in sa.inspect(op.get_bind()).get_columns(table)}
-
-
 def upgrade() -> None:
     op.create_table(
         "talks",
@@ -54,10 +49,7 @@ def upgrade() -> None:
     handback = sa.and_(sa.column("ending") == "handback", sa.column("prompted_at").is_(None))
     op.create_index("ix_talks_handback", "talks", ["id"], sqlite_where=handback, postgresql_where=handback)
     # Plain nullable columns: both databases add them in place (no table rebuild).
-    intake_columns = _columns("intakes")
     op.add_column("intakes", sa.Column("talk_id", sa.BigInteger))
-    if "waiting_since" not in intake_columns:
-        op.add_column("intakes", sa.Column("waiting_since", When))
     op.add_column("messages", sa.Column("talk_id", sa.BigInteger))
     op.add_column("messages", sa.Column("sender", sa.String(128)))
     op.create_index("ix_messages_talk", "messages", ["talk_id", "id"])
@@ -71,6 +63,5 @@ def downgrade() -> None:
     op.drop_index("ix_messages_talk", "messages")
     op.drop_column("messages", "sender")
     op.drop_column("messages", "talk_id")
-    op.drop_column("intakes", "waiting_since")
     op.drop_column("intakes", "talk_id")
     op.drop_table("talks")
