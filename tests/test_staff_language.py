@@ -264,6 +264,8 @@ def test_an_intake_is_read_in_the_members_language_and_its_transcript_in_the_pat
     # the welcome and the consent text are folded, whole
     assert "<details><summary>Der Begrüßungstext</summary><p>Hello! This is the automated assistant" in transcript
     assert "<details><summary>Der Einwilligungstext</summary><p>Before we start, please read this." in transcript
+    # the list names the flag in German too
+    assert "Schwangerschaft, Kinderwunsch oder Stillzeit" in client.get("/intakes").text
     # an English reader sees English questions and no note about languages
     english = TestClient(create_app(skin, staff, secret_key="test-secret-key"))
     login(english, "rita")

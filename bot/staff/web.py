@@ -400,17 +400,17 @@ class WebApp:
         lang = lang or self.engine.flow.default_language
         return {f.id: self.engine.text(f.topic, lang) for f in self.engine.flow.flags}
 
-    def row(self, intake: Any, now: Any, words: NullTranslations) -> dict[str, Any]:
+    def row(self, intake: Any, now: Any, words: NullTranslations, lang: str | None = None) -> dict[str, Any]:
         """What a list or queue row shows of an intake beyond its columns: the badge (the highest
         raised flag's severity and topic), its ending and flags in words, how long it has waited."""
-        names, flags = self.flag_names(), {f.id: f for f in self.engine.flow.flags}
+        names, flags = self.flag_names(lang), {f.id: f for f in self.engine.flow.flags}
         raised = [flags[f] for f in intake.flags if f in flags]
         top = max(raised, key=lambda f: model.SEVERITY_RANK[f.severity], default=None)
         since = intake.waiting_since or (intake.human_requested_at if intake.human_waiting else None)
         return {
             "intake": intake,
             "badge": {"severity": top.severity, "topic": names[top.id]} if top else None,
-            "outcome": dict(self.outcomes()).get(intake.outcome or "", intake.outcome),
+            "outcome": self.engine.outcome_topic(intake.outcome, lang) if intake.outcome else None,
             "flags": [names.get(f, f) for f in intake.flags],
             "waiting": waited(now - since, words) if since else None,
         }
@@ -431,7 +431,10 @@ class WebApp:
         now = utcnow()
         shown = found[:PAGE_SIZE]
         words = self.words(request)
-        items = [self.row(q.intake, now, words) | {"bucket": q.bucket, "position": str(q.position)} for q in shown]
+        lang = self.flow_language(request)
+        items = [
+            self.row(q.intake, now, words, lang) | {"bucket": q.bucket, "position": str(q.position)} for q in shown
+        ]
         more = str(shown[-1].position) if len(found) > PAGE_SIZE else None
         return self.render(request, "list.html", queue=True, items=items, counts=counts, more=more, start=start)
 
@@ -455,7 +458,9 @@ class WebApp:
             400 if bad else 200,
             queue=False,
             page=page,
-            rows=[] if bad else [self.row(i, now, self.words(request)) for i in page.items],
+            rows=[]
+            if bad
+            else [self.row(i, now, self.words(request), self.flow_language(request)) for i in page.items],
             bad_page=bad,
             filters=filters,
             outcomes=self.outcomes(),
