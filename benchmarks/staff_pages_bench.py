@@ -222,6 +222,10 @@ def pages(store: Store, engine: Engine) -> list[tuple[str, str]]:
         ("text search ?q=nobody", "/intakes?q=nobody"),
         ("an intake", f"/intakes/{one}"),
         ("next in queue", "/queue/next"),
+        ("API list", "/api/intakes"),
+        ("API list, deep (keyset)", f"/api/intakes?after={micros}.{deep.id}"),
+        (f"API list, flag {common}, by severity", f"/api/intakes?flag={common}&sort=severity"),
+        ("API list, ?q=pat", "/api/intakes?q=pat"),
     ]
 
 
@@ -232,17 +236,21 @@ async def time_pages(store: Store, engine: Engine, runs: int) -> list[tuple[str,
         transport=httpx.ASGITransport(app=app), base_url="http://staff", timeout=None
     ) as client:
         await log_in(client)
+        api = {"Authorization": f"Bearer {Accounts(store).add_token('bench')}"}
         for name, path in pages(store, engine):
             times = []
             for attempt in range(runs + 2):
                 began = time.perf_counter()
-                answer = await client.get(path)
+                answer = await client.get(path, headers=api if path.startswith("/api/") else None)
                 took = time.perf_counter() - began
                 if answer.status_code not in (200, 303):
                     raise RuntimeError(f"GET {path}: {answer.status_code}")
                 if attempt >= 2:
                     times.append(took)
-            listed = len(re.findall(r'<tr class="(?:reviewed|unreviewed)', answer.text))
+            if path.startswith("/api/"):
+                listed = len(answer.json()["intakes"])
+            else:
+                listed = len(re.findall(r'<tr class="(?:reviewed|unreviewed)', answer.text))
             times.sort()
             results.append(
                 (name, statistics.median(times), times[min(len(times) - 1, round(0.95 * (len(times) - 1)))], listed)

@@ -204,9 +204,11 @@ def test_hand_back_shows_the_question_again_and_close_leaves_the_intake_as_it_wa
     patient.tap("No, never", expect="A quick safety question")
     patient.command("/human")
     state = patient.intake().state
+    assert patient.intake().waiting_since is not None  # in the work queue's "waiting" bucket
     assert staff.finish(intake.id, "adam", "close") is not None
     assert patient.outbox()[-1]["text"].startswith("The clinic team has ended this conversation")
     assert patient.intake().state == state and patient.intake().talk_id is None
+    assert patient.intake().waiting_since is None  # closed without a reply: no longer waiting for us
     assert staff.finish(intake.id, "adam", "close") is None  # nothing open
     assert [a for (a,) in rows(store, "SELECT action FROM audit ORDER BY id")] == ["talk_handback", "talk_close"]
 

@@ -174,6 +174,40 @@ def test_pagination_and_date_and_status_filters(skin: Engine, store: Store, app)
     assert "completed: <strong>15</strong>" in first.text
 
 
+def test_the_api_list_pages_by_cursor_and_refuses_what_it_cannot_read(skin: Engine, store: Store, app) -> None:
+    from datetime import timedelta
+
+    from bot.store import Intake, utcnow
+
+    now = utcnow()
+    with store.transaction() as tx:
+        for i in range(7):
+            when = now - timedelta(hours=i)
+            tx.create_intake(Intake(0, 2000 + i, "skin_botox", "1.0", "en", "completed", {"v": 1}, when, when))
+    client = TestClient(app)
+    headers = {"Authorization": f"Bearer {Accounts(store).add_token('erp')}"}
+    seen: list[int] = []
+    after = ""
+    for _ in range(4):
+        answer = client.get(f"/api/intakes?limit=3{after}", headers=headers).json()
+        assert answer["total"] == 7 and answer["total_is_lower_bound"] is False
+        seen += [i["id"] for i in answer["intakes"]]
+        if answer["next"] is None:
+            break
+        after = f"&after={answer['next']}"
+    # every intake once, newest first (each one made an hour before the last), in pages of 3, 3 and 1
+    assert seen == sorted(seen) and len(set(seen)) == 7
+    for query, word in (
+        ("page=2", "`page`"),
+        ("after=nonsense", "`after`"),
+        ("limit=0", "`limit`"),
+        ("limit=101", "`limit`"),
+    ):
+        refused = client.get(f"/api/intakes?{query}", headers=headers)
+        assert refused.status_code == 400 and word in refused.json()["error"], query
+    assert client.get("/api/intakes?page=1", headers=headers).status_code == 200
+
+
 def test_repeated_failed_logins_lock_the_form_with_a_clear_message(app) -> None:
     client = TestClient(app)
     for _ in range(5):

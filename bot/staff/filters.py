@@ -46,7 +46,6 @@ class Filters:
     since: date | None = None
     until: date | None = None
     text: str | None = None  # a name or @username, or part of one
-    page: int = 1  # the API's pages (the list's page by ``after``)
     sort: str = "date"  # or "severity"
     after: str | None = None  # where the list's page begins (``bot.store.queue.Cursor``, as text)
     before: str | None = None  # or where it ends (the page above it)
@@ -72,10 +71,6 @@ class Filters:
             except ValueError:
                 return None
 
-        try:
-            page = max(1, int(query.get("page", "1")))
-        except ValueError:
-            page = 1
         status = query.get("status") or None
         return cls(
             status=status if status in STATUSES else None,
@@ -85,7 +80,6 @@ class Filters:
             since=day("since"),
             until=day("until"),
             text=(query.get("q") or "").strip()[:64] or None,
-            page=page,
             sort=query.get("sort") if query.get("sort") in SORTS else "date",
             after=(query.get("after") or "").strip()[:64] or None,
             before=(query.get("before") or "").strip()[:64] or None,
@@ -122,7 +116,6 @@ class Filters:
             "since": self.since.isoformat() if self.since else None,
             "until": self.until.isoformat() if self.until else None,
             "q": self.text,
-            "page": self.page,
             "sort": self.sort if self.sort != "date" else None,
             "after": self.after,
             "before": self.before,
@@ -133,7 +126,7 @@ class Filters:
             "follow_up": self.follow_up,
         }
         values.update(changes)
-        return urlencode({k: v for k, v in values.items() if v not in (None, "", 1) or (k == "page" and v != 1)})
+        return urlencode({k: v for k, v in values.items() if v not in (None, "")})
 
 
 #: The filters' messages are English message ids, shown in the page's language (``_(error)``).

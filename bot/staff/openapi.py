@@ -14,9 +14,16 @@ _FILTERS = [
     ("source", "the /start source, e.g. website"),
     ("since", "started on or after this date (YYYY-MM-DD, a day in the clinic's CLINIC_TIMEZONE)"),
     ("until", "started on or before this date (YYYY-MM-DD, a day in the clinic's CLINIC_TIMEZONE)"),
-    ("q", "search in the Telegram name and username"),
-    ("page", "page number, from 1 (25 intakes a page)"),
-]
+    ("q", "search in the name, @username, and a phone number or e-mail typed in the answers "
+     "(case and accents ignored)"),
+    ("review", "reviewed | unreviewed"),
+    ("acknowledged", "1: urgent intakes someone acknowledged"),
+    ("waiting", "1: a patient waiting for an answer from the clinic"),
+    ("follow_up", "called_back | booked | no_answer"),
+    ("sort", "date (newest first, the default) | severity (gravest first, then newest)"),
+    ("after", "the `next` of the answer before: the page after it (same filters and sort)"),
+    ("limit", "intakes in the answer, 1 to 100 (default 25)"),
+]  # fmt: skip
 
 
 def document() -> dict[str, Any]:
@@ -181,9 +188,8 @@ def document() -> dict[str, Any]:
         "paths": {
             "/api/intakes": {
                 "get": {
-                    "summary": "List intakes with the staff list's filters, in its order: unacknowledged "
-                    "urgent intakes first, then requests for a person, then high flags, then the rest; newest "
-                    "first within each",
+                    "summary": "List intakes with the staff list's filters, newest (or gravest) first, "
+                    "a page at a time: follow `next` (as `after`) until it is null",
                     "parameters": [
                         {"name": n, "in": "query", "required": False, "description": d, "schema": {"type": "string"}}
                         for n, d in _FILTERS
@@ -196,10 +202,23 @@ def document() -> dict[str, Any]:
                                     "schema": {
                                         "type": "object",
                                         "properties": {
-                                            "total": {"type": "integer"},
-                                            "page": {"type": "integer"},
-                                            "pages": {"type": "integer"},
-                                            "counts": {"type": "object"},
+                                            "total": {
+                                                "type": "integer",
+                                                "description": "how many match, counted up to 1,000",
+                                            },
+                                            "total_is_lower_bound": {
+                                                "type": "boolean",
+                                                "description": "true: more than 1,000 match",
+                                            },
+                                            "counts": {
+                                                "type": "object",
+                                                "description": "intakes per status, each up to 1,000 "
+                                                "(only when no filter is given)",
+                                            },
+                                            "next": {
+                                                "type": ["string", "null"],
+                                                "description": "pass as `after` for the next page; null on the last",
+                                            },
                                             "intakes": {
                                                 "type": "array",
                                                 "items": {"$ref": "#/components/schemas/IntakeSummary"},
@@ -209,6 +228,7 @@ def document() -> dict[str, Any]:
                                 }
                             },
                         },
+                        "400": {"description": "a `page`, `after` or `limit` that cannot be read"},
                         "401": unauthorized,
                     },
                 }

@@ -17,7 +17,7 @@ from bot.staff.filters import AuditFilters, Filters
 from bot.store import Intake, Store, alerts, deliveries, queue
 from bot.store import review as rows
 from bot.store.queue import Cursor, ListPage, Position, Queued
-from bot.store.review import AuditPage, IntakeView, Page
+from bot.store.review import AuditPage, IntakeView
 
 PAGE_SIZE = 25
 #: Audit lines to a page.
@@ -34,12 +34,6 @@ class Review:
         self.store = store
         #: the clinic's time zone: the filters' dates are its days
         self.zone = zone
-
-    def search(self, filters: Filters, page_size: int = PAGE_SIZE, high_flags: Iterable[str] = ()) -> Page:
-        """A page of the list: unacknowledged urgent intakes pinned first, then /human requests,
-        then ``high_flags`` raised, then the rest; newest first within each."""
-        with self.store.transaction(read_only=True) as tx:
-            return rows.search(tx, replace(filters.to_search(), zone=self.zone), filters.page, page_size, high_flags)
 
     def queue(self, high: int, start: Position | None = None, size: int = PAGE_SIZE) -> tuple[list[Queued], dict]:
         """A page of the work queue from ``start`` (one more than ``size`` when there are more),

@@ -86,6 +86,8 @@ Handler = Callable[[Request], Awaitable[Response]]
 #: (An export's chunks are made on Starlette's own worker threads, each batch read in a
 #: transaction that is over before the chunk goes out.)
 STAFF_THREADS = 4
+#: The most intakes one answer of the API's list holds (``limit``).
+API_PAGE_MAX = 100
 
 
 class WebApp:
@@ -111,8 +113,6 @@ class WebApp:
         #: False once the process is stopping: event streams end at their next look (a server
         #: stopping cleanly waits for every open response, and a stream would last a minute)
         self.streaming = True
-        #: the flow's high flags: the list pins intakes with one raised (after urgent and /human)
-        self.high_flags = tuple(f.id for f in engine.flow.flags if f.severity == "high")
         #: the severity number from which a flag counts as high for the work queue
         self.high = model.SEVERITY_RANK["high"]
         # Intakes stored before their severity was kept (migration 0010) get it from this flow.
@@ -886,15 +886,31 @@ class WebApp:
     # --- the clinic API ------------------------------------------------------------------------
 
     async def api_list(self, request: Request) -> Response:
-        filters = Filters.from_query(dict(request.query_params))
-        page = await self.blocking(self.review.search, filters, high_flags=self.high_flags)
+        """A page of intakes with the list's filters, newest (or ``sort=severity``: gravest) first,
+        keyset-paged as the staff list is: ``next`` goes back as ``after`` for the page after."""
+        query = dict(request.query_params)
+        if query.get("page", "1") != "1":  # the API paged by number until issue 13
+            return JSONResponse({"error": "`page` is no longer read: pass the answer's `next` as `after`"}, 400)
+        filters = Filters.from_query(query)
+        try:
+            after = Cursor.parse(filters.after, filters.sort) if filters.after else None
+        except ValueError:
+            return JSONResponse({"error": "`after` must be a `next` this list gave, with the same `sort`"}, 400)
+        try:
+            limit = int(query.get("limit", str(PAGE_SIZE)))
+            if not 1 <= limit <= API_PAGE_MAX:
+                raise ValueError(limit)
+        except ValueError:
+            return JSONResponse({"error": f"`limit` must be a whole number from 1 to {API_PAGE_MAX}"}, 400)
+        page = await self.blocking(self.review.list_page, filters, request.state.actor, after, limit)
         await self.blocking(self.review.record, request.state.actor, "api_list", None, f"{len(page.items)} intake(s)")
         return JSONResponse(
             {
-                "total": page.total,
-                "page": page.page,
-                "pages": page.pages,
+                # counted up to CAP, as the staff list counts (an exact count reads every match)
+                "total": min(page.total, CAP),
+                "total_is_lower_bound": page.total > CAP,
                 "counts": page.counts,
+                "next": str(page.next) if page.next else None,
                 "intakes": [
                     self.exporter.summary(i)
                     | {"flags": self.exporter.flags(i), "urgent_shown": self.exporter.urgent_shown(i)}

@@ -7,7 +7,7 @@ staff app (``bot.staff``) says what it wants, this module says how to find it.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 import sqlalchemy as sa
@@ -103,16 +103,6 @@ class Search:
         return conditions
 
 
-@dataclass
-class Page:
-    items: list[Intake]
-    total: int
-    counts: dict[str, int]
-    page: int
-    pages: int
-    sources: list[str] = field(default_factory=list)
-
-
 @dataclass(frozen=True)
 class Note:
     author: str
@@ -144,47 +134,6 @@ def human_waiting() -> sa.ColumnElement[bool]:
     asked = c.human_requested_at
     handled = (c.reviewed_at, c.assigned_at, c.follow_up_at)
     return sa.and_(asked.is_not(None), *(sa.or_(t.is_(None), t < asked) for t in handled))
-
-
-def attention(high_flags: Iterable[str] = ()) -> sa.ColumnElement[int]:
-    """How much an intake needs staff now, for the list's order (lowest first): 0 an urgent text
-    shown that nobody has acknowledged since, 1 a request for a person (/human), 2 a raised flag
-    of ``high_flags`` (the flow's high flags: the store does not know severities), 3 the rest."""
-    c = intakes.c
-    pending = sa.and_(
-        c.urgent_shown_at.is_not(None), sa.or_(c.acknowledged_at.is_(None), c.acknowledged_at < c.urgent_shown_at)
-    )
-    high = [c.flags.contains(f'"{flag}"', autoescape=True) for flag in high_flags]
-    whens: list[tuple[sa.ColumnElement[bool], int]] = [(pending, 0), (c.human_requested_at.is_not(None), 1)]
-    if high:
-        whens.append((sa.or_(*high), 2))
-    return sa.case(*whens, else_=3)
-
-
-def search(tx: Tx, which: Search, page: int = 1, page_size: int = 25, high_flags: Iterable[str] = ()) -> Page:
-    """One page of intakes with the counts per status and the sources known: those that need staff
-    first (``attention``), then newest first."""
-    conditions = which.where()
-    total = tx.conn.execute(sa.select(sa.func.count()).select_from(intakes).where(*conditions)).scalar_one()
-    pages = max(1, -(-total // page_size))
-    page = min(max(1, page), pages)
-    rows = tx.conn.execute(
-        sa.select(intakes)
-        .where(*conditions)
-        .order_by(attention(high_flags), intakes.c.created_at.desc(), intakes.c.id.desc())
-        .limit(page_size)
-        .offset((page - 1) * page_size)
-    )
-    items = [Intake.from_row(r) for r in rows]
-    counts = dict(
-        tx.conn.execute(
-            sa.select(intakes.c.status, sa.func.count())
-            .where(*which.where(with_status=False))
-            .group_by(intakes.c.status)
-        ).all()
-    )
-    sources = [s for (s,) in tx.conn.execute(sa.select(intakes.c.source).distinct().order_by(intakes.c.source)) if s]
-    return Page(items, total, {s: counts.get(s, 0) for s in STATUSES}, page, pages, sources)
 
 
 def intakes_for_export(tx: Tx, since: datetime | None = None, ids: Iterable[int] | None = None) -> list[Intake]:

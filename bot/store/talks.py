@@ -116,8 +116,10 @@ def start(tx: Tx, intake_id: int, by: str, now: datetime) -> int | None:
 
 
 def finish(tx: Tx, intake_id: int, by: str, ending: str, now: datetime) -> int | None:
-    """Staff end the open talk ("handback" or "close"); its id, None when none was open."""
-    if not _touch(tx, intake_id):
+    """Staff end the open talk ("handback" or "close"); its id, None when none was open. Ending it
+    answers the patient's wait too: otherwise the intake stayed "waiting for us" in the work queue
+    for good after a Close without a reply."""
+    if not _touch(tx, intake_id, waiting_since=None):
         return None
     current = open_talk(tx, intake_id)
     if current is None:

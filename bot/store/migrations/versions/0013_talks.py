@@ -5,7 +5,7 @@
 who opened and ended it and how it ended. ``intakes.talk_id`` is the one open now (a turn
 reads it with the intake: what the patient types then goes to staff, not into the questionnaire)
 and ``intakes.waiting_since`` the oldest patient message the clinic has not answered (set by a
-turn, cleared by a staff reply). A message of the conversation is a plain transcript row
+turn, cleared by a staff reply or staff ending the talk). A message of the conversation is a plain transcript row
 (``messages``) marked with its ``talk_id``; a staff message is an outgoing row (the
 outbox: stored before it is sent, sent in order with the bot's replies) with its ``sender``.
 Staff get a ``display_name`` (what a patient reads, never the login name); API tokens a
