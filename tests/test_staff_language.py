@@ -276,9 +276,9 @@ def test_an_intake_is_read_in_the_members_language_and_its_transcript_in_the_pat
 
 def test_the_staff_apps_tick_marks_are_the_ones_the_channel_logs() -> None:
     from bot.channels.telegram import render
-    from bot.staff import web
+    from bot.staff import intake_reading
 
-    assert (web.CHECKED, web.UNCHECKED) == (render.CHECKED, render.UNCHECKED)
+    assert (intake_reading.CHECKED, intake_reading.UNCHECKED) == (render.CHECKED, render.UNCHECKED)
 
 
 def test_migration_0012_goes_down_and_up_keeping_every_member(empty_database_url: str) -> None:

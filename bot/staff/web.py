@@ -49,9 +49,10 @@ from bot.diagram import mermaid
 from bot.engine import Engine
 from bot.flow import model, sections
 from bot.staff.accounts import AccountError, Accounts
-from bot.staff.exports import FORMATS, Exporter, stored_words
+from bot.staff.exports import FORMATS, Exporter
 from bot.staff.filters import AuditFilters, Filters
 from bot.staff.i18n import ACTION_WORDS, FOLLOW_UP_WORDS, N_, SEVERITY_WORDS, STATUS_WORDS, StaffLanguages
+from bot.staff.intake_reading import IntakeReading
 from bot.staff.questionnaire import Questionnaire
 from bot.staff.review import PAGE_SIZE, Review
 from bot.staff.roles import Role
@@ -75,10 +76,6 @@ TALK_ERRORS = {
 }
 
 HERE = Path(__file__).parent
-#: How the transcript records a tick of a multiple-choice question: what the press did, "☑ label"
-#: ticked, "☐ label" unticked (the Telegram channel's marks, ``render.CHECKED``/``UNCHECKED``:
-#: the staff app reads the transcript and imports no channel; a test keeps the two the same).
-CHECKED, UNCHECKED = "☑ ", "☐ "
 MEDIA = {"csv": "text/csv; charset=utf-8", "json": "application/json", "fhir": "application/fhir+json"}
 Handler = Callable[[Request], Awaitable[Response]]
 #: Threads for the staff side's blocking work: enough that a long search does not hold up a
@@ -109,6 +106,7 @@ class WebApp:
         self.accounts = Accounts(store)
         self.sessions = Sessions(store, lifetime, clock)
         self.exporter = Exporter(engine)
+        self.reading = IntakeReading(engine, self.exporter, self.when)
         self.talks = Talks(store, engine)
         #: False once the process is stopping: event streams end at their next look (a server
         #: stopping cleanly waits for every open response, and a stream would last a minute)
@@ -397,8 +395,7 @@ class WebApp:
         ]
 
     def flag_names(self, lang: str | None = None) -> dict[str, str]:
-        lang = lang or self.engine.flow.default_language
-        return {f.id: self.engine.text(f.topic, lang) for f in self.engine.flow.flags}
+        return self.reading.flag_names(lang)
 
     def row(self, intake: Any, now: Any, words: NullTranslations, lang: str | None = None) -> dict[str, Any]:
         """What a list or queue row shows of an intake beyond its columns: the badge (the highest
@@ -483,132 +480,6 @@ class WebApp:
             found = await self.blocking(self.review.step, self.high, start, direction == "next")
         return RedirectResponse(f"/intakes/{found}" if found else "/", status_code=303)
 
-    def screens(self, lang: str | None = None) -> dict[str, dict[str, str]]:
-        """Each safety screen's name for staff: its flag's topic and severity."""
-        names = self.flag_names(lang)
-        severity = {f.id: f.severity for f in self.engine.flow.flags}
-        return {
-            s.id: {"topic": names.get(s.flag, s.flag), "severity": severity.get(s.flag, "")}
-            for s in self.engine.flow.safety
-        }
-
-    def screened_lines(self, transcript: list[Any]) -> dict[str, dict[str, Any]]:
-        """For each flag a safety screen raised, the first message that raised it (its number in
-        the transcript, from 1, and its time): the flag list links to it."""
-        flag_of = {s.id: s.flag for s in self.engine.flow.safety}
-        found: dict[str, dict[str, Any]] = {}
-        for number, line in enumerate(transcript, 1):
-            screened = line.screened
-            if screened and not screened.get("ask_first") and screened.get("screen") in flag_of:
-                found.setdefault(flag_of[screened["screen"]], {"number": number, "at": line.at})
-        return found
-
-    @functools.cached_property
-    def folded_texts(self) -> dict[str, str]:
-        """The start of each long text the bot shows as information (the welcome, the consent
-        text, "what to expect", and the summary, which repeats the answers), in every flow
-        language: the transcript folds a message that begins so. The text's kind by its start."""
-        flow = self.engine.flow
-        texts: list[tuple[str, Any]] = []
-        if flow.steps and isinstance(flow.steps[0], model.InfoStep):
-            texts.append(("welcome", flow.steps[0].text))
-        texts += [("consent", s.text) for s in flow.steps if isinstance(s, model.ConsentStep)]
-        texts += [("summary", s.text) for s in flow.steps if isinstance(s, model.SummaryStep)]
-        if flow.what_to_expect is not None:
-            texts.append(("expect", flow.what_to_expect))
-        starts = {}
-        for kind, text in texts:
-            for lang in flow.languages:
-                start = self.engine.text(text, lang)[:60].strip()
-                if len(start) >= 20:  # long enough to be that text and no other
-                    starts.setdefault(start, kind)
-        return starts
-
-    def transcript_lines(self, transcript: list[Any]) -> list[dict[str, Any]]:
-        """The transcript as the page shows it: each line's number (from 1, the flag list's
-        links), the kind of a long information text (folded), and a tick of a multiple-choice
-        question as ticked or unticked (``presses.tick`` logs "☑ label" or "☐ label": what the
-        press did)."""
-        starts = self.folded_texts
-        lines = []
-        previous_day = None
-        for number, line in enumerate(transcript, 1):
-            entry: dict[str, Any] = {"number": number, "line": line, "fold": None, "ticked": None, "label": None}
-            # the date once a day (the clinic's): a page of one afternoon's messages is times only
-            day = self.when(line.at, day=True, clock=False, zone=False)
-            entry["day"] = day if day != previous_day else None
-            previous_day = day
-            if line.direction == "out":
-                entry["fold"] = next((kind for start, kind in starts.items() if line.text.startswith(start)), None)
-            elif line.text.startswith((CHECKED, UNCHECKED)):
-                entry["ticked"] = line.text.startswith(CHECKED)
-                entry["label"] = line.text[len(CHECKED) :]
-            lines.append(entry)
-        return lines
-
-    def sections(self, intake: Any, words: NullTranslations, lang: str) -> list[dict[str, Any]]:
-        """Answers grouped by section, each with the flags it raised; last, the answers the flow
-        cannot read any more (it was edited after they were given), with what was stored. Every
-        question, choice and title in ``lang``: a German intake read in English shows English
-        questions and English labels of the choices made (typed words stay as typed)."""
-        titles = {s.id: self.engine.text(s.title, lang) for s in self.engine.flow.sections}
-        titles["consent"] = words.gettext("Consent")
-        readable = list(self.exporter.answers(intake))
-        answers = {step.id: value for step, value, _ in readable}
-        raised_by: dict[str, list[str]] = {}  # question -> the raised flags its answer is behind
-        for flag_id in intake.flags:
-            for question in self.engine.flag_sources(answers, flag_id):
-                raised_by.setdefault(question, []).append(flag_id)
-        names = self.flag_names(lang)
-        severity = {f.id: f.severity for f in self.engine.flow.flags}
-        groups: list[dict[str, Any]] = []
-        for step, value, _shown in readable:
-            shown = self.engine.display(step, value, lang)
-            section = "consent" if isinstance(step, model.ConsentStep) else getattr(step, "section", None) or "other"
-            if not groups or groups[-1]["id"] != section:
-                groups.append({"id": section, "title": titles.get(section) or words.gettext("Other"), "answers": []})
-            flags = [
-                {"id": f, "topic": names[f], "severity": severity[f]} for f in raised_by.get(step.id, []) if f in names
-            ]
-            question = (
-                words.gettext("Consent to store and use the answers")
-                if isinstance(step, model.ConsentStep)
-                else self.engine.text(step.ask, lang)
-            )
-            groups[-1]["answers"].append({"id": step.id, "question": question, "answer": shown, "flags": flags})
-        gone = words.gettext("(no longer in the questionnaire)")
-        unreadable = [
-            {
-                "id": step_id,
-                "question": self.exporter.unreadable_question(step_id, lang),
-                "answer": f"{gone}: {stored_words(value)}",
-                "flags": [],
-            }
-            for step_id, value in self.exporter.unreadable(intake)
-        ]
-        if unreadable:
-            title = words.gettext("No longer in the questionnaire")
-            groups.append({"id": "not_in_questionnaire", "title": title, "answers": unreadable})
-        return groups
-
-    def urgent_sentence(self, shown: dict[str, Any], words: NullTranslations) -> str:
-        """``Exporter.urgent_sentence`` for the page, in its language: "urgent text shown at
-        2026-12-05 10:32 UTC (reason); answer later changed to No"."""
-        gettext = words.gettext
-        at = self.when(datetime.fromisoformat(shown["at"])) if shown["at"] else gettext("an unknown time")
-        sentence = gettext("urgent text shown at %(at)s (%(reason)s)") % {"at": at, "reason": shown["reason"]}
-        for answer in (a for a in shown["answers"] if a["changed"]):
-            if len(shown["answers"]) == 1:
-                which = gettext("answer")
-            else:
-                which = gettext("answer to “%(question)s”") % {"question": answer["question"]}
-            if answer["display_now"] is None:
-                sentence += "; " + gettext("%(which)s later withdrawn") % {"which": which}
-            else:
-                change = gettext("%(which)s later changed to %(now)s")
-                sentence += "; " + change % {"which": which, "now": answer["display_now"]}
-        return sentence
-
     async def intake_page(self, request: Request) -> Response:
         intake_id = request.path_params["intake_id"]
         view = await self.blocking(self.review.intake_view, intake_id)
@@ -621,7 +492,7 @@ class WebApp:
         lang = self.flow_language(request)
         names = self.flag_names(lang)
         severity = {f.id: f.severity for f in self.engine.flow.flags}
-        typed = self.screened_lines(view.transcript)
+        typed = self.reading.screened_lines(view.transcript)
         flags = [
             {"id": f, "topic": names.get(f, f), "severity": severity.get(f, ""), "line": typed.get(f)}
             for f in intake.flags
@@ -646,11 +517,13 @@ class WebApp:
             colleagues=colleagues,
             flags=flags,
             outcome=outcome,
-            sections=self.sections(intake, words, lang),
+            sections=self.reading.sections(intake, words, lang),
             shown_in=lang,
-            urgent_shown=[self.urgent_sentence(shown, words) for shown in self.exporter.urgent_shown(intake, lang)],
-            transcript=self.transcript_lines(view.transcript),
-            screens=self.screens(lang),
+            urgent_shown=[
+                self.reading.urgent_sentence(shown, words) for shown in self.exporter.urgent_shown(intake, lang)
+            ],
+            transcript=self.reading.transcript_lines(view.transcript),
+            screens=self.reading.screens(lang),
             notes=view.notes,
             **await self._talk_panel(request, intake),
         )
