@@ -62,6 +62,20 @@ def test_login_wrong_password_and_missing_csrf_are_refused(app) -> None:
     assert client.get("/", follow_redirects=False).status_code == 303  # still logged out
 
 
+def test_a_failed_login_names_the_member_only_when_the_name_is_one(store: Store, app) -> None:
+    """A password typed into the name field by mistake is never written to the audit log."""
+    import sqlalchemy as sa
+
+    from bot.store.schema import audit
+
+    client = TestClient(app)
+    for name in ("rita", "s3cret-Passw0rd!"):
+        client.post("/login", data={"name": name, "password": "wrong one", "csrf": csrf_of(client, "/login")})
+    with store.transaction(read_only=True) as tx:
+        lines = tx.conn.execute(sa.select(audit.c.actor, audit.c.detail).where(audit.c.action == "login_failed"))
+        assert [tuple(line) for line in lines] == [("rita", None), ("?", "a name no account has")]
+
+
 def test_session_cookie_is_httponly_and_samesite_and_secure_over_https(skin: Engine, store: Store, app) -> None:
     for application, secure in ((app, False), (create_app(skin, store, "k", https=True), True)):
         client = TestClient(application, base_url="https://testserver" if secure else "http://testserver")

@@ -55,6 +55,10 @@ class StaffMember:
 class LoginResult:
     member: StaffMember | None
     locked_for: timedelta | None = None  # set when this client may not try this name for a while
+    #: the name typed is a member's (False when unknown, or not looked up: locked out). The audit
+    #: log names a failed login's member only then: a password typed into the name field by
+    #: mistake must not be shown to admins.
+    known: bool = False
 
 
 def _member(row: sa.Row) -> StaffMember:
@@ -168,13 +172,13 @@ class Accounts:
         if attempt.waits is not None:
             return LoginResult(None, attempt.waits)
         if not right:
-            return LoginResult(None, attempt.locked_if_wrong)
+            return LoginResult(None, attempt.locked_if_wrong, known=row is not None)
         values: dict = {"last_login_at": now}
         if _hasher.check_needs_rehash(row.password_hash):
             values["password_hash"] = _hasher.hash(password)
         with self.store.transaction() as tx:
             if not rows.update_member_if_unchanged(tx, row.id, row.password_hash, **values):
-                return LoginResult(None)  # disabled, or given a new password, while this was checked
+                return LoginResult(None, known=True)  # disabled, or given a new password, while this was checked
             member = _member(rows.member_by_id(tx, row.id))
         self.throttle.succeeded(client, name, now)
         return LoginResult(member)

@@ -369,7 +369,9 @@ class WebApp:
                     "Too many failed attempts: try again in %(num)d minutes.",
                     minutes,
                 ) % {"num": minutes}
-            await self.blocking(self.review.record, name or "?", "login_failed")
+            # an unknown name is not written down: it may be a password typed in the wrong field
+            actor, detail = (name, None) if result.known else ("?", "a name no account has")
+            await self.blocking(self.review.record, actor, "login_failed", None, detail)
             return self.render(request, "login.html", 401, next=next_url, error=error)
         if earlier := request.session.get("session"):  # whoever was signed in here is signed out,
             await self.blocking(self.sessions.end, earlier)  # a copy of their cookie included
