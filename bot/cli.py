@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from bot.config import load_settings
 from bot.errors import UsageError, UserError
@@ -210,6 +211,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     exporter = Exporter(engine)
     store = _store()
     review = Review(store)
+    if args.format == "pdf":
+        return _export_pdfs(engine, exporter, review, since, args.out, settings.clinic_timezone)
     talks = Talks(store, engine).for_export
     chunks = exporter.chunks(args.format, review.intakes(review.export_ids(since=since)), talks)
     if args.out:
@@ -218,6 +221,31 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(f"wrote {args.out}", file=sys.stderr)
     else:
         sys.stdout.writelines(chunks)
+    return 0
+
+
+def _export_pdfs(engine: Any, exporter: Any, review: Any, since: Any, out: str | None, zone: Any) -> int:
+    """One PDF per intake, ``intake-<id>.pdf`` in the folder ``out``; staff words in the flow's
+    default language, times on the clinic's clock (CLINIC_TIMEZONE)."""
+    from pathlib import Path
+
+    from bot.staff.i18n import StaffLanguages
+    from bot.staff.pdf import IntakePdf
+
+    if not out:
+        raise UsageError("--format pdf writes one file per intake: give a folder with --out DIR")
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    words = StaffLanguages(engine.flow.default_language).translations(engine.flow.default_language)
+    pdf = IntakePdf(engine, exporter, zone)
+    written = 0
+    for intake_id in review.export_ids(since=since):
+        view = review.intake_view(intake_id)
+        if view is None:  # erased meanwhile
+            continue
+        (folder / f"intake-{intake_id}.pdf").write_bytes(pdf.render(view, words))
+        written += 1
+    print(f"wrote {written} PDF(s) to {folder}", file=sys.stderr)
     return 0
 
 
@@ -302,10 +330,10 @@ def build_parser() -> argparse.ArgumentParser:
     token_sub.add_parser("list", help="list tokens")
     p.set_defaults(func=cmd_token)
 
-    p = sub.add_parser("export", help="export intakes as CSV, JSON or FHIR R4")
-    p.add_argument("--format", choices=["csv", "json", "fhir"], default="csv")
+    p = sub.add_parser("export", help="export intakes as CSV, JSON, FHIR R4 or one PDF each")
+    p.add_argument("--format", choices=["csv", "json", "fhir", "pdf"], default="csv")
     p.add_argument("--since", help="only intakes started on or after this date (YYYY-MM-DD)")
-    p.add_argument("--out", help="write to this file instead of standard output")
+    p.add_argument("--out", help="write to this file instead of standard output (pdf: to this folder)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("purge", help="erase intakes older than RETENTION_DAYS (answers, transcript, notes)")
