@@ -154,6 +154,9 @@ def test_download_from_the_intake_page_and_the_api_each_written_to_the_audit_log
     assert answer.status_code == 200 and answer.content.startswith(b"%PDF")
     assert "Consent receipt" in text_of(answer.content)[0]  # the flow's default language (en)
     assert api.get("/api/intakes/999999.pdf", headers=headers).status_code == 404
+    assert "application/pdf" in str(
+        api.get("/api/openapi.json", headers=headers).json()["paths"]["/api/intakes/{intake_id}.pdf"]
+    )
     with store.transaction(read_only=True) as tx:
         lines = tx.conn.execute(
             sa.select(audit.c.actor, audit.c.action, audit.c.intake_id, audit.c.detail).where(
