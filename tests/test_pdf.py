@@ -179,3 +179,24 @@ def test_the_export_command_writes_one_pdf_per_intake(cli, skin: Engine, store: 
     for intake_id in ids:
         assert f"Intake {intake_id}" in text_of((out / f"intake-{intake_id}.pdf").read_bytes())[0]
     assert cli("export", "--format", "pdf", env=env).returncode == 2  # a folder is needed
+
+
+def test_page_breaks_leave_no_heading_question_or_time_alone_at_a_page_foot(skin: Engine, store: Store) -> None:
+    import re
+
+    titles = {"Flags", "Answers", "Urgent texts shown", "Consent receipt", "Transcript"}
+    titles |= {skin.text(s.title, lang) for s in skin.flow.sections for lang in ("en", "de")}
+    questions = {skin.text(s.ask, lang) for s in skin.flow.steps if hasattr(s, "ask") for lang in ("en", "de")}
+    stamp = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC · ")
+    checked = 0
+    for chat_id, lang in ((8, "en"), (9, "de"), (10, "en")):
+        intake_id = play(skin, store, chat_id, lang, flagged=chat_id == 9, first="Lang " * (chat_id * 60))
+        reader = PdfReader(io.BytesIO(make(skin, store, intake_id)))
+        assert len(reader.pages) >= 3
+        for page in reader.pages[:-1]:
+            *body, foot = page.extract_text().splitlines()
+            assert foot.startswith(f"Intake {intake_id} · ")
+            last = body[-1]
+            assert last not in titles and last not in questions and not stamp.match(last), body[-3:]
+            checked += 1
+    assert checked >= 6

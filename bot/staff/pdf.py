@@ -112,7 +112,14 @@ class IntakePdf:
         doc.add_page()
         w = doc.epw  # the width between the margins: every block wraps in it
 
+        def keep(room: float) -> None:
+            """A new page unless ``room`` mm are left: a heading, a question or a line's time
+            never stands alone at the foot of a page, away from what it introduces."""
+            if doc.get_y() + room > doc.page_break_trigger:
+                doc.add_page()
+
         def heading(text: str, size: int = 13) -> None:
+            keep(30)
             doc.ln(3)
             doc.set_font(FONT, "B", size)
             doc.multi_cell(w, size * 0.5, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
@@ -165,8 +172,10 @@ class IntakePdf:
                 a["id"]: a["question"] for s in self.reading.sections(intake, words, default) for a in s["answers"]
             }
         for section in sections:
+            keep(25)
             para(section["title"], bold=True, size=11)
             for answer in section["answers"]:
+                keep(15)
                 para(answer["question"], bold=True)
                 if staff_questions.get(answer["id"], answer["question"]) != answer["question"]:
                     para(f"({default}: {staff_questions[answer['id']]})", size=8, grey=True)
@@ -201,8 +210,9 @@ class IntakePdf:
         heading(_("Transcript"))
         for line in view.transcript:
             who = _("Patient") if line.direction == "in" else (line.sender or _("Bot"))
+            keep(12)
             para(f"{self.when(line.at, seconds=True)} · {who}", bold=True, size=8)
-            para(line.text, size=9)
+            para(line.text or "—", size=9)  # a message without words (a sticker, say) still shows
             doc.ln(1)
         return bytes(doc.output())
 
