@@ -254,3 +254,22 @@ def test_without_javascript_the_page_still_explains_and_picks_a_section(browser:
         expect(page.locator(".diagram pre")).not_to_contain_text("toxin_last_time")
     finally:
         context.close()
+
+
+def test_download_an_intakes_pdf_from_its_page(page: Page) -> None:
+    """ "Download PDF" on the intake page gives the intake as a PDF whose text is what the patient
+    typed (a <script> as text) and the consent receipt."""
+    import io
+
+    from pypdf import PdfReader
+
+    log_in(page)
+    page.goto("/intakes?q=eve_s")
+    page.get_by_role("link", name="Eve").click()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download PDF").click()
+    assert re.fullmatch(r"intake-\d+\.pdf", download.value.suggested_filename)
+    reader = PdfReader(io.BytesIO(Path(download.value.path()).read_bytes()))
+    text = "\n".join(p.extract_text() for p in reader.pages)
+    assert "<script>alert('owned')</script> and pores" in text
+    assert "Consent receipt" in text and "SHA-256" in text
