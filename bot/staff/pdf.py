@@ -92,13 +92,18 @@ class IntakePdf:
         return as_utc(at).astimezone(self.zone).strftime(shape)
 
     def receipt(self, intake: Any) -> dict[str, Any] | None:
-        """The consent receipt: version, when, the text shown (patient's language) and its SHA-256."""
-        if not intake.consent_version:
+        """The consent receipt: version, when, the text shown (patient's language) and its SHA-256.
+        Version and time from the conversation (``Conversation.consent``: the agreement that stands,
+        given again after going back), else the intake's columns (the first agreement)."""
+        given = intake.state.get("consent") or {}
+        version = given.get("version") or intake.consent_version
+        if not version:
             return None
-        text = consent_text(self.engine, intake.consent_version, intake.language)
+        at = datetime.fromisoformat(given["at"]) if given.get("at") else intake.consented_at
+        text = consent_text(self.engine, version, intake.language)
         return {
-            "version": intake.consent_version,
-            "at": intake.consented_at,
+            "version": version,
+            "at": at,
             "text": text,
             "sha256": sha256(text) if text is not None else None,
         }
