@@ -203,3 +203,21 @@ def test_page_breaks_leave_no_heading_question_or_time_alone_at_a_page_foot(skin
             assert last not in titles and last not in questions and not stamp.match(last), body[-3:]
             checked += 1
     assert checked >= 6
+
+
+@pytest.mark.slow
+def test_a_large_batch_is_shared_among_processes_and_every_intake_written_once(
+    cli, skin: Engine, store: Store, tmp_path: Path
+) -> None:
+    from bot.cli import PDFS_PER_WORKER
+
+    count = 2 * PDFS_PER_WORKER  # two processes on a machine with two cores or more
+    ids = [play(skin, store, 100 + n, "de" if n % 2 else "en") for n in range(count)]
+    out = tmp_path / "pdfs"
+    result = cli(
+        "export", "--format", "pdf", "--out", str(out), env={"DATABASE_URL": store.url, "PATH": "/usr/bin:/bin"}
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"wrote {count} PDF(s)" in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"intake-{i}.pdf" for i in ids)
+    assert all(p.read_bytes().startswith(b"%PDF") for p in out.iterdir())
