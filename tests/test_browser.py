@@ -256,7 +256,7 @@ def test_without_javascript_the_page_still_explains_and_picks_a_section(browser:
         context.close()
 
 
-def test_download_an_intakes_pdf_from_its_page(page: Page) -> None:
+def test_download_an_intakes_pdf_from_its_page(page: Page, tmp_path: Path) -> None:
     """ "Download PDF" on the intake page gives the intake as a PDF whose text is what the patient
     typed (a <script> as text) and the consent receipt."""
     import io
@@ -273,3 +273,13 @@ def test_download_an_intakes_pdf_from_its_page(page: Page) -> None:
     text = "\n".join(p.extract_text() for p in reader.pages)
     assert "<script>alert('owned')</script> and pores" in text
     assert "Consent receipt" in text and "SHA-256" in text
+    # the first page as an image (PDFium, Chrome's PDF engine): printed, not blank, inside its margins
+    import pypdfium2
+
+    image = pypdfium2.PdfDocument(download.value.path())[0].render(scale=1).to_pil().convert("L")
+    image.save(tmp_path / "intake-page-1.png")
+    width, height = image.size
+    ink = [(x, y) for y in range(0, height, 2) for x in range(0, width, 2) if image.getpixel((x, y)) < 128]
+    assert len(ink) > 500  # text, not an empty page
+    margin = 15 / 210 * width  # 15 mm of the page's 210 (the PDF's margins are 18 mm)
+    assert all(margin < x < width - margin for x, _ in ink)

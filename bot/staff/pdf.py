@@ -127,14 +127,14 @@ class IntakePdf:
             keep(30)
             doc.ln(3)
             doc.set_font(FONT, "B", size)
-            doc.multi_cell(w, size * 0.5, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+            doc.multi_cell(w, size * 0.5, text, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
             doc.ln(1)
 
         def para(text: str, bold: bool = False, size: int = 10, grey: bool = False) -> None:
             doc.set_font(FONT, "B" if bold else "", size)
             if grey:
                 doc.set_text_color(90)
-            doc.multi_cell(w, size * 0.5, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+            doc.multi_cell(w, size * 0.5, text, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
             doc.set_text_color(0)
 
         def field(label: str, value: str) -> None:
