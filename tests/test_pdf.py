@@ -107,6 +107,8 @@ def test_the_pdf_has_the_answers_flags_ending_transcript_and_consent_receipt(ski
     assert shown is not None and "Consent receipt" in text
     assert hashlib.sha256(shown.encode("utf-8")).hexdigest() in flat(text)
     assert flat(shown) in flat(text)
+    # the text hashed is the very message the bot sent (its transcript line, word for word)
+    assert shown in [line.text for line in Review(store).intake_view(intake_id).transcript if line.direction == "out"]
     given = datetime.fromisoformat(intake.state["consent"]["at"]).strftime("%Y-%m-%d %H:%M:%S UTC")
     assert f"Given at: {given}" in text and f"Consent text version: {intake.consent_version}" in text
     # the transcript with times: the patient's typed words and the bot's questions
