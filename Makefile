@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint format bench bench-staff bench-export validate clean browser staff-texts
+.PHONY: run test test-fast lint format bench bench-staff bench-export bench-pdf validate clean browser staff-texts
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is needed") if sys.version_info < (3, 11) else None'
@@ -63,6 +63,10 @@ bench-staff: $(STAMP)
 # minutes; the database is built once and kept in /tmp/export-bench).
 bench-export: $(STAMP)
 	$(PY) benchmarks/export_bench.py
+
+# Intake PDFs: one alone, and a batch of 100 through `python -m bot export --format pdf` (about 2 minutes).
+bench-pdf: $(STAMP)
+	$(PY) benchmarks/pdf_bench.py
 
 # The staff search at 100,000 intakes on SQLite and PostgreSQL, median and p95 (about two minutes).
 .PHONY: bench-search

@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from bot.config import load_settings
 from bot.errors import UsageError, UserError
@@ -210,6 +211,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     exporter = Exporter(engine)
     store = _store()
     review = Review(store)
+    if args.format == "pdf":
+        return _export_pdfs(review, since, args.out)
     talks = Talks(store, engine).for_export
     chunks = exporter.chunks(args.format, review.intakes(review.export_ids(since=since)), talks)
     if args.out:
@@ -219,6 +222,65 @@ def cmd_export(args: argparse.Namespace) -> int:
     else:
         sys.stdout.writelines(chunks)
     return 0
+
+
+def _export_pdfs(review: Any, since: Any, out: str | None) -> int:
+    """One PDF per intake, ``intake-<id>.pdf`` in the folder ``out``. Making a PDF is Python work
+    (about 0.2 s each, see ``make bench-pdf``): a batch of more than a few dozen is shared among one
+    process per core, each with its own engine and database connection."""
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+    from pathlib import Path
+
+    if not out:
+        raise UsageError("--format pdf writes one file per intake: give a folder with --out DIR")
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    ids = review.export_ids(since=since)
+    workers = min(os.cpu_count() or 1, len(ids) // PDFS_PER_WORKER)
+    if workers <= 1:
+        written = _write_pdfs(str(folder), ids)
+    else:
+        # spawned, not forked: a child must not share the parent's database connections
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            written = sum(pool.map(_write_pdfs, [str(folder)] * workers, [ids[i::workers] for i in range(workers)]))
+    print(f"wrote {written} PDF(s) to {folder}", file=sys.stderr)
+    return 0
+
+
+#: Below this many intakes per core, starting another process costs more than it saves.
+PDFS_PER_WORKER = 20
+
+
+def _write_pdfs(folder: str, ids: list[int]) -> int:
+    """These intakes' PDFs into ``folder`` (staff words in the flow's default language, times on
+    the clinic's clock: CLINIC_TIMEZONE); how many were written (an intake erased meanwhile is not)."""
+    from pathlib import Path
+
+    from bot.engine import Engine
+    from bot.staff.exports import Exporter
+    from bot.staff.i18n import StaffLanguages
+    from bot.staff.pdf import IntakePdf
+    from bot.staff.review import Review
+
+    settings = load_settings()
+    engine = Engine(load_checked(settings.flow_path))
+    default = engine.flow.default_language
+    words = StaffLanguages(default).translations(default)
+    pdf = IntakePdf(engine, Exporter(engine), settings.clinic_timezone)
+    store = _store()
+    try:
+        review = Review(store)
+        written = 0
+        for intake_id in ids:
+            view = review.intake_view(intake_id)
+            if view is not None:
+                (Path(folder) / f"intake-{intake_id}.pdf").write_bytes(pdf.render(view, words))
+                written += 1
+        return written
+    finally:
+        store.close()
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
@@ -302,10 +364,10 @@ def build_parser() -> argparse.ArgumentParser:
     token_sub.add_parser("list", help="list tokens")
     p.set_defaults(func=cmd_token)
 
-    p = sub.add_parser("export", help="export intakes as CSV, JSON or FHIR R4")
-    p.add_argument("--format", choices=["csv", "json", "fhir"], default="csv")
+    p = sub.add_parser("export", help="export intakes as CSV, JSON, FHIR R4 or one PDF each")
+    p.add_argument("--format", choices=["csv", "json", "fhir", "pdf"], default="csv")
     p.add_argument("--since", help="only intakes started on or after this date (YYYY-MM-DD)")
-    p.add_argument("--out", help="write to this file instead of standard output")
+    p.add_argument("--out", help="write to this file instead of standard output (pdf: to this folder)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("purge", help="erase intakes older than RETENTION_DAYS (answers, transcript, notes)")

@@ -254,3 +254,32 @@ def test_without_javascript_the_page_still_explains_and_picks_a_section(browser:
         expect(page.locator(".diagram pre")).not_to_contain_text("toxin_last_time")
     finally:
         context.close()
+
+
+def test_download_an_intakes_pdf_from_its_page(page: Page, tmp_path: Path) -> None:
+    """ "Download PDF" on the intake page gives the intake as a PDF whose text is what the patient
+    typed (a <script> as text) and the consent receipt."""
+    import io
+
+    from pypdf import PdfReader
+
+    log_in(page)
+    page.goto("/intakes?q=eve_s")
+    page.get_by_role("link", name="Eve").click()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download PDF").click()
+    assert re.fullmatch(r"intake-\d+\.pdf", download.value.suggested_filename)
+    reader = PdfReader(io.BytesIO(Path(download.value.path()).read_bytes()))
+    text = "\n".join(p.extract_text() for p in reader.pages)
+    assert "<script>alert('owned')</script> and pores" in text
+    assert "Consent receipt" in text and "SHA-256" in text
+    # the first page as an image (PDFium, Chrome's PDF engine): printed, not blank, inside its margins
+    import pypdfium2
+
+    image = pypdfium2.PdfDocument(download.value.path())[0].render(scale=1).to_pil().convert("L")
+    image.save(tmp_path / "intake-page-1.png")
+    width, height = image.size
+    ink = [(x, y) for y in range(0, height, 2) for x in range(0, width, 2) if image.getpixel((x, y)) < 128]
+    assert len(ink) > 500  # text, not an empty page
+    margin = 15 / 210 * width  # 15 mm of the page's 210 (the PDF's margins are 18 mm)
+    assert all(margin < x < width - margin for x, _ in ink)

@@ -249,6 +249,22 @@ def document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/intakes/{intake_id}.pdf": {
+                "get": {
+                    "summary": "The intake as a PDF for the patient's chart, with the consent receipt (an audit line)",
+                    "parameters": [
+                        {"name": "intake_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "the PDF",
+                            "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+                        },
+                        "401": unauthorized,
+                        "404": {"description": "no such intake (or erased by the patient)"},
+                    },
+                }
+            },
             "/api/intakes/{intake_id}/messages": {
                 "parameters": [{"name": "intake_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
                 "get": {

@@ -53,6 +53,8 @@ from bot.staff.exports import FORMATS, Exporter
 from bot.staff.filters import AuditFilters, Filters
 from bot.staff.i18n import ACTION_WORDS, FOLLOW_UP_WORDS, N_, SEVERITY_WORDS, STATUS_WORDS, StaffLanguages
 from bot.staff.intake_reading import IntakeReading
+from bot.staff.pdf import MEDIA_TYPE as PDF
+from bot.staff.pdf import IntakePdf
 from bot.staff.questionnaire import Questionnaire
 from bot.staff.review import PAGE_SIZE, Review
 from bot.staff.roles import Role
@@ -107,6 +109,7 @@ class WebApp:
         self.sessions = Sessions(store, lifetime, clock)
         self.exporter = Exporter(engine)
         self.reading = IntakeReading(engine, self.exporter, self.when)
+        self.pdf = IntakePdf(engine, self.exporter, zone)
         self.talks = Talks(store, engine)
         #: False once the process is stopping: event streams end at their next look (a server
         #: stopping cleanly waits for every open response, and a stream would last a minute)
@@ -214,6 +217,7 @@ class WebApp:
             Route("/intakes/{intake_id:int}/assign", page(self.assign), methods=["POST"]),
             Route("/intakes/{intake_id:int}/follow-up", page(self.follow_up), methods=["POST"]),
             Route("/intakes/{intake_id:int}", page(self.intake_page)),
+            Route("/intakes/{intake_id:int}.pdf", page(self.intake_pdf)),
             Route("/intakes/{intake_id:int}/review", page(self.mark_reviewed), methods=["POST"]),
             Route("/intakes/{intake_id:int}/notes", page(self.add_note), methods=["POST"]),
             Route("/intakes/{intake_id:int}/acknowledge", page(self.acknowledge), methods=["POST"]),
@@ -228,6 +232,7 @@ class WebApp:
             Route("/audit", page(self.audit_page, admin=True)),
             Route("/api/intakes", api(self.api_list)),
             Route("/api/intakes/{intake_id:int}", api(self.api_intake)),
+            Route("/api/intakes/{intake_id:int}.pdf", api(self.api_intake_pdf)),
             Route("/api/intakes/{intake_id:int}/messages", api(self.api_messages), methods=["GET", "POST"]),
             Route("/api/openapi.json", self.api(self.openapi, or_staff=True)),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
@@ -741,6 +746,31 @@ class WebApp:
             headers={"Content-Disposition": f'attachment; filename="intakes.{extension}"', "Cache-Control": "no-store"},
         )
 
+    async def _pdf(self, intake_id: int, actor: str, words: NullTranslations) -> Response | None:
+        """An intake's PDF (``staff/pdf.py``), written to the audit log as an export; None when it is gone."""
+        view = await self.blocking(self.review.intake_view, intake_id)
+        if view is None:
+            return None
+        await self.blocking(self.review.record, actor, "export", intake_id, "pdf")
+        body = await self.blocking(self.pdf.render, view, words)
+        return Response(
+            body,
+            media_type=PDF,
+            headers={
+                "Content-Disposition": f'attachment; filename="intake-{intake_id}.pdf"',
+                "Cache-Control": "no-store",
+            },
+        )
+
+    async def intake_pdf(self, request: Request) -> Response:
+        """ "Download PDF" on the intake page: staff words in the page's language."""
+        found = await self._pdf(request.path_params["intake_id"], self.actor(request), self.words(request))
+        if found is None:
+            return self.message(
+                request, 404, N_("Not found"), N_("There is no such intake (it may have been erased by the patient).")
+            )
+        return found
+
     async def audit_page(self, request: Request) -> Response:
         filters, errors = AuditFilters.from_query(dict(request.query_params))
         # A filter that could not be read lists nothing: the lines shown are always those asked for.
@@ -807,6 +837,12 @@ class WebApp:
             for line in view.transcript
         ]
         return JSONResponse(data)
+
+    async def api_intake_pdf(self, request: Request) -> Response:
+        """The intake's PDF for the clinic's system: staff words in the flow's default language."""
+        words = self.languages.translations(self.engine.flow.default_language)
+        found = await self._pdf(request.path_params["intake_id"], request.state.actor, words)
+        return found if found is not None else JSONResponse({"error": "no such intake"}, 404)
 
     async def api_messages(self, request: Request) -> Response:
         """GET: the talk messages since ``after``; POST ``{"text": ...}``: a message to the patient
