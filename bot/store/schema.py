@@ -152,6 +152,22 @@ messages = sa.Table(
     sqlite_autoincrement=True,  # nor an erased message's
 )
 
+#: Where patients drop off (migration 0014): one row per intake and step reached, written by the
+#: turn that moves the person (``bot.store.funnel``): when they last came to it (``entered``, epoch
+#: seconds), the seconds spent on it once left (NULL while never left), how often they went back
+#: from it, the invalid answers it drew, and whether they are on it now. Counts only, no answers.
+funnel_steps = sa.Table(
+    "funnel_steps",
+    metadata,
+    sa.Column("intake_id", Id, sa.ForeignKey("intakes.id", ondelete="CASCADE"), primary_key=True, autoincrement=False),
+    sa.Column("step", sa.String(64), primary_key=True),
+    sa.Column("entered", sa.BigInteger, nullable=False),
+    sa.Column("seconds", sa.Integer),
+    sa.Column("backs", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("invalid", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("here", sa.Boolean, nullable=False, server_default=sa.true()),
+)
+
 #: Conversations between the clinic and a patient (migration 0013): one row each time one opens,
 #: by the patient (/human: ``opened_by`` "patient") or a member of staff. ``ending`` says how it
 #: ended: "resume" (the patient went back to the questions), "handback" (staff handed back: the
