@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import re
+from collections.abc import Iterator
 from datetime import timedelta
 
+import pytest
+from starlette.testclient import TestClient
 from support.patients import InProcessPatient
+from support.staff import login, staff_store
 
 from bot.channels.telegram.events import Chat
 from bot.channels.telegram.runner import TurnRunner
 from bot.engine import Engine
 from bot.flow import model
+from bot.staff.web import create_app
 from bot.store import Store, utcnow
 from bot.store.funnel_report import Period, StepCounts, funnel
+
+
+@pytest.fixture()
+def store(database_url: str) -> Iterator[Store]:
+    store = staff_store(database_url)
+    yield store
+    store.close()
 
 
 def walk_two(skin: Engine, store: Store) -> None:
@@ -68,3 +83,33 @@ def test_erasing_an_intake_erases_its_funnel_rows(skin: Engine, store: Store) ->
         tx.delete_chat(78)
     rows = rows_of(skin, store)
     assert rows["age_band"].reached == 1 and rows["pregnancy"].reached == 0
+
+
+def test_the_page_shows_counts_masked_a_chart_and_the_same_table_as_csv(skin: Engine, store: Store) -> None:
+    walk_two(skin, store)
+    runner = TurnRunner(skin, store)
+    for chat in range(100, 106):  # six more at the first question: age_band reached by 8
+        InProcessPatient(runner, Chat(chat, chat, "P", None, None, "en")).consent()
+    client = TestClient(create_app(skin, store, secret_key="k"))
+    assert client.get("/funnel", follow_redirects=False).status_code in (302, 303)  # signed in only
+    login(client)  # rita: a reviewer may read it
+    page = client.get("/funnel")
+    assert page.status_code == 200 and 'href="/funnel"' in page.text
+    assert "<svg" in page.text and "<script" not in page.text
+    assert "reached 8" in page.text and "stopped 6" in page.text  # age_band: 8 came, 6 still there
+    assert "reached &lt;5" in page.text and "reached 1<" not in page.text and "reached 2<" not in page.text
+    assert "Pat" not in page.text and "Sam" not in page.text  # counts only
+    table = list(csv.reader(io.StringIO(client.get("/funnel.csv").text)))
+    assert table[0] == ["step", "reached", "stopped", "went_back", "invalid", "skipped", "median_seconds"]
+    rows = {row[0]: row for row in table[1:]}
+    assert rows["age_band"][1:5] == ["8", "6", "0", "<5"]
+    assert rows["toxin_symptoms_now"][1:6] == ["0", "0", "0", "0", "<5"]
+    today = utcnow().date()
+    later = client.get(f"/funnel.csv?since={today + timedelta(days=1)}").text
+    assert "age_band,0," in later
+    bad = client.get("/funnel?since=not-a-date&until=2020-01-01")
+    assert bad.status_code == 400 and "YYYY-MM-DD" in bad.text
+    assert client.get("/funnel.csv?since=2026-02-01&until=2026-01-01").status_code == 400
+    client.post("/logout", data={"csrf": re.search(r'name="csrf" value="([^"]+)"', page.text)[1]})
+    login(client, "adam")  # an admin too
+    assert client.get("/funnel").status_code == 200
