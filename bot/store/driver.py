@@ -125,8 +125,14 @@ class Statements:
             f"here = FALSE WHERE intake_id = {p} AND step = {p}"
         )
         self.funnel_enter = (
-            f"INSERT INTO funnel_steps (intake_id, step, entered, here) VALUES ({p}, {p}, {p}, TRUE) "
-            "ON CONFLICT (intake_id, step) DO UPDATE SET entered = excluded.entered, here = TRUE"
+            "INSERT INTO funnel_steps (intake_id, step, entered, here, skipped, begun, flow_version, source) "
+            f"VALUES ({p}, {p}, {p}, TRUE, FALSE, {p}, {p}, {p}) "
+            "ON CONFLICT (intake_id, step) DO UPDATE SET entered = excluded.entered, here = TRUE, skipped = FALSE"
+        )
+        # a step skip logic hid (a row already there, reached or hidden before, stays as it is)
+        self.funnel_skip = (
+            "INSERT INTO funnel_steps (intake_id, step, entered, here, skipped, begun, flow_version, source) "
+            f"VALUES ({p}, {p}, {p}, FALSE, TRUE, {p}, {p}, {p}) ON CONFLICT (intake_id, step) DO NOTHING"
         )
         self.funnel_invalid = f"UPDATE funnel_steps SET invalid = invalid + {p} WHERE intake_id = {p} AND step = {p}"
         self.mark_sent = (

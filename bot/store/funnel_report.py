@@ -1,9 +1,9 @@
 """Where patients drop off: the funnel of a period, flow version and source, step by step.
 
-Counted from ``funnel_steps`` (written by turns, ``bot.store.funnel``) joined with the intakes it
-belongs to, in three grouped queries: per step; the seconds spent per step (grouped by value, so
-the exact median is found from a few thousand rows, not one per person); and how far each person
-got (to tell a step hidden by skip logic from one a person never reached). Counts only.
+Counted from ``funnel_steps`` (written by turns, ``bot.store.funnel``) in one grouped query along
+its covering index: by step and seconds spent, so the exact median is found from a few thousand
+rows, not one per person; the intake's start, version and source are in the rows themselves.
+Counts only.
 """
 
 from __future__ import annotations
@@ -15,12 +15,8 @@ from datetime import UTC, date, tzinfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from bot.store.records import IntakeStatus
 from bot.store.review import day_range
-from bot.store.schema import funnel_steps, intakes
-
-#: Where a person who stopped is counted: still on the step, or gone quiet there.
-OPEN = (IntakeStatus.IN_PROGRESS.value, IntakeStatus.ABANDONED.value)
+from bot.store.schema import funnel_steps
 
 
 @dataclass(frozen=True)
@@ -50,71 +46,49 @@ def funnel(
 ) -> list[StepCounts]:
     """The funnel's rows: the flow's questions in order, then its endings, then any step an older
     version had (in the order of their names)."""
-    where = [*day_range(intakes.c.created_at, period.since, period.until, zone)]
-    if period.flow_version:
-        where.append(intakes.c.flow_version == period.flow_version)
-    if period.source:
-        where.append(intakes.c.source == period.source)
-    joined = funnel_steps.join(intakes, intakes.c.id == funnel_steps.c.intake_id)
     fs = funnel_steps.c
-    stopped = sa.and_(fs.here, intakes.c.status.in_(OPEN))
-    per_step = (
+    where = [*day_range(fs.begun, period.since, period.until, zone)]
+    if period.flow_version:
+        where.append(fs.flow_version == period.flow_version)
+    if period.source:
+        where.append(fs.source == period.source)
+    # One pass along ix_funnel_steps_count, grouped as it is ordered: a row per step and time spent
+    # (a few thousand), from which the counts and the exact median are summed up here.
+    query = (
         sa.select(
             fs.step,
+            fs.seconds,
             sa.func.count(),
-            sa.func.sum(sa.case((stopped, 1), else_=0)),
+            sa.func.sum(sa.case((fs.skipped, 1), else_=0)),
+            sa.func.sum(sa.case((fs.here, 1), else_=0)),
             sa.func.sum(sa.case((fs.backs > 0, 1), else_=0)),
             sa.func.sum(fs.invalid),
         )
-        .select_from(joined)
         .where(*where)
-        .group_by(fs.step)
-    )
-    counts = {row[0]: tuple(int(v or 0) for v in row[1:]) for row in conn.execute(per_step)}
-    spent = (
-        sa.select(fs.step, fs.seconds, sa.func.count())
-        .select_from(joined)
-        .where(*where, fs.seconds.isnot(None))
         .group_by(fs.step, fs.seconds)
+        .with_hint(funnel_steps, "INDEXED BY ix_funnel_steps_count", dialect_name="sqlite")
     )
+    totals: dict[str, list[int]] = {}
     seconds: dict[str, list[tuple[int, int]]] = {}
-    for step, value, many in conn.execute(spent):
-        seconds.setdefault(step, []).append((int(value), int(many)))
-    beyond = _beyond(conn, joined, where, questions)
+    for step, value, rows, skipped, here, back, invalid in conn.execute(query):
+        sums = totals.setdefault(step, [0, 0, 0, 0, 0])  # reached, skipped, here, went back, invalid
+        skipped = int(skipped or 0)
+        for i, more in enumerate((int(rows) - skipped, skipped, int(here or 0), int(back or 0), int(invalid or 0))):
+            sums[i] += more
+        if value is not None:
+            seconds.setdefault(step, []).append((int(value), int(rows)))
     known = [*questions, *endings]
-    order = known + sorted(set(counts) - set(known))
-    rows = []
-    for position, step in enumerate(order):
-        reached, stop, back, invalid = counts.get(step, (0, 0, 0, 0))
-        skipped = 0
-        if position < len(questions):
-            # went past it (got further) minus those of them who were asked it
-            skipped = max(0, beyond[position] - (reached - beyond.get(("last", position), 0)))
-        if not reached and not skipped and step not in known:
+    order = known + sorted(set(totals) - set(known))
+    final = set(endings)
+    rows_out = []
+    for step in order:
+        reached, skipped, here, back, invalid = totals.get(step, (0, 0, 0, 0, 0))
+        if step not in known and not reached and not skipped:
             continue
-        rows.append(StepCounts(step, reached, stop, back, invalid, skipped, _median(seconds.get(step, []))))
-    return rows
-
-
-def _beyond(conn: Connection, joined: sa.FromClause, where: list, questions: Sequence[str]) -> dict:
-    """For each question's position: how many people got further than it; and under ``("last",
-    position)`` how many got no further than it (so ``reached - last`` of them went on)."""
-    n = len(questions)
-    if not n:
-        return {}
-    fs = funnel_steps.c
-    place = sa.case({step: i for i, step in enumerate(questions)}, value=fs.step, else_=n)
-    furthest = sa.select(sa.func.max(place).label("furthest")).select_from(joined).where(*where).group_by(fs.intake_id)
-    inner = furthest.subquery()
-    histogram = dict(conn.execute(sa.select(inner.c.furthest, sa.func.count()).group_by(inner.c.furthest)).all())
-    out: dict = {}
-    total = 0
-    for position in range(n, -1, -1):
-        out[position] = total  # people whose furthest is beyond this position
-        total += int(histogram.get(position, 0))
-    for position in range(n):
-        out[("last", position)] = int(histogram.get(position, 0))
-    return out
+        # on an ending is where an intake ends, not where a person stopped
+        stopped = 0 if step in final else here
+        rows_out.append(StepCounts(step, reached, stopped, back, invalid, skipped, _median(seconds.get(step, []))))
+    return rows_out
 
 
 def _median(values: list[tuple[int, int]]) -> float | None:

@@ -152,10 +152,12 @@ messages = sa.Table(
     sqlite_autoincrement=True,  # nor an erased message's
 )
 
-#: Where patients drop off (migration 0014): one row per intake and step reached, written by the
-#: turn that moves the person (``bot.store.funnel``): when they last came to it (``entered``, epoch
-#: seconds), the seconds spent on it once left (NULL while never left), how often they went back
-#: from it, the invalid answers it drew, and whether they are on it now. Counts only, no answers.
+#: Where patients drop off (migration 0014): one row per intake and step reached or hidden from the
+#: person by skip logic (``skipped``), written by the turn that moves them (``bot.store.funnel``):
+#: when they last came to it (``entered``, epoch seconds), the seconds spent on it once left (NULL
+#: while never left), how often they went back from it, the invalid answers it drew, whether they
+#: are on it now. The intake's start, flow version and source are copied in (they never change), so
+#: the funnel is counted from one covering index without reading the intakes. Counts, no answers.
 funnel_steps = sa.Table(
     "funnel_steps",
     metadata,
@@ -166,6 +168,22 @@ funnel_steps = sa.Table(
     sa.Column("backs", sa.Integer, nullable=False, server_default="0"),
     sa.Column("invalid", sa.Integer, nullable=False, server_default="0"),
     sa.Column("here", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("skipped", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("begun", When, nullable=False),
+    sa.Column("flow_version", sa.String(32), nullable=False),
+    sa.Column("source", sa.String(64)),
+    sa.Index(
+        "ix_funnel_steps_count",
+        "step",
+        "seconds",
+        "here",
+        "skipped",
+        "backs",
+        "invalid",
+        "begun",
+        "flow_version",
+        "source",
+    ),
 )
 
 #: Conversations between the clinic and a patient (migration 0013): one row each time one opens,

@@ -152,7 +152,7 @@ class TurnState:
         severity = intake.severity
         before = intake.state  # as stored: ``_sync`` replaces it
         self._sync(intake, conv, activity)
-        self.tx.record_steps(intake.id, before, intake.state, self.now)
+        self.tx.record_steps(intake, before, intake.state, self.now, self.runner.funnel_questions)
         # the severity only when the flags changed it: rewriting its index entry every turn cost
         # 40-70 µs a saved turn at 100,000 intakes (SQLite rewrites an index entry it SETs)
         self.tx.save_intake(intake, ranked=intake.severity != severity)

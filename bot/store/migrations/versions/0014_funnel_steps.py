@@ -4,7 +4,9 @@
 them (a turn that changes nothing of their place writes nothing): when they last came to it
 (``entered``, seconds since the epoch: plain integer arithmetic on both databases), the seconds
 spent on it once left (summed over visits; NULL while never left), how often they went back from
-it, how many invalid answers it drew, and whether they are on it now (``here``). The staff page
+it, how many invalid answers it drew, and whether they are on it now (``here``); a step skip logic
+hid from the person is a row marked ``skipped``. The intake's start, flow version and source are
+copied in, so the funnel is counted from one covering index. The staff page
 /funnel counts these rows; nothing in a row tells what was answered.
 
 Revision ID: 0014
@@ -37,6 +39,17 @@ def upgrade() -> None:
         sa.Column("backs", sa.Integer, nullable=False, server_default="0"),
         sa.Column("invalid", sa.Integer, nullable=False, server_default="0"),
         sa.Column("here", sa.Boolean, nullable=False, server_default=sa.true()),
+        sa.Column("skipped", sa.Boolean, nullable=False, server_default=sa.false()),
+        sa.Column("begun", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("flow_version", sa.String(32), nullable=False),
+        sa.Column("source", sa.String(64)),
+    )
+    # Everything the funnel reads, in the order it groups by: one index scan, no sort and no read
+    # of the intakes (joining them cost 8 s at 100,000 intakes on SQLite; this, well under one).
+    op.create_index(
+        "ix_funnel_steps_count",
+        "funnel_steps",
+        ["step", "seconds", "here", "skipped", "backs", "invalid", "begun", "flow_version", "source"],
     )
 
 
