@@ -100,6 +100,8 @@ intakes = sa.Table(
         )
     ),
     sa.Index("ix_intakes_source", "source"),
+    # the Funnel page's choice of versions (0014): written once, as the intake begins
+    sa.Index("ix_intakes_flow_version", "flow_version"),
     sqlite_autoincrement=True,  # an erased intake's id never comes back (migration 0003)
 )
 

@@ -51,7 +51,10 @@ def upgrade() -> None:
         "funnel_steps",
         ["step", "seconds", "here", "skipped", "backs", "invalid", "begun", "flow_version", "source"],
     )
+    # The page's choice of flow versions: without it, a read of every intake (250 ms at 100,000).
+    op.create_index("ix_intakes_flow_version", "intakes", ["flow_version"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_intakes_flow_version", "intakes")
     op.drop_table("funnel_steps")
