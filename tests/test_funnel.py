@@ -19,6 +19,7 @@ from bot.engine import Engine
 from bot.flow import model
 from bot.staff.web import create_app
 from bot.store import Store, utcnow
+from bot.store.funnel import Move, funnel_moves
 from bot.store.funnel_report import Period, StepCounts, funnel
 
 
@@ -113,3 +114,24 @@ def test_the_page_shows_counts_masked_a_chart_and_the_same_table_as_csv(skin: En
     client.post("/logout", data={"csrf": re.search(r'name="csrf" value="([^"]+)"', page.text)[1]})
     login(client, "adam")  # an admin too
     assert client.get("/funnel").status_code == 200
+
+
+def test_moves_skip_only_what_skip_logic_hid_between_two_questions() -> None:
+    questions = ["a", "b", "c", "d", "summary"]
+    forward = list(funnel_moves({"state": "a", "path": []}, {"state": "d", "path": ["a"]}, questions))
+    assert forward == [Move("leave", "a", 0), Move("enter", "d"), Move("skip", "b"), Move("skip", "c")]
+    # an urgent ending reached early hides nothing: the questions after it were not skipped
+    ended = list(funnel_moves({"state": "a"}, {"state": "urgent_care", "path": ["a"]}, questions))
+    assert ended == [Move("leave", "a", 0), Move("enter", "urgent_care")]
+    # back to the summary after changing an answer: the steps between were answered, not hidden
+    changed = {"state": "b", "path": ["a", "b", "c", "d"]}
+    assert [m.kind for m in funnel_moves(changed, {"state": "summary", "path": ["a", "b", "c", "d"]}, questions)] == [
+        "leave",
+        "enter",
+    ]
+    back = list(funnel_moves({"state": "c", "path": ["a", "b"]}, {"state": "b", "path": ["a"]}, questions))
+    assert back == [Move("leave", "c", 1), Move("enter", "b")]
+    assert list(funnel_moves({"state": "b", "invalid": 1}, {"state": "b", "invalid": 2}, questions)) == [
+        Move("invalid", "b", 1)
+    ]
+    assert list(funnel_moves({"state": "b", "invalid": 2}, {"state": "b"}, questions)) == []
