@@ -152,6 +152,7 @@ def test_on_a_phone_no_page_scrolls_sideways(browser: Browser, site: dict[str, s
         "/flow",
         "/flow?section=health",
         "/settings",
+        "/funnel",
     ]
     paths += ["/audit"] if member == "greta" else []
     for path in paths:

@@ -51,6 +51,7 @@ from bot.flow import model, sections
 from bot.staff.accounts import AccountError, Accounts
 from bot.staff.exports import FORMATS, Exporter
 from bot.staff.filters import AuditFilters, Filters
+from bot.staff.funnel import Funnel, period_from
 from bot.staff.i18n import ACTION_WORDS, FOLLOW_UP_WORDS, N_, SEVERITY_WORDS, STATUS_WORDS, StaffLanguages
 from bot.staff.intake_reading import IntakeReading
 from bot.staff.pdf import MEDIA_TYPE as PDF
@@ -105,6 +106,7 @@ class WebApp:
         #: the clinic's time zone (CLINIC_TIMEZONE): every time on the pages, every date filter's days
         self.zone = zone
         self.review = Review(store, zone)
+        self.funnel = Funnel(store, engine, zone)
         self.accounts = Accounts(store)
         self.sessions = Sessions(store, lifetime, clock)
         self.exporter = Exporter(engine)
@@ -230,6 +232,9 @@ class WebApp:
             Route("/settings/display-name", page(self.set_display_name), methods=["POST"]),
             Route("/export", page(self.export)),
             Route("/audit", page(self.audit_page, admin=True)),
+            # both roles (admin and reviewer): counts only
+            Route("/funnel", page(self.funnel_page)),
+            Route("/funnel.csv", page(self.funnel_csv)),
             Route("/api/intakes", api(self.api_list)),
             Route("/api/intakes/{intake_id:int}", api(self.api_intake)),
             Route("/api/intakes/{intake_id:int}.pdf", api(self.api_intake_pdf)),
@@ -770,6 +775,22 @@ class WebApp:
                 request, 404, N_("Not found"), N_("There is no such intake (it may have been erased by the patient).")
             )
         return found
+
+    async def funnel_page(self, request: Request) -> Response:
+        period, errors = period_from(dict(request.query_params))
+        report = await self.blocking(self.funnel.report, period)
+        return self.render(request, "funnel.html", 400 if errors else 200, report=report, errors=errors)
+
+    async def funnel_csv(self, request: Request) -> Response:
+        period, errors = period_from(dict(request.query_params))
+        if errors:
+            return PlainTextResponse("the period could not be read", 400)
+        report = await self.blocking(self.funnel.report, period)
+        return Response(
+            report.csv(),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="funnel.csv"', "Cache-Control": "no-store"},
+        )
 
     async def audit_page(self, request: Request) -> Response:
         filters, errors = AuditFilters.from_query(dict(request.query_params))

@@ -118,6 +118,23 @@ class Statements:
             f"fingerprint = excluded.fingerprint WHERE telegram_updates.seen_at < {p} OR "
             "(telegram_updates.fingerprint <> excluded.fingerprint AND telegram_updates.fingerprint <> 0)"
         )
+        # Where patients drop off (``bot.store.funnel``): leaving a step adds the time spent on it
+        # (epoch seconds: plain integer arithmetic on both databases); coming to one marks it.
+        self.funnel_leave = (
+            f"UPDATE funnel_steps SET seconds = COALESCE(seconds, 0) + ({p} - entered), backs = backs + {p}, "
+            f"here = FALSE WHERE intake_id = {p} AND step = {p}"
+        )
+        self.funnel_enter = (
+            "INSERT INTO funnel_steps (intake_id, step, entered, here, skipped, begun, flow_version, source) "
+            f"VALUES ({p}, {p}, {p}, TRUE, FALSE, {p}, {p}, {p}) "
+            "ON CONFLICT (intake_id, step) DO UPDATE SET entered = excluded.entered, here = TRUE, skipped = FALSE"
+        )
+        # a step skip logic hid (a row already there, reached or hidden before, stays as it is)
+        self.funnel_skip = (
+            "INSERT INTO funnel_steps (intake_id, step, entered, here, skipped, begun, flow_version, source) "
+            f"VALUES ({p}, {p}, {p}, FALSE, TRUE, {p}, {p}, {p}) ON CONFLICT (intake_id, step) DO NOTHING"
+        )
+        self.funnel_invalid = f"UPDATE funnel_steps SET invalid = invalid + {p} WHERE intake_id = {p} AND step = {p}"
         self.mark_sent = (
             f"UPDATE messages SET sent_at = {p}, telegram_message_id = {p}, last_error = NULL WHERE id = {p}"
         )

@@ -100,6 +100,8 @@ intakes = sa.Table(
         )
     ),
     sa.Index("ix_intakes_source", "source"),
+    # the Funnel page's choice of versions (0014): written once, as the intake begins
+    sa.Index("ix_intakes_flow_version", "flow_version"),
     sqlite_autoincrement=True,  # an erased intake's id never comes back (migration 0003)
 )
 
@@ -150,6 +152,40 @@ messages = sa.Table(
     sa.Index("ix_messages_intake", "intake_id", "id"),
     sa.Index("ix_messages_talk", "talk_id", "id"),
     sqlite_autoincrement=True,  # nor an erased message's
+)
+
+#: Where patients drop off (migration 0014): one row per intake and step reached or hidden from the
+#: person by skip logic (``skipped``), written by the turn that moves them (``bot.store.funnel``):
+#: when they last came to it (``entered``, epoch seconds), the seconds spent on it once left (NULL
+#: while never left), how often they went back from it, the invalid answers it drew, whether they
+#: are on it now. The intake's start, flow version and source are copied in (they never change), so
+#: the funnel is counted from one covering index without reading the intakes. Counts, no answers.
+funnel_steps = sa.Table(
+    "funnel_steps",
+    metadata,
+    sa.Column("intake_id", Id, sa.ForeignKey("intakes.id", ondelete="CASCADE"), primary_key=True, autoincrement=False),
+    sa.Column("step", sa.String(64), primary_key=True),
+    sa.Column("entered", sa.BigInteger, nullable=False),
+    sa.Column("seconds", sa.Integer),
+    sa.Column("backs", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("invalid", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("here", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("skipped", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("begun", When, nullable=False),
+    sa.Column("flow_version", sa.String(32), nullable=False),
+    sa.Column("source", sa.String(64)),
+    sa.Index(
+        "ix_funnel_steps_count",
+        "step",
+        "seconds",
+        "here",
+        "skipped",
+        "backs",
+        "invalid",
+        "begun",
+        "flow_version",
+        "source",
+    ),
 )
 
 #: Conversations between the clinic and a patient (migration 0013): one row each time one opens,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,9 +25,11 @@ from bot.errors import UserError
 from bot.failures import log_failure
 from bot.store.checkpoint import SAFETY_NET_PAGES, Checkpointer
 from bot.store.driver import Statements
+from bot.store.funnel import epoch, funnel_moves
 from bot.store.records import Direction, Intake, IntakeStatus, Outgoing, TranscriptLine, as_utc, dumps
 from bot.store.schema import (
     alerts,
+    funnel_steps,
     intake_search,
     intakes,
     messages,
@@ -265,7 +267,29 @@ class Tx:
     def create_intake(self, intake: Intake) -> Intake:
         (intake.id,) = self.driver.execute(self.sql.create_intake, self.sql.new_intake_values(intake)).fetchone()
         self._index(intake)
+        # the first step, reached as the intake begins (``bot.store.funnel``)
+        if first := intake.state.get("state"):
+            self.driver.execute(
+                self.sql.funnel_enter, (intake.id, first, epoch(intake.created_at), *_begun(intake, self.sql))
+            )
         return intake
+
+    def record_steps(
+        self, intake: Intake, before: dict[str, Any], after: dict[str, Any], at: datetime, questions: Sequence[str] = ()
+    ) -> None:
+        """What a turn did to the person's place in the flow, for the funnel (``bot.store.funnel``):
+        nothing is written when the turn left their step and invalid answers as they were.
+        ``questions``: the flow's steps but its endings, in order (to tell the steps skip logic hid)."""
+        sql, now = self.sql, epoch(at)
+        for move in funnel_moves(before, after, questions):
+            if move.kind == "leave":
+                self.driver.execute(sql.funnel_leave, (now, move.count, intake.id, move.step))
+            elif move.kind == "enter":
+                self.driver.execute(sql.funnel_enter, (intake.id, move.step, now, *_begun(intake, sql)))
+            elif move.kind == "skip":
+                self.driver.execute(sql.funnel_skip, (intake.id, move.step, now, *_begun(intake, sql)))
+            else:
+                self.driver.execute(sql.funnel_invalid, (move.count, intake.id, move.step))
 
     def save_intake(self, intake: Intake, *, ranked: bool = False) -> None:
         """Write what a turn changes (never the review mark, which staff may set meanwhile); its
@@ -337,7 +361,7 @@ class Tx:
         # Children first: SQLite enforces ON DELETE CASCADE only with its foreign_keys pragma.
         self.conn.execute(messages.delete().where(messages.c.intake_id.in_(ids)))
         # the search text (on SQLite its trigger takes it out of the FTS index too)
-        for child in (webhook_deliveries, notes, intake_search, talks):
+        for child in (webhook_deliveries, notes, intake_search, talks, funnel_steps):
             self.conn.execute(child.delete().where(child.c.intake_id.in_(ids)))
         # Staff alerts already sent or given up on go too; one still to send stays (no foreign
         # key), so that erasing right after asking for help never keeps staff from hearing of it.
@@ -483,3 +507,8 @@ def _safe(url: str) -> str:
         return sa.engine.make_url(url).render_as_string(hide_password=True)
     except sa.exc.ArgumentError:
         return "(unreadable DATABASE_URL)"
+
+
+def _begun(intake: Intake, sql: Statements) -> tuple[Any, str, str | None]:
+    """What ``funnel_steps`` copies of its intake: its start, flow version and source."""
+    return sql.time(intake.created_at), intake.flow_version, intake.source

@@ -20,6 +20,7 @@ from bot.channels.telegram.events import Chat, Event
 from bot.channels.telegram.recent import Recent
 from bot.channels.telegram.turn import TurnResult, TurnState
 from bot.engine import Engine
+from bot.flow import model
 from bot.store import Duplicate, IntakeStatus, Stale, Store, Tx, talks, utcnow
 
 
@@ -44,6 +45,8 @@ class TurnRunner:
     ):
         self.engine = engine
         self.store = store
+        #: the flow's steps but its endings, in order: the funnel tells the steps skip logic hid by them
+        self.funnel_questions = [s.id for s in engine.flow.steps if not isinstance(s, model.OutcomeStep)]
         #: the bot's own id (the token's first part): update numbers are the bot's own
         self.bot_id = bot_id
         #: how long intakes are kept after the last activity (None: until deleted), for /privacy

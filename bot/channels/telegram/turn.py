@@ -150,7 +150,9 @@ class TurnState:
         if self.new_prompt is not None and self.new_prompt < len(rows):
             intake.prompt_message_id = rows[self.new_prompt].id
         severity = intake.severity
+        before = intake.state  # as stored: ``_sync`` replaces it
         self._sync(intake, conv, activity)
+        self.tx.record_steps(intake, before, intake.state, self.now, self.runner.funnel_questions)
         # the severity only when the flags changed it: rewriting its index entry every turn cost
         # 40-70 µs a saved turn at 100,000 intakes (SQLite rewrites an index entry it SETs)
         self.tx.save_intake(intake, ranked=intake.severity != severity)
