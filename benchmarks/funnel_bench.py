@@ -55,6 +55,13 @@ def shown_to(step: str, rng: random.Random) -> bool:
     return share is None or rng.random() < share
 
 
+def row(intake: dict, step: str, entered: int, **values: object) -> dict:
+    """A funnel row as turns write it for ``intake`` (its id and what rows copy of it): nothing
+    spent, no back, no invalid answer, not here, not skipped, unless ``values`` say so."""
+    defaults = dict(seconds=None, backs=0, invalid=0, here=False, skipped=False)
+    return dict(step=step, entered=entered, **(defaults | values), **intake)
+
+
 def fill_steps(store: Store, engine: Engine, seed: int) -> str:
     """The rows turns would have written for every intake in the database."""
     began = time.perf_counter()
@@ -76,58 +83,25 @@ def fill_steps(store: Store, engine: Engine, seed: int) -> str:
         for intake_id, status, outcome, created, version, source in people:
             begun = created if created.tzinfo else created.replace(tzinfo=UTC)
             at = epoch(begun)
-            copied = dict(begun=begun, flow_version=version, source=source)
+            copied = dict(intake_id=intake_id, begun=begun, flow_version=version, source=source)
             last = len(questions) if status == "completed" else rng.randint(0, len(questions) - 1)
             hidden = {q for q in questions[:last] if not shown_to(q, rng)}
             walked = [q for q in questions[:last] if q not in hidden]
             stop = None if status == "completed" else questions[last]
             if stop is not None and stop not in walked:
                 walked.append(stop)
+
             for step in walked:
                 here = step == stop
                 seconds = None if here else int(rng.lognormvariate(3, 1))
-                batch.append(
-                    dict(
-                        intake_id=intake_id,
-                        step=step,
-                        entered=at,
-                        seconds=seconds,
-                        backs=1 if rng.random() < 0.04 else 0,
-                        invalid=rng.choice((1, 2)) if rng.random() < 0.03 else 0,
-                        here=here,
-                        skipped=False,
-                        **copied,
-                    )
-                )
+                backs = 1 if rng.random() < 0.04 else 0
+                invalid = rng.choice((1, 2)) if rng.random() < 0.03 else 0
+                batch.append(row(copied, step, at, seconds=seconds, backs=backs, invalid=invalid, here=here))
                 at += seconds or 0
-            for step in hidden:  # hidden by skip logic: a row marked skipped, as turns write it
-                batch.append(
-                    dict(
-                        intake_id=intake_id,
-                        step=step,
-                        entered=at,
-                        seconds=None,
-                        backs=0,
-                        invalid=0,
-                        here=False,
-                        skipped=True,
-                        **copied,
-                    )
-                )
+            # hidden by skip logic: a row marked skipped, as turns write it
+            batch += [row(copied, step, at, skipped=True) for step in hidden]
             if status == "completed" and outcome:
-                batch.append(
-                    dict(
-                        intake_id=intake_id,
-                        step=outcome,
-                        entered=at,
-                        seconds=None,
-                        backs=0,
-                        invalid=0,
-                        here=True,
-                        skipped=False,
-                        **copied,
-                    )
-                )
+                batch.append(row(copied, outcome, at, here=True))
             if len(batch) >= BATCH:
                 conn.execute(funnel_steps.insert(), batch)
                 made += len(batch)
