@@ -147,18 +147,8 @@ class Exporter:
         return shown
 
     def urgent_sentence(self, shown: dict[str, Any]) -> str:
-        """One entry of ``urgent_shown`` in words, for staff: "urgent text shown at 2026-12-05
-        10:32 UTC (reason); answer later changed to No"."""
-        at = datetime.fromisoformat(shown["at"]).strftime("%Y-%m-%d %H:%M UTC") if shown["at"] else "an unknown time"
-        words = f"urgent text shown at {at} ({shown['reason']})"
-        changed = [a for a in shown["answers"] if a["changed"]]
-        for answer in changed:
-            which = "answer" if len(shown["answers"]) == 1 else f"answer to “{answer['question']}”"
-            if answer["display_now"] is None:
-                words += f"; {which} later withdrawn"
-            else:
-                words += f"; {which} later changed to {answer['display_now']}"
-        return words
+        """One entry of ``urgent_shown`` in words, for staff (in English, times in UTC)."""
+        return urgent_sentence(shown)
 
     def _display(self, intake: Intake, question_id: str, value: Any, lang: str | None = None) -> str:
         step = self.engine.steps.get(question_id)
@@ -503,3 +493,28 @@ def _cell(value: Any) -> str:
     """A CSV cell that a spreadsheet will not run as a formula (CSV injection)."""
     text = str(value)
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def utc_minute(at: datetime) -> str:
+    return at.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def urgent_sentence(
+    shown: dict[str, Any], gettext: Callable[[str], str] = str, when: Callable[[datetime], str] = utc_minute
+) -> str:
+    """One entry of ``urgent_shown`` in words: "urgent text shown at 2026-12-05 10:32 UTC (reason);
+    answer later changed to No". The exports' English by default; a page or a PDF passes its
+    language's ``gettext`` and its clock (``when``)."""
+    at = when(datetime.fromisoformat(shown["at"])) if shown["at"] else gettext("an unknown time")
+    sentence = gettext("urgent text shown at %(at)s (%(reason)s)") % {"at": at, "reason": shown["reason"]}
+    for answer in (a for a in shown["answers"] if a["changed"]):
+        if len(shown["answers"]) == 1:
+            which = gettext("answer")
+        else:
+            which = gettext("answer to “%(question)s”") % {"question": answer["question"]}
+        if answer["display_now"] is None:
+            sentence += "; " + gettext("%(which)s later withdrawn") % {"which": which}
+        else:
+            change = gettext("%(which)s later changed to %(now)s")
+            sentence += "; " + change % {"which": which, "now": answer["display_now"]}
+    return sentence

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from babel.support import NullTranslations
 
 from bot.engine import Engine
 from bot.flow import model
-from bot.staff.exports import Exporter, stored_words
+from bot.staff.exports import Exporter, stored_words, urgent_sentence
 
 #: How the transcript records a tick of a multiple-choice question: what the press did, "☑ label"
 #: ticked, "☐ label" unticked (the Telegram channel's marks, ``render.CHECKED``/``UNCHECKED``:
@@ -147,19 +146,5 @@ class IntakeReading:
         return groups
 
     def urgent_sentence(self, shown: dict[str, Any], words: NullTranslations) -> str:
-        """``Exporter.urgent_sentence`` for the page, in its language: "urgent text shown at
-        2026-12-05 10:32 UTC (reason); answer later changed to No"."""
-        gettext = words.gettext
-        at = self.when(datetime.fromisoformat(shown["at"])) if shown["at"] else gettext("an unknown time")
-        sentence = gettext("urgent text shown at %(at)s (%(reason)s)") % {"at": at, "reason": shown["reason"]}
-        for answer in (a for a in shown["answers"] if a["changed"]):
-            if len(shown["answers"]) == 1:
-                which = gettext("answer")
-            else:
-                which = gettext("answer to “%(question)s”") % {"question": answer["question"]}
-            if answer["display_now"] is None:
-                sentence += "; " + gettext("%(which)s later withdrawn") % {"which": which}
-            else:
-                change = gettext("%(which)s later changed to %(now)s")
-                sentence += "; " + change % {"which": which, "now": answer["display_now"]}
-        return sentence
+        """``exports.urgent_sentence`` in the reader's language, on the clinic's clock."""
+        return urgent_sentence(shown, words.gettext, self.when)
