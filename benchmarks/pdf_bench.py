@@ -1,5 +1,6 @@
-"""Time to make intake PDFs (``bot/staff/pdf.py``): each one alone, and a batch of 100 through the
-command line (``python -m bot export --format pdf --out DIR``, a fresh process: start-up included).
+"""Time to make intake PDFs (``bot/staff/pdf.py``): each one alone, the patient's copy
+(``bot/pdf/patient_copy.py``) each alone, and a batch of 100 through the command line
+(``python -m bot export --format pdf --out DIR``, a fresh process: start-up included).
 
 The intakes are played through the real engine and store (``tests/support``'s in-process patient):
 the routine intake of the default flow, half in German, every third with a flag, every fifth with a
@@ -22,42 +23,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from support.default_flow import DEFAULT_FLOW, routine  # noqa: E402
-from support.patients import InProcessPatient  # noqa: E402
+from support.default_flow import DEFAULT_FLOW  # noqa: E402
+from support.pdfs import play  # noqa: E402
 
-from bot.channels.telegram.events import Chat  # noqa: E402
-from bot.channels.telegram.runner import TurnRunner  # noqa: E402
+from bot.channels.telegram.copies import Copies  # noqa: E402
 from bot.engine import Engine  # noqa: E402
-from bot.flow import load_checked, model  # noqa: E402
+from bot.flow import load_checked  # noqa: E402
 from bot.staff.exports import Exporter  # noqa: E402
 from bot.staff.i18n import StaffLanguages  # noqa: E402
 from bot.staff.pdf import IntakePdf  # noqa: E402
 from bot.staff.review import Review  # noqa: E402
 from bot.store import Store  # noqa: E402
-
-
-def play(engine: Engine, turns: TurnRunner, store: Store, chat_id: int) -> None:
-    lang = "de" if chat_id % 2 else "en"
-    patient = InProcessPatient(turns, Chat(chat_id, chat_id, f"P{chat_id}", None, None, lang))
-    patient.command("/start website")
-    patient.tap(engine.message(lang, "continue"))
-    script = routine(lang)
-    if chat_id % 3 == 0:
-        script[7] = ("choose", "breastfeeding")
-    long = chat_id % 5 == 0
-    for op, arg in script[1:]:
-        with store.transaction() as tx:
-            step = engine.steps[tx.current_intake(chat_id).state["state"]]
-        if op == "choose":
-            patient.tap(dict(engine.option_labels(step, lang))[arg])
-            if isinstance(step, model.MultiQuestion):
-                patient.tap(engine.message(lang, "done"))
-        else:
-            if long and isinstance(step, model.TextQuestion):
-                patient.type("Ein sehr langer Text über Größe und Form. " * 100)  # refused, kept in the transcript
-                long = False
-            patient.type(arg)
-    patient.tap(engine.message(lang, "confirm"))
 
 
 def main() -> int:
@@ -69,10 +45,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/pdf.db"
         store = Store.open(url)
-        turns = TurnRunner(engine, store)
         started = time.perf_counter()
         for chat_id in range(1, args.intakes + 1):
-            play(engine, turns, store, chat_id)
+            lang = "de" if chat_id % 2 else "en"
+            long = "Ein sehr langer Text über Größe und Form. " * 100 if chat_id % 5 == 0 else ""
+            play(engine, store, chat_id, lang, flagged=chat_id % 3 == 0, first=long)
         print(f"played {args.intakes} intakes in {time.perf_counter() - started:.1f} s")
 
         review = Review(store)
@@ -89,6 +66,19 @@ def main() -> int:
             f"one PDF (read + made, in process): median {statistics.median(times) * 1000:.0f} ms, "
             f"p95 {times[int(len(times) * 0.95) - 1] * 1000:.0f} ms, max {times[-1] * 1000:.0f} ms; "
             f"size median {statistics.median(sizes) / 1024:.0f} KiB"
+        )
+        copies = Copies(store, engine)
+        times = []
+        for intake_id in review.export_ids():
+            with store.transaction(read_only=True) as tx:
+                chat_id = tx.intake(intake_id).chat_id
+            begun = time.perf_counter()
+            copies.make(chat_id, intake_id)
+            times.append(time.perf_counter() - begun)
+        times.sort()
+        print(
+            f"the patient's copy (read + made, as the outbox does): median {statistics.median(times) * 1000:.0f} ms, "
+            f"p95 {times[int(len(times) * 0.95) - 1] * 1000:.0f} ms, max {times[-1] * 1000:.0f} ms"
         )
         store.close()
 

@@ -57,6 +57,10 @@ def last_message(patient: InProcessPatient) -> dict:
     return patient.outbox()[-1]
 
 
+BOOK = {"en": "Book a consultation", "de": "Beratungstermin buchen"}
+COPY = {"en": "📄 Send me a copy of my answers", "de": "📄 Kopie meiner Antworten senden"}
+
+
 def buttons(message: dict) -> list[str]:
     return [button["text"] for row in message.get("keyboard") or [] for button in row]
 
@@ -70,7 +74,8 @@ def test_the_under_18_ending_has_no_booking_button(turns: TurnRunner, lang: str)
     patient.tap(words["agree"])
     patient.tap(words["under_18"], expect="112")  # with the line on getting help now
     ending = last_message(patient)
-    assert buttons(ending) == [] and not any("url" in b for row in ending.get("keyboard") or [] for b in row)
+    assert not any("url" in b for row in ending.get("keyboard") or [] for b in row)
+    assert buttons(ending) == [COPY[lang]]  # their one answer (the age band) can still be copied
     assert patient.intake().state["state"] == "under_18_end"
 
 
@@ -97,7 +102,9 @@ def test_a_severe_allergic_reaction_ends_at_its_own_urgent_text(turns: TurnRunne
     patient.tap(words["yes"], expect=injector)
     ending = last_message(patient)
     assert ending["text"].startswith("🚨") and ("today" if lang == "en" else "heute") not in ending["text"]
-    assert len(buttons(ending)) == 1  # the booking link, for later; no question, no "Back"
+    # the booking link, for later, and a copy of the answers; no question, no "Back"
+    assert buttons(ending) == [BOOK[lang], COPY[lang]]
+    assert "/myanswers" not in ending["text"]  # nothing stands beside "get help now"
     intake = patient.intake()
     assert (intake.outcome, intake.urgent, intake.flags) == ("allergy_emergency", True, ["allergy_now"])
 
@@ -170,12 +177,14 @@ def test_the_points_ending_reads_in_order_and_books_a_consultation(turns: TurnRu
         "• Medicines, supplements or a bleeding condition",
         "before a booking is confirmed",  # a high flag: staff look first
         "don't stop or change any medicine",
-        "/myanswers",
         "mention these points there",
+        "You would like to improve: Large-looking pores.",  # the flow's recap of what they told us
+        "About an appointment: Here in Telegram.",
+        "To read all your answers, send /myanswers",  # and where to read the rest
     ]
     positions = [text.index(part) for part in order]
     assert positions == sorted(positions), text
-    assert buttons(ending) == ["Book a consultation"]
+    assert buttons(ending) == ["Book a consultation", COPY["en"]]
 
 
 def test_the_first_questions_of_the_corrected_flow(turns: TurnRunner) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.channels.telegram.render import Renderer
+from bot.channels.telegram import render
+from bot.channels.telegram.render import Action, Renderer
 from bot.engine import Engine
 from bot.flow import FlowError, parse_checked
 
@@ -18,6 +19,11 @@ booking_link: https://clinic.example/book
 languages: [en, de]
 default_language: en
 what_to_expect: {en: "A session takes about 20 minutes.", de: "Eine Sitzung dauert etwa 20 Minuten."}
+recap:
+  - question: medicine
+    text: {en: "Blood thinners: {answer}.", de: "Blutverdünner: {answer}."}
+  - question: pregnant
+    text: {en: "Pregnant or breastfeeding: {answer}.", de: "Schwanger oder stillend: {answer}."}
 
 steps:
   - id: consent
@@ -104,7 +110,8 @@ def test_an_ending_with_booking_none_has_no_booking_button(mini: Engine) -> None
 def test_an_ending_may_book_elsewhere_and_by_default_books_at_the_flows_link(mini: Engine) -> None:
     points = mini.view(finish(mini, ["agree", "yes", "no", "no"]))
     assert Renderer(mini).keyboard(points, 1, "en") == [
-        [{"text": "Book a consultation", "url": "https://other.example/book"}]
+        [{"text": "Book a consultation", "url": "https://other.example/book"}],
+        [{"text": "📄 Send me a copy of my answers", "data": render.callback(1, points.revision, Action.COPY)}],
     ]
     routine = mini.view(finish(mini, ["agree", "no", "no", "no"]))
     assert routine.ending.booking_link == "https://clinic.example/book"
@@ -169,4 +176,26 @@ def test_a_paragraph_is_checked_for_verdict_wording() -> None:
     broken = FLOW.replace("Please don't stop any medicine.", "You are not suitable for this treatment.")
     with pytest.raises(FlowError) as raised:
         parse_checked(broken, "mini.yaml")
-    assert "mini.yaml:48:20: diagnostic or verdict wording (en)" in str(raised.value)
+    assert "mini.yaml:53:20: diagnostic or verdict wording (en)" in str(raised.value)
+
+
+@pytest.mark.parametrize("lang", ["en", "de"])
+def test_the_recap_repeats_answers_in_the_flows_order_then_says_where_to_read_the_rest(mini: Engine, lang: str) -> None:
+    prompt = mini.view(finish(mini, ["agree", "yes", "no", "no"], lang))
+    no, yes = mini.message(lang, "no"), mini.message(lang, "yes")
+    recap = {
+        "en": (f"Blood thinners: {no}.", f"Pregnant or breastfeeding: {yes}."),
+        "de": (f"Blutverdünner: {no}.", f"Schwanger oder stillend: {yes}."),
+    }[lang]
+    assert prompt.ending.recap == recap and prompt.ending.answered
+    text = Renderer(mini).ending_text(prompt, lang)
+    consultation, read_more = text.index(prompt.ending.consultation), text.index("/myanswers", text.index(recap[1]))
+    assert consultation < text.index(recap[0]) < text.index(recap[1]) < read_more
+    assert mini.message(lang, "copy_button") in text[read_more:]
+
+
+def test_no_recap_and_no_copy_without_answers(mini: Engine) -> None:
+    prompt = mini.view(finish(mini, ["decline"]))
+    assert prompt.ending.recap == () and not prompt.ending.answered
+    assert "/myanswers" not in Renderer(mini).ending_text(prompt, "en")
+    assert Renderer(mini).keyboard(prompt, 1, "en") == []  # no booking (booking: none), nothing to copy

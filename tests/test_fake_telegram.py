@@ -13,7 +13,7 @@ import httpx
 import pytest
 from support.fake_telegram import FakeTelegram
 from support.receiver import Receiver
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, ReplyKeyboardMarkup, Update
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, ReplyKeyboardMarkup, Update
 from telegram.constants import ChatAction, MessageEntityType
 from telegram.error import BadRequest, Conflict, EndPointNotFound, Forbidden, InvalidToken, RetryAfter
 
@@ -124,6 +124,33 @@ async def test_html_is_parsed_into_text_and_entities(bot: Bot, fake: FakeTelegra
         await bot.send_message(CHAT, "<b>open", parse_mode="HTML")
 
 
+async def test_send_document_uploads_a_file_kept_with_its_bytes(bot: Bot, fake: FakeTelegram) -> None:
+    sent = await bot.send_document(
+        CHAT, InputFile(b"%PDF-1.7 hello", filename="my-answers-7.pdf"), caption="  Your copy  "
+    )
+    assert sent.document.file_name == "my-answers-7.pdf" and sent.document.mime_type == "application/pdf"
+    assert sent.document.file_size == 14 and sent.caption == "Your copy"
+    [document] = fake.documents(CHAT)
+    assert document == {
+        "message_id": sent.message_id,
+        "file_name": "my-answers-7.pdf",
+        "mime_type": "application/pdf",
+        "caption": "Your copy",
+        "data": b"%PDF-1.7 hello",
+    }
+    assert fake.messages(CHAT)[0]["text"] is None  # a file, not a text: wait_for_text passes it by
+    with pytest.raises(BadRequest, match=r"(?i)message caption is too long"):
+        await bot.send_document(CHAT, InputFile(b"x", filename="a.pdf"), caption="x" * 1025)
+    with pytest.raises(BadRequest, match=r"(?i)file must be non-empty"):
+        await bot.send_document(CHAT, InputFile(b"", filename="empty.pdf"))
+    with pytest.raises(BadRequest, match=r"(?i)chat not found"):
+        await bot.send_document(CHAT + 1, InputFile(b"x", filename="a.pdf"))
+    fake.block(CHAT)
+    with pytest.raises(Forbidden):
+        await bot.send_document(CHAT, InputFile(b"x", filename="a.pdf"))
+    assert len(fake.documents(CHAT)) == 1
+
+
 async def test_reply_keyboards_are_kept_but_not_reported_on_the_message(bot: Bot, fake: FakeTelegram) -> None:
     sent = await bot.send_message(CHAT, "Share?", reply_markup=ReplyKeyboardMarkup([["Yes", "No"]]))
     assert sent.reply_markup is None
@@ -155,7 +182,12 @@ def test_json_bodies_and_query_strings_are_accepted(fake: FakeTelegram) -> None:
     files = {"document": ("scan.pdf", b"%PDF-1.4", "application/pdf")}
     answer = httpx.post(f"{url}/sendMessage", data={"chat_id": str(CHAT), "text": "multipart"}, files=files).json()
     assert answer["ok"] is True
-    assert fake.calls("sendMessage")[-1]["params"]["document"] == {"filename": "scan.pdf", "size": 8}
+    assert fake.calls("sendMessage")[-1]["params"]["document"] == {
+        "filename": "scan.pdf",
+        "size": 8,
+        "content_type": "application/pdf",
+        "data": b"%PDF-1.4",
+    }
     assert [message["text"] for message in fake.messages(CHAT)] == ["json", "query", "multipart"]
 
 

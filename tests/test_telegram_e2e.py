@@ -31,7 +31,7 @@ def test_a_full_intake_by_buttons_and_typing_ends_with_a_consultation(fake, bot,
     assert "✏️ 1" in patient.buttons()
     patient.tap("Looks right, finish", expect="consultation")
     ending = patient.last()
-    assert patient.buttons(ending) == ["Book a consultation"]
+    assert patient.buttons(ending) == ["Book a consultation", "📄 Send me a copy of my answers"]
     assert ending["reply_markup"]["inline_keyboard"][0][0]["url"] == "https://clinic.example/book"
     # every earlier question lost its buttons and shows the answer given
     for message in fake.messages(101)[:-1]:

@@ -43,7 +43,9 @@ class SummaryLine:
 @dataclass(frozen=True)
 class Ending:
     """An ending as the person reads it: text, the topics listed, the paragraphs whose condition
-    holds, the consultation sentence, and the booking button's link (None: no button)."""
+    holds, the consultation sentence, and the booking button's link (None: no button); then the
+    flow's recap of their answers (not under an urgent ending: nothing may stand beside "get
+    help now"), and whether any answer is stored (``answered``: a copy of them can be made)."""
 
     id: str
     text: str
@@ -52,6 +54,8 @@ class Ending:
     topics: tuple[str, ...]
     booking_link: str | None
     paragraphs: tuple[str, ...] = ()
+    recap: tuple[str, ...] = ()
+    answered: bool = False
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,7 @@ class Views:
                 for words, holds in self.paragraphs.get(step.id, ())
                 if holds is None or holds(conv.answers, conv.flags)
             )
+            answered = self.summary_steps(conv)
             ending = Ending(
                 step.id,
                 text(step.text, lang),
@@ -126,6 +131,8 @@ class Views:
                 topics,
                 self.booking_link(step),
                 paragraphs,
+                () if step.urgent else self.recap(conv, set(answered)),
+                bool(answered),
             )
             return Prompt(
                 step.id, PromptKind.OUTCOME, None, ending.text, ending=ending, can_back=can_back, revision=revision
@@ -189,6 +196,17 @@ class Views:
         if step.booking == "none":
             return None
         return self.flow.booking_link if step.booking == "flow" else step.booking
+
+    def recap(self, conv: Conversation, answered: set[str]) -> tuple[str, ...]:
+        """The flow's recap sentences whose question has an answer on the person's way."""
+        lang = conv.language
+        return tuple(
+            self.texts.text(line.text, lang).replace(
+                "{answer}", self.texts.display(self.steps[line.question], conv.answers[line.question], lang)
+            )
+            for line in self.flow.recap
+            if line.question in answered and conv.answers[line.question] is not None
+        )
 
     def summary_steps(self, conv: Conversation) -> list[str]:
         """The steps the summary lists, in order: every answer so far but the consent."""

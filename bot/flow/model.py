@@ -424,6 +424,14 @@ class TalkSettings(_Model):
         return replies
 
 
+class RecapLine(_Model):
+    """A sentence an ending repeats from one answer, so the person reads back what they told us:
+    ``text`` with ``{answer}`` where the answer goes, shown only when the question was answered."""
+
+    question: Id
+    text: Text
+
+
 class Flow(_Model):
     """A whole questionnaire: metadata, interface messages, steps in order, and flags."""
 
@@ -447,6 +455,8 @@ class Flow(_Model):
     safety: list[SafetyScreen] = Field(default_factory=list)
     #: A live conversation with the clinic: opening hours and saved replies (``TalkSettings``).
     talk: TalkSettings | None = None
+    #: What the endings (but an urgent one) repeat of the answers, a sentence each (``RecapLine``).
+    recap: list[RecapLine] = Field(default_factory=list, max_length=5)
 
 
 AllCondition.model_rebuild()

@@ -4,69 +4,28 @@ patient saw it, the urgent texts shown, the whole transcript with times, and a c
 (the consent text's version, when it was agreed, and a SHA-256 of the exact text shown), so the
 clinic can prove what was agreed.
 
-Made with fpdf2 (pure Python: nothing to install from the system) in DejaVu Sans, embedded from
-``fonts/`` so every letter of every flow language prints the same on any machine. Patient text
-goes in as text, never as markup: a typed ``<script>`` prints as those characters. Staff words
-come through the staff catalogs (``words``); questions, answers and endings are in the patient's
+The page and its writing are ``bot.pdf.page``'s (fpdf2, DejaVu Sans embedded). Staff words come
+through the staff catalogs (``words``); questions, answers and endings are in the patient's
 language, with the flow's default language beside a question where the two differ.
 """
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime, tzinfo
-from pathlib import Path
 from typing import Any
 
 from babel.support import NullTranslations
-from fpdf import FPDF
-from fpdf.enums import XPos, YPos
 
+from bot.clock import on_clock
 from bot.engine import Engine
-from bot.flow import model
+from bot.pdf.page import MEDIA_TYPE, Page, consent_text, receipt, sha256
 from bot.staff.exports import Exporter
 from bot.staff.i18n import SEVERITY_WORDS, STATUS_WORDS
 from bot.staff.intake_reading import IntakeReading
-from bot.store.records import as_utc
 from bot.store.review import IntakeView
 
-FONTS = Path(__file__).parent / "fonts"
-FONT = "DejaVu"
 #: Severities gravest first (the flags' grouping: ``SEVERITY_WORDS``'s order).
 SEVERITY_ORDER = tuple(SEVERITY_WORDS)
-MEDIA_TYPE = "application/pdf"
-
-
-def consent_text(engine: Engine, version: str | None, lang: str) -> str | None:
-    """The consent text a person agreed to, as the bot showed it in ``lang``: the consent step of
-    that version (None when the flow no longer has it: the receipt then says so)."""
-    for step in engine.flow.steps:
-        if isinstance(step, model.ConsentStep) and str(step.version) == str(version):
-            return engine.text(step.text, lang)
-    return None
-
-
-def sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-class _Document(FPDF):
-    """A4 pages in DejaVu Sans with the intake's number and the page on each foot."""
-
-    def __init__(self, foot: str):
-        super().__init__(format="A4")
-        self.foot = foot
-        self.add_font(FONT, "", str(FONTS / "DejaVuSans.ttf"))
-        self.add_font(FONT, "B", str(FONTS / "DejaVuSans-Bold.ttf"))
-        self.set_auto_page_break(True, margin=18)
-        self.set_margins(18, 18, 18)
-
-    def footer(self) -> None:
-        self.set_y(-12)
-        self.set_font(FONT, "", 8)
-        self.set_text_color(110)
-        self.cell(0, 5, f"{self.foot} · {self.page_no()}/{{nb}}", align="R")
-        self.set_text_color(0)
 
 
 class IntakePdf:
@@ -82,63 +41,18 @@ class IntakePdf:
         self, at: datetime | None, seconds: bool = False, zone: bool = True, day: bool = True, clock: bool = True
     ) -> str:
         """A stored time (UTC) on the clinic's clock, as the staff pages show it (``WebApp.when``)."""
-        if at is None:
-            return ""
-        shape = " ".join(
-            part
-            for part, wanted in (("%Y-%m-%d", day), ("%H:%M:%S" if seconds else "%H:%M", clock), ("%Z", zone))
-            if wanted
-        )
-        return as_utc(at).astimezone(self.zone).strftime(shape)
+        return on_clock(at, self.zone, seconds, zone, day, clock)
 
     def receipt(self, intake: Any) -> dict[str, Any] | None:
-        """The consent receipt: version, when, the text shown (patient's language) and its SHA-256.
-        Version and time from the conversation (``Conversation.consent``: the agreement that stands,
-        given again after going back), else the intake's columns (the first agreement)."""
-        given = intake.state.get("consent") or {}
-        version = given.get("version") or intake.consent_version
-        if not version:
-            return None
-        at = datetime.fromisoformat(given["at"]) if given.get("at") else intake.consented_at
-        text = consent_text(self.engine, version, intake.language)
-        return {
-            "version": version,
-            "at": at,
-            "text": text,
-            "sha256": sha256(text) if text is not None else None,
-        }
+        return receipt(self.engine, intake)
 
     def render(self, view: IntakeView, words: NullTranslations) -> bytes:
         intake = view.intake
         _ = words.gettext
         flow = self.engine.flow
         lang, default = intake.language, flow.default_language
-        doc = _Document(_("Intake %(id)s") % {"id": intake.id})
-        doc.add_page()
-        w = doc.epw  # the width between the margins: every block wraps in it
-
-        def keep(room: float) -> None:
-            """A new page unless ``room`` mm are left: a heading, a question or a line's time
-            never stands alone at the foot of a page, away from what it introduces."""
-            if doc.get_y() + room > doc.page_break_trigger:
-                doc.add_page()
-
-        def heading(text: str, size: int = 13) -> None:
-            keep(30)
-            doc.ln(3)
-            doc.set_font(FONT, "B", size)
-            doc.multi_cell(w, size * 0.5, text, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-            doc.ln(1)
-
-        def para(text: str, bold: bool = False, size: int = 10, grey: bool = False) -> None:
-            doc.set_font(FONT, "B" if bold else "", size)
-            if grey:
-                doc.set_text_color(90)
-            doc.multi_cell(w, size * 0.5, text, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-            doc.set_text_color(0)
-
-        def field(label: str, value: str) -> None:
-            para(f"{label}: {value}")
+        doc = Page(_("Intake %(id)s") % {"id": intake.id})
+        keep, heading, para, field = doc.keep, doc.heading, doc.para, doc.field
 
         heading(self.engine.text(flow.clinic, lang), 16)
         para(self.engine.text(flow.title, lang), bold=True)
@@ -219,7 +133,7 @@ class IntakePdf:
             para(f"{self.when(line.at, seconds=True)} · {who}", bold=True, size=8)
             para(line.text or "—", size=9)  # a message without words (a sticker, say) still shows
             doc.ln(1)
-        return bytes(doc.output())
+        return doc.pdf()
 
 
 __all__ = ["MEDIA_TYPE", "IntakePdf", "consent_text", "sha256"]

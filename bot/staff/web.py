@@ -45,6 +45,7 @@ from starlette.responses import (
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from bot.clock import on_clock
 from bot.diagram import mermaid
 from bot.engine import Engine
 from bot.flow import model, sections
@@ -61,7 +62,7 @@ from bot.staff.review import PAGE_SIZE, Review
 from bot.staff.roles import Role
 from bot.staff.sessions import Clock, Lifetime, Sessions, SignedIn
 from bot.staff.talks import Ending, Talks, TooLong
-from bot.store import Store, as_utc, utcnow
+from bot.store import Store, utcnow
 from bot.store.queue import CAP, Cursor, Position
 from bot.store.records import FOLLOW_UPS
 from bot.store.review import STATUSES
@@ -177,14 +178,7 @@ class WebApp:
     ) -> str:
         """A stored time (UTC) as the clinic's clock shows it: "2026-12-05 11:32 CET"; ``zone=False``
         where the page says the zone once (a column's heading), ``day``/``clock=False`` for one half."""
-        if at is None:
-            return ""
-        shape = " ".join(
-            part
-            for part, wanted in (("%Y-%m-%d", day), ("%H:%M:%S" if seconds else "%H:%M", clock), ("%Z", zone))
-            if wanted
-        )
-        return as_utc(at).astimezone(self.zone).strftime(shape)
+        return on_clock(at, self.zone, seconds, zone, day, clock)
 
     def language(self, request: Request) -> str:
         """This request's page language: the member's setting, the browser's, or the flow's default."""

@@ -10,7 +10,8 @@ and query strings are accepted too. Answers are Telegram's envelopes: ``{"ok": t
 
 Implemented methods: getMe, getUpdates (long polling, offset confirmation, ``allowed_updates``), setWebhook,
 deleteWebhook, getWebhookInfo, setMyCommands, getMyCommands, deleteMyCommands, sendMessage, editMessageText,
-editMessageReplyMarkup, deleteMessage, answerCallbackQuery, sendChatAction, close and logOut. Method names are
+editMessageReplyMarkup, deleteMessage, answerCallbackQuery, sendChatAction, sendDocument (an uploaded file, kept
+with its bytes: ``documents``), close and logOut. Method names are
 case-insensitive, as on Telegram. An unknown method answers 404 "Not Found"; a well-formed but wrong token 401
 "Unauthorized" (a malformed one 404, like Telegram).
 
@@ -361,6 +362,7 @@ class FakeTelegram:
         self._webhook: _Webhook | None = None
         self._calls: list[JSON] = []
         self._callback_queries: dict[str, bool] = {}
+        self._uploads: dict[str, bytes] = {}  # file_id -> the bytes of a file the bot sent (sendDocument)
         self._commands: dict[tuple[str, str], list[JSON]] = {}
         self._failures: dict[str, list[tuple[int | None, ApiError]]] = {}  # method -> (chat or any, error)
         self._rate_limit: int | None = None
@@ -374,6 +376,7 @@ class FakeTelegram:
             "getMyCommands": self._get_my_commands,
             "deleteMyCommands": self._delete_my_commands,
             "sendMessage": self._send_message,
+            "sendDocument": self._send_document,
             "editMessageText": self._edit_message_text,
             "editMessageReplyMarkup": self._edit_message_reply_markup,
             "deleteMessage": self._delete_message,
@@ -568,7 +571,12 @@ class FakeTelegram:
                         continue
                     payload = part.get_payload(decode=True) or b""
                     if part.get_filename():
-                        typed[name] = {"filename": part.get_filename(), "size": len(payload)}
+                        typed[name] = {
+                            "filename": part.get_filename(),
+                            "size": len(payload),
+                            "content_type": part.get_content_type(),
+                            "data": payload,
+                        }
                     else:
                         raw[name] = payload.decode("utf-8", "replace")
             else:
@@ -773,6 +781,46 @@ class FakeTelegram:
             content=content,
             reply_markup=markup,
             parse_mode=params.get("parse_mode"),
+        )
+        chat.messages[message.message_id] = message
+        return self._bot_message_json(chat, message)
+
+    def _send_document(self, params: JSON) -> JSON:
+        """A file the bot uploads (multipart, as PTB sends an ``InputFile``); a file_id or URL
+        string is taken as it is. Telegram's limits: 50 MB an upload, 1024 characters a caption."""
+        chat = self._chat(params)
+        document = params.get("document")
+        if document in (None, ""):
+            raise bad_request("there is no document in the request")
+        if isinstance(document, dict):
+            if document["size"] == 0:
+                raise bad_request("file must be non-empty")
+            if document["size"] > 50 * 1024 * 1024:
+                raise ApiError(413, "Request Entity Too Large")
+            file = {
+                **self._file_ids(),
+                "file_name": document["filename"],
+                "mime_type": document["content_type"],
+                "file_size": document["size"],
+            }
+            self._uploads[file["file_id"]] = document["data"]
+        else:
+            file = {**self._file_ids(), "file_name": "file", "mime_type": "application/octet-stream"}
+        content: JSON = {"document": file}
+        caption = params.get("caption")
+        if caption is not None:
+            caption = str(caption).strip()
+            if len(caption) > 1024:
+                raise bad_request("message caption is too long")
+            if caption:
+                content["caption"] = caption
+        markup = _check_reply_markup(params.get("reply_markup"))
+        message = _Message(
+            message_id=chat.next_message_id(),
+            date=int(time.time()),
+            outgoing=True,
+            content=content,
+            reply_markup=markup,
         )
         chat.messages[message.message_id] = message
         return self._bot_message_json(chat, message)
@@ -1126,6 +1174,25 @@ class FakeTelegram:
                 }
                 for message in chat.messages.values()
                 if message.outgoing
+            ]
+
+    def documents(self, chat_id: int) -> list[dict[str, Any]]:
+        """The files the bot sent to a chat, oldest first: ``{"message_id", "file_name", "mime_type",
+        "caption", "data"}`` (``data``: the bytes uploaded)."""
+        with self._lock:
+            chat = self._chats.get(chat_id)
+            if chat is None:
+                return []
+            return [
+                {
+                    "message_id": message.message_id,
+                    "file_name": message.content["document"]["file_name"],
+                    "mime_type": message.content["document"]["mime_type"],
+                    "caption": message.content.get("caption"),
+                    "data": self._uploads.get(message.content["document"]["file_id"], b""),
+                }
+                for message in chat.messages.values()
+                if message.outgoing and "document" in message.content
             ]
 
     def calls(self, method: str | None = None) -> list[dict[str, Any]]:

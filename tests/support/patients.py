@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.channels.telegram import render
 from bot.channels.telegram.events import Chat, Event
 from bot.channels.telegram.runner import TurnRunner
 from bot.channels.telegram.turn import TurnResult
@@ -187,12 +188,16 @@ class TelegramPatient(Patient):
         assert later == [], f"the bot sent more: {[m['text'][:80] for m in later]}"
 
     def live_keyboards(self) -> list[dict]:
-        """The bot's messages that still show callback buttons (at most the current step's)."""
+        """The bot's messages that still show callback buttons (at most the current step's). The
+        button that sends a copy of the answers is left out: it asks nothing and works on any
+        message (an ending's, /myanswers')."""
         return [
             m
             for m in self.fake.messages(self.chat_id)
             if any(
-                "callback_data" in b for row in (m.get("reply_markup") or {}).get("inline_keyboard", []) for b in row
+                "callback_data" in b and not is_copy_button(b["callback_data"])
+                for row in (m.get("reply_markup") or {}).get("inline_keyboard", [])
+                for b in row
             )
         ]
 
@@ -207,3 +212,8 @@ class TelegramPatient(Patient):
     def message(self, message_id: int) -> dict:
         """A bot message of this chat as it is now."""
         return next(m for m in self.fake.messages(self.chat_id) if m["message_id"] == message_id)
+
+
+def is_copy_button(data: str) -> bool:
+    pressed = render.parse_callback(data)
+    return pressed is not None and pressed.action is render.Action.COPY

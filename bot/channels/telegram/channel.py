@@ -29,6 +29,7 @@ from telegram.request import BaseRequest
 from bot.alerts.rules import AlertRules
 from bot.channels.telegram import render
 from bot.channels.telegram.commands import COMMANDS
+from bot.channels.telegram.copies import Copies
 from bot.channels.telegram.events import Chat, Event
 from bot.channels.telegram.failed_turns import FailedTurns, is_store_trouble
 from bot.channels.telegram.locks import KeyedLocks
@@ -125,7 +126,8 @@ class TelegramChannel:
             alerts=AlertRules.of(settings.alerts, engine),
         )
         self.group = GroupCommit(store)
-        self.outbox = Outbox(store, self.application.bot, ChatPacer(settings.chat_rate), self.group)
+        copies = Copies(store, engine, settings.clinic_timezone)
+        self.outbox = Outbox(store, self.application.bot, ChatPacer(settings.chat_rate), self.group, copies=copies.make)
         self._loop: asyncio.AbstractEventLoop | None = None  # once started: staff messages nudge it
         self._nudges: set[asyncio.Task] = set()
         self.locks = KeyedLocks()

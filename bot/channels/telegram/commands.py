@@ -110,8 +110,24 @@ def myanswers(turn: TurnState, event: Event) -> None:
     if not lines:
         turn.say(turn.msg("no_answers"))
     else:
-        turn.say(turn.msg("my_answers") + "\n\n" + "\n".join(f"• {x.question}\n    → {x.answer}" for x in lines))
+        assert turn.intake is not None and turn.conv is not None
+        copy = turn.renderer.copy_row(turn.intake.id, turn.conv.revision, turn.lang)
+        turn.say(
+            turn.msg("my_answers") + "\n\n" + "\n".join(f"• {x.question}\n    → {x.answer}" for x in lines), [copy]
+        )
     turn.reprompt()
+
+
+def send_copy(turn: TurnState) -> None:
+    """A copy of the answers as a PDF (``copies.py`` makes it as it is sent); at most one on its
+    way at a time, so tapping the button again does not make the same file twice."""
+    assert turn.intake is not None and turn.conv is not None
+    if not turn.engine.summary(turn.conv):
+        turn.result.toast = turn.msg("no_answers")
+        return
+    turn.result.toast = turn.msg("copy_coming")
+    if turn.runner.copy_asked(turn.intake.id, turn.now):
+        turn.outs.append(render.copy(turn.msg("copy_caption"), turn.intake.id))
 
 
 def language(turn: TurnState, event: Event) -> None:

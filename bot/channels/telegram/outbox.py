@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from telegram import Bot
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
-from bot.channels.telegram.replies import Reply, ReplyOp, deliver
+from bot.channels.telegram.replies import Document, Reply, ReplyOp, deliver
 from bot.channels.telegram.shown import ShownMessages
 from bot.failures import log_failure
 from bot.store import Outgoing, Store, Tx, utcnow
@@ -88,9 +88,17 @@ class Outbox:
     """
 
     def __init__(
-        self, store: Store, bot: Bot, pacer: ChatPacer, group: GroupCommit, clock: Callable[[], datetime] = utcnow
+        self,
+        store: Store,
+        bot: Bot,
+        pacer: ChatPacer,
+        group: GroupCommit,
+        clock: Callable[[], datetime] = utcnow,
+        copies: Callable[[int, int], Document | None] | None = None,
     ):
         self.store = store
+        #: makes a copy of an intake's answers for a chat (``copies.Copies.make``), when asked for
+        self.copies = copies
         self.bot = bot
         self.pacer = pacer
         self.group = group
@@ -237,6 +245,14 @@ class Outbox:
         return True
 
     async def _call(self, row: Outgoing, reply: Reply) -> int | None:
+        if reply.op == ReplyOp.COPY:
+            if self.copies is None or reply.intake is None:
+                return None
+            document = await asyncio.to_thread(self.copies, row.chat_id, reply.intake)
+            if document is None:
+                return None  # erased since it was asked for: there is nothing to copy
+            await self.pacer.wait(row.chat_id)
+            return await deliver(self.bot, row.chat_id, reply, document=document)
         if reply.op == ReplyOp.SEND:
             await self.pacer.wait(row.chat_id)
             telegram_id = await deliver(self.bot, row.chat_id, reply)

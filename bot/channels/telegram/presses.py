@@ -30,6 +30,9 @@ def press(turn: TurnState, event: Event) -> None:
     if pressed.action in safety.ACTIONS:  # at any revision, on a finished intake too
         safety.press(turn, event, pressed)
         return
+    if pressed.action is Action.COPY:  # at any revision: the copy is made of what is stored when it goes
+        commands.send_copy(turn)
+        return
     if pressed.revision != conv.revision:
         turn.stale(event)
         return

@@ -48,6 +48,7 @@ class Action(StrEnum):
     SAFE_NO = "w"  # ... answered No
     CARRY_ON = "o"  # after the screen's text: back to the questions
     STOP = "z"  # ... or stop there
+    COPY = "p"  # send me a copy of my answers (a PDF): at an ending, and under /myanswers
 
 
 _ACTIONS = {a.value: a for a in Action}
@@ -98,6 +99,11 @@ def edit(text: str, *, target: int | None = None, message_id: int | None = None)
 
 def edit_keyboard(keyboard: Keyboard | None, *, target: int | None = None, message_id: int | None = None) -> Reply:
     return Reply(ReplyOp.MARKUP, keyboard=keyboard, target=target, message_id=message_id)
+
+
+def copy(caption: str, intake_id: int) -> Reply:
+    """A copy of ``intake_id``'s answers, as a PDF with ``caption`` (made as it is sent)."""
+    return Reply(ReplyOp.COPY, caption, intake=intake_id)
 
 
 def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
@@ -153,9 +159,13 @@ class Renderer:
         revision = prompt.revision
         rows: Keyboard = []
         if prompt.kind == PromptKind.OUTCOME:
-            label = self.engine.message(lang, "booking")
-            link = prompt.ending.booking_link if prompt.ending else None
-            return [[{"text": label, "url": link}]] if link else []
+            ending = prompt.ending
+            link = ending.booking_link if ending else None
+            if link:
+                rows.append([{"text": self.engine.message(lang, "booking"), "url": link}])
+            if ending is not None and ending.answered:
+                rows.append(self.copy_row(intake_id, revision, lang))
+            return rows
         if prompt.kind == PromptKind.SUMMARY:
             numbers = [
                 {"text": f"✏️ {n}", "data": callback(intake_id, revision, Action.CHANGE, line.step_id)}
@@ -198,6 +208,10 @@ class Renderer:
             rows.append(nav)
         return rows
 
+    def copy_row(self, intake_id: int, revision: int, lang: str) -> list[Button]:
+        """The button that sends the person a copy of their answers (``copies.py``)."""
+        return [{"text": self.engine.message(lang, "copy_button"), "data": callback(intake_id, revision, Action.COPY)}]
+
     def prompt_messages(
         self, prompt: Prompt, intake_id: int, lang: str, *, error: str | None = None, help: bool = False
     ) -> list[Reply]:
@@ -216,6 +230,11 @@ class Renderer:
         for paragraph in ending.paragraphs:
             lines += ["", paragraph]
         lines += ["", ending.consultation]
+        if ending.recap:
+            lines += ["", " ".join(ending.recap)]
+        if ending.answered and not ending.urgent:  # nothing may stand beside "get help now"
+            button = self.engine.message(lang, "copy_button")
+            lines += ["", self.engine.message(lang, "ending_read_more", button=button)]
         return "\n".join(lines)
 
     def answered_text(self, prompt: Prompt, lang: str, answer: str | None) -> str:

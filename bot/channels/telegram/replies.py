@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile
 from telegram.warnings import PTBUserWarning
 
 # do_api_request asks to use the named method instead; these calls skip it on purpose (deliver).
@@ -27,6 +27,9 @@ class ReplyOp(StrEnum):
     SEND = "send"  # a new message, with its keyboard
     EDIT = "edit"  # replace a sent message's text (and take its keyboard off)
     MARKUP = "markup"  # replace a sent message's keyboard (None: take it off)
+    #: a copy of an intake's answers as a PDF, made when it is sent: the outbox keeps no health
+    #: data beyond the turn's words, and a copy asked for before /delete is never made after it
+    COPY = "copy"
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,8 @@ class Reply:
     target: int | None = None
     #: ... or Telegram's id of it, when the turn knows it (the message whose button was pressed)
     message_id: int | None = None
+    #: for a copy: the intake whose answers it holds
+    intake: int | None = None
 
     def payload(self) -> dict[str, Any]:
         """The stored form (the outbox's JSON): the keys Telegram's calls need, and no more."""
@@ -45,6 +50,8 @@ class Reply:
             return {"op": "send", "text": self.text, "keyboard": self.keyboard}
         if self.op == ReplyOp.EDIT:
             return {"op": "edit", "text": self.text, "target": self.target, "message_id": self.message_id}
+        if self.op == ReplyOp.COPY:
+            return {"op": "copy", "text": self.text, "intake": self.intake}
         return {"op": "markup", "keyboard": self.keyboard, "target": self.target, "message_id": self.message_id}
 
     @classmethod
@@ -55,6 +62,7 @@ class Reply:
             data.get("keyboard"),
             data.get("target"),
             data.get("message_id"),
+            data.get("intake"),
         )
 
 
@@ -74,8 +82,20 @@ def markup(keyboard: Keyboard | None) -> InlineKeyboardMarkup | None:
     )
 
 
-async def deliver(bot: Bot, chat_id: int, reply: Reply, message_id: int | None = None) -> int | None:
+@dataclass(frozen=True)
+class Document:
+    """A file to send: its name as the person sees it, and its bytes."""
+
+    name: str
+    data: bytes
+
+
+async def deliver(
+    bot: Bot, chat_id: int, reply: Reply, message_id: int | None = None, document: Document | None = None
+) -> int | None:
     """Make the Bot API call for ``reply``; Telegram's id of the message sent (None for an edit).
+
+    A copy goes as ``document`` (made by the caller: see ``copies.py``), its text the caption.
 
     An edit needs Telegram's id of the message (``message_id``, else the reply's own): without
     one, the message to edit never went out, and there is nothing to change.
@@ -87,6 +107,18 @@ async def deliver(bot: Bot, chat_id: int, reply: Reply, message_id: int | None =
     if reply.op == ReplyOp.SEND:
         sent = await bot.do_api_request(
             "sendMessage", {"chat_id": chat_id, "text": reply.text, "reply_markup": markup(reply.keyboard)}
+        )
+        return sent["message_id"]
+    if reply.op == ReplyOp.COPY:
+        if document is None:
+            return None
+        sent = await bot.do_api_request(
+            "sendDocument",
+            {
+                "chat_id": chat_id,
+                "document": InputFile(document.data, filename=document.name),
+                "caption": reply.text or None,
+            },
         )
         return sent["message_id"]
     message_id = message_id if message_id is not None else reply.message_id

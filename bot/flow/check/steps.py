@@ -75,6 +75,14 @@ def check_steps(ctx: Context) -> None:
                         where,
                         f"every ending must recommend a dermatologist consultation; this ({lang}) text does not",
                     )
+    questions = {s.id for s in steps if isinstance(s, model.QUESTION_TYPES)}
+    for i, line in enumerate(ctx.flow.recap):
+        if line.question not in questions:
+            ctx.error(
+                ("recap", i, "question"),
+                f"a recap repeats a question's answer: '{line.question}' is not a question"
+                + did_you_mean(line.question, questions),
+            )
     if not isinstance(steps[-1], model.OutcomeStep) or steps[-1].when is not None:
         ctx.error(
             ("steps", len(steps) - 1),

@@ -14,9 +14,12 @@ from bot.flow.messages import DEFAULT_MESSAGES, placeholders
 from bot.flow.problems import Path, did_you_mean
 
 FLOW_PLACEHOLDERS = frozenset({"clinic", "booking_link"})
+#: A recap sentence (``Flow.recap``) repeats one answer.
+RECAP_PLACEHOLDERS = FLOW_PLACEHOLDERS | {"answer"}
 MAX_TEXT = 3500  # leaves room in Telegram's 4,096 characters for hints, choices and corrections
 MAX_LABEL = 60  # longer button labels are cut off on a phone
 MAX_TOPIC = 80  # an ending's topic names it in a list cell or a filter's menu
+_MAY_USE = "texts may use {clinic} and {booking_link}"
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 
@@ -52,6 +55,8 @@ def texts(ctx: Context) -> Iterator[tuple[Path, Any, bool]]:
             value = getattr(screen, key)
             if value is not None:
                 yield ("safety", i, key), value, True
+    for i, line in enumerate(flow.recap):
+        yield ("recap", i, "text"), line.text, True
     for i, reply in enumerate(flow.talk.saved_replies if flow.talk is not None else ()):
         yield ("talk", "saved_replies", i, "label"), reply.label, False  # a button for staff
         yield ("talk", "saved_replies", i, "text"), reply.text, True
@@ -106,13 +111,17 @@ def check_outcome_topics(ctx: Context) -> None:
 
 
 def check_one_text(ctx: Context, path: Path, text: str, lang: str, patient_sees: bool, is_label: bool) -> None:
+    allowed = RECAP_PLACEHOLDERS if path[0] == "recap" else FLOW_PLACEHOLDERS
     for name in _PLACEHOLDER.findall(text):
-        if name not in FLOW_PLACEHOLDERS:
+        if name not in allowed:
             ctx.error(
                 path,
-                f"unknown placeholder '{{{name}}}'; texts may use {{clinic}} and {{booking_link}}"
-                + did_you_mean(name, FLOW_PLACEHOLDERS),
+                f"unknown placeholder '{{{name}}}'; "
+                + ("a recap may use {clinic}, {booking_link} and {answer}" if path[0] == "recap" else _MAY_USE)
+                + did_you_mean(name, allowed),
             )
+    if path[0] == "recap" and "{answer}" not in text:
+        ctx.error(path, "a recap sentence repeats an answer: put {answer} where it goes")
     if len(text) > MAX_TEXT:
         ctx.error(path, f"text too long for one chat message: {len(text)} characters (at most {MAX_TEXT})")
     if is_label and len(text) > MAX_LABEL:
