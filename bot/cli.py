@@ -12,7 +12,6 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 from bot.config import load_settings
 from bot.errors import UsageError, UserError
@@ -204,6 +203,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         except ValueError:
             raise UsageError(f"--since {args.since!r} is not a date such as 2026-11-01") from None
         since = since if since.tzinfo else since.replace(tzinfo=UTC)
+    if args.format == "pdf" and not args.out:
+        raise UsageError("--format pdf writes one file per intake: give a folder with --out DIR")
     settings = load_settings()
     from bot.staff.talks import Talks
 
@@ -211,10 +212,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     exporter = Exporter(engine)
     store = _store()
     review = Review(store)
+    ids = review.export_ids(since=since)
+    # The audit log says who took which intakes out, from the page, the API or here: on this
+    # machine, the account that ran the command.
+    review.record_all(f"cli:{_os_user()}", "export", ids, args.format)
     if args.format == "pdf":
-        return _export_pdfs(review, since, args.out)
+        return _export_pdfs(ids, args.out)
     talks = Talks(store, engine).for_export
-    chunks = exporter.chunks(args.format, review.intakes(review.export_ids(since=since)), talks)
+    chunks = exporter.chunks(args.format, review.intakes(ids), talks)
     if args.out:
         with open(args.out, "w", encoding="utf-8") as out:
             out.writelines(chunks)
@@ -224,7 +229,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _export_pdfs(review: Any, since: Any, out: str | None) -> int:
+def _os_user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container's): its number says who
+        import os
+
+        return str(os.getuid())
+
+
+def _export_pdfs(ids: list[int], out: str) -> int:
     """One PDF per intake, ``intake-<id>.pdf`` in the folder ``out``. Making a PDF is Python work
     (about 0.2 s each, see ``make bench-pdf``): a batch of more than a few dozen is shared among one
     process per core, each with its own engine and database connection."""
@@ -233,11 +249,8 @@ def _export_pdfs(review: Any, since: Any, out: str | None) -> int:
     from multiprocessing import get_context
     from pathlib import Path
 
-    if not out:
-        raise UsageError("--format pdf writes one file per intake: give a folder with --out DIR")
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
-    ids = review.export_ids(since=since)
     workers = min(os.cpu_count() or 1, len(ids) // PDFS_PER_WORKER)
     if workers <= 1:
         written = _write_pdfs(str(folder), ids)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import io
 from datetime import datetime
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from pypdf import PdfReader
 from starlette.testclient import TestClient
 from support.pdfs import flat, play, text_of
@@ -131,6 +133,13 @@ def test_the_export_command_writes_one_pdf_per_intake(cli, skin: Engine, store: 
     for intake_id in ids:
         assert f"Intake {intake_id}" in text_of((out / f"intake-{intake_id}.pdf").read_bytes())[0]
     assert cli("export", "--format", "pdf", env=env).returncode == 2  # a folder is needed
+    # each intake taken out is an "export" line of the audit log, naming who ran the command
+    # (and the refused command above wrote none)
+    from bot.store.schema import audit
+
+    with store.transaction(read_only=True) as tx:
+        lines = tx.conn.execute(sa.select(audit.c.actor, audit.c.intake_id, audit.c.detail)).all()
+    assert sorted(lines) == sorted((f"cli:{getpass.getuser()}", i, "pdf") for i in ids)
 
 
 def test_page_breaks_leave_no_heading_question_or_time_alone_at_a_page_foot(skin: Engine, store: Store) -> None:
