@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.engine.conversation import Conversation
 from bot.engine.texts import Texts
-from bot.flow import model
+from bot.flow import booking, model
 from bot.flow.conditions import Predicate
 
 
@@ -43,7 +43,9 @@ class SummaryLine:
 @dataclass(frozen=True)
 class Ending:
     """An ending as the person reads it: text, the topics listed, the paragraphs whose condition
-    holds, the consultation sentence, and the booking button's link (None: no button)."""
+    holds, the consultation sentence, and the booking button's link (None: no button): the page
+    itself, and ``booking`` with its prefill, which the channel fills in for the person
+    (``bot.flow.booking.fill``: the engine knows no intake number)."""
 
     id: str
     text: str
@@ -52,6 +54,7 @@ class Ending:
     topics: tuple[str, ...]
     booking_link: str | None
     paragraphs: tuple[str, ...] = ()
+    booking: model.Booking | None = None
 
 
 @dataclass(frozen=True)
@@ -118,14 +121,16 @@ class Views:
                 for words, holds in self.paragraphs.get(step.id, ())
                 if holds is None or holds(conv.answers, conv.flags)
             )
+            offered = booking.of_ending(self.flow, step)
             ending = Ending(
                 step.id,
                 text(step.text, lang),
                 text(step.consultation, lang),
                 step.urgent,
                 topics,
-                self.booking_link(step),
+                offered.link if offered is not None else None,
                 paragraphs,
+                offered,
             )
             return Prompt(
                 step.id, PromptKind.OUTCOME, None, ending.text, ending=ending, can_back=can_back, revision=revision
@@ -184,11 +189,6 @@ class Views:
             current=current,
             revision=revision,
         )
-
-    def booking_link(self, step: model.OutcomeStep) -> str | None:
-        if step.booking == "none":
-            return None
-        return self.flow.booking_link if step.booking == "flow" else step.booking
 
     def summary_steps(self, conv: Conversation) -> list[str]:
         """The steps the summary lists, in order: every answer so far but the consent."""
