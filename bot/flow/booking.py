@@ -14,7 +14,9 @@ both fill the same way from the values of an intake.
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import quote
 
 from bot.flow import model
@@ -31,6 +33,18 @@ PLACEHOLDERS: dict[str, str] = {
 #: Needs ``share_name: true``: a name is personal data, sent to another company's site.
 PERSONAL = frozenset({"name"})
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+#: Where the web app serves a tracked booking address: ``PUBLIC_URL/b/<token>`` (``tracked``).
+TAP_PATH = "/b/"
+
+
+class HasBookingValues(Protocol):
+    """What a stored intake gives a booking link (``bot.store.Intake`` has these)."""
+
+    id: int
+    language: str
+    source: str | None
+    first_name: str | None
+    last_name: str | None
 
 
 @dataclass(frozen=True)
@@ -46,6 +60,21 @@ class BookingValues:
     def get(self, placeholder: str) -> str:
         value = getattr(self, placeholder)
         return "" if value is None else str(value)
+
+    @classmethod
+    def of(cls, intake: HasBookingValues, ending: str) -> BookingValues:
+        return cls(intake.id, ending, intake.language, intake.source, full_name(intake.first_name, intake.last_name))
+
+
+def new_token() -> str:
+    """A tracked address's token: 128 random bits, URL-safe (22 characters), never guessable
+    from the intake's number nor from another token."""
+    return secrets.token_urlsafe(16)
+
+
+def tracked(base: str, token: str) -> str:
+    """The tracked booking address: the web app notes the tap and forwards to the booking page."""
+    return base.rstrip("/") + TAP_PATH + token
 
 
 def full_name(first: str | None, last: str | None) -> str | None:

@@ -180,6 +180,12 @@ class Exporter:
             "urgent_pending": intake.urgent_pending,
             "acknowledged_at": _iso(intake.acknowledged_at),
             "acknowledged_by": intake.acknowledged_by,
+            # the booking button (tracked taps only: nothing of the booking site is known)
+            "booking": {
+                "tapped_at": _iso(intake.booking_tapped_at),
+                "taps": intake.booking_taps,
+                "nudged_at": _iso(intake.booking_nudged_at),
+            },
         }
 
     # --- JSON ---------------------------------------------------------------------------------

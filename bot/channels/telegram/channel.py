@@ -123,6 +123,7 @@ class TelegramChannel:
             retention_days=settings.retention_days,
             bot_id=self.bot_id,
             alerts=AlertRules.of(settings.alerts, engine),
+            booking_base=settings.booking_tap_base,
         )
         self.group = GroupCommit(store)
         self.outbox = Outbox(store, self.application.bot, ChatPacer(settings.chat_rate), self.group)
@@ -337,6 +338,16 @@ class TelegramChannel:
             tx.on_commit(lambda: self.outbox.push(result.outgoing))
 
         async with self.locks.hold(intake.chat_id):
+            await self.group.run(work)
+
+    async def nudge_booking(self, intake_id: int, chat_id: int) -> None:
+        """The one reminder to book, if still due (``TurnRunner.nudge_in`` checks, under the chat's lock)."""
+
+        def work(tx: Tx) -> None:
+            result = self.runner.nudge_in(tx, intake_id)
+            tx.on_commit(lambda: self.outbox.push(result.outgoing))
+
+        async with self.locks.hold(chat_id):
             await self.group.run(work)
 
     def staff_message_queued(self) -> None:
