@@ -105,9 +105,10 @@ def fill(booking: model.Booking, values: BookingValues) -> str:
     for key, template in booking.prefill.items():
         value = PLACEHOLDER.sub(lambda m: _value(m[1], values, booking.share_name), template).strip()
         if value:
-            # brackets kept in a name (``metadata[intake]``, as Cal.com documents it); the value
-            # fully encoded (``&``, ``=``, ``#`` and spaces in a name or a source cannot break out)
-            pairs.append(f"{quote(key, safe='[]')}={quote(value, safe='')}")
+            # names and values fully encoded: ``&``, ``=``, ``#`` and spaces in a name or a source
+            # cannot break out, and ``metadata[intake]`` arrives as ``metadata%5Bintake%5D``, which
+            # the booking site reads back as the same name (a bracket is not allowed in a query)
+            pairs.append(f"{quote(key, safe='')}={quote(value, safe='')}")
     if not pairs:
         return booking.link
     link, _, fragment = booking.link.partition("#")
