@@ -15,6 +15,7 @@ from datetime import timedelta
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+import sqlalchemy as sa
 from starlette.testclient import TestClient
 from support.bot_process import BotProcess
 from support.databases import db_rows
@@ -410,3 +411,28 @@ def test_the_nudge_survives_a_restart_and_never_follows_delete_or_an_urgent_endi
     texts = {chat: [m["text"] for m in fake.messages(chat)] for chat in (131, 132, 133)}
     assert sum(t.startswith("Hello again, and thank you") for t in texts[131]) == 1
     assert not any(t.startswith("Hello again, and thank you") for t in texts[132] + texts[133])
+
+
+def test_migration_0015_goes_down_and_up_again(skin: Engine, empty_database_url: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from bot.store.store import MIGRATIONS
+
+    store = Store.open(empty_database_url)
+    try:
+        patient = InProcessPatient(TurnRunner(skin, store, booking_base=BASE), ZOE)
+        finish_routine(patient)
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with store.engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0014")
+        with store.engine.connect() as conn:
+            columns = {c["name"] for c in sa.inspect(conn).get_columns("intakes")}
+        assert not {"booking_token", "booking_tapped_at", "booking_taps", "booking_nudged_at"} & columns
+        store.migrate()
+        intake = patient.intake()
+        assert intake.booking_token is None and intake.booking_taps == 0 and intake.status == "completed"
+    finally:
+        store.close()

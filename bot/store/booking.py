@@ -15,6 +15,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from bot.store.records import Intake, IntakeStatus
+from bot.store.review import along
 from bot.store.schema import intakes
 from bot.store.store import Tx
 
@@ -50,9 +51,9 @@ def nudges_due(tx: Tx, completed_before: datetime, completed_since: datetime, li
     latest intake (someone who began again is past it). Read along ``ix_intakes_booking_due``;
     the channel checks each again in the transaction that sends it (``TurnRunner.nudge_in``)."""
     newer = intakes.alias("newer")
+    query = along(sa.select(c.id, c.chat_id), "ix_intakes_booking_due")  # not "status =": every ending
     query = (
-        sa.select(c.id, c.chat_id)
-        .where(
+        query.where(
             # the partial index's own terms (SQLite uses it only when the query repeats them)
             c.booking_token.is_not(None),
             c.booking_tapped_at.is_(None),
