@@ -369,17 +369,33 @@ def test_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.e2e
-def test_the_nudge_survives_a_restart_and_never_follows_delete_or_an_urgent_ending(fake, db_path) -> None:
-    timing = {"PUBLIC_URL": BASE, "BOOKING_NUDGE_AFTER": "3s", "REMIND_AFTER": "1h"}
-    bot = BotProcess(fake, f"sqlite:///{db_path}", **timing).start()
+def test_the_nudge_survives_a_restart_and_never_follows_a_tap_delete_or_an_urgent_ending(
+    fake, db_path, unused_port
+) -> None:
+    """``python -m bot serve`` (the web app and the bot, python-telegram-bot polling the fake Bot
+    API) twice over one SQLite file: the nudge falls due while no bot runs, and comes once after the
+    restart; a patient who tapped (through the served web app), one who erased everything, and one
+    shown an urgent text get none."""
+    import httpx
+
+    public = f"http://127.0.0.1:{unused_port}"
+    settings = {
+        "PUBLIC_URL": public,
+        "WEB_LISTEN": "127.0.0.1",
+        "WEB_PORT": str(unused_port),
+        "SECRET_KEY": "k" * 32,
+        "BOOKING_NUDGE_AFTER": "4s",
+        "REMIND_AFTER": "1h",
+    }
+    tracked = re.compile(re.escape(public) + r"/b/([A-Za-z0-9_-]{22})$")
+    bot = BotProcess(fake, f"sqlite:///{db_path}", command="serve", **settings).start()
     try:
-        routine = TelegramPatient(fake, 131)
-        begin(routine)
-        routine.walk(ROUTINE_TO_SUMMARY)
-        routine.tap("Looks right, finish", expect="consultation")
-        ending = routine.last()
-        url = ending["reply_markup"]["inline_keyboard"][0][0]["url"]
-        assert TRACKED.match(url)
+        tapper = TelegramPatient(fake, 134)
+        begin(tapper)
+        tapper.walk(ROUTINE_TO_SUMMARY)
+        tapper.tap("Looks right, finish", expect="consultation")
+        tapped = httpx.get(tapper.last()["reply_markup"]["inline_keyboard"][0][0]["url"], follow_redirects=False)
+        assert tapped.status_code == 302 and tapped.headers["location"].startswith(CAL + "?")
 
         erased = TelegramPatient(fake, 132)
         begin(erased)
@@ -388,29 +404,37 @@ def test_the_nudge_survives_a_restart_and_never_follows_delete_or_an_urgent_endi
         erased.command("/delete", expect="Erase everything")
         erased.tap("Yes, erase everything")
         fake.wait_for(lambda: "erased" in fake.messages(132)[-1]["text"])
-        assert db_rows(db_path, "SELECT count(*) FROM intakes WHERE chat_id = 132") == [(0,)]
 
         urgent = TelegramPatient(fake, 133)
         begin(urgent)
         urgent.tap("18 to 64", expect="botulinum toxin injections")
         urgent.tap("Yes, in the last 4 weeks", expect="Since your last injection")
         urgent.tap("Yes", expect="🚨")
+
+        routine = TelegramPatient(fake, 131)  # last: its nudge falls due only once the bot is down
+        begin(routine)
+        routine.walk(ROUTINE_TO_SUMMARY)
+        routine.tap("Looks right, finish", expect="consultation")
+        url = routine.last()["reply_markup"]["inline_keyboard"][0][0]["url"]
+        assert tracked.match(url)
     finally:
-        bot.stop()  # the wait runs on while no bot runs at all
-    time.sleep(3.5)
-    bot = BotProcess(fake, f"sqlite:///{db_path}", **timing).start()
+        assert bot.stop() == 0
+    assert db_rows(db_path, "SELECT count(*) FROM intakes WHERE booking_nudged_at IS NOT NULL") == [(0,)]
+    assert db_rows(db_path, "SELECT booking_taps FROM intakes WHERE chat_id = 134") == [(1,)]
+    time.sleep(4.5)  # a fixed wait on purpose: BOOKING_NUDGE_AFTER passes while no bot runs at all
+    bot = BotProcess(fake, f"sqlite:///{db_path}", command="serve", **settings).start()
     try:
         nudged = routine.expect("Hello again, and thank you", timeout=15)
         assert nudged["reply_markup"]["inline_keyboard"] == [[{"text": "Book a consultation", "url": url}]]
         fake.wait_for(
             lambda: db_rows(db_path, "SELECT count(*) FROM intakes WHERE booking_nudged_at IS NOT NULL") == [(1,)]
         )
-        time.sleep(2)  # a few more rounds of the job: still one nudge, and none for the others
+        time.sleep(2)  # more rounds of the job: still one nudge, and none for the others
     finally:
-        bot.stop()
-    texts = {chat: [m["text"] for m in fake.messages(chat)] for chat in (131, 132, 133)}
+        assert bot.stop() == 0
+    texts = {chat: [m["text"] for m in fake.messages(chat)] for chat in (131, 132, 133, 134)}
     assert sum(t.startswith("Hello again, and thank you") for t in texts[131]) == 1
-    assert not any(t.startswith("Hello again, and thank you") for t in texts[132] + texts[133])
+    assert not any(t.startswith("Hello again, and thank you") for c in (132, 133, 134) for t in texts[c])
 
 
 def test_migration_0015_goes_down_and_up_again(skin: Engine, empty_database_url: str) -> None:
