@@ -144,10 +144,12 @@ class TurnRunner:
         turn = TurnState(self, tx, Chat(intake.chat_id), self.clock(), None)
         turn.load(intake)
         turn.fit()
-        step = self.engine.steps.get(turn.conv.state) if turn.conv is not None else None
-        if not isinstance(step, model.OutcomeStep) or step.urgent or (turn.conv and turn.conv.urgent_shown):
+        conv = turn.conv
+        assert conv is not None
+        step = self.engine.steps.get(conv.state)
+        if not isinstance(step, model.OutcomeStep) or step.urgent or conv.urgent_shown:
             return TurnResult()
-        ending = self.engine.view(turn.conv).ending  # type: ignore[arg-type]
+        ending = self.engine.view(conv).ending
         link = turn.booking_link(ending) if ending is not None else None
         if link is None:  # the ending (the flow edited since) offers no booking
             return TurnResult()
