@@ -460,3 +460,12 @@ def test_migration_0015_goes_down_and_up_again(skin: Engine, empty_database_url:
         assert intake.booking_token is None and intake.booking_taps == 0 and intake.status == "completed"
     finally:
         store.close()
+
+
+def test_the_questionnaire_page_says_what_each_ending_sends_to_the_booking_site(skin: Engine, staffed: Store) -> None:
+    client = TestClient(create_app(skin, staffed, secret_key="k"))
+    login(client)
+    page = client.get("/flow").text
+    assert f"Booking button: <code>{CAL}</code>" in page
+    assert "<code>metadata[intake]</code> = “{intake}”" in page
+    assert page.count("No booking button.") == 2  # consent declined, under 18
