@@ -9,6 +9,8 @@ process (python-telegram-bot's Application) against the fake Bot API, over one S
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import re
 import time
 from datetime import timedelta
@@ -219,6 +221,8 @@ def test_a_tap_is_counted_and_forwarded_to_the_booking_page_filled_now(skin: Eng
     listed = client.get("/api/intakes?booking=tapped", headers=headers).json()["intakes"]
     assert [i["id"] for i in listed] == [intake_id] and listed[0]["booking"]["taps"] == 2
     assert client.get("/api/intakes?booking=not_tapped", headers=headers).json()["intakes"] == []
+    [row] = list(csv.DictReader(io.StringIO(client.get("/export?format=csv").text)))
+    assert row["booking_taps"] == "2" and row["booking_tapped_at"] and row["booking_nudged_at"] == ""
 
 
 def test_the_list_filters_those_who_did_not_tap(skin: Engine, staffed: Store) -> None:
