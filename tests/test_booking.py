@@ -256,6 +256,14 @@ def test_an_unknown_or_erased_token_says_only_that_the_link_is_not_in_use(skin: 
     gone = client.get(f"/b/{token}", follow_redirects=False)
     assert gone.status_code == 404 and "Zo" not in gone.text and "cal.com" not in gone.text
 
+    # retention erases the same way: the row, and its token with it
+    kept = InProcessPatient(TurnRunner(skin, staffed, booking_base=BASE), Chat(68, 68, "Kim", None, None, "en"))
+    token = TRACKED.match(button_url(finish_routine(kept))).group(1)
+    assert client.get(f"/b/{token}", follow_redirects=False).status_code == 302
+    with staffed.transaction() as tx:
+        assert tx.purge_before(utcnow() + timedelta(days=1)) == 1
+    assert client.get(f"/b/{token}", follow_redirects=False).status_code == 404
+
 
 # --- the nudge, in process -------------------------------------------------------------------------
 
