@@ -74,6 +74,17 @@ class Settings:
     clinic_timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     #: staff alerts: which events, to which channels (bot.alerts.settings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    #: BOOKING_TRACKING: the booking button opens PUBLIC_URL/b/<token>, which notes the tap (with
+    #: a PUBLIC_URL); off: it opens the booking page directly and nothing is stored
+    booking_tracking: bool = True
+    #: BOOKING_NUDGE_AFTER: one reminder to book this long after an ending with a booking button
+    #: that was not tapped (None: off, the default)
+    booking_nudge_after: float | None = None
+
+    @property
+    def booking_tap_base(self) -> str | None:
+        """Where tracked booking addresses begin (PUBLIC_URL); None: taps are not recorded."""
+        return self.public_url if self.booking_tracking and self.public_url else None
 
     def check_token(self) -> str:
         """The bot token, or SettingsError saying what is wrong with it."""
@@ -146,6 +157,26 @@ def _retention(value: str | None) -> int | None:
     if not value.isdecimal() or int(value) < 1:  # isdigit() would let "²" through to int()
         raise SettingsError(f"RETENTION_DAYS={value!r} must be a whole number of days (1 or more), or off")
     return int(value)
+
+
+def _on_off(name: str, value: str | None, default: bool) -> bool:
+    if value is None:
+        return default
+    if value.lower() in ("on", "true", "yes", "1"):
+        return True
+    if value.lower() in ("off", "false", "no", "0"):
+        return False
+    raise SettingsError(f"{name}={value!r} must be on or off")
+
+
+def _nudge_after(value: str | None) -> float | None:
+    """BOOKING_NUDGE_AFTER: a duration (24h, 2d), or off (the default)."""
+    if value is None or value.lower() == "off":
+        return None
+    seconds = duration("BOOKING_NUDGE_AFTER", value)
+    if seconds <= 0:
+        raise SettingsError(f"BOOKING_NUDGE_AFTER={value!r} must be longer than 0 (or off)")
+    return seconds
 
 
 def _whole(name: str, value: str | None, default: int, most: int) -> int:
@@ -231,7 +262,14 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
         ),
         clinic_timezone=_zone(env.get("CLINIC_TIMEZONE", "UTC")),
         alerts=alerts,
+        booking_tracking=_on_off("BOOKING_TRACKING", env.get("BOOKING_TRACKING"), True),
+        booking_nudge_after=_nudge_after(env.get("BOOKING_NUDGE_AFTER")),
     )
+    if settings.booking_nudge_after is not None and settings.booking_tap_base is None:
+        raise SettingsError(
+            "BOOKING_NUDGE_AFTER needs booking taps recorded (PUBLIC_URL set, BOOKING_TRACKING not off): "
+            "without them the reminder would also reach people who have booked"
+        )
     if settings.webhook_url and not settings.webhook_secret:
         raise SettingsError("WEBHOOK_URL is set but WEBHOOK_SECRET is not: set a secret so forged updates are refused")
     return settings

@@ -109,6 +109,10 @@ class Runtime:
             from bot.jobs.handbacks import HandBacks
 
             jobs.append(HandBacks(self.store, channel.hand_back))
+            if settings.booking_nudge_after is not None:
+                from bot.jobs.booking_nudge import BookingNudge
+
+                jobs.append(BookingNudge(self.store, settings.booking_nudge_after, channel.nudge_booking))
         if settings.retention_days:
             log.info("intakes are erased %d days after their last activity (RETENTION_DAYS)", settings.retention_days)
             jobs.append(Retention(self.store, settings.retention_days))

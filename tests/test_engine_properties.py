@@ -18,6 +18,7 @@ from support.edited_flows import edited, retyped_to_number, without_choice, with
 from bot.engine import Engine
 from bot.engine.conversation import Conversation
 from bot.flow import model, wording
+from bot.flow.booking import as_booking
 
 INVALID_TEXTS = ["", "banana", "999999", "-5", "3.7", "1, 99", "x" * 5000, "🙂", "/weird"]
 MAX_ACTIONS = 60
@@ -116,7 +117,7 @@ def assert_one_good_ending(engine: Engine, conv: Conversation) -> None:
     ending = prompt.ending
     # No booking button for someone under 18 or who declined consent; every other ending books.
     no_booking = ending.id in ("under_18_end", "consent_declined")
-    assert ending.booking_link == (None if no_booking else engine.flow.booking_link)
+    assert ending.booking == (None if no_booking else as_booking(engine.flow.booking_link))
     assert wording.recommends_consultation(ending.consultation, conv.language) is not False
     urgent_raised = not engine.urgent_flags.isdisjoint(conv.flags)
     if urgent_raised:

@@ -94,6 +94,9 @@ def test_csv_export_has_one_row_per_intake_and_one_column_per_question(skin: Eng
         *person,
         "outcome_topic",
         "flag_topics",
+        "booking_tapped_at",
+        "booking_taps",
+        "booking_nudged_at",
     ]
     assert len(body) == 4
     first = dict(zip(header, body[0], strict=True))

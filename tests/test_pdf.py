@@ -46,6 +46,10 @@ def test_the_pdf_has_the_answers_flags_ending_transcript_and_consent_receipt(ski
     pregnancy = next(s for s in skin.flow.steps if s.id == "pregnancy")
     assert flat(skin.text(pregnancy.ask, "de")) in flat(text)
     assert flat(skin.display(pregnancy, "breastfeeding", "de")) in flat(text)
+    # staff labels in the flow's default language beside the patient's: the question and its section
+    assert flat(f"(en: {skin.text(pregnancy.ask, 'en')})") in flat(text)
+    health = next(s for s in skin.flow.sections if s.id == pregnancy.section)
+    assert flat(f"{skin.text(health.title, 'de')} (en: {skin.text(health.title, 'en')})") in flat(text)
     flag = next(f for f in skin.flow.flags if f.id in intake.flags)
     assert flat(skin.text(flag.topic, "de")) in flat(text)
     # typed markup is text, umlauts come back as typed

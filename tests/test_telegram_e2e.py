@@ -32,7 +32,12 @@ def test_a_full_intake_by_buttons_and_typing_ends_with_a_consultation(fake, bot,
     patient.tap("Looks right, finish", expect="consultation")
     ending = patient.last()
     assert patient.buttons(ending) == ["Book a consultation", "📄 Send me a copy of my answers"]
-    assert ending["reply_markup"]["inline_keyboard"][0][0]["url"] == "https://clinic.example/book"
+    # no PUBLIC_URL: the booking page itself, its prefill filled in (the flow shares no name)
+    [(intake_id,)] = db_rows(db_path, "SELECT id FROM intakes WHERE chat_id = 101")
+    assert ending["reply_markup"]["inline_keyboard"][0][0]["url"] == (
+        "https://cal.com/example-skin-clinic/consultation?notes=Pre-consultation%20questionnaire%3A%20intake%20"
+        f"{intake_id}&metadata%5Bintake%5D={intake_id}&metadata%5Bsource%5D=website&metadata%5Bending%5D=routine"
+    )
     # every earlier question lost its buttons and shows the answer given
     for message in fake.messages(101)[:-1]:
         assert not message.get("reply_markup"), message

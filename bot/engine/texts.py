@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from bot.flow import model
+from bot.flow.booking import plain_link
 from bot.flow.messages import messages_for
 
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
@@ -17,6 +18,8 @@ class Texts:
     def __init__(self, flow: model.Flow):
         self.flow = flow
         self.messages = messages_for(flow)
+        #: ``{booking_link}`` in a text: the booking page itself (a button carries the prefill)
+        self.booking_link = plain_link(flow.booking_link)
 
     def text(self, value: Any, lang: str) -> str:
         """A flow text in ``lang`` (falling back to the default language), placeholders filled."""
@@ -25,7 +28,7 @@ class Texts:
         text = value if isinstance(value, str) else value.get(lang) or value[self.flow.default_language]
         if "{" in text:
             text = text.replace("{clinic}", self.text(self.flow.clinic, lang)).replace(
-                "{booking_link}", self.flow.booking_link
+                "{booking_link}", self.booking_link
             )
         return text
 
@@ -35,7 +38,7 @@ class Texts:
         if "{" not in text:
             return text
         values.setdefault("clinic", self.text(self.flow.clinic, lang))
-        values.setdefault("booking_link", self.flow.booking_link)
+        values.setdefault("booking_link", self.booking_link)
         return _PLACEHOLDER.sub(lambda m: str(values.get(m[1], m[0])), text)
 
     def option_labels(self, step: Any, lang: str) -> list[tuple[str, str]]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.engine.conversation import Conversation
 from bot.engine.texts import Texts
-from bot.flow import model
+from bot.flow import booking, model
 from bot.flow.conditions import Predicate
 
 
@@ -43,9 +43,11 @@ class SummaryLine:
 @dataclass(frozen=True)
 class Ending:
     """An ending as the person reads it: text, the topics listed, the paragraphs whose condition
-    holds, the consultation sentence, and the booking button's link (None: no button); then the
-    flow's recap of their answers (not under an urgent ending: nothing may stand beside "get
-    help now"), and whether any answer is stored (``answered``: a copy of them can be made)."""
+    holds, the consultation sentence, and the booking button's link (None: no button): the page
+    itself, and ``booking`` with its prefill, which the channel fills in for the person
+    (``bot.flow.booking.fill``: the engine knows no intake number); then the flow's recap of
+    their answers (not under an urgent ending: nothing may stand beside "get help now"), and
+    whether any answer is stored (``answered``: a copy of them can be made)."""
 
     id: str
     text: str
@@ -54,6 +56,7 @@ class Ending:
     topics: tuple[str, ...]
     booking_link: str | None
     paragraphs: tuple[str, ...] = ()
+    booking: model.Booking | None = None
     recap: tuple[str, ...] = ()
     answered: bool = False
 
@@ -123,14 +126,16 @@ class Views:
                 if holds is None or holds(conv.answers, conv.flags)
             )
             answered = self.summary_steps(conv)
+            offered = booking.of_ending(self.flow, step)
             ending = Ending(
                 step.id,
                 text(step.text, lang),
                 text(step.consultation, lang),
                 step.urgent,
                 topics,
-                self.booking_link(step),
+                offered.link if offered is not None else None,
                 paragraphs,
+                offered,
                 () if step.urgent else self.recap(conv, set(answered)),
                 bool(answered),
             )
@@ -191,11 +196,6 @@ class Views:
             current=current,
             revision=revision,
         )
-
-    def booking_link(self, step: model.OutcomeStep) -> str | None:
-        if step.booking == "none":
-            return None
-        return self.flow.booking_link if step.booking == "flow" else step.booking
 
     def recap(self, conv: Conversation, answered: set[str]) -> tuple[str, ...]:
         """The flow's recap sentences whose question has an answer on the person's way."""

@@ -257,6 +257,19 @@ class Paragraph(_Model):
     when: Condition | None = None
 
 
+class Booking(_Model):
+    """A booking page and what the bot adds to its address for each person (``bot.flow.booking``):
+    ``prefill`` maps a query parameter the booking system reads (Cal.com's ``name``, ``notes``,
+    ``metadata[intake]``; Calendly's ``name``, ``a1``) to a value with placeholders: ``{intake}``,
+    ``{source}``, ``{language}``, ``{ending}``, and ``{name}`` (the Telegram name) only with
+    ``share_name: true``. The link itself is the plain page (``{booking_link}`` in texts)."""
+
+    link: Link
+    prefill: dict[Annotated[str, Field(min_length=1, max_length=64)], str] = Field(default_factory=dict)
+    #: The person's Telegram name goes to the booking site only when the clinic says so here.
+    share_name: bool = False
+
+
 class OutcomeStep(_Step):
     """An ending. Every ending recommends a dermatologist consultation."""
 
@@ -274,8 +287,9 @@ class OutcomeStep(_Step):
     #: sentence only for those who ticked a medicine, say).
     paragraphs: list[Paragraph] = Field(default_factory=list)
     #: The button under the ending: "flow" (the flow's booking_link), "none" (no button: an
-    #: ending for someone who cannot or did not want to book here), or another link.
-    booking: Literal["none", "flow"] | Link = "flow"
+    #: ending for someone who cannot or did not want to book here), or another link (a plain
+    #: link, or a ``Booking`` with prefill).
+    booking: Literal["none", "flow"] | Link | Booking = "flow"
 
 
 def _step_tag(value: Any) -> str | None:
@@ -441,7 +455,8 @@ class Flow(_Model):
     url: str | None = None
     title: Text
     clinic: Text
-    booking_link: Link
+    #: Where patients book: a plain link, or a ``Booking`` (the link with prefill parameters).
+    booking_link: Link | Booking
     languages: list[LangCode] = Field(min_length=1)
     default_language: LangCode
     #: Overrides for the interface's words (buttons, error messages), per key; see messages.yaml.

@@ -180,6 +180,12 @@ class Exporter:
             "urgent_pending": intake.urgent_pending,
             "acknowledged_at": _iso(intake.acknowledged_at),
             "acknowledged_by": intake.acknowledged_by,
+            # the booking button (tracked taps only: nothing of the booking site is known)
+            "booking": {
+                "tapped_at": _iso(intake.booking_tapped_at),
+                "taps": intake.booking_taps,
+                "nudged_at": _iso(intake.booking_nudged_at),
+            },
         }
 
     # --- JSON ---------------------------------------------------------------------------------
@@ -246,9 +252,18 @@ class Exporter:
         # the answers the flow cannot read ("id: stored value; ..."), every urgent text shown in
         # words ("urgent text shown at ... | ..."), who the person is on Telegram, so that a row
         # can be matched to a person (the CSV is for staff, like the intake page), then the ending
-        # and the flags in words. A new column only ever goes at the end.
+        # and the flags in words, then the booking button's first tap, taps and the reminder to
+        # book (empty where taps are not recorded). A new column only ever goes at the end.
         writer.writerow(
-            [*fixed, *(s.id for s in self.questions), "not_in_questionnaire", "urgent_shown", *_PERSON, *_IN_WORDS]
+            [
+                *fixed,
+                *(s.id for s in self.questions),
+                "not_in_questionnaire",
+                "urgent_shown",
+                *_PERSON,
+                *_IN_WORDS,
+                *_BOOKING,
+            ]
         )
         yield out.getvalue()
         for batch in batches:
@@ -282,6 +297,8 @@ class Exporter:
         row += [intake.first_name or "", intake.last_name or "", intake.username or "", intake.user_id or ""]
         row.append(summary["outcome_topic"] or "")
         row.append("; ".join(f"{f['severity']}: {f['topic']}" for f in self.flags(intake)))
+        booking = summary["booking"]
+        row += [booking["tapped_at"] or "", booking["taps"] if intake.booking_token else "", booking["nudged_at"] or ""]
         return [_cell(v) for v in row]
 
     # --- FHIR R4 ------------------------------------------------------------------------------
@@ -487,6 +504,7 @@ def _iso(value: datetime | None) -> str | None:
 #: words ("high: Pregnancy ...; review: ...").
 _PERSON = ("first_name", "last_name", "username", "telegram_user_id")
 _IN_WORDS = ("outcome_topic", "flag_topics")
+_BOOKING = ("booking_tapped_at", "booking_taps", "booking_nudged_at")
 
 
 def _cell(value: Any) -> str:

@@ -15,6 +15,9 @@ from bot.store.review import STATUSES, AuditSearch, Search
 
 T = TypeVar("T")
 
+#: The list's booking filter: tapped the booking button, or shown it (tracked) and did not tap.
+BOOKINGS = {"tapped": True, "not_tapped": False}
+
 #: The dates a filter can name (the ends of Python's range overflow when made local times).
 EARLIEST, LATEST = date(1900, 1, 1), date(9000, 12, 31)
 
@@ -54,11 +57,12 @@ class Filters:
     mine: bool = False  # assigned to the member looking
     waiting: bool = False  # waiting for the clinic
     follow_up: str | None = None
+    booking: str | None = None  # "tapped" or "not_tapped": the booking button (``BOOKINGS``)
 
     #: The parameters of the full list (any of them in ``/``'s query means the list, not the queue).
     NAMES = (
         "status", "outcome", "flag", "source", "since", "until", "q", "page", "sort", "after", "before",
-        "review", "acknowledged", "mine", "waiting", "follow_up",
+        "review", "acknowledged", "mine", "waiting", "follow_up", "booking",
     )  # fmt: skip
 
     @classmethod
@@ -88,6 +92,7 @@ class Filters:
             mine=query.get("mine") == "1",
             waiting=query.get("waiting") == "1",
             follow_up=query.get("follow_up") if query.get("follow_up") in FOLLOW_UPS else None,
+            booking=query.get("booking") if query.get("booking") in BOOKINGS else None,
         )
 
     def to_search(self, me: str | None = None) -> Search:
@@ -105,6 +110,7 @@ class Filters:
             assigned_to=me if self.mine else None,
             waiting=self.waiting,
             follow_up=self.follow_up,
+            booking_tapped=BOOKINGS.get(self.booking or ""),
         )
 
     def query_string(self, **changes: object) -> str:
@@ -124,6 +130,7 @@ class Filters:
             "mine": "1" if self.mine else None,
             "waiting": "1" if self.waiting else None,
             "follow_up": self.follow_up,
+            "booking": self.booking,
         }
         values.update(changes)
         return urlencode({k: v for k, v in values.items() if v not in (None, "")})

@@ -20,6 +20,7 @@ _FILTERS = [
     ("acknowledged", "1: urgent intakes someone acknowledged"),
     ("waiting", "1: a patient waiting for an answer from the clinic"),
     ("follow_up", "called_back | booked | no_answer"),
+    ("booking", "tapped: the booking button was tapped | not_tapped: shown (tracked) and not tapped"),
     ("sort", "date (newest first, the default) | severity (gravest first, then newest)"),
     ("after", "the `next` of the answer before: the page after it (same filters and sort)"),
     ("limit", "intakes in the answer, 1 to 100 (default 25)"),
@@ -67,6 +68,16 @@ def document() -> dict[str, Any]:
             },
             "acknowledged_at": {"type": ["string", "null"], "format": "date-time"},
             "acknowledged_by": {"type": ["string", "null"]},
+            "booking": {
+                "type": "object",
+                "description": "the booking button's taps, noted by PUBLIC_URL/b/<token> (nothing of the "
+                "booking site), and the one reminder to book (BOOKING_NUDGE_AFTER)",
+                "properties": {
+                    "tapped_at": {"type": ["string", "null"], "format": "date-time"},
+                    "taps": {"type": "integer"},
+                    "nudged_at": {"type": ["string", "null"], "format": "date-time"},
+                },
+            },
             "urgent_shown": {
                 "type": "array",
                 "items": {"$ref": "#/components/schemas/UrgentShown"},

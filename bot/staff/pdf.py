@@ -85,14 +85,17 @@ class IntakePdf:
 
         heading(_("Answers"))
         sections = self.reading.sections(intake, words, lang)
-        staff_questions = {}
+        staff_questions, staff_titles = {}, {}
         if lang != default:
-            staff_questions = {
-                a["id"]: a["question"] for s in self.reading.sections(intake, words, default) for a in s["answers"]
-            }
+            in_default = self.reading.sections(intake, words, default)
+            staff_questions = {a["id"]: a["question"] for s in in_default for a in s["answers"]}
+            staff_titles = {s["id"]: s["title"] for s in in_default}
         for section in sections:
             keep(25)
-            para(section["title"], bold=True, size=11)
+            title = section["title"]
+            if staff_titles.get(section["id"], title) != title:
+                title += f" ({default}: {staff_titles[section['id']]})"
+            para(title, bold=True, size=11)
             for answer in section["answers"]:
                 keep(15)
                 para(answer["question"], bold=True)

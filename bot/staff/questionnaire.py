@@ -15,7 +15,7 @@ from typing import Any
 
 from bot.engine import Engine
 from bot.engine.texts import first_words
-from bot.flow import model, sections
+from bot.flow import booking, model, sections
 from bot.flow.conditions import in_words
 from bot.flow.graph import Trigger
 from bot.staff.i18n import N_, SEVERITY_WORDS
@@ -60,6 +60,8 @@ class StepLine:
     flags: list[FlagLine] = field(default_factory=list)
     topic: str | None = None  # an ending's name for staff
     urgent: bool = False
+    #: an ending's booking button: the page and the prefill sent to it (None: no button)
+    booking: model.Booking | None = None
 
 
 @dataclass
@@ -168,6 +170,7 @@ class Questionnaire:
         if isinstance(step, model.OutcomeStep):
             line.topic = self.engine.outcome_topic(step.id, self.lang)
             line.urgent = step.urgent
+            line.booking = booking.of_ending(self.engine.flow, step)
         return line
 
     def _flag(self, rule: model.FlagRule) -> FlagLine:

@@ -50,6 +50,7 @@ from bot.diagram import mermaid
 from bot.engine import Engine
 from bot.flow import model, sections
 from bot.staff.accounts import AccountError, Accounts
+from bot.staff.booking_taps import BookingTaps
 from bot.staff.exports import FORMATS, Exporter
 from bot.staff.filters import AuditFilters, Filters
 from bot.staff.funnel import Funnel, period_from
@@ -114,6 +115,7 @@ class WebApp:
         self.reading = IntakeReading(engine, self.exporter, self.when)
         self.pdf = IntakePdf(engine, self.exporter, zone)
         self.talks = Talks(store, engine)
+        self.booking_taps = BookingTaps(store, engine, clock)
         #: False once the process is stopping: event streams end at their next look (a server
         #: stopping cleanly waits for every open response, and a stream would last a minute)
         self.streaming = True
@@ -206,6 +208,8 @@ class WebApp:
         page, api = self.page, self.api
         return [
             Route("/login", self.login, methods=["GET", "POST"]),
+            # the patient's booking button (no login: the token is the key; bot.staff.booking_taps)
+            Route("/b/{token:str}", self.booking_tap),
             Route("/logout", self.logout, methods=["POST"]),
             Route("/", page(self.queue_page)),
             Route("/intakes", page(self.intake_list)),
@@ -236,6 +240,21 @@ class WebApp:
             Route("/api/openapi.json", self.api(self.openapi, or_staff=True)),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ]
+
+    async def booking_tap(self, request: Request) -> Response:
+        """A tap on a booking button: noted, then on to the booking page (a GET only: a HEAD, a
+        link preview's say, notes nothing). Never cached, and no referrer carries the token on."""
+        token = request.path_params["token"]
+        link = await self.blocking(self.booking_taps.tap, token, request.method == "GET")
+        if link is None:
+            page = self.booking_taps.gone_page(request.headers.get("accept-language", ""))
+            response: Response = HTMLResponse(page, 404)
+        else:
+            response = RedirectResponse(link, status_code=302)
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
 
     def middleware(self) -> list[Middleware]:
         return [

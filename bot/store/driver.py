@@ -43,6 +43,10 @@ TURN_COLUMNS = (
     # them too, raising the version, so a turn never overwrites what it did not read
     "talk_id",
     "waiting_since",
+    # the booking button's token, made by the turn showing the ending, and the nudge's mark, set
+    # by the turn that queues it; never the tap (the web app's redirect writes it, alone)
+    "booking_token",
+    "booking_nudged_at",
 )
 #: With ``severity``, only when a turn's flags changed it (``Tx.save_intake(ranked=True)``).
 RANKED_COLUMNS = (*TURN_COLUMNS, "severity")

@@ -26,6 +26,8 @@ TIME_FIELDS = (
     "waiting_since",
     "assigned_at",
     "follow_up_at",
+    "booking_tapped_at",
+    "booking_nudged_at",
 )
 
 
@@ -105,6 +107,11 @@ class Intake:
     follow_up_by: str | None = None
     version: int = 0  # raised by every write of the conversation (see Tx.save_intake)
     talk_id: int | None = None  # the conversation with the clinic open now (``talks``)
+    #: the tracked booking address's token (``PUBLIC_URL/b/<token>``), made as the ending shows it
+    booking_token: str | None = None
+    booking_tapped_at: datetime | None = None  # the first tap (the web app's redirect, never a turn)
+    booking_taps: int = 0
+    booking_nudged_at: datetime | None = None  # the one reminder to book (``bot.jobs.booking_nudge``)
     #: what its search text was last written from in this process (not a column): a turn writes
     #: the text again only when that changed (``Tx.save_intake``); None: not written yet
     indexed: Inputs | None = field(default=None, compare=False, repr=False)

@@ -69,6 +69,8 @@ class Search:
     assigned_to: str | None = None  # a staff member's name
     waiting: bool = False  # waiting for the clinic: an open conversation or a /human request
     follow_up: str | None = None  # one of FOLLOW_UPS
+    #: the booking button: True tapped; False shown (tracked) and not tapped; None either
+    booking_tapped: bool | None = None
 
     def where(self, *, with_status: bool = True) -> list[sa.ColumnElement[bool]]:
         conditions: list[sa.ColumnElement[bool]] = []
@@ -88,6 +90,10 @@ class Search:
             conditions.append(intakes.c.id.in_(sa.union_all(waiting, asking)))
         if self.follow_up:
             conditions.append(intakes.c.follow_up == self.follow_up)
+        if self.booking_tapped:
+            conditions.append(intakes.c.booking_tapped_at.is_not(None))
+        elif self.booking_tapped is False:  # a tracked button was shown (its token): only then is "not" known
+            conditions += [intakes.c.booking_token.is_not(None), intakes.c.booking_tapped_at.is_(None)]
         if self.outcome:
             conditions.append(intakes.c.outcome == self.outcome)
         if self.flag:

@@ -20,6 +20,8 @@ metadata = sa.MetaData()
 # for an auto-incrementing primary key, hence the variant.
 Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 When = sa.DateTime(timezone=True)
+#: An intake shown a tracked booking button, not tapped, and not nudged yet (``bot.jobs.booking_nudge``).
+NUDGE_DUE = "booking_token IS NOT NULL AND booking_tapped_at IS NULL AND booking_nudged_at IS NULL"
 
 intakes = sa.Table(
     "intakes",
@@ -70,6 +72,12 @@ intakes = sa.Table(
     sa.Column("version", sa.Integer, nullable=False, default=0, server_default="0"),
     # the conversation with the clinic open now (``talks``; migration 0013)
     sa.Column("talk_id", sa.BigInteger),
+    # the booking button (0015): the tracked address's random token (a turn makes it), its first
+    # tap and how many (the web app's redirect only), and when the one nudge to book was queued
+    sa.Column("booking_token", sa.String(32)),
+    sa.Column("booking_tapped_at", When),
+    sa.Column("booking_taps", sa.Integer, nullable=False, default=0, server_default="0"),
+    sa.Column("booking_nudged_at", When),
     sa.Index("ix_intakes_chat", "chat_id", "id"),
     sa.Index("ix_intakes_status_updated", "status", "updated_at"),
     # the staff list's sorts and the queue's buckets and sparse filters (0010; bot.store.queue)
@@ -102,6 +110,27 @@ intakes = sa.Table(
     sa.Index("ix_intakes_source", "source"),
     # the Funnel page's choice of versions (0014): written once, as the intake begins
     sa.Index("ix_intakes_flow_version", "flow_version"),
+    # the booking redirect's lookup, the "tapped booking" filter, the nudges still due (0015)
+    sa.Index(
+        "ix_intakes_booking_token",
+        "booking_token",
+        unique=True,
+        sqlite_where=sa.text("booking_token IS NOT NULL"),
+        postgresql_where=sa.text("booking_token IS NOT NULL"),
+    ),
+    sa.Index(
+        "ix_intakes_booking_tapped",
+        "booking_tapped_at",
+        "id",
+        sqlite_where=sa.text("booking_tapped_at IS NOT NULL"),
+        postgresql_where=sa.text("booking_tapped_at IS NOT NULL"),
+    ),
+    sa.Index(
+        "ix_intakes_booking_due",
+        "completed_at",
+        sqlite_where=sa.text(NUDGE_DUE),
+        postgresql_where=sa.text(NUDGE_DUE),
+    ),
     sqlite_autoincrement=True,  # an erased intake's id never comes back (migration 0003)
 )
 

@@ -124,6 +124,7 @@ class TelegramChannel:
             retention_days=settings.retention_days,
             bot_id=self.bot_id,
             alerts=AlertRules.of(settings.alerts, engine),
+            booking_base=settings.booking_tap_base,
         )
         self.group = GroupCommit(store)
         copies = Copies(store, engine, settings.clinic_timezone)
@@ -339,6 +340,16 @@ class TelegramChannel:
             tx.on_commit(lambda: self.outbox.push(result.outgoing))
 
         async with self.locks.hold(intake.chat_id):
+            await self.group.run(work)
+
+    async def nudge_booking(self, intake_id: int, chat_id: int) -> None:
+        """The one reminder to book, if still due (``TurnRunner.nudge_in`` checks, under the chat's lock)."""
+
+        def work(tx: Tx) -> None:
+            result = self.runner.nudge_in(tx, intake_id)
+            tx.on_commit(lambda: self.outbox.push(result.outgoing))
+
+        async with self.locks.hold(chat_id):
             await self.group.run(work)
 
     def staff_message_queued(self) -> None:

@@ -155,14 +155,16 @@ class Renderer:
             lines += ["", prompt.current]
         return "\n".join(lines)
 
-    def keyboard(self, prompt: Prompt, intake_id: int, lang: str) -> Keyboard:
+    def keyboard(self, prompt: Prompt, intake_id: int, lang: str, booking: str | None = None) -> Keyboard:
+        """``booking``: the booking button's address for this intake (``TurnState.booking_link``:
+        tracked, or the page filled in); without it, the page itself."""
         revision = prompt.revision
         rows: Keyboard = []
         if prompt.kind == PromptKind.OUTCOME:
             ending = prompt.ending
             link = ending.booking_link if ending else None
             if link:
-                rows.append([{"text": self.engine.message(lang, "booking"), "url": link}])
+                rows.append([{"text": self.engine.message(lang, "booking"), "url": booking or link}])
             if ending is not None and ending.answered:
                 rows.append(self.copy_row(intake_id, revision, lang))
             return rows
@@ -213,11 +215,18 @@ class Renderer:
         return [{"text": self.engine.message(lang, "copy_button"), "data": callback(intake_id, revision, Action.COPY)}]
 
     def prompt_messages(
-        self, prompt: Prompt, intake_id: int, lang: str, *, error: str | None = None, help: bool = False
+        self,
+        prompt: Prompt,
+        intake_id: int,
+        lang: str,
+        *,
+        error: str | None = None,
+        help: bool = False,
+        booking: str | None = None,
     ) -> list[Reply]:
         """The messages that show a step; the keyboard goes on the last one."""
         chunks = split_text(self.prompt_text(prompt, lang, error=error, help=help))
-        keyboard = self.keyboard(prompt, intake_id, lang) or None
+        keyboard = self.keyboard(prompt, intake_id, lang, booking) or None
         return [send(c) for c in chunks[:-1]] + [send(chunks[-1], keyboard)]
 
     def ending_text(self, prompt: Prompt, lang: str) -> str:

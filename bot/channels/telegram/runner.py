@@ -46,6 +46,7 @@ class TurnRunner:
         retention_days: int | None = None,
         bot_id: int = 0,
         alerts: AlertRules | None = None,
+        booking_base: str | None = None,
     ):
         self.engine = engine
         self.store = store
@@ -59,6 +60,9 @@ class TurnRunner:
         self.notify_completion = notify_completion
         #: which events of a turn queue a staff alert (None: alerts are off)
         self.alerts = alerts
+        #: where tracked booking addresses begin (PUBLIC_URL); None: the button opens the booking
+        #: page itself and nothing is recorded (``TurnState.booking_link``)
+        self.booking_base = booking_base
         self.renderer = render.Renderer(engine)
         self.clock = clock
         self.recent = Recent()
@@ -135,6 +139,42 @@ class TurnRunner:
         turn.say(self.engine.message(turn.lang, "reminder"))
         turn.show_prompt()
         intake.reminded_at = turn.now
+        turn.commit(activity=False)
+        self._catch_up(tx, turn)
+        self._keep(tx, turn)
+        return turn.result
+
+    def nudge_in(self, tx: Tx, intake_id: int) -> TurnResult:
+        """The one reminder to book (``bot.jobs.booking_nudge``), if it is still due: queued in the
+        outbox in the same transaction that marks it sent, so a crash neither loses nor repeats it.
+        Checked again here, under the chat's lock: erased (/delete), tapped, nudged, begun again,
+        talking with the clinic, or an urgent text or flag since: nothing."""
+        intake = tx.intake(intake_id)
+        if intake is None or intake.status != IntakeStatus.COMPLETED or intake.booking_token is None:
+            return TurnResult()
+        if intake.booking_tapped_at is not None or intake.booking_nudged_at is not None:
+            return TurnResult()
+        if intake.urgent or intake.urgent_shown_at is not None or intake.talk_id is not None:
+            return TurnResult()
+        current = tx.current_intake(intake.chat_id)
+        if current is None or current.id != intake.id:
+            return TurnResult()
+        turn = TurnState(self, tx, Chat(intake.chat_id), self.clock(), None)
+        turn.load(intake)
+        turn.fit()
+        conv = turn.conv
+        assert conv is not None
+        step = self.engine.steps.get(conv.state)
+        if not isinstance(step, model.OutcomeStep) or step.urgent or conv.urgent_shown:
+            return TurnResult()
+        ending = self.engine.view(conv).ending
+        link = turn.booking_link(ending) if ending is not None else None
+        if link is None:  # the ending (the flow edited since) offers no booking
+            return TurnResult()
+        self.recent.take(intake.chat_id)  # this write moves the intake on: a copy kept would be stale
+        label = self.engine.message(turn.lang, "booking")
+        turn.say(turn.msg("booking_nudge"), [[{"text": label, "url": link}]])
+        intake.booking_nudged_at = turn.now
         turn.commit(activity=False)
         self._catch_up(tx, turn)
         self._keep(tx, turn)

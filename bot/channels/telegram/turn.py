@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 from bot.channels.telegram import commands, presses, render, safety, talk, typed
 from bot.channels.telegram.events import Chat, Event, EventKind
 from bot.channels.telegram.replies import Reply
-from bot.engine import Conversation, Effect, Prompt, PromptKind
-from bot.flow import model
+from bot.engine import Conversation, Effect, Ending, Prompt, PromptKind
+from bot.flow import booking, model
 from bot.store import FINISHED, Intake, IntakeStatus, Outgoing, Tx, alerts
 
 if TYPE_CHECKING:
@@ -235,12 +235,32 @@ class TurnState:
         assert self.intake is not None
         self.close_prompt(None)
         prompt = self.prompt()
-        messages = self.renderer.prompt_messages(prompt, self.intake.id, self.lang, error=error, help=help)
+        link = self.booking_link(prompt.ending) if prompt.ending is not None else None
+        messages = self.renderer.prompt_messages(
+            prompt, self.intake.id, self.lang, error=error, help=help, booking=link
+        )
         self.outs += messages
         self.new_prompt = len(self.outs) - 1 if prompt.kind != PromptKind.OUTCOME else None
         if prompt.kind == PromptKind.OUTCOME:
             self.intake.prompt_message_id = None
         self.prompt_shown = True
+
+    def booking_link(self, ending: Ending) -> str | None:
+        """The booking button's address for this intake at ``ending`` (None: no button). With taps
+        recorded, the tracked address, its token made once (the turn stores it with the intake);
+        else the booking page with its prefill filled in, and nothing stored."""
+        assert self.intake is not None
+        offered = ending.booking
+        if offered is None:
+            return None
+        base = self.runner.booking_base
+        if base is None:
+            intake = self.intake
+            name = booking.full_name(intake.first_name, intake.last_name)
+            return booking.fill(offered, booking.BookingValues(intake.id, ending.id, self.lang, intake.source, name))
+        if self.intake.booking_token is None:
+            self.intake.booking_token = booking.new_token()
+        return booking.tracked(base, self.intake.booking_token)
 
     def close_prompt(self, answer: str | None, before: Prompt | None = None, message_id: int | None = None) -> None:
         """Take the buttons off the message that showed the last step, showing the answer given."""

@@ -20,6 +20,7 @@ def check_flow(flow: model.Flow, source: SourceMap) -> list[Problem]:
     ids.check_ids(ctx)
     texts.check_texts(ctx)
     texts.check_messages(ctx)
+    texts.check_bookings(ctx)
     steps.check_steps(ctx)
     conditions.check_conditions(ctx)
     safety.check_safety(ctx)

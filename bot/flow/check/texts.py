@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from bot.flow import model, wording
+from bot.flow import booking, model, wording
 from bot.flow.check.context import Context
 from bot.flow.messages import DEFAULT_MESSAGES, placeholders
 from bot.flow.problems import Path, did_you_mean
@@ -129,6 +129,18 @@ def check_one_text(ctx: Context, path: Path, text: str, lang: str, patient_sees:
     if patient_sees:
         for reason in wording.verdicts(text, lang):
             ctx.error(path, f"diagnostic or verdict wording ({lang}): {reason}")
+
+
+def check_bookings(ctx: Context) -> None:
+    """The flow's booking link and each ending's own: the placeholders of their prefill known,
+    the person's name only where the flow shares it, and the link itself a plain page."""
+    places: list[tuple[Path, str | model.Booking]] = [(("booking_link",), ctx.flow.booking_link)]
+    for i, step in enumerate(ctx.flow.steps):
+        if isinstance(step, model.OutcomeStep) and step.booking not in ("none", "flow"):
+            places.append((("steps", i, "booking"), step.booking))
+    for path, value in places:
+        for within, message in booking.problems(value):
+            ctx.error((*path, *within), message)
 
 
 def check_messages(ctx: Context) -> None:
