@@ -21,22 +21,65 @@ from bot.staff.roles import Role
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    """Check each flow file; with DATABASE_URL set, also against the versions of the same flow the
+    bot has run there (``bot.flow.versions.breaking_changes``)."""
+    from bot.flow.versions import read_version
+
+    store = _versions_store()
     failed = False
-    for path in args.flows:
-        try:
-            flow = load_checked(path)
-        except FlowError as err:
-            failed = True
-            for problem in err.problems:
-                print(problem)
-            continue
-        questions = sum(isinstance(s, QUESTION_TYPES) for s in flow.steps)
-        endings = sum(isinstance(s, OutcomeStep) for s in flow.steps)
-        print(
-            f"{path}: ok: {flow.id} v{flow.version}, {len(flow.steps)} steps, {questions} questions, "
-            f"{endings} endings, {len(flow.flags)} flags, languages {', '.join(flow.languages)}"
-        )
+    try:
+        for path in args.flows:
+            try:
+                checked = read_version(path)
+                if store is not None:
+                    from bot.store import flow_versions
+
+                    problems = flow_versions.check(store, checked)
+                    if problems:
+                        raise FlowError(problems)
+            except FlowError as err:
+                failed = True
+                for problem in err.problems:
+                    print(problem)
+                continue
+            flow = checked.flow
+            questions = sum(isinstance(s, QUESTION_TYPES) for s in flow.steps)
+            endings = sum(isinstance(s, OutcomeStep) for s in flow.steps)
+            print(
+                f"{path}: ok: {flow.id} v{flow.version}, {len(flow.steps)} steps, {questions} questions, "
+                f"{endings} endings, {len(flow.flags)} flags, languages {', '.join(flow.languages)}"
+            )
+    finally:
+        if store is not None:
+            store.close()
     return 1 if failed else 0
+
+
+def _versions_store():
+    """The store ``validate`` checks flows against: DATABASE_URL's (set in the environment or in
+    .env), when it has the flow versions table (migration 0017); else None, and validate checks
+    the files alone. Never migrates nor creates anything."""
+    import os
+
+    import sqlalchemy as sa
+
+    from bot.store import Store
+
+    load_settings()  # reads .env into the environment, as every command does
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        return None
+    if url.startswith("sqlite:///"):
+        from pathlib import Path
+
+        path = url.removeprefix("sqlite:///")
+        if path in ("", ":memory:") or not Path(path).exists():
+            return None  # a database not made yet has run no flow
+    store = Store(url)
+    if not sa.inspect(store.engine).has_table("flow_versions"):
+        store.close()
+        return None
+    return store
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -62,16 +105,21 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def _long_running(need_token: bool):
-    """Settings, the checked flow's engine and the migrated store for `run` and `serve`."""
+    """Settings, the engines of the flow's versions and the migrated store for `run` and `serve`.
+
+    The flow file is checked first, then against the versions of the same flow the store has run
+    (a change that would break intakes in flight is refused, one line each at its place), and kept
+    as a version the first time it runs."""
     import logging
 
-    from bot.engine import Engine
+    from bot.flow.versions import read_version
+    from bot.runtime import running_engines
     from bot.store import Store
 
     settings = load_settings()
     if need_token or settings.telegram_token:
         settings.check_token()
-    engine = Engine(load_checked(settings.flow_path))
+    read_version(settings.flow_path)  # a bad flow file is told before the database is opened
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # httpx logs request URLs, which carry the bot token; transitions logs every state a person
     # enters, which would put their path through the questionnaire (health data) in the log.
@@ -83,8 +131,13 @@ def _long_running(need_token: bool):
     telegram_level = max(logging.INFO, logging.getLogger().getEffectiveLevel())
     logging.getLogger("telegram").setLevel(telegram_level)
     store = Store.open(settings.database_url)
+    try:
+        engines = running_engines(store, settings.flow_path)
+    except BaseException:
+        store.close()
+        raise
     store.checkpoint_in_background()  # SQLite's fsyncs off the event loop (bot.store.checkpoint)
-    return settings, engine, store
+    return settings, engines, store
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -22,7 +22,7 @@ import os
 import secrets
 import signal
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from starlette.routing import Route
 
 from bot import heap
 from bot.config import Settings
-from bot.engine import Engine
+from bot.engine import Engine, Engines
 from bot.failures import log_failure
 from bot.jobs import Job, Jobs
 from bot.jobs.quiet_intakes import QuietIntakes
@@ -61,6 +61,20 @@ def secret_key(settings: Settings) -> str:
     return key
 
 
+def running_engines(store: Store, path: str | Path, now: datetime | None = None) -> Engines:
+    """The engines of a process that runs the flow file at ``path``: it is checked against the
+    versions of the same flow the store has run (a change that would break intakes in flight is
+    refused: ``FlowError``, each problem at its place in the file), kept as a version the first
+    time it runs, and the newest; earlier versions' engines are built from the store as their
+    intakes come along (``bot.engine.engines``)."""
+    from bot.flow.versions import read_version
+    from bot.store import flow_versions, utcnow
+
+    checked = read_version(path)
+    flow_versions.publish(store, checked, now or utcnow())
+    return Engines(Engine(checked.flow, flow_hash=checked.source.hash), flow_versions.sources(store))
+
+
 def link_base(settings: Settings) -> str:
     """Where staff open an intake's page: PUBLIC_URL, else the staff app's own address."""
     return settings.public_url or f"http://{settings.web_listen}:{settings.web_port}"
@@ -75,16 +89,18 @@ class Parts:
 
 
 class Runtime:
-    def __init__(self, settings: Settings, engine: Engine, store: Store, parts: Parts):
+    def __init__(self, settings: Settings, engine: Engine | Engines, store: Store, parts: Parts):
         self.settings = settings
-        self.engine = engine
+        #: each flow version's engine (an intake runs and is shown on its own); ``engine``: the newest
+        self.engines = engines = engine if isinstance(engine, Engines) else Engines.single(engine)
+        self.engine = engine = engines.current
         self.store = store
         self.parts = parts
         self.channel: Any = None
         if parts.telegram:
             from bot.channels.telegram.channel import TelegramChannel
 
-            self.channel = TelegramChannel(settings, engine, store)
+            self.channel = TelegramChannel(settings, engines, store)
         self.jobs = Jobs(self._jobs())
         self.server: uvicorn.Server | None = None
         self.web: Any = None  # the staff web app, once built (closed at the stop)
@@ -272,7 +288,7 @@ class Runtime:
         return status
 
 
-def run(settings: Settings, engine: Engine, store: Store, parts: Parts) -> int:
+def run(settings: Settings, engine: Engine | Engines, store: Store, parts: Parts) -> int:
     """Run one process until SIGINT or SIGTERM; its exit status."""
 
     async def main() -> int:

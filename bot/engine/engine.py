@@ -80,8 +80,11 @@ class Engine:
     ``transitions`` are there to read, never to change.
     """
 
-    def __init__(self, flow: model.Flow):
+    def __init__(self, flow: model.Flow, flow_hash: str | None = None):
         self.flow = flow
+        #: the content hash of the flow's source (``bot.flow.versions``) when it was built from one
+        #: the store keeps: intakes begun on it are bound to it; None: an engine of no stored version
+        self.hash = flow_hash
         #: the flow's rules (what comes next, where urgent flags lead): shared with the checker
         self.graph = graph = FlowGraph(flow)
         self.steps: dict[str, Any] = graph.by_id
