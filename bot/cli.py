@@ -177,6 +177,17 @@ def _store():
     return Store.open(load_settings().database_url)
 
 
+def _reading_engines(path: str, store):
+    """The engines a command that reads intakes uses: the flow file's as the newest, each earlier
+    version's from the store (nothing is written: only a running bot keeps versions)."""
+    from bot.engine import Engine, Engines
+    from bot.flow.versions import read_version
+    from bot.store import flow_versions
+
+    checked = read_version(path)
+    return Engines(Engine(checked.flow, flow_hash=checked.source.hash), flow_versions.sources(store))
+
+
 def _read_password(prompt: str) -> str:
     """From the terminal (asked twice), or the first line of standard input when piped."""
     import getpass
@@ -245,7 +256,6 @@ def cmd_token(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from bot.engine import Engine
     from bot.staff.exports import Exporter
     from bot.staff.review import Review
 
@@ -261,9 +271,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     settings = load_settings()
     from bot.staff.talks import Talks
 
-    engine = Engine(load_checked(settings.flow_path))
-    exporter = Exporter(engine)
     store = _store()
+    engines = _reading_engines(settings.flow_path, store)
+    engine = engines.current
+    exporter = Exporter(engines)  # each intake with its own flow version's questions and words
     review = Review(store)
     ids = review.export_ids(since=since)
     # The audit log says who took which intakes out, from the page, the API or here: on this
@@ -331,17 +342,21 @@ def _write_pdfs(folder: str, ids: list[int]) -> int:
     from bot.staff.review import Review
 
     settings = load_settings()
-    engine = Engine(load_checked(settings.flow_path))
-    default = engine.flow.default_language
-    words = StaffLanguages(default).translations(default)
-    pdf = IntakePdf(engine, Exporter(engine), settings.clinic_timezone)
     store = _store()
+    engines = _reading_engines(settings.flow_path, store)
+    default = engines.current.flow.default_language
+    words = StaffLanguages(default).translations(default)
+
+    def pdf_of(engine: Engine) -> IntakePdf:
+        return IntakePdf(engine, Exporter(engine), settings.clinic_timezone)
+
     try:
         review = Review(store)
         written = 0
         for intake_id in ids:
             view = review.intake_view(intake_id)
             if view is not None:
+                pdf = engines.part_for(view.intake, pdf_of)  # in its own flow version's words
                 (Path(folder) / f"intake-{intake_id}.pdf").write_bytes(pdf.render(view, words))
                 written += 1
         return written

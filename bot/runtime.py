@@ -138,7 +138,7 @@ class Runtime:
             jobs.append(
                 CompletionWebhook(
                     self.store,
-                    self.engine,
+                    self.engines,
                     WebhookSettings(
                         settings.clinic_webhook_url,
                         settings.clinic_webhook_secret,
@@ -191,7 +191,7 @@ class Runtime:
                 absolute=timedelta(hours=settings.staff_session_max_hours),
             )
             app = create_app(
-                self.engine,
+                self.engines,
                 self.store,
                 secret_key(settings),
                 https=https,
