@@ -385,6 +385,38 @@ def cmd_diagram(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_flows(args: argparse.Namespace) -> int:
+    """`flows replay NEW_FLOW [--since DATE]`: which past intakes the new flow would end or flag
+    otherwise, and why; nothing is written (``bot.staff.what_if``)."""
+    from bot.engine import Engine
+    from bot.flow.versions import read_version
+    from bot.staff.what_if import what_if
+
+    since = _since(args.since)
+    checked = read_version(args.flow)
+    store = _store()
+    try:
+        report = what_if(store, Engine(checked.flow, flow_hash=checked.source.hash), since)
+    finally:
+        store.close()
+    for line in report.lines():
+        print(line)
+    return 0
+
+
+def _since(text: str | None):
+    """--since as an aware datetime (UTC unless it says otherwise), or None."""
+    from datetime import UTC, datetime
+
+    if not text:
+        return None
+    try:
+        since = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--since {text!r} is not a date such as 2026-11-01") from None
+    return since if since.tzinfo else since.replace(tzinfo=UTC)
+
+
 def cmd_alerts(args: argparse.Namespace) -> int:
     """`alerts test`: a test alert to every configured channel, one line each on what it answered."""
     from bot.alerts.probe import probe
@@ -458,6 +490,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("alerts", help="staff alerts: `alerts test` sends a test alert to every configured channel")
     p.add_argument("action", choices=["test"])
     p.set_defaults(func=cmd_alerts)
+
+    p = sub.add_parser("flows", help="flow versions: `flows replay NEW_FLOW` shows which past intakes it would change")
+    flows_sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    q = flows_sub.add_parser(
+        "replay", help="replay past intakes' answers through NEW_FLOW: each whose ending or flags would change, and why"
+    )
+    q.add_argument("flow", metavar="NEW_FLOW")
+    q.add_argument("--since", help="only intakes started on or after this date (YYYY-MM-DD)")
+    p.set_defaults(func=cmd_flows)
 
     p = sub.add_parser("diagram", help="print a Mermaid state diagram of a flow")
     p.add_argument("flow", metavar="FLOW")

@@ -345,3 +345,92 @@ def test_validate_with_a_database_refuses_with_the_place_and_without_one_checks_
     )
     assert cli("validate", str(changed), env={"PATH": "/usr/bin:/bin"}).returncode == 0
     assert cli("validate", str(DEFAULT_FLOW), env={"DATABASE_URL": store.url, "PATH": "/usr/bin:/bin"}).returncode == 0
+
+
+# --------------------------------------------------------------------------- what-if
+
+
+def subtle_is_an_expectation(data: dict) -> None:
+    """The expectations flag raised for "A subtle, natural-looking improvement" too."""
+    rule = next(f for f in data["flags"] if f["id"] == "expectations")
+    rule["when"]["any"][0]["one_of"] = ["permanent", "complete", "subtle"]
+
+
+def every_row(url: str) -> dict[str, list]:
+    """Every row of every table, read outside the store."""
+    from bot.store.schema import metadata
+
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        with engine.connect() as conn:
+            return {
+                table.name: sorted(map(repr, conn.execute(sa.select(table)).all())) for table in metadata.sorted_tables
+            }
+    finally:
+        engine.dispose()
+
+
+def test_replay_lists_the_intakes_whose_ending_or_flags_would_change_and_changes_nothing(
+    cli, first: InProcessPatient, tmp_path: Path
+) -> None:
+    ada = first
+    to_safety_question(ada)
+    ada.walk(SAFETY_TO_GOAL)
+    finish(ada, GOAL_TO_SUMMARY)
+    assert ada.intake().outcome == "routine" and ada.intake().flags == []
+    bea = InProcessPatient(ada.turns, BEA)
+    to_skin_type(bea)  # in progress: never answered the expectation question
+    store = ada.turns.store
+    new = edited_file(tmp_path, subtle_is_an_expectation, version="2")
+    before = every_row(store.url)
+    result = cli("flows", "replay", str(new), env={"DATABASE_URL": store.url, "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines() == [
+        f"intake {ada.intake().id} (completed, v{ada.intake().flow_version}): "
+        "ending 'routine' -> 'points_to_discuss': its condition any high flag or any review flag holds "
+        "(flags raised: expectations); flag 'expectations' would be raised: rule expectation in permanent, "
+        "complete, subtle or goal_text mentions permanent, forever, for good, never come back, completely gone, "
+        "100%, perfect skin, dauerhaft, für immer, nie wieder, komplett weg, ganz weg, völlig weg, perfekte Haut "
+        "(expectation = subtle, goal_text = Smaller pores before summer)",
+        "2 intake(s) replayed: the ending or flags of 1 would change",
+    ]
+    assert every_row(store.url) == before  # nothing written, not even an audit line
+    # --since leaves the earlier intakes out
+    later = cli(
+        "flows", "replay", str(new), "--since", "2999-01-01", env={"DATABASE_URL": store.url, "PATH": "/usr/bin:/bin"}
+    )
+    assert later.stdout.splitlines() == ["0 intake(s) replayed: the ending or flags of 0 would change"]
+
+
+def test_replay_says_where_a_new_question_stops_an_intake_and_which_flag_goes(
+    first: InProcessPatient, tmp_path: Path
+) -> None:
+    from bot.engine.replay import compare
+
+    ada = first
+    to_safety_question(ada)
+    ada.walk(SAFETY_TO_GOAL[:-1])
+    ada.tap("A permanent change", expect="In a sentence or two")
+    finish(ada, GOAL_TO_SUMMARY)
+    intake = ada.intake()
+    assert intake.flags == ["expectations"] and intake.outcome == "points_to_discuss"
+
+    def only_complete(data: dict) -> None:
+        rule = next(f for f in data["flags"] if f["id"] == "expectations")
+        rule["when"] = {"question": "expectation", "one_of": ["complete"]}
+
+    milder = Engine(read_version(edited_file(tmp_path, only_complete, version="2")).flow)
+    change = compare(milder, intake)
+    assert change is not None and change.reasons == [
+        "ending 'points_to_discuss' -> 'routine': the first ending after the last question answered",
+        "flag 'expectations' would not be raised: rule expectation in complete (expectation = permanent)",
+    ]
+    asked_more = Engine(read_version(edited_file(tmp_path, question_before("skin_type"), version="3")).flow)
+    change = compare(asked_more, intake)
+    assert change is not None and change.reasons == [
+        "ending 'points_to_discuss' would not be reached: the walk stops at 'sunscreen', which it never answered",
+        "flag 'expectations' would not be raised: rule expectation in permanent, complete or goal_text mentions "
+        "permanent, forever, for good, never come back, completely gone, 100%, perfect skin, dauerhaft, für immer, "
+        "nie wieder, komplett weg, ganz weg, völlig weg, perfekte Haut (no answer)",
+    ]
+    assert compare(Engine(read_version(DEFAULT_FLOW).flow), intake) is None  # its own version: nothing changes
