@@ -434,3 +434,66 @@ def test_replay_says_where_a_new_question_stops_an_intake_and_which_flag_goes(
         "nie wieder, komplett weg, ganz weg, völlig weg, perfekte Haut (no answer)",
     ]
     assert compare(Engine(read_version(DEFAULT_FLOW).flow), intake) is None  # its own version: nothing changes
+
+
+# --------------------------------------------------------------------------- staff read each intake on its own version
+
+
+def test_staff_page_api_pdf_and_every_export_show_an_intake_with_its_own_versions_questions(
+    first: InProcessPatient, tmp_path: Path
+) -> None:
+    import csv
+    import io
+    import json
+
+    from starlette.testclient import TestClient
+    from support.fhir import checked_bundle
+    from support.staff import PASSWORD, login
+
+    from bot.staff.accounts import Accounts
+    from bot.staff.exports import NOT_IN_QUESTIONNAIRE, Exporter, load_intakes
+    from bot.staff.web import create_app
+
+    ada = first
+    v1 = ada.turns.engine
+    to_skin_type(ada)
+    ada.tap("Always burns, never tans", expect="Are you pregnant")
+    finish(ada, SAFETY_TO_GOAL[4:] + GOAL_TO_SUMMARY)
+    store = ada.turns.store
+    engines = running_engines(store, edited_file(tmp_path, without_step("skin_type")))  # the clinic's next version
+    intake = ada.intake()
+    assert "skin_type" not in engines.current.steps
+
+    exporter = Exporter(engines)
+    batches = [load_intakes(store)]
+    [data] = json.loads("".join(exporter.chunks("json", batches)))
+    assert {
+        "question_id": "skin_type",
+        "question": "How does your skin react to the sun without sunscreen?",
+        "value": "burns_always",
+        "display": "Always burns, never tans",
+    } in data["answers"]
+    assert data["answers_not_in_questionnaire"] == [] and data["flow"]["version"] == v1.flow.version
+    [row] = csv.DictReader(io.StringIO("".join(exporter.chunks("csv", batches))))
+    assert "skin_type" not in row  # the newest version's columns
+    assert row["answers_of_its_version"] == "skin_type: Always burns, never tans"
+    assert row["flow_version"] == v1.flow.version and row["not_in_questionnaire"] == ""
+    bundle = json.loads("".join(exporter.chunks("fhir", batches)))
+    newest, [response] = checked_bundle(bundle)
+    versions = [e["resource"]["version"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Questionnaire"]
+    assert versions == ["edited", v1.flow.version] and newest["version"] == "edited"
+    assert "skin_type" in [i["linkId"] for i in response["item"]]
+    assert response["questionnaire"].endswith(f"|{v1.flow.version}")
+
+    Accounts(store).add("rita", PASSWORD, "reviewer")
+    token = Accounts(store).add_token("erp")
+    client = TestClient(create_app(engines, store, secret_key="test-secret-key"))
+    login(client)
+    page = client.get(f"/intakes/{intake.id}")
+    assert page.status_code == 200
+    assert "How does your skin react to the sun without sunscreen?" in page.text
+    assert "Always burns, never tans" in page.text and NOT_IN_QUESTIONNAIRE not in page.text
+    one = client.get(f"/api/intakes/{intake.id}", headers={"Authorization": f"Bearer {token}"}).json()
+    assert "skin_type" in [a["question_id"] for a in one["answers"]]
+    assert client.get(f"/intakes/{intake.id}.pdf").status_code == 200
+    assert client.app.state.web.pdf_for(intake).engine.hash == v1.hash
