@@ -1,9 +1,9 @@
 """The command line: ``python -m bot COMMAND`` (``--help`` lists them).
 
 ``start`` (what ``make run`` runs), ``serve``, ``run``, ``chat``, ``validate``, ``diagram``,
-``schema``, ``staff``, ``token``, ``export`` and ``purge``. Each command is a small function; an
-error a person can cause (``bot.errors.UserError``: a bad flow, setting, database, account, or
-argument) is shown in a line or a few with its own exit status, never as a traceback.
+``schema``, ``staff``, ``token``, ``export``, ``purge`` and ``flows replay`` (what-if). Each
+command is a small function; an error a person can cause (``bot.errors.UserError``: a bad flow,
+setting, database, account, or argument) is shown in a line or a few with its own exit status, never as a traceback.
 """
 
 from __future__ import annotations

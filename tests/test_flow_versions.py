@@ -497,3 +497,16 @@ def test_staff_page_api_pdf_and_every_export_show_an_intake_with_its_own_version
     assert "skin_type" in [a["question_id"] for a in one["answers"]]
     assert client.get(f"/intakes/{intake.id}.pdf").status_code == 200
     assert client.app.state.web.pdf_for(intake).engine.hash == v1.hash
+
+
+def test_serve_refuses_to_start_on_a_version_that_breaks_intakes_with_one_line_at_its_place(
+    cli, store: Store, tmp_path: Path
+) -> None:
+    running_engines(store, edited_file(tmp_path, version="3"))
+    changed = edited_file(tmp_path, without_step("skin_type"), version="3")
+    env = {"DATABASE_URL": store.url, "FLOW_PATH": str(changed), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    result = cli("serve", env=env)
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"{changed}:") and line.endswith("give this edition a new version")
+    assert versions_in(store.url) == 1
