@@ -198,6 +198,7 @@ class Runtime:
                 extra_routes=routes,
                 lifetime=lifetime,
                 zone=settings.clinic_timezone,
+                flow_path=str(settings.flow_path),
             )
             self.web = app.state.web
             if self.channel is not None:  # a staff message goes out at once, not at the outbox's next round

@@ -510,3 +510,46 @@ def test_serve_refuses_to_start_on_a_version_that_breaks_intakes_with_one_line_a
     [line] = result.stderr.splitlines()
     assert line.startswith(f"{changed}:") and line.endswith("give this edition a new version")
     assert versions_in(store.url) == 1
+
+
+def test_the_what_if_page_replays_the_flow_file_in_settings_or_one_pasted_for_admins_only(
+    first: InProcessPatient, tmp_path: Path
+) -> None:
+    from starlette.testclient import TestClient
+    from support.staff import PASSWORD, csrf_of, login
+
+    from bot.staff.accounts import Accounts
+    from bot.staff.web import create_app
+
+    ada = first
+    to_safety_question(ada)
+    ada.walk(SAFETY_TO_GOAL)
+    finish(ada, GOAL_TO_SUMMARY)
+    store = ada.turns.store
+    new = edited_file(tmp_path, subtle_is_an_expectation, version="2")
+    Accounts(store).add("rita", PASSWORD, "reviewer")
+    Accounts(store).add("adam", PASSWORD, "admin")
+    before = every_row(store.url)
+    app = create_app(ada.turns.engines, store, secret_key="test-secret-key", flow_path=str(new))
+    reviewer = TestClient(app)
+    login(reviewer)
+    assert reviewer.get("/flow/what-if").status_code == 403
+    admin = TestClient(app)
+    login(admin, "adam")
+    page = admin.get("/flow/what-if")
+    assert page.status_code == 200
+    assert f'<a href="/intakes/{ada.intake().id}">' in page.text
+    assert "flag &#39;expectations&#39; would be raised" in page.text and "1 intake(s) replayed" in page.text
+    pasted = admin.post(
+        "/flow/what-if", data={"flow": DEFAULT_FLOW.read_text(), "csrf": csrf_of(admin, "/flow/what-if")}
+    )
+    assert pasted.status_code == 200 and "the ending or flags of 0 would change" in pasted.text
+    broken = admin.post("/flow/what-if", data={"flow": "id: [", "csrf": csrf_of(admin, "/flow/what-if")})
+    assert broken.status_code == 400 and "pasted flow:" in broken.text
+    german = admin.get("/flow/what-if", headers={"Accept-Language": "de"})
+    assert "Was wäre, wenn" in german.text
+    # the audit log has the logins only: replaying wrote nothing else
+    after = every_row(store.url)
+    assert {k: v for k, v in after.items() if k not in ("audit", "staff", "staff_sessions", "login_throttle")} == {
+        k: v for k, v in before.items() if k not in ("audit", "staff", "staff_sessions", "login_throttle")
+    }

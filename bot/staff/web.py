@@ -48,7 +48,7 @@ from starlette.staticfiles import StaticFiles
 from bot.clock import on_clock
 from bot.diagram import mermaid
 from bot.engine import Engine, Engines
-from bot.flow import model, sections
+from bot.flow import FlowError, model, sections
 from bot.staff.accounts import AccountError, Accounts
 from bot.staff.booking_taps import BookingTaps
 from bot.staff.exports import FORMATS, Exporter
@@ -102,7 +102,10 @@ class WebApp:
         lifetime: Lifetime | None = None,
         clock: Clock = utcnow,
         zone: tzinfo = UTC,
+        flow_path: str | None = None,
     ):
+        #: the flow file the process was started with (FLOW_PATH): the what-if page replays it
+        self.flow_path = flow_path
         #: each flow version's engine: an intake's page, PDF, API answer and export read it with its
         #: own (``for_intake``); ``engine`` is the newest, for everything that is not one intake's
         self.engines = engines = engine if isinstance(engine, Engines) else Engines.single(engine)
@@ -232,6 +235,7 @@ class WebApp:
             Route("/settings/display-name", page(self.set_display_name), methods=["POST"]),
             Route("/export", page(self.export)),
             Route("/audit", page(self.audit_page, admin=True)),
+            Route("/flow/what-if", page(self.what_if_page, admin=True), methods=["GET", "POST"]),
             # both roles (admin and reviewer): counts only
             Route("/funnel", page(self.funnel_page)),
             Route("/funnel.csv", page(self.funnel_csv)),
@@ -823,6 +827,42 @@ class WebApp:
             headers={"Content-Disposition": 'attachment; filename="funnel.csv"', "Cache-Control": "no-store"},
         )
 
+    async def what_if_page(self, request: Request) -> Response:
+        """What-if (``bot.staff.what_if``): the past intakes whose ending or flags a flow would
+        change, and why; the flow file in settings (FLOW_PATH, as it is on disk now: what a restart
+        would run), or one pasted in. Nothing is written, not even to the audit log (no health
+        data is shown beyond intake numbers and the flow's own ids)."""
+        from bot.flow.versions import parse_version, read_version
+        from bot.staff.what_if import what_if
+
+        pasted = ""
+        source = self.flow_path
+        try:
+            if request.method == "POST":
+                pasted = str(dict(await request.form()).get("flow", ""))
+                checked = parse_version(pasted, "pasted flow")
+                source = None
+            elif source is not None:
+                checked = await self.blocking(read_version, source)
+            else:
+                return self.render(request, "what_if.html", report=None, problems=[], source=None, pasted="")
+        except FlowError as err:
+            problems = [str(p) for p in err.problems]
+            return self.render(
+                request, "what_if.html", 400, report=None, problems=problems, source=source, pasted=pasted
+            )
+        engine = Engine(checked.flow, flow_hash=checked.source.hash)
+        report = await self.blocking(what_if, self.store, engine)
+        return self.render(
+            request,
+            "what_if.html",
+            report=report,
+            problems=[],
+            source=source,
+            pasted=pasted,
+            version=checked.flow.version,
+        )
+
     async def audit_page(self, request: Request) -> Response:
         filters, errors = AuditFilters.from_query(dict(request.query_params))
         # A filter that could not be read lists nothing: the lines shown are always those asked for.
@@ -964,8 +1004,9 @@ def create_app(
     lifetime: Lifetime | None = None,
     clock: Clock = utcnow,
     zone: tzinfo = UTC,
+    flow_path: str | None = None,
 ) -> Starlette:
-    web = WebApp(engine, store, secret_key, https, lifetime, clock, zone)
+    web = WebApp(engine, store, secret_key, https, lifetime, clock, zone, flow_path)
     app = Starlette(routes=[*(extra_routes or []), *web.routes()], middleware=web.middleware())
     app.state.web = web
     return app
