@@ -62,10 +62,12 @@ def _versions_store():
     import os
 
     import sqlalchemy as sa
+    from dotenv import load_dotenv
 
     from bot.store import Store
 
-    load_settings()  # reads .env into the environment, as every command does
+    # .env as every command reads it, but not the other settings: a flow is checked whatever they say
+    load_dotenv(".env", override=False)
     url = os.environ.get("DATABASE_URL")
     if not url:
         return None
