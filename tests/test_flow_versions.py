@@ -493,6 +493,7 @@ def test_staff_page_api_pdf_and_every_export_show_an_intake_with_its_own_version
     assert page.status_code == 200
     assert "How does your skin react to the sun without sunscreen?" in page.text
     assert "Always burns, never tans" in page.text and NOT_IN_QUESTIONNAIRE not in page.text
+    assert f"version {v1.flow.version} (an earlier version: shown with its own questions)" in page.text
     one = client.get(f"/api/intakes/{intake.id}", headers={"Authorization": f"Bearer {token}"}).json()
     assert "skin_type" in [a["question_id"] for a in one["answers"]]
     assert client.get(f"/intakes/{intake.id}.pdf").status_code == 200

@@ -567,6 +567,7 @@ class WebApp:
             flags=flags,
             outcome=outcome,
             sections=reading.sections(intake, words, lang),
+            earlier_version=engine is not self.engine,
             shown_in=lang,
             urgent_shown=[reading.urgent_sentence(shown, words) for shown in self.exporter.urgent_shown(intake, lang)],
             transcript=reading.transcript_lines(view.transcript),
