@@ -88,6 +88,11 @@ class Engines:
                 self._parts = {k: v for k, v in self._parts.items() if k[0] != id(dropped)}
             return engine
 
+    def warm(self, hashes: list[str]) -> int:
+        """Build these versions' engines now (at the start, for the intakes in progress), so the
+        first turn of each does not wait for it; how many are built (at most ``kept``)."""
+        return sum(self.of(h) is not None for h in hashes[: self._kept])
+
     def known(self, flow_hash: str | None) -> bool:
         """Whether an intake with this hash is read with its own version's engine."""
         return self.of(flow_hash) is not None

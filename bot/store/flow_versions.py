@@ -83,6 +83,21 @@ def of_flow(tx: Tx, flow_id: str) -> list[Stored]:
     return [Stored(_source(row), as_utc(row.first_run_at)) for row in rows]  # type: ignore[arg-type]
 
 
+def in_progress_versions(tx: Tx, flow_id: str) -> list[str]:
+    """The content hashes the intakes of ``flow_id`` in progress are bound to (their engines are
+    worth building before the first of their turns comes)."""
+    rows = tx.conn.execute(
+        sa.select(intakes.c.flow_hash)
+        .where(
+            intakes.c.status == IntakeStatus.IN_PROGRESS.value,
+            intakes.c.flow_id == flow_id,
+            intakes.c.flow_hash.is_not(None),
+        )
+        .distinct()
+    )
+    return [h for (h,) in rows]
+
+
 def unbound_in_progress(tx: Tx, flow_id: str) -> list[dict]:
     """The stored states of ``flow_id``'s intakes in progress bound to no kept version (begun
     before migration 0017 under another version string): the next flow run reads them."""
