@@ -346,6 +346,13 @@ class Engine:
             return self._invalid(conv, Invalid("required"))
         return self._answer(conv, None, now)
 
+    def give(self, conv: Conversation, value: Any) -> Effect:
+        """A stored answer given to the current step as it is, with no parsing (a choice id, a
+        list of them, a number, a text, None for a skip or to go past a step that takes none):
+        the what-if replay's way through a flow (``bot.engine.replay``), under every rule an
+        answer meets here (skip logic, flags, urgent endings)."""
+        return self._answer(conv, value, None)
+
     def back(self, conv: Conversation) -> Effect:
         """To the previous completed step, keeping its answer until it is answered again."""
         here = self.order.get(conv.state, len(self.order))  # an ending the flow lost: after every step

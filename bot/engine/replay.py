@@ -68,7 +68,7 @@ def replay(engine: Engine, state: Mapping[str, Any], completed: bool) -> Replaye
             value = "agree"
         else:
             break  # a question the intake never answered (or answered in a way this version cannot take)
-        engine._answer(conv, value, None)
+        engine.give(conv, value)
     # a safety screen's flag was raised by typed words, not by answers: it stands where the version has it
     screens = engine.screen_flags
     flags = list(conv.flags) + [f for f in state.get("flags", ()) if f in screens and f not in conv.flags]
