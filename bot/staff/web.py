@@ -866,6 +866,7 @@ class WebApp:
         data = self.exporter.to_json(view.intake)
         data["transcript"] = [
             {"direction": line.direction, "text": line.text, "at": line.at.isoformat()}
+            | ({"kind": "copy", "sent": line.sent_at is not None} if line.kind == "copy" else {})
             | ({"screened": line.screened} if line.screened else {})
             | ({"sender": line.sender} if line.sender else {})
             for line in view.transcript
