@@ -135,15 +135,16 @@ def test_steps_are_named_by_their_question_and_section_in_the_pages_language(ski
     assert 'How old are you?</span><br><small class="muted">About you · <code>age_band</code>' in page
     assert ">Welcome text</span>" in page and ">Consent</span>" in page and ">Summary</span>" in page
     assert "Completed, with points to discuss" in page  # an ending by its name for staff
+    assert '>Text to read</span><br><small class="muted">Your skin · <code>sweat_see_gp</code>' in page  # not a welcome
     assert "<span>How old are you?</span>" in page  # short enough for the table: no tooltip
     # a long question cut at a word, in full in its tooltip
     long = "Have you ever had botulinum toxin injections (such as Botox, Dysport or Xeomin), for looks or"
     assert f'<span title="{long} for a medical reason? If so, when was the last one?">' in page
     assert ">Have you ever had botulinum toxin injections (such as Botox, Dysport or…</span>" in page
     chart = re.search(r"<svg.*</svg>", page, re.S)[0]
-    assert "<title>How old are you? (About you)</title>How old are you?</text>" in chart
-    assert f"<title>{long}" in chart and "(Safety check)</title>Have you ever had…</text>" in chart
-    assert "age_band" not in chart
+    # in the chart's tooltip, the words in full with their section and the step's id
+    assert "<title>How old are you? (About you · age_band)</title>How old are you?</text>" in chart
+    assert f"<title>{long}" in chart and "(Safety check · toxin_last_time)</title>Have you ever had…</text>" in chart
     # the same page in German: the flow's German words, the page's German words
     Accounts(store).set_language("adam", "de")
     german = TestClient(create_app(skin, store, secret_key="k"))
@@ -165,7 +166,8 @@ def test_a_step_no_longer_in_the_questionnaire_is_shown_by_its_id(skin: Engine, 
     login(client)
     page = client.get("/funnel").text
     assert '<code>skin_type</code> <span class="muted">(no longer in the questionnaire)</span>' in page
-    assert ">skin_type (no longer…</text>" in page  # on the chart too, cut to its column
+    # on the chart too, cut to its column
+    assert "<title>skin_type (no longer in the questionnaire)</title>skin_type (no longer…</text>" in page
     table = list(csv.reader(io.StringIO(client.get("/funnel.csv").text)))
     rows = {row[0]: row for row in table[1:]}
     assert rows["skin_type"][1:4] == ["(no longer in the questionnaire)", "<5", "<5"]
