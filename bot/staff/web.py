@@ -53,7 +53,7 @@ from bot.staff.accounts import AccountError, Accounts
 from bot.staff.booking_taps import BookingTaps
 from bot.staff.exports import FORMATS, Exporter
 from bot.staff.filters import AuditFilters, Filters
-from bot.staff.funnel import Funnel, period_from
+from bot.staff.funnel import Funnel, StepLabels, audit_detail, period_from
 from bot.staff.i18n import ACTION_WORDS, FOLLOW_UP_WORDS, N_, SEVERITY_WORDS, STATUS_WORDS, StaffLanguages
 from bot.staff.intake_reading import IntakeReading
 from bot.staff.pdf import MEDIA_TYPE as PDF
@@ -790,17 +790,23 @@ class WebApp:
         return found
 
     async def funnel_page(self, request: Request) -> Response:
+        """The Funnel page; its counts shown are written to the audit log with the filters used."""
         period, errors = period_from(dict(request.query_params))
         report = await self.blocking(self.funnel.report, period)
-        return self.render(request, "funnel.html", 400 if errors else 200, report=report, errors=errors)
+        if not errors:  # with an error nothing is counted on the page
+            await self.blocking(self.review.record, self.actor(request), "view", None, audit_detail("funnel", period))
+        labels = StepLabels(self.questionnaire(request))
+        return self.render(request, "funnel.html", 400 if errors else 200, report=report, errors=errors, labels=labels)
 
     async def funnel_csv(self, request: Request) -> Response:
+        """The Funnel page's table as CSV, its steps named in the page's language; an export in the audit log."""
         period, errors = period_from(dict(request.query_params))
         if errors:
             return PlainTextResponse("the period could not be read", 400)
         report = await self.blocking(self.funnel.report, period)
+        await self.blocking(self.review.record, self.actor(request), "export", None, audit_detail("funnel.csv", period))
         return Response(
-            report.csv(),
+            report.csv(StepLabels(self.questionnaire(request))),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": 'attachment; filename="funnel.csv"', "Cache-Control": "no-store"},
         )
