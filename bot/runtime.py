@@ -4,7 +4,8 @@ set) and the background jobs, started together and stopped cleanly on SIGINT or 
 ``python -m bot serve`` is the whole product: the staff web app and clinic API on
 WEB_LISTEN:WEB_PORT, with Telegram's webhook on the same server (at WEBHOOK_URL's path) or long
 polling in the background. ``python -m bot run`` is the bot alone: long polling, or the webhook
-on a server of its own (WEBHOOK_LISTEN:WEBHOOK_PORT, with /healthz). Both run the same jobs,
+on a server of its own (WEBHOOK_LISTEN:WEBHOOK_PORT). Every server also answers /healthz,
+/readyz and /metrics (``bot.operations``); ``run`` polling has one only with OPS_PORT. Both run the same jobs,
 with or without Telegram: retention, the completion webhook, abandonment, and (with a channel to
 deliver them) reminders.
 
