@@ -70,7 +70,10 @@ def timed_turn() -> Iterator[None]:
 
 # --- read from the store at scrape time ------------------------------------------------------------
 
-_UNSENT = sa.and_(messages.c.direction == Direction.OUT.value, messages.c.sent_at.is_(None))
+#: The partial index's own condition, with the direction written into the SQL rather than bound:
+#: a plan made for any value (PostgreSQL's generic plan for a prepared statement) could not use
+#: an index that holds only outgoing rows.
+_UNSENT = sa.and_(messages.c.direction == sa.literal_column(f"'{Direction.OUT.value}'"), messages.c.sent_at.is_(None))
 #: Along the partial index ``ix_messages_outbox`` (only unsent rows are in it); given-up rows stay
 #: unsent for the record, and are not backlog.
 _BACKLOG = sa.select(sa.func.count(), sa.func.min(messages.c.id)).where(_UNSENT, messages.c.attempts < GAVE_UP)

@@ -62,7 +62,8 @@ def migration_heads() -> set[str]:
 class Once:
     """An async check run at most once at a time; callers meanwhile share its answer."""
 
-    def __init__(self, check: Callable[[], Awaitable[str | None]]):
+    def __init__(self, name: str, check: Callable[[], Awaitable[str | None]]):
+        self.name = name
         self.check = check
         self._running: asyncio.Task | None = None
 
@@ -72,7 +73,7 @@ class Once:
         try:
             return await asyncio.wait_for(asyncio.shield(self._running), timeout)
         except TimeoutError:
-            return "timed out"
+            return f"{self.name}: timed out"
 
 
 class Readiness:
@@ -92,8 +93,8 @@ class Readiness:
         self.role = role
         self.clock = clock
         self.heads = migration_heads()
-        self._database = Once(self._check_database)
-        self._telegram = Once(self._check_telegram)
+        self._database = Once("database", self._check_database)
+        self._telegram = Once("telegram", self._check_telegram)
         self._telegram_answer: tuple[float, str | None] | None = None  # (when, problem)
 
     async def _check_database(self) -> str | None:

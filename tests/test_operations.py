@@ -1,7 +1,7 @@
 """Operations: /healthz, /readyz, /metrics and the JSON log (issue 15, section 4).
 
 In process, the real ``TelegramChannel`` (python-telegram-bot over HTTP to the fake Bot API, a
-real SQLite file) applies real updates, and /metrics is scraped from the real staff app: the
+real SQLite file, then a real PostgreSQL) applies real updates, and /metrics is scraped from the real staff app: the
 counters move by what happened and the text holds no chat id, name or answer. End to end, the
 real processes (``serve``, ``run`` with a webhook, ``run`` polling with OPS_PORT) answer the probes
 and log one JSON object a line.
@@ -14,7 +14,7 @@ import json
 import logging
 import re
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import httpx
@@ -47,13 +47,6 @@ TOKEN = "metrics-token-of-some-length"
 CHAT_ID = 73_519_246
 FIRST_NAME = "Quenoviel"
 SECRET = "Zebra-42-secret"
-
-
-@pytest.fixture()
-def store(sqlite_url: str) -> Iterator[Store]:
-    store = Store(sqlite_url)
-    yield store
-    store.close()
 
 
 @pytest.fixture()
@@ -301,7 +294,7 @@ async def test_readyz_gives_up_on_a_database_that_hangs(store: Store, monkeypatc
 
     readiness._database.check = hanging
     ready, body = await readiness.report()
-    assert not ready and body["reason"] == "timed out"
+    assert not ready and body["reason"] == "database: timed out"
     release.set()
 
 
