@@ -20,6 +20,7 @@ from datetime import timedelta
 import httpx
 import pytest
 import sqlalchemy as sa
+from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -34,11 +35,12 @@ from bot import logs, metrics
 from bot.channels.telegram.channel import TelegramChannel
 from bot.config import Settings, SettingsError, load_settings
 from bot.engine import Engine
+from bot.jobs.completion_webhook import CompletionWebhook, WebhookSettings
 from bot.jobs.quiet_intakes import QuietIntakes
 from bot.operations import TELEGRAM_TTL, Operations, Readiness
 from bot.runtime import Parts, Runtime
 from bot.staff.web import create_app
-from bot.store import Store, utcnow
+from bot.store import Intake, Store, utcnow
 from bot.store.schema import messages
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*retry_after.*:telegram.warnings.PTBDeprecationWarning")
@@ -190,12 +192,37 @@ async def test_the_outbox_backlog_and_its_age_are_read_from_the_store(channel, s
 async def test_reminders_count_once_committed(channel, skin: Engine, store: Store) -> None:
     channel, fake = channel
     await deliver(channel, fake.send_command(CHAT_ID, "/start"))
-    before = metrics.REMINDERS._value.get()
+    before = REGISTRY.get_sample_value("intake_reminders_sent_total")
     job = QuietIntakes(store, remind_after=0.05, abandon_after=3600, remind=channel.remind)
     await asyncio.sleep(0.1)
     await job.round()
     await job.round()  # reminded already: nothing more
-    assert metrics.REMINDERS._value.get() - before == 1
+    assert REGISTRY.get_sample_value("intake_reminders_sent_total") - before == 1
+
+
+async def test_completion_webhook_posts_count_by_result(skin: Engine, store: Store) -> None:
+    now = utcnow()
+    with store.transaction() as tx:
+        intake = tx.create_intake(Intake(0, 5, "skin_botox", "1.0", "en", "completed", {"answers": {}}, now, now))
+        tx.queue_completion(intake.id, now)
+    answers = iter([500, 204])
+    sender = CompletionWebhook(
+        store,
+        skin,
+        WebhookSettings("https://clinic.test/hook", "a-shared-secret-of-some-length", retry_base=0.0),
+        transport=httpx.MockTransport(lambda request: httpx.Response(next(answers))),
+    )
+
+    def count(result: str) -> float:
+        return REGISTRY.get_sample_value("intake_completion_webhooks_total", {"result": result})
+
+    before = count("delivered"), count("failed")
+    try:
+        assert await sender.deliver_due() == 0  # 500: retried
+        assert await sender.deliver_due() == 1
+    finally:
+        await sender.close()
+    assert (count("delivered") - before[0], count("failed") - before[1]) == (1, 1)
 
 
 async def test_metrics_are_off_without_a_token_and_refuse_a_wrong_one(skin: Engine, store: Store) -> None:
