@@ -155,7 +155,8 @@ class Runtime:
 
     def _server(self) -> uvicorn.Server | None:
         """The one HTTP server of the process: the web app (with the webhook's route), the webhook
-        alone (``run`` with WEBHOOK_URL), or none (``run`` polling)."""
+        alone (``run`` with WEBHOOK_URL), the probes and metrics alone (``run`` polling with
+        OPS_PORT), or none (``run`` polling). Each answers /healthz, /readyz and /metrics."""
         settings = self.settings
         routes: list[Any] = []
         operations = self._operations().routes()  # /healthz, /readyz, /metrics: on whichever server there is
