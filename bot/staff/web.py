@@ -16,6 +16,7 @@ export) runs on the web app's own small pool of threads (``WebApp.blocking``), n
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import hmac
 import json
@@ -49,6 +50,7 @@ from bot.clock import on_clock
 from bot.diagram import mermaid
 from bot.engine import Engine
 from bot.flow import model, sections
+from bot.logs import RequestIds
 from bot.staff.accounts import AccountError, Accounts
 from bot.staff.booking_taps import BookingTaps
 from bot.staff.exports import FORMATS, Exporter
@@ -202,7 +204,9 @@ class WebApp:
 
     async def blocking(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run ``call`` on the staff threads and wait for it without holding up the event loop."""
-        return await asyncio.get_running_loop().run_in_executor(self.pool, functools.partial(call, *args, **kwargs))
+        # In this request's context: its log lines there carry its request id.
+        work = functools.partial(contextvars.copy_context().run, call, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self.pool, work)
 
     def routes(self) -> list[Any]:
         page, api = self.page, self.api
@@ -258,6 +262,7 @@ class WebApp:
 
     def middleware(self) -> list[Middleware]:
         return [
+            Middleware(RequestIds),  # each request's id in its log lines (LOG_FORMAT=json) and X-Request-ID
             Middleware(
                 SessionMiddleware,
                 secret_key=self.secret_key,
@@ -266,7 +271,7 @@ class WebApp:
                 max_age=int(self.sessions.lifetime.absolute.total_seconds()),
                 same_site="strict",
                 https_only=self.https,
-            )
+            ),
         ]
 
     def render(self, request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:

@@ -14,6 +14,7 @@ import hashlib
 from collections.abc import Callable
 from datetime import datetime
 
+from bot import metrics
 from bot.alerts.rules import AlertRules
 from bot.channels.telegram import render
 from bot.channels.telegram.events import Chat, Event
@@ -84,6 +85,7 @@ class TurnRunner:
                 raise
             # Begun from the copy kept in memory: whatever went wrong (the intake was erased or
             # marked abandoned meanwhile, or anything else), try once more from the store.
+            metrics.turn("stale")
             raise Stale(chat.id) from err
         self._keep(tx, turn)
         return turn.result
@@ -122,6 +124,7 @@ class TurnRunner:
         turn.show_prompt()
         intake.reminded_at = turn.now
         turn.commit(activity=False)
+        tx.on_commit(metrics.REMINDERS.inc)
         self._catch_up(tx, turn)
         self._keep(tx, turn)
         return turn.result
@@ -158,6 +161,7 @@ class TurnRunner:
         turn.say(turn.msg("booking_nudge"), [[{"text": label, "url": link}]])
         intake.booking_nudged_at = turn.now
         turn.commit(activity=False)
+        tx.on_commit(metrics.NUDGES.inc)
         self._catch_up(tx, turn)
         self._keep(tx, turn)
         return turn.result
