@@ -547,6 +547,9 @@ def test_the_what_if_page_replays_the_flow_file_in_settings_or_one_pasted_for_ad
         "/flow/what-if", data={"flow": DEFAULT_FLOW.read_text(), "csrf": csrf_of(admin, "/flow/what-if")}
     )
     assert pasted.status_code == 200 and "the ending or flags of 0 would change" in pasted.text
+    later = admin.get("/flow/what-if?since=2999-01-01")
+    assert later.status_code == 200 and "0 intake(s) replayed" in later.text
+    assert admin.get("/flow/what-if?since=soon").status_code == 400
     broken = admin.post("/flow/what-if", data={"flow": "id: [", "csrf": csrf_of(admin, "/flow/what-if")})
     assert broken.status_code == 400 and "pasted flow:" in broken.text
     german = admin.get("/flow/what-if", headers={"Accept-Language": "de"})

@@ -842,38 +842,36 @@ class WebApp:
     async def what_if_page(self, request: Request) -> Response:
         """What-if (``bot.staff.what_if``): the past intakes whose ending or flags a flow would
         change, and why; the flow file in settings (FLOW_PATH, as it is on disk now: what a restart
-        would run), or one pasted in. Nothing is written, not even to the audit log (no health
-        data is shown beyond intake numbers and the flow's own ids)."""
+        would run), or one pasted in; those begun from ``since`` (a day on the clinic's clock) on.
+        Nothing is written, not even to the audit log (no health data is shown beyond intake
+        numbers and the flow's own ids)."""
+        from datetime import date, time
+
         from bot.flow.versions import parse_version, read_version
         from bot.staff.what_if import what_if
 
-        pasted = ""
-        source = self.flow_path
+        fields = dict(await request.form()) if request.method == "POST" else dict(request.query_params)
+        pasted = str(fields.get("flow", "")) if request.method == "POST" else ""
+        day = str(fields.get("since", "")).strip()
+        source = None if request.method == "POST" else self.flow_path
+        shown = {"source": source, "pasted": pasted, "since": day}
+        try:
+            since = datetime.combine(date.fromisoformat(day), time.min, tzinfo=self.zone) if day else None
+        except ValueError:
+            return self.render(request, "what_if.html", 400, report=None, problems=[], bad_since=True, **shown)
         try:
             if request.method == "POST":
-                pasted = str(dict(await request.form()).get("flow", ""))
                 checked = parse_version(pasted, "pasted flow")
-                source = None
             elif source is not None:
                 checked = await self.blocking(read_version, source)
             else:
-                return self.render(request, "what_if.html", report=None, problems=[], source=None, pasted="")
+                return self.render(request, "what_if.html", report=None, problems=[], **shown)
         except FlowError as err:
             problems = [str(p) for p in err.problems]
-            return self.render(
-                request, "what_if.html", 400, report=None, problems=problems, source=source, pasted=pasted
-            )
+            return self.render(request, "what_if.html", 400, report=None, problems=problems, **shown)
         engine = Engine(checked.flow, flow_hash=checked.source.hash)
-        report = await self.blocking(what_if, self.store, engine)
-        return self.render(
-            request,
-            "what_if.html",
-            report=report,
-            problems=[],
-            source=source,
-            pasted=pasted,
-            version=checked.flow.version,
-        )
+        report = await self.blocking(what_if, self.store, engine, since)
+        return self.render(request, "what_if.html", report=report, problems=[], version=checked.flow.version, **shown)
 
     async def audit_page(self, request: Request) -> Response:
         filters, errors = AuditFilters.from_query(dict(request.query_params))
