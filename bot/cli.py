@@ -1,9 +1,9 @@
 """The command line: ``python -m bot COMMAND`` (``--help`` lists them).
 
 ``start`` (what ``make run`` runs), ``serve``, ``run``, ``chat``, ``validate``, ``diagram``,
-``schema``, ``staff``, ``token``, ``export`` and ``purge``. Each command is a small function; an
-error a person can cause (``bot.errors.UserError``: a bad flow, setting, database, account, or
-argument) is shown in a line or a few with its own exit status, never as a traceback.
+``schema``, ``staff``, ``token``, ``export``, ``purge`` and ``flows replay`` (what-if). Each
+command is a small function; an error a person can cause (``bot.errors.UserError``: a bad flow,
+setting, database, account, or argument) is shown in a line or a few with its own exit status, never as a traceback.
 """
 
 from __future__ import annotations
@@ -21,22 +21,67 @@ from bot.staff.roles import Role
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    """Check each flow file; with DATABASE_URL set, also against the versions of the same flow the
+    bot has run there (``bot.flow.versions.breaking_changes``)."""
+    from bot.flow.versions import read_version
+
+    store = _versions_store()
     failed = False
-    for path in args.flows:
-        try:
-            flow = load_checked(path)
-        except FlowError as err:
-            failed = True
-            for problem in err.problems:
-                print(problem)
-            continue
-        questions = sum(isinstance(s, QUESTION_TYPES) for s in flow.steps)
-        endings = sum(isinstance(s, OutcomeStep) for s in flow.steps)
-        print(
-            f"{path}: ok: {flow.id} v{flow.version}, {len(flow.steps)} steps, {questions} questions, "
-            f"{endings} endings, {len(flow.flags)} flags, languages {', '.join(flow.languages)}"
-        )
+    try:
+        for path in args.flows:
+            try:
+                checked = read_version(path)
+                if store is not None:
+                    from bot.store import flow_versions
+
+                    problems = flow_versions.check(store, checked)
+                    if problems:
+                        raise FlowError(problems)
+            except FlowError as err:
+                failed = True
+                for problem in err.problems:
+                    print(problem)
+                continue
+            flow = checked.flow
+            questions = sum(isinstance(s, QUESTION_TYPES) for s in flow.steps)
+            endings = sum(isinstance(s, OutcomeStep) for s in flow.steps)
+            print(
+                f"{path}: ok: {flow.id} v{flow.version}, {len(flow.steps)} steps, {questions} questions, "
+                f"{endings} endings, {len(flow.flags)} flags, languages {', '.join(flow.languages)}"
+            )
+    finally:
+        if store is not None:
+            store.close()
     return 1 if failed else 0
+
+
+def _versions_store():
+    """The store ``validate`` checks flows against: DATABASE_URL's (set in the environment or in
+    .env), when it has the flow versions table (migration 0017); else None, and validate checks
+    the files alone. Never migrates nor creates anything."""
+    import os
+
+    import sqlalchemy as sa
+    from dotenv import load_dotenv
+
+    from bot.store import Store
+
+    # .env as every command reads it, but not the other settings: a flow is checked whatever they say
+    load_dotenv(".env", override=False)
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        return None
+    if url.startswith("sqlite:///"):
+        from pathlib import Path
+
+        path = url.removeprefix("sqlite:///")
+        if path in ("", ":memory:") or not Path(path).exists():
+            return None  # a database not made yet has run no flow
+    store = Store(url)
+    if not sa.inspect(store.engine).has_table("flow_versions"):
+        store.close()
+        return None
+    return store
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -62,16 +107,21 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def _long_running(need_token: bool):
-    """Settings, the checked flow's engine and the migrated store for `run` and `serve`."""
+    """Settings, the engines of the flow's versions and the migrated store for `run` and `serve`.
+
+    The flow file is checked first, then against the versions of the same flow the store has run
+    (a change that would break intakes in flight is refused, one line each at its place), and kept
+    as a version the first time it runs."""
     import logging
 
-    from bot.engine import Engine
+    from bot.flow.versions import read_version
+    from bot.runtime import running_engines
     from bot.store import Store
 
     settings = load_settings()
     if need_token or settings.telegram_token:
         settings.check_token()
-    engine = Engine(load_checked(settings.flow_path))
+    read_version(settings.flow_path)  # a bad flow file is told before the database is opened
     from bot.logs import configure
 
     configure(settings.log_level, settings.log_format)  # LOG_FORMAT: text, or json for a log collector
@@ -85,8 +135,13 @@ def _long_running(need_token: bool):
     telegram_level = max(logging.INFO, logging.getLogger().getEffectiveLevel())
     logging.getLogger("telegram").setLevel(telegram_level)
     store = Store.open(settings.database_url)
+    try:
+        engines = running_engines(store, settings.flow_path)
+    except BaseException:
+        store.close()
+        raise
     store.checkpoint_in_background()  # SQLite's fsyncs off the event loop (bot.store.checkpoint)
-    return settings, engine, store
+    return settings, engines, store
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -124,6 +179,17 @@ def _store():
     from bot.store import Store
 
     return Store.open(load_settings().database_url)
+
+
+def _reading_engines(path: str, store):
+    """The engines a command that reads intakes uses: the flow file's as the newest, each earlier
+    version's from the store (nothing is written: only a running bot keeps versions)."""
+    from bot.engine import Engine, Engines
+    from bot.flow.versions import read_version
+    from bot.store import flow_versions
+
+    checked = read_version(path)
+    return Engines(Engine(checked.flow, flow_hash=checked.source.hash), flow_versions.sources(store))
 
 
 def _read_password(prompt: str) -> str:
@@ -194,7 +260,6 @@ def cmd_token(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from bot.engine import Engine
     from bot.staff.exports import Exporter
     from bot.staff.review import Review
 
@@ -210,9 +275,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     settings = load_settings()
     from bot.staff.talks import Talks
 
-    engine = Engine(load_checked(settings.flow_path))
-    exporter = Exporter(engine)
     store = _store()
+    engines = _reading_engines(settings.flow_path, store)
+    engine = engines.current
+    exporter = Exporter(engines)  # each intake with its own flow version's questions and words
     review = Review(store)
     ids = review.export_ids(since=since)
     # The audit log says who took which intakes out, from the page, the API or here: on this
@@ -280,17 +346,21 @@ def _write_pdfs(folder: str, ids: list[int]) -> int:
     from bot.staff.review import Review
 
     settings = load_settings()
-    engine = Engine(load_checked(settings.flow_path))
-    default = engine.flow.default_language
-    words = StaffLanguages(default).translations(default)
-    pdf = IntakePdf(engine, Exporter(engine), settings.clinic_timezone)
     store = _store()
+    engines = _reading_engines(settings.flow_path, store)
+    default = engines.current.flow.default_language
+    words = StaffLanguages(default).translations(default)
+
+    def pdf_of(engine: Engine) -> IntakePdf:
+        return IntakePdf(engine, Exporter(engine), settings.clinic_timezone)
+
     try:
         review = Review(store)
         written = 0
         for intake_id in ids:
             view = review.intake_view(intake_id)
             if view is not None:
+                pdf = engines.part_for(view.intake, pdf_of)  # in its own flow version's words
                 (Path(folder) / f"intake-{intake_id}.pdf").write_bytes(pdf.render(view, words))
                 written += 1
         return written
@@ -317,6 +387,38 @@ def cmd_diagram(args: argparse.Namespace) -> int:
 
     sys.stdout.write(mermaid(_engine(args.flow)))
     return 0
+
+
+def cmd_flows(args: argparse.Namespace) -> int:
+    """`flows replay NEW_FLOW [--since DATE]`: which past intakes the new flow would end or flag
+    otherwise, and why; nothing is written (``bot.staff.what_if``)."""
+    from bot.engine import Engine
+    from bot.flow.versions import read_version
+    from bot.staff.what_if import what_if
+
+    since = _since(args.since)
+    checked = read_version(args.flow)
+    store = _store()
+    try:
+        report = what_if(store, Engine(checked.flow, flow_hash=checked.source.hash), since)
+    finally:
+        store.close()
+    for line in report.lines():
+        print(line)
+    return 0
+
+
+def _since(text: str | None):
+    """--since as an aware datetime (UTC unless it says otherwise), or None."""
+    from datetime import UTC, datetime
+
+    if not text:
+        return None
+    try:
+        since = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--since {text!r} is not a date such as 2026-11-01") from None
+    return since if since.tzinfo else since.replace(tzinfo=UTC)
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
@@ -392,6 +494,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("alerts", help="staff alerts: `alerts test` sends a test alert to every configured channel")
     p.add_argument("action", choices=["test"])
     p.set_defaults(func=cmd_alerts)
+
+    p = sub.add_parser("flows", help="flow versions: `flows replay NEW_FLOW` shows which past intakes it would change")
+    flows_sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    q = flows_sub.add_parser(
+        "replay", help="replay past intakes' answers through NEW_FLOW: each whose ending or flags would change, and why"
+    )
+    q.add_argument("flow", metavar="NEW_FLOW")
+    q.add_argument("--since", help="only intakes started on or after this date (YYYY-MM-DD)")
+    p.set_defaults(func=cmd_flows)
 
     p = sub.add_parser("diagram", help="print a Mermaid state diagram of a flow")
     p.add_argument("flow", metavar="FLOW")

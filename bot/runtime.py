@@ -23,7 +23,7 @@ import os
 import secrets
 import signal
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from starlette.middleware import Middleware
 
 from bot import heap
 from bot.config import Settings
-from bot.engine import Engine
+from bot.engine import Engine, Engines
 from bot.failures import log_failure
 from bot.jobs import Job, Jobs
 from bot.jobs.quiet_intakes import QuietIntakes
@@ -62,6 +62,25 @@ def secret_key(settings: Settings) -> str:
     return key
 
 
+def running_engines(store: Store, path: str | Path, now: datetime | None = None) -> Engines:
+    """The engines of a process that runs the flow file at ``path``: it is checked against the
+    versions of the same flow the store has run (a change that would break intakes in flight is
+    refused: ``FlowError``, each problem at its place in the file), kept as a version the first
+    time it runs, and the newest; earlier versions' engines are built from the store as their
+    intakes come along (``bot.engine.engines``)."""
+    from bot.flow.versions import read_version
+    from bot.store import flow_versions, utcnow
+
+    checked = read_version(path)
+    flow_versions.publish(store, checked, now or utcnow())
+    engines = Engines(Engine(checked.flow, flow_hash=checked.source.hash), flow_versions.sources(store))
+    with store.transaction(read_only=True) as tx:
+        in_flight = flow_versions.in_progress_versions(tx, checked.flow.id)
+    # the earlier versions intakes in progress are on, built now: ~80 ms each, not on a patient's turn
+    engines.warm([h for h in in_flight if h != checked.source.hash])
+    return engines
+
+
 def link_base(settings: Settings) -> str:
     """Where staff open an intake's page: PUBLIC_URL, else the staff app's own address."""
     return settings.public_url or f"http://{settings.web_listen}:{settings.web_port}"
@@ -76,16 +95,18 @@ class Parts:
 
 
 class Runtime:
-    def __init__(self, settings: Settings, engine: Engine, store: Store, parts: Parts):
+    def __init__(self, settings: Settings, engine: Engine | Engines, store: Store, parts: Parts):
         self.settings = settings
-        self.engine = engine
+        #: each flow version's engine (an intake runs and is shown on its own); ``engine``: the newest
+        self.engines = engines = engine if isinstance(engine, Engines) else Engines.single(engine)
+        self.engine = engine = engines.current
         self.store = store
         self.parts = parts
         self.channel: Any = None
         if parts.telegram:
             from bot.channels.telegram.channel import TelegramChannel
 
-            self.channel = TelegramChannel(settings, engine, store)
+            self.channel = TelegramChannel(settings, engines, store)
         self.jobs = Jobs(self._jobs())
         self.server: uvicorn.Server | None = None
         self.web: Any = None  # the staff web app, once built (closed at the stop)
@@ -123,7 +144,7 @@ class Runtime:
             jobs.append(
                 CompletionWebhook(
                     self.store,
-                    self.engine,
+                    self.engines,
                     WebhookSettings(
                         settings.clinic_webhook_url,
                         settings.clinic_webhook_secret,
@@ -178,13 +199,14 @@ class Runtime:
                 absolute=timedelta(hours=settings.staff_session_max_hours),
             )
             app = create_app(
-                self.engine,
+                self.engines,
                 self.store,
                 secret_key(settings),
                 https=https,
                 extra_routes=[*operations, *routes],
                 lifetime=lifetime,
                 zone=settings.clinic_timezone,
+                flow_path=str(settings.flow_path),
             )
             self.web = app.state.web
             if self.channel is not None:  # a staff message goes out at once, not at the outbox's next round
@@ -294,7 +316,7 @@ class Runtime:
         return status
 
 
-def run(settings: Settings, engine: Engine, store: Store, parts: Parts) -> int:
+def run(settings: Settings, engine: Engine | Engines, store: Store, parts: Parts) -> int:
     """Run one process until SIGINT or SIGTERM; its exit status."""
 
     async def main() -> int:

@@ -97,6 +97,8 @@ def test_csv_export_has_one_row_per_intake_and_one_column_per_question(skin: Eng
         "booking_tapped_at",
         "booking_taps",
         "booking_nudged_at",
+        "flow_version",  # the version it began on, and its answers to questions the newest one lacks
+        "answers_of_its_version",
     ]
     assert len(body) == 4
     first = dict(zip(header, body[0], strict=True))

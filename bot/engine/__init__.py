@@ -7,7 +7,19 @@
 
 from bot.engine.conversation import Conversation
 from bot.engine.engine import Effect, Engine
+from bot.engine.engines import Engines
 from bot.engine.screen import Screened
 from bot.engine.view import Ending, Option, Prompt, PromptKind, SummaryLine
 
-__all__ = ["Conversation", "Effect", "Ending", "Engine", "Option", "Prompt", "PromptKind", "Screened", "SummaryLine"]
+__all__ = [
+    "Conversation",
+    "Effect",
+    "Ending",
+    "Engine",
+    "Engines",
+    "Option",
+    "Prompt",
+    "PromptKind",
+    "Screened",
+    "SummaryLine",
+]

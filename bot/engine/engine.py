@@ -80,8 +80,11 @@ class Engine:
     ``transitions`` are there to read, never to change.
     """
 
-    def __init__(self, flow: model.Flow):
+    def __init__(self, flow: model.Flow, flow_hash: str | None = None):
         self.flow = flow
+        #: the content hash of the flow's source (``bot.flow.versions``) when it was built from one
+        #: the store keeps: intakes begun on it are bound to it; None: an engine of no stored version
+        self.hash = flow_hash
         #: the flow's rules (what comes next, where urgent flags lead): shared with the checker
         self.graph = graph = FlowGraph(flow)
         self.steps: dict[str, Any] = graph.by_id
@@ -342,6 +345,13 @@ class Engine:
         if not getattr(step, "optional", False):
             return self._invalid(conv, Invalid("required"))
         return self._answer(conv, None, now)
+
+    def give(self, conv: Conversation, value: Any) -> Effect:
+        """A stored answer given to the current step as it is, with no parsing (a choice id, a
+        list of them, a number, a text, None for a skip or to go past a step that takes none):
+        the what-if replay's way through a flow (``bot.engine.replay``), under every rule an
+        answer meets here (skip logic, flags, urgent endings)."""
+        return self._answer(conv, value, None)
 
     def back(self, conv: Conversation) -> Effect:
         """To the previous completed step, keeping its answer until it is answered again."""

@@ -29,7 +29,7 @@ import httpx
 import sqlalchemy as sa
 
 from bot import metrics
-from bot.engine import Engine
+from bot.engine import Engine, Engines
 from bot.staff.exports import Exporter, load_intakes
 from bot.store import Store, deliveries, utcnow
 
@@ -60,14 +60,14 @@ class CompletionWebhook:
     def __init__(
         self,
         store: Store,
-        engine: Engine,
+        engine: Engine | Engines,
         settings: WebhookSettings,
         clock: Callable[[], datetime] = utcnow,
         transport: httpx.AsyncBaseTransport | None = None,
         interval: float = 0.5,
     ):
         self.store = store
-        self.exporter = Exporter(engine)
+        self.exporter = Exporter(engine)  # given the engines, each intake is sent with its own version's words
         self.settings = settings
         self.clock = clock
         self._interval = interval

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from datetime import datetime
 
-from bot.engine import Engine
+from bot.engine import Engine, Engines
 from bot.flow import booking, model
 from bot.store import Intake, Store, utcnow
 from bot.store import booking as taps
@@ -21,9 +21,11 @@ TOKEN = re.compile(r"[A-Za-z0-9_-]{16,43}")
 
 
 class BookingTaps:
-    def __init__(self, store: Store, engine: Engine, clock: Callable[[], datetime] = utcnow):
+    def __init__(self, store: Store, engine: Engine | Engines, clock: Callable[[], datetime] = utcnow):
         self.store = store
-        self.engine = engine
+        #: an intake's ending is read with its own flow version (``bot.engine.engines``)
+        self.engines = engine if isinstance(engine, Engines) else Engines.single(engine)
+        self.engine = self.engines.current
         self.clock = clock
 
     def tap(self, token: str, note: bool = True) -> str | None:
@@ -41,8 +43,9 @@ class BookingTaps:
         """The booking page for the intake's ending as it is now, filled in: the ending's own
         booking (None when it offers none: someone who went back to an ending without one); a
         person no longer at an ending, the flow's booking page."""
-        flow = self.engine.flow
-        step = self.engine.steps.get(str(intake.state.get("state")))
+        engine = self.engines.for_intake(intake)
+        flow = engine.flow
+        step = engine.steps.get(str(intake.state.get("state")))
         if isinstance(step, model.OutcomeStep):
             offered, ending = booking.of_ending(flow, step), step.id
         else:

@@ -11,6 +11,13 @@ Every urgent ending ever shown travels too (``urgent_shown``: when, the flag, it
 the ending, and each answer behind it as it was then and as it is now), because a person told to
 get help now may go back and change that answer afterwards: staff must still learn it was shown.
 
+Each intake is read with its own flow version's engine (``bot.engine.engines``): an exporter given
+the registry hands every per-intake question to the exporter of the intake's version
+(``Exporter.own``). The CSV keeps the newest version's question columns (a step id means one thing
+in every version: ``validate`` refuses another meaning) and gives, at the end, the intake's version
+and the answers of its version to questions the newest one no longer has; the FHIR bundle carries
+one Questionnaire per version met, each response pointing at its own (``url|version``).
+
 An answer the flow cannot read (its step was taken out of the flow, retyped, or lost that choice
 after the patient answered: set aside in the conversation, or stored before the edit and not
 touched since) never stops an export: it is shown as "(no longer in the questionnaire)" with its
@@ -28,7 +35,7 @@ from typing import Any
 
 import orjson
 
-from bot.engine import Engine
+from bot.engine import Engine, Engines
 from bot.flow import model
 from bot.flow.graph import answerable, fits
 from bot.store import Intake, IntakeStatus, Store, review
@@ -36,6 +43,9 @@ from bot.store import Intake, IntakeStatus, Store, review
 FORMATS = ("csv", "json", "fhir")
 #: The conversation messages of a batch of intakes, by intake id, as JSON objects.
 TalksOf = Callable[[list[int]], dict[int, list[dict[str, Any]]]]
+#: The CSV's last columns: the flow version the intake began on, and its answers to questions of
+#: that version the newest one (whose questions are the columns) no longer has ("id: answer; ...").
+_VERSION = ("flow_version", "answers_of_its_version")
 #: How staff pages and every export show an answer the flow cannot read.
 NOT_IN_QUESTIONNAIRE = "(no longer in the questionnaire)"
 EXTENSION_BASE = "https://skin-botox-intake.invalid/fhir/StructureDefinition"
@@ -59,11 +69,23 @@ def load_intakes(store: Store, since: datetime | None = None, ids: Iterable[int]
 
 
 class Exporter:
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine | Engines, engines: Engines | None = None):
+        if isinstance(engine, Engines):
+            engine, engines = engine.current, engine
         self.engine = engine
+        #: each flow version's engine: an intake is read with its own (None: every one with ``engine``)
+        self.engines = engines
         self.flow = engine.flow
         self.lang = self.flow.default_language
         self.questions = [s for s in self.flow.steps if answerable(s)]
+
+    def own(self, intake: Intake) -> Exporter:
+        """The exporter of the flow version ``intake`` began on (this one when it is this version's,
+        or the version is not known)."""
+        if self.engines is None:
+            return self
+        engine = self.engines.for_intake(intake)
+        return self if engine is self.engine else self.engines.part(engine, Exporter)
 
     # --- shared -------------------------------------------------------------------------------
 
@@ -75,6 +97,9 @@ class Exporter:
     def answers(self, intake: Intake) -> Iterator[tuple[Any, Any, str]]:
         """(step, raw value, display) of each question answered, in flow order (skips and answers
         the flow cannot read left out)."""
+        if (own := self.own(intake)) is not self:
+            yield from own.answers(intake)
+            return
         given = intake.state.get("answers", {})
         for step in self.questions:
             value = given.get(step.id)
@@ -84,6 +109,8 @@ class Exporter:
     def unreadable(self, intake: Intake) -> list[tuple[str, Any]]:
         """(step id, stored value) of each answer the flow cannot read: stored before the flow was
         edited and not touched since, or set aside by the engine (``Conversation.aside``)."""
+        if (own := self.own(intake)) is not self:
+            return own.unreadable(intake)
         steps = self.engine.steps
         given = intake.state.get("answers", {})
         found = [(q, v) for q, v in given.items() if v is not None and not fits(steps.get(q), v)]
@@ -100,6 +127,8 @@ class Exporter:
         return self.engine.outcome_topic(outcome, lang or self.lang) if outcome else None
 
     def flags(self, intake: Intake) -> list[dict[str, str]]:
+        if (own := self.own(intake)) is not self:
+            return own.flags(intake)
         by_id = {f.id: f for f in self.flow.flags}
         return [
             {"id": f, "severity": by_id[f].severity, "topic": self.engine.text(by_id[f].topic, self.lang)}
@@ -111,6 +140,8 @@ class Exporter:
         """Each urgent ending shown (``Conversation.urgent_shown``), oldest first: ``at``, ``flag``,
         ``reason`` (the flag's topic), ``outcome``, and the answers behind it, then and now. Words
         in the export's language, answers in the patient's; with ``lang`` (a staff page), all in it."""
+        if (own := self.own(intake)) is not self:
+            return own.urgent_shown(intake, lang)
         by_id = {f.id: f for f in self.flow.flags}
         now = intake.state.get("answers", {}) | (intake.state.get("aside") or {})
         shown = []
@@ -157,6 +188,8 @@ class Exporter:
         return stored_words(value)
 
     def summary(self, intake: Intake) -> dict[str, Any]:
+        if (own := self.own(intake)) is not self:
+            return own.summary(intake)
         return {
             "id": intake.id,
             "status": intake.status,
@@ -191,6 +224,8 @@ class Exporter:
     # --- JSON ---------------------------------------------------------------------------------
 
     def to_json(self, intake: Intake) -> dict[str, Any]:
+        if (own := self.own(intake)) is not self:
+            return own.to_json(intake)
         data = self.summary(intake)
         data["patient"] = {
             "telegram_user_id": intake.user_id,
@@ -263,6 +298,7 @@ class Exporter:
                 *_PERSON,
                 *_IN_WORDS,
                 *_BOOKING,
+                *_VERSION,
             ]
         )
         yield out.getvalue()
@@ -274,16 +310,19 @@ class Exporter:
             yield out.getvalue()
 
     def _csv_row(self, intake: Intake) -> list[str]:
-        unreadable = self.unreadable(intake)
+        """The row in this exporter's columns; the values read with the intake's own version."""
+        own = self.own(intake)
+        unreadable = own.unreadable(intake)
+        answered = list(own.answers(intake))
         shown = {q: NOT_IN_QUESTIONNAIRE for q, _ in unreadable}
-        shown |= {step.id: text for step, _, text in self.answers(intake)}
-        summary = self.summary(intake)
+        shown |= {step.id: text for step, _, text in answered}
+        summary = own.summary(intake)
         row = [
             intake.id,
             intake.status,
             intake.outcome or "",
             "yes" if intake.urgent else "no",
-            "; ".join(f["id"] for f in self.flags(intake)),
+            "; ".join(f["id"] for f in own.flags(intake)),
             intake.language,
             intake.source or "",
             summary["created_at"],
@@ -293,12 +332,15 @@ class Exporter:
         ]
         row += [shown.get(s.id, "") for s in self.questions]
         row.append("; ".join(f"{q}: {stored_words(value)}" for q, value in unreadable))
-        row.append(" | ".join(self.urgent_sentence(entry) for entry in self.urgent_shown(intake)))
+        row.append(" | ".join(own.urgent_sentence(entry) for entry in own.urgent_shown(intake)))
         row += [intake.first_name or "", intake.last_name or "", intake.username or "", intake.user_id or ""]
         row.append(summary["outcome_topic"] or "")
-        row.append("; ".join(f"{f['severity']}: {f['topic']}" for f in self.flags(intake)))
+        row.append("; ".join(f"{f['severity']}: {f['topic']}" for f in own.flags(intake)))
         booking = summary["booking"]
         row += [booking["tapped_at"] or "", booking["taps"] if intake.booking_token else "", booking["nudged_at"] or ""]
+        columns = {s.id for s in self.questions}
+        row.append(intake.flow_version)
+        row.append("; ".join(f"{step.id}: {text}" for step, _, text in answered if step.id not in columns))
         return [_cell(v) for v in row]
 
     # --- FHIR R4 ------------------------------------------------------------------------------
@@ -306,7 +348,9 @@ class Exporter:
     def canonical(self) -> str:
         return self.flow.url or f"urn:skin-botox-intake:questionnaire:{self.flow.id}"
 
-    def questionnaire(self) -> dict[str, Any]:
+    def questionnaire(self, versioned: bool = False) -> dict[str, Any]:
+        """The flow as a FHIR Questionnaire; ``versioned``: an earlier version's, beside the newest
+        one's in a bundle (its resource id names its version)."""
         items = []
         for step in self.questions:
             item: dict[str, Any] = {"linkId": step.id, "text": self.question_text(step), "type": _fhir_type(step)}
@@ -321,7 +365,7 @@ class Exporter:
             items.append(item)
         return {
             "resourceType": "Questionnaire",
-            "id": self.flow.id.replace("_", "-"),
+            "id": self.flow.id.replace("_", "-") + (f"-{_fhir_id(self.flow.version)}" if versioned else ""),
             "url": self.canonical(),
             "version": self.flow.version,
             "name": "".join(part.capitalize() for part in self.flow.id.split("_")),
@@ -342,6 +386,8 @@ class Exporter:
         return [{"system": system, "code": code, "display": display} for code, display in labels]
 
     def response(self, intake: Intake) -> dict[str, Any]:
+        if (own := self.own(intake)) is not self:
+            return own.response(intake)
         items = []
         for step, value, _shown in self.answers(intake):
             items.append({"linkId": step.id, "text": self.question_text(step), "answer": self._answer(step, value)})
@@ -457,11 +503,23 @@ class Exporter:
         """A FHIR Bundle (collection): the Questionnaire, then a QuestionnaireResponse per intake."""
         head = {"fullUrl": self.canonical(), "resource": self.questionnaire()}
         yield '{"resourceType": "Bundle", "type": "collection", "entry": [\n' + _json(head)
+        met = {id(self)}  # the versions whose Questionnaire is in the bundle: each once, before its first response
         for batch in batches:
-            yield "".join(
-                ",\n" + _json({"fullUrl": f"urn:uuid:intake-{i.id}", "resource": self.response(i)}) for i in batch
-            )
+            parts = []
+            for intake in batch:
+                own = self.own(intake)
+                if id(own) not in met:
+                    met.add(id(own))
+                    entry = {"fullUrl": own.version_url(), "resource": own.questionnaire(versioned=True)}
+                    parts.append(",\n" + _json(entry))
+                entry = {"fullUrl": f"urn:uuid:intake-{intake.id}", "resource": own.response(intake)}
+                parts.append(",\n" + _json(entry))
+            yield "".join(parts)
         yield "\n]}\n"
+
+    def version_url(self) -> str:
+        """A bundle entry's address for this version's Questionnaire beside the newest one's."""
+        return f"urn:skin-botox-intake:questionnaire:{self.flow.id}:{self.engine.hash or self.flow.version}"
 
     def chunks(self, fmt: str, batches: Iterable[list[Intake]], talks: TalksOf | None = None) -> Iterator[str]:
         """The export in ``fmt`` (csv, json or fhir), written a batch of intakes at a time, so that
@@ -472,6 +530,11 @@ class Exporter:
         if fmt == "json":
             return self.json_chunks(batches, talks)
         return self.fhir_chunks(batches)
+
+
+def _fhir_id(text: str) -> str:
+    """``text`` in the letters a FHIR id may have."""
+    return "".join(c if c.isascii() and (c.isalnum() or c in "-.") else "-" for c in text)[:30]
 
 
 def stored_words(value: Any) -> str:

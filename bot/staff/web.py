@@ -48,8 +48,8 @@ from starlette.staticfiles import StaticFiles
 
 from bot.clock import on_clock
 from bot.diagram import mermaid
-from bot.engine import Engine
-from bot.flow import model, sections
+from bot.engine import Engine, Engines
+from bot.flow import FlowError, model, sections
 from bot.logs import RequestIds
 from bot.staff.accounts import AccountError, Accounts
 from bot.staff.booking_taps import BookingTaps
@@ -97,15 +97,21 @@ API_PAGE_MAX = 100
 class WebApp:
     def __init__(
         self,
-        engine: Engine,
+        engine: Engine | Engines,
         store: Store,
         secret_key: str,
         https: bool = False,
         lifetime: Lifetime | None = None,
         clock: Clock = utcnow,
         zone: tzinfo = UTC,
+        flow_path: str | None = None,
     ):
-        self.engine = engine
+        #: the flow file the process was started with (FLOW_PATH): the what-if page replays it
+        self.flow_path = flow_path
+        #: each flow version's engine: an intake's page, PDF, API answer and export read it with its
+        #: own (``for_intake``); ``engine`` is the newest, for everything that is not one intake's
+        self.engines = engines = engine if isinstance(engine, Engines) else Engines.single(engine)
+        self.engine = engine = engines.current
         self.store = store
         #: the clinic's time zone (CLINIC_TIMEZONE): every time on the pages, every date filter's days
         self.zone = zone
@@ -113,11 +119,10 @@ class WebApp:
         self.funnel = Funnel(store, engine, zone)
         self.accounts = Accounts(store)
         self.sessions = Sessions(store, lifetime, clock)
-        self.exporter = Exporter(engine)
+        self.exporter = Exporter(engine, engines)
         self.reading = IntakeReading(engine, self.exporter, self.when)
-        self.pdf = IntakePdf(engine, self.exporter, zone)
         self.talks = Talks(store, engine)
-        self.booking_taps = BookingTaps(store, engine, clock)
+        self.booking_taps = BookingTaps(store, engines, clock)
         #: False once the process is stopping: event streams end at their next look (a server
         #: stopping cleanly waits for every open response, and a stream would last a minute)
         self.streaming = True
@@ -234,6 +239,7 @@ class WebApp:
             Route("/settings/display-name", page(self.set_display_name), methods=["POST"]),
             Route("/export", page(self.export)),
             Route("/audit", page(self.audit_page, admin=True)),
+            Route("/flow/what-if", page(self.what_if_page, admin=True), methods=["GET", "POST"]),
             # both roles (admin and reviewer): counts only
             Route("/funnel", page(self.funnel_page)),
             Route("/funnel.csv", page(self.funnel_csv)),
@@ -427,17 +433,34 @@ class WebApp:
     def flag_names(self, lang: str | None = None) -> dict[str, str]:
         return self.reading.flag_names(lang)
 
+    # --- one intake, read with its own flow version (``bot.engine.engines``) --------------------
+
+    def _reading(self, engine: Engine) -> IntakeReading:
+        return IntakeReading(engine, self.engines.part(engine, Exporter), self.when)
+
+    def _intake_pdf(self, engine: Engine) -> IntakePdf:
+        return IntakePdf(engine, self.engines.part(engine, Exporter), self.zone)
+
+    def reading_for(self, intake: Any) -> IntakeReading:
+        """How an intake's page reads it: with its own version's questions, flags and words."""
+        return self.engines.part_for(intake, self._reading)
+
+    def pdf_for(self, intake: Any) -> IntakePdf:
+        return self.engines.part_for(intake, self._intake_pdf)
+
     def row(self, intake: Any, now: Any, words: NullTranslations, lang: str | None = None) -> dict[str, Any]:
         """What a list or queue row shows of an intake beyond its columns: the badge (the highest
         raised flag's severity and topic), its ending and flags in words, how long it has waited."""
-        names, flags = self.flag_names(lang), {f.id: f for f in self.engine.flow.flags}
+        engine = self.engines.for_intake(intake)
+        names = self.reading_for(intake).flag_names(lang)
+        flags = {f.id: f for f in engine.flow.flags}
         raised = [flags[f] for f in intake.flags if f in flags]
         top = max(raised, key=lambda f: model.SEVERITY_RANK[f.severity], default=None)
         since = intake.waiting_since or (intake.human_requested_at if intake.human_waiting else None)
         return {
             "intake": intake,
             "badge": {"severity": top.severity, "topic": names[top.id]} if top else None,
-            "outcome": self.engine.outcome_topic(intake.outcome, lang) if intake.outcome else None,
+            "outcome": engine.outcome_topic(intake.outcome, lang) if intake.outcome else None,
             "flags": [names.get(f, f) for f in intake.flags],
             "waiting": waited(now - since, words) if since else None,
         }
@@ -520,14 +543,15 @@ class WebApp:
         intake = view.intake
         await self.blocking(self.review.record, self.actor(request), "view", intake_id)
         lang = self.flow_language(request)
-        names = self.flag_names(lang)
-        severity = {f.id: f.severity for f in self.engine.flow.flags}
-        typed = self.reading.screened_lines(view.transcript)
+        engine, reading = self.engines.for_intake(intake), self.reading_for(intake)  # its own version's
+        names = reading.flag_names(lang)
+        severity = {f.id: f.severity for f in engine.flow.flags}
+        typed = reading.screened_lines(view.transcript)
         flags = [
             {"id": f, "topic": names.get(f, f), "severity": severity.get(f, ""), "line": typed.get(f)}
             for f in intake.flags
         ]
-        outcome = self.engine.outcome_topic(intake.outcome, self.flow_language(request)) if intake.outcome else None
+        outcome = engine.outcome_topic(intake.outcome, lang) if intake.outcome else None
         # its place in the queue, or (once it has left it: reviewed) the place it had, from the link
         place = await self.blocking(self.review.position, self.high, intake_id)
         if place is None and (at := request.query_params.get("at")):
@@ -547,13 +571,12 @@ class WebApp:
             colleagues=colleagues,
             flags=flags,
             outcome=outcome,
-            sections=self.reading.sections(intake, words, lang),
+            sections=reading.sections(intake, words, lang),
+            earlier_version=engine is not self.engine,
             shown_in=lang,
-            urgent_shown=[
-                self.reading.urgent_sentence(shown, words) for shown in self.exporter.urgent_shown(intake, lang)
-            ],
-            transcript=self.reading.transcript_lines(view.transcript),
-            screens=self.reading.screens(lang),
+            urgent_shown=[reading.urgent_sentence(shown, words) for shown in self.exporter.urgent_shown(intake, lang)],
+            transcript=reading.transcript_lines(view.transcript),
+            screens=reading.screens(lang),
             notes=view.notes,
             **await self._talk_panel(request, intake),
         )
@@ -775,7 +798,7 @@ class WebApp:
         if view is None:
             return None
         await self.blocking(self.review.record, actor, "export", intake_id, "pdf")
-        body = await self.blocking(self.pdf.render, view, words)
+        body = await self.blocking(self.pdf_for(view.intake).render, view, words)
         return Response(
             body,
             media_type=PDF,
@@ -815,6 +838,40 @@ class WebApp:
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": 'attachment; filename="funnel.csv"', "Cache-Control": "no-store"},
         )
+
+    async def what_if_page(self, request: Request) -> Response:
+        """What-if (``bot.staff.what_if``): the past intakes whose ending or flags a flow would
+        change, and why; the flow file in settings (FLOW_PATH, as it is on disk now: what a restart
+        would run), or one pasted in; those begun from ``since`` (a day on the clinic's clock) on.
+        Nothing is written, not even to the audit log (no health data is shown beyond intake
+        numbers and the flow's own ids)."""
+        from datetime import date, time
+
+        from bot.flow.versions import parse_version, read_version
+        from bot.staff.what_if import what_if
+
+        fields = dict(await request.form()) if request.method == "POST" else dict(request.query_params)
+        pasted = str(fields.get("flow", "")) if request.method == "POST" else ""
+        day = str(fields.get("since", "")).strip()
+        source = None if request.method == "POST" else self.flow_path
+        shown = {"source": source, "pasted": pasted, "since": day}
+        try:
+            since = datetime.combine(date.fromisoformat(day), time.min, tzinfo=self.zone) if day else None
+        except ValueError:
+            return self.render(request, "what_if.html", 400, report=None, problems=[], bad_since=True, **shown)
+        try:
+            if request.method == "POST":
+                checked = parse_version(pasted, "pasted flow")
+            elif source is not None:
+                checked = await self.blocking(read_version, source)
+            else:
+                return self.render(request, "what_if.html", report=None, problems=[], **shown)
+        except FlowError as err:
+            problems = [str(p) for p in err.problems]
+            return self.render(request, "what_if.html", 400, report=None, problems=problems, **shown)
+        engine = Engine(checked.flow, flow_hash=checked.source.hash)
+        report = await self.blocking(what_if, self.store, engine, since)
+        return self.render(request, "what_if.html", report=report, problems=[], version=checked.flow.version, **shown)
 
     async def audit_page(self, request: Request) -> Response:
         filters, errors = AuditFilters.from_query(dict(request.query_params))
@@ -950,7 +1007,7 @@ def capped(count: int) -> str:
 
 
 def create_app(
-    engine: Engine,
+    engine: Engine | Engines,
     store: Store,
     secret_key: str,
     https: bool = False,
@@ -958,8 +1015,9 @@ def create_app(
     lifetime: Lifetime | None = None,
     clock: Clock = utcnow,
     zone: tzinfo = UTC,
+    flow_path: str | None = None,
 ) -> Starlette:
-    web = WebApp(engine, store, secret_key, https, lifetime, clock, zone)
+    web = WebApp(engine, store, secret_key, https, lifetime, clock, zone, flow_path)
     app = Starlette(routes=[*(extra_routes or []), *web.routes()], middleware=web.middleware())
     app.state.web = web
     return app

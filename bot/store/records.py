@@ -80,6 +80,9 @@ class Intake:
     created_at: datetime
     updated_at: datetime
     user_id: int | None = None
+    #: the content hash of the flow version it began on (``flow_versions``); None: begun before
+    #: migration 0017 on a version the store never knew (its turns fit it to the running flow)
+    flow_hash: str | None = None
     first_name: str | None = None
     last_name: str | None = None
     username: str | None = None

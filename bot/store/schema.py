@@ -34,6 +34,9 @@ intakes = sa.Table(
     sa.Column("username", sa.String(64)),
     sa.Column("flow_id", sa.String(64), nullable=False),
     sa.Column("flow_version", sa.String(32), nullable=False),
+    # the content hash of the flow version it began on (``flow_versions``; 0017): None for an
+    # intake begun before 0017 on a version the store never knew
+    sa.Column("flow_hash", sa.String(64)),
     sa.Column("language", sa.String(16), nullable=False),
     sa.Column("source", sa.String(64)),
     # in_progress | completed | declined | abandoned
@@ -132,6 +135,19 @@ intakes = sa.Table(
         postgresql_where=sa.text(NUDGE_DUE),
     ),
     sqlite_autoincrement=True,  # an erased intake's id never comes back (migration 0003)
+)
+
+#: Every version of a flow a process has run (0017), by the content hash of its parsed YAML: the
+#: source as read, to build its engine again for the intakes bound to it (``bot.engine.engines``).
+flow_versions = sa.Table(
+    "flow_versions",
+    metadata,
+    sa.Column("hash", sa.String(64), primary_key=True),
+    sa.Column("flow_id", sa.String(64), nullable=False),
+    sa.Column("version", sa.String(32), nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("first_run_at", When, nullable=False),
+    sa.Index("ix_flow_versions_flow", "flow_id", "first_run_at"),
 )
 
 #: What the staff search finds an intake by (migration 0011): its names, username and the contact

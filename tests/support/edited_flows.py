@@ -27,14 +27,14 @@ class _NoAliases(yaml.SafeDumper):
         return True
 
 
-def edited_file(directory: Path, *edits: Edit) -> Path:
-    """A copy of the default flow changed by ``edits`` (and given another version), written to
-    ``directory``."""
+def edited_file(directory: Path, *edits: Edit, version: str = "edited") -> Path:
+    """A copy of the default flow changed by ``edits`` (and given another version, ``version``),
+    written to ``directory`` (as ``<version>.yaml``; "edited.yaml" by default)."""
     data = yaml.safe_load(DEFAULT_FLOW.read_text(encoding="utf-8"))
     for edit in edits:
         edit(data)
-    data["version"] = "edited"
-    path = directory / "edited.yaml"
+    data["version"] = version
+    path = directory / f"{version}.yaml"
     path.write_text(yaml.dump(data, Dumper=_NoAliases, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return path
 
@@ -72,5 +72,34 @@ def without_choice(step_id: str, choice_id: str) -> Edit:
     def edit(data: dict[str, Any]) -> None:
         step = _step(data, step_id)
         step["choices"] = [c for c in step["choices"] if c["id"] != choice_id]
+
+    return edit
+
+
+def renamed_choice(step_id: str, choice_id: str, new_id: str) -> Edit:
+    """The choice's id changed (its label stays): an answer stored with the old id is the old version's."""
+
+    def edit(data: dict[str, Any]) -> None:
+        for choice in _step(data, step_id)["choices"]:
+            if choice["id"] == choice_id:
+                choice["id"] = new_id
+
+    return edit
+
+
+#: the question ``question_before`` adds
+NEW_QUESTION = {
+    "id": "sunscreen",
+    "section": "skin",
+    "ask": {"en": "Do you wear sunscreen every day?", "de": "Tragen Sie täglich Sonnenschutz?"},
+    "answer": "yesno",
+}
+
+
+def question_before(step_id: str) -> Edit:
+    """A yes/no question (``NEW_QUESTION``) put in before ``step_id``."""
+
+    def edit(data: dict[str, Any]) -> None:
+        data["steps"].insert(data["steps"].index(_step(data, step_id)), dict(NEW_QUESTION))
 
     return edit

@@ -24,14 +24,24 @@ VALUE_FOR_TYPE = {
 
 
 def checked_bundle(bundle: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The Questionnaire and the QuestionnaireResponses of an exported Bundle, each checked."""
+    """The (newest) Questionnaire and the QuestionnaireResponses of an exported Bundle, each
+    checked: a response against the Questionnaire of its own version (``url|version``), which the
+    bundle carries before it (an intake begun on an earlier flow version brings its own)."""
     Bundle.model_validate(bundle)
     questionnaire = bundle["entry"][0]["resource"]
-    Questionnaire.model_validate(questionnaire)
-    items = {item["linkId"]: item for item in questionnaire["item"]}
-    responses = [e["resource"] for e in bundle["entry"][1:]]
+    versions: dict[str, dict[str, Any]] = {}
+    responses = []
+    for entry in bundle["entry"]:
+        resource = entry["resource"]
+        if resource["resourceType"] == "Questionnaire":
+            Questionnaire.model_validate(resource)
+            versions[f"{resource['url']}|{resource['version']}"] = resource
+        else:
+            responses.append(resource)
     for response in responses:
         QuestionnaireResponse.model_validate(response)
+        own = versions.get(response["questionnaire"], questionnaire)  # before versions: the one there is
+        items = {item["linkId"]: item for item in own["item"]}
         # who answered: a local reference resolves to a contained resource (R4's dom-3 and ref-1,
         # which fhir.resources does not check)
         contained = {f"#{r['id']}": r for r in response.get("contained", [])}

@@ -41,7 +41,7 @@ from bot.channels.telegram.runner import TurnRunner
 from bot.channels.telegram.turn import TurnResult
 from bot.channels.telegram.updates import ALLOWED_UPDATES, parse_update
 from bot.config import Settings
-from bot.engine import Engine
+from bot.engine import Engine, Engines
 from bot.errors import UserError
 from bot.failures import log_failure
 from bot.store import Duplicate, Intake, Store, Tx
@@ -107,19 +107,21 @@ class TelegramChannel:
     def __init__(
         self,
         settings: Settings,
-        engine: Engine,
+        engine: Engine | Engines,
         store: Store,
         request: BaseRequest | None = None,
         rate_limit: bool = True,
     ):
         self.settings = settings
-        self.engine = engine
+        #: each flow version's engine; ``engine`` is the newest (new intakes, words before one begins)
+        self.engines = engines = engine if isinstance(engine, Engines) else Engines.single(engine)
+        self.engine = engine = engines.current
         self.store = store
         self.application = build_application(settings, request, rate_limit)
         #: Telegram numbers updates per bot: the token's first part is the bot's id
         self.bot_id = int(settings.check_token().split(":", 1)[0])
         self.runner = TurnRunner(
-            engine,
+            engines,
             store,
             notify_completion=bool(settings.clinic_webhook_url),
             retention_days=settings.retention_days,
@@ -128,7 +130,7 @@ class TelegramChannel:
             booking_base=settings.booking_tap_base,
         )
         self.group = GroupCommit(store)
-        copies = Copies(store, engine, settings.clinic_timezone)
+        copies = Copies(store, engines, settings.clinic_timezone)
         self.outbox = Outbox(store, self.application.bot, ChatPacer(settings.chat_rate), self.group, copies=copies.make)
         self._loop: asyncio.AbstractEventLoop | None = None  # once started: staff messages nudge it
         self._nudges: set[asyncio.Task] = set()

@@ -11,15 +11,19 @@ from __future__ import annotations
 from datetime import UTC, tzinfo
 
 from bot.channels.telegram.replies import Document
-from bot.engine import Engine
+from bot.engine import Engine, Engines
 from bot.pdf.patient_copy import PatientCopy
 from bot.store import Store
 
 
 class Copies:
-    def __init__(self, store: Store, engine: Engine, zone: tzinfo = UTC):
+    def __init__(self, store: Store, engine: Engine | Engines, zone: tzinfo = UTC):
         self.store = store
-        self.copy = PatientCopy(engine, zone)
+        self.engines = engine if isinstance(engine, Engines) else Engines.single(engine)
+        self.zone = zone
+
+    def _copy(self, engine: Engine) -> PatientCopy:
+        return PatientCopy(engine, self.zone)
 
     def make(self, chat_id: int, intake_id: int) -> Document | None:
         """The copy of ``intake_id`` for ``chat_id``; None when it is gone or another chat's."""
@@ -28,4 +32,5 @@ class Copies:
             if intake is None or intake.chat_id != chat_id:
                 return None
             transcript = tx.transcript(intake_id)
-        return Document(self.copy.file_name(intake), self.copy.render(intake, transcript))
+        copy = self.engines.part_for(intake, self._copy)  # in its own version's words
+        return Document(copy.file_name(intake), copy.render(intake, transcript))

@@ -19,8 +19,8 @@ from bot.alerts.rules import AlertRules
 from bot.channels.telegram import render
 from bot.channels.telegram.events import Chat, Event
 from bot.channels.telegram.recent import Recent
-from bot.channels.telegram.turn import TurnResult, TurnState
-from bot.engine import Engine
+from bot.channels.telegram.turn import TurnResult, TurnState, funnel_questions
+from bot.engine import Engine, Engines
 from bot.flow import model
 from bot.store import Duplicate, IntakeStatus, Stale, Store, Tx, talks, utcnow
 
@@ -36,7 +36,7 @@ class TurnRunner:
 
     def __init__(
         self,
-        engine: Engine,
+        engine: Engine | Engines,
         store: Store,
         clock: Callable[[], datetime] = utcnow,
         notify_completion: bool = False,
@@ -45,10 +45,12 @@ class TurnRunner:
         alerts: AlertRules | None = None,
         booking_base: str | None = None,
     ):
-        self.engine = engine
+        #: the engine of each flow version: each intake runs on its own (``TurnState.bind``)
+        self.engines = engine if isinstance(engine, Engines) else Engines.single(engine)
+        #: the newest version, which new intakes begin on
+        self.engine = engine = self.engines.current
         self.store = store
-        #: the flow's steps but its endings, in order: the funnel tells the steps skip logic hid by them
-        self.funnel_questions = [s.id for s in engine.flow.steps if not isinstance(s, model.OutcomeStep)]
+        self.funnel_questions = funnel_questions(engine)
         #: the bot's own id (the token's first part): update numbers are the bot's own
         self.bot_id = bot_id
         #: how long intakes are kept after the last activity (None: until deleted), for /privacy
@@ -60,7 +62,7 @@ class TurnRunner:
         #: where tracked booking addresses begin (PUBLIC_URL); None: the button opens the booking
         #: page itself and nothing is recorded (``TurnState.booking_link``)
         self.booking_base = booking_base
-        self.renderer = render.Renderer(engine)
+        self.renderer = self.engines.part(engine, render.Renderer)
         self.clock = clock
         self.recent = Recent()
 
@@ -120,7 +122,7 @@ class TurnRunner:
         turn = TurnState(self, tx, Chat(intake.chat_id), self.clock(), None)
         turn.load(intake)
         turn.fit()
-        turn.say(self.engine.message(turn.lang, "reminder"))
+        turn.say(turn.msg("reminder"))
         turn.show_prompt()
         intake.reminded_at = turn.now
         turn.commit(activity=False)
@@ -149,15 +151,15 @@ class TurnRunner:
         turn.fit()
         conv = turn.conv
         assert conv is not None
-        step = self.engine.steps.get(conv.state)
+        step = turn.engine.steps.get(conv.state)
         if not isinstance(step, model.OutcomeStep) or step.urgent or conv.urgent_shown:
             return TurnResult()
-        ending = self.engine.view(conv).ending
+        ending = turn.engine.view(conv).ending
         link = turn.booking_link(ending) if ending is not None else None
         if link is None:  # the ending (the flow edited since) offers no booking
             return TurnResult()
         self.recent.take(intake.chat_id)  # this write moves the intake on: a copy kept would be stale
-        label = self.engine.message(turn.lang, "booking")
+        label = turn.msg("booking")
         turn.say(turn.msg("booking_nudge"), [[{"text": label, "url": link}]])
         intake.booking_nudged_at = turn.now
         turn.commit(activity=False)
@@ -178,7 +180,7 @@ class TurnRunner:
         turn.load(intake)
         turn.fit()
         if intake.status == IntakeStatus.IN_PROGRESS:
-            turn.say(self.engine.message(turn.lang, "talk_handed_back"))
+            turn.say(turn.msg("talk_handed_back"))
         turn.reprompt()
         turn.commit(activity=False)
         self._catch_up(tx, turn)

@@ -24,6 +24,11 @@ if TYPE_CHECKING:
     from bot.channels.telegram.runner import TurnRunner
 
 
+def funnel_questions(engine: Any) -> list[str]:
+    """The flow's steps but its endings, in order: the funnel tells the steps skip logic hid by them."""
+    return [s.id for s in engine.flow.steps if not isinstance(s, model.OutcomeStep)]
+
+
 @dataclass
 class TurnResult:
     """What a turn leaves for the channel to do once it has committed."""
@@ -74,16 +79,27 @@ class TurnState:
 
     # --- loading and saving -------------------------------------------------------------------
 
+    def bind(self, intake: Intake | None) -> None:
+        """Run the turn with the engine of the flow version ``intake`` began on (the current one
+        for an intake of a version not known: ``fit`` fits it to that). Looked up in memory: the
+        store is read once per process for each earlier version met (``bot.engine.engines``)."""
+        if intake is not None:
+            engines = self.runner.engines
+            self.engine = engines.for_intake(intake)
+            self.renderer = engines.part(self.engine, render.Renderer)
+
     def load(self, intake: Intake | None) -> None:
         """The intake and its conversation as stored (``fit`` makes it fit the flow)."""
+        self.bind(intake)
         self.intake = intake
         self.conv = Conversation.from_dict(intake.state) if intake is not None else None
         self.urgent_before = self._urgent_flags(intake)
 
     def fit(self) -> bool:
-        """Fit the conversation read from the store to the flow this process runs: the flow may
-        have been edited since it was stored (``Engine.recover``). When the person's place moved,
-        say so kindly before anything else. True when it moved."""
+        """Fit the conversation read from the store to its engine: its own version's it always
+        fits; the current one (an intake of a version not known) may have been edited since it
+        was stored (``Engine.recover``). When the person's place moved, say so kindly before
+        anything else. True when it moved."""
         if self.fitted or self.intake is None or self.conv is None:
             return self.moved
         self.fitted = True
@@ -93,9 +109,11 @@ class TurnState:
         return self.moved
 
     def begin_intake(self, source: str | None) -> None:
-        """A new intake for this chat (the first, or after a finished one)."""
+        """A new intake for this chat (the first, or after a finished one), on the newest flow version."""
         language = self.conv.language if self.conv is not None else self.engine.language_for(self.chat.language_code)
-        conv = self.engine.start(language)
+        self.engine = engine = self.runner.engines.current
+        self.renderer = self.runner.renderer
+        conv = engine.start(language)
         chat = self.chat
         intake = Intake(
             id=0,
@@ -104,8 +122,9 @@ class TurnState:
             first_name=chat.first_name,
             last_name=chat.last_name,
             username=chat.username,
-            flow_id=self.engine.flow.id,
-            flow_version=self.engine.flow.version,
+            flow_id=engine.flow.id,
+            flow_version=engine.flow.version,
+            flow_hash=engine.hash,
             language=conv.language,
             source=(source or "")[:64] or None,
             status=IntakeStatus.IN_PROGRESS,
@@ -152,7 +171,8 @@ class TurnState:
         severity = intake.severity
         before = intake.state  # as stored: ``_sync`` replaces it
         self._sync(intake, conv, activity)
-        self.tx.record_steps(intake, before, intake.state, self.now, self.runner.funnel_questions)
+        questions = self.runner.engines.part(self.engine, funnel_questions)
+        self.tx.record_steps(intake, before, intake.state, self.now, questions)
         # the severity only when the flags changed it: rewriting its index entry every turn cost
         # 40-70 µs a saved turn at 100,000 intakes (SQLite rewrites an index entry it SETs)
         self.tx.save_intake(intake, ranked=intake.severity != severity)
@@ -350,6 +370,7 @@ class TurnState:
         """Apply ``event``: to the intake kept in memory since the chat's last turn, else to the
         chat's current intake in the store."""
         if kept is not None:
+            self.bind(kept[0])
             self.intake, self.conv = kept
             self.urgent_before = self._urgent_flags(self.intake)
         else:
