@@ -80,9 +80,6 @@ class Intake:
     created_at: datetime
     updated_at: datetime
     user_id: int | None = None
-    #: the content hash of the flow version it began on (``flow_versions``); None: begun before
-    #: migration 0017 on a version the store never knew (its turns fit it to the running flow)
-    flow_hash: str | None = None
     first_name: str | None = None
     last_name: str | None = None
     username: str | None = None
@@ -110,6 +107,9 @@ class Intake:
     follow_up_by: str | None = None
     version: int = 0  # raised by every write of the conversation (see Tx.save_intake)
     talk_id: int | None = None  # the conversation with the clinic open now (``talks``)
+    #: the content hash of the flow version it began on (``flow_versions``); None: begun before
+    #: migration 0017 on a version the store never knew (its turns fit it to the running flow)
+    flow_hash: str | None = None
     #: the tracked booking address's token (``PUBLIC_URL/b/<token>``), made as the ending shows it
     booking_token: str | None = None
     booking_tapped_at: datetime | None = None  # the first tap (the web app's redirect, never a turn)
