@@ -84,3 +84,33 @@ def test_workers_started_together_on_an_empty_postgres_all_come_up(fake_telegram
     assert all(count == 1 for _, count in tables)
     # one migrated, the others waited for it
     assert sum("waiting for it" in output for output in outputs) <= 2
+
+
+def test_a_second_worker_on_one_sqlite_file_is_refused_in_one_line(fake_telegram, tmp_path):
+    url = f"sqlite:///{tmp_path / 'intake.db'}"
+    first = web_worker(fake_telegram, url)
+    second = web_worker(fake_telegram, url)
+    try:
+        first.start(wait=False)
+        wait_serving([first])
+        second.start(wait=False)
+        status = second.wait_exit(timeout=30)
+        refusal = second.read().strip()
+        # the command line's short commands still work beside the running worker
+        export = BotProcess(fake_telegram, url, command="export", SECRET_KEY=SECRET).start(wait=False)
+        assert export.wait_exit(timeout=30) == 0, export.read()
+        assert serving(first)
+    finally:
+        second.stop()
+        first.stop()
+    assert status == 1
+    assert refusal.splitlines() == [refusal]
+    assert f"process {first.proc.pid}" in refusal
+    assert "SQLite serves one process" in refusal
+    # its end lets go of the file: the next worker comes up
+    again = web_worker(fake_telegram, url)
+    try:
+        again.start(wait=False)
+        wait_serving([again])
+    finally:
+        again.stop()
