@@ -24,7 +24,7 @@ import signal
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -42,6 +42,10 @@ from bot.jobs.retention import Retention
 from bot.jobs.search_index import SearchIndex
 from bot.jobs.seen_updates import SeenUpdates
 from bot.store import Store
+from bot.store.advisory import LockSession
+
+if TYPE_CHECKING:
+    from bot.channels.telegram.lead import Lead
 
 log = logging.getLogger(__name__)
 SECRET_FILE = Path("data/secret_key")
@@ -85,11 +89,26 @@ class Runtime:
             from bot.channels.telegram.channel import TelegramChannel
 
             self.channel = TelegramChannel(settings, engine, store)
-        self.jobs = Jobs(self._jobs())
+        #: PostgreSQL: this process's advisory locks, shared out with the other workers on the
+        #: database (each job's round, the polling lead); None on SQLite, where it is alone
+        self.locks = LockSession.of(store)
+        self.jobs = Jobs(self._jobs(), locks=self.locks)
+        self.lead: Lead | None = None  # polling only: whether this process polls or stands by
+        if self.channel is not None and not settings.webhook_url:
+            from bot.channels.telegram.lead import Lead
+
+            self.lead = Lead(self.locks)
         self.server: uvicorn.Server | None = None
         self.web: Any = None  # the staff web app, once built (closed at the stop)
         self._stopping = asyncio.Event()
         self._broken = False  # polling died: exit with status 1
+
+    @property
+    def leading(self) -> bool | None:
+        """Polling: True while this process polls Telegram, False while it stands by for the
+        process that does (PostgreSQL, several processes); None when it does not poll (a webhook,
+        no Telegram) or has not begun. For /readyz: leader or follower."""
+        return self.lead.leading if self.lead is not None else None
 
     def _jobs(self) -> list[Job]:
         settings = self.settings
@@ -247,8 +266,8 @@ class Runtime:
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, self.stop)
         polling = None
-        if self.channel is not None and not self.settings.webhook_url:
-            polling = asyncio.create_task(self.channel.poll(), name="telegram-polling")
+        if self.channel is not None and self.lead is not None:
+            polling = asyncio.create_task(self.lead.run(self.channel.poll), name="telegram-polling")
             polling.add_done_callback(self._polling_ended)
         status = 0
         try:
@@ -269,6 +288,8 @@ class Runtime:
                 await self.channel.stop()
             if self.web is not None:
                 await asyncio.to_thread(self.web.close)
+            if self.locks is not None:  # the lead and the jobs' locks, free for the other workers now
+                await asyncio.to_thread(self.locks.close)
         return status
 
 

@@ -1,0 +1,82 @@
+"""Which of several polling processes polls Telegram: the one that holds the lead.
+
+Telegram serves one ``getUpdates`` consumer at a time (a second one's request ends the first one's
+with 409). On PostgreSQL every process in polling mode contends for one advisory lock, ``lead``
+(``bot.store.advisory``: a session lock on the process's own lock connection). The one holding it
+polls; the others stand by: they serve the staff web app (under ``serve``), send their outbox and
+run their share of the jobs, and try for the lead every ``STANDBY_RETRY`` seconds.
+
+When the leader dies its connection closes and PostgreSQL frees the lock at once; a standby takes
+it within ``STANDBY_RETRY`` seconds and polls from the first update not confirmed. Nothing is lost
+and nothing applied twice: the leader confirmed only updates whose turns were committed, and one
+it committed without confirming yet comes again and is refused by its turn (``Tx.claim_update``).
+The leader asks every ``HEARTBEAT`` seconds whether its lock connection is alive: if it broke, the
+lock went with it and a standby may poll already, so it stops polling and stands by.
+
+On SQLite (one process: ``bot.store.sole_process``) the process polls, with no lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from bot.store.advisory import LockSession
+
+log = logging.getLogger(__name__)
+
+LEAD = "lead"
+#: Seconds between a standby's tries for the lead (a dead leader is replaced within this).
+STANDBY_RETRY = 2.0
+#: Seconds between the leader's checks that it still holds the lead.
+HEARTBEAT = 2.0
+
+
+class Lead:
+    def __init__(self, locks: LockSession | None, retry: float = STANDBY_RETRY, heartbeat: float = HEARTBEAT):
+        self.locks = locks
+        self.retry = retry
+        self.heartbeat = heartbeat
+        #: True while this process polls, False while it stands by, None before it has tried
+        #: (what /readyz says: leader or follower)
+        self.leading: bool | None = None
+
+    async def run(self, poll: Callable[[], Awaitable[None]]) -> None:
+        """Poll while holding the lead, stand by otherwise; until cancelled, or until polling
+        itself fails (raised here: the runtime stops the process)."""
+        if self.locks is None:
+            self.leading = True
+            await poll()
+            return
+        while True:
+            if not await asyncio.to_thread(self.locks.try_take, LEAD):
+                if self.leading is not False:
+                    log.info("another process polls Telegram: standing by, to take over if it stops")
+                self.leading = False
+                await asyncio.sleep(self.retry)
+                continue
+            log.info("this process holds the lead: it polls Telegram")
+            self.leading = True
+            try:
+                await self._poll_while_leading(poll)
+            finally:
+                self.leading = False
+            await asyncio.to_thread(self.locks.release, LEAD)  # lost already, most likely
+
+    async def _poll_while_leading(self, poll: Callable[[], Awaitable[None]]) -> None:
+        assert self.locks is not None
+        polling = asyncio.create_task(poll(), name="telegram-polling-lead")
+        try:
+            while True:
+                done, _ = await asyncio.wait({polling}, timeout=self.heartbeat)
+                if done:
+                    polling.result()  # polling ends only by failing: raise it
+                    return
+                if not await asyncio.to_thread(self.locks.holds, LEAD):
+                    log.warning("the lead was lost with its database connection: polling stops, standing by")
+                    return
+        finally:
+            if not polling.done():
+                polling.cancel()
+                await asyncio.gather(polling, return_exceptions=True)
