@@ -63,6 +63,9 @@ class Lead:
             finally:
                 self.leading = False
             await asyncio.to_thread(self.locks.release, LEAD)  # lost already, most likely
+            # A standby that has been trying takes the lead meanwhile: the process whose
+            # connection broke is the one to trust less.
+            await asyncio.sleep(self.retry)
 
     async def _poll_while_leading(self, poll: Callable[[], Awaitable[None]]) -> None:
         assert self.locks is not None
