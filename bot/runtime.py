@@ -35,6 +35,7 @@ from starlette.routing import Route
 from bot import heap
 from bot.config import Settings
 from bot.engine import Engine
+from bot.errors import UserError
 from bot.failures import log_failure
 from bot.jobs import Job, Jobs
 from bot.jobs.quiet_intakes import QuietIntakes
@@ -51,17 +52,36 @@ log = logging.getLogger(__name__)
 SECRET_FILE = Path("data/secret_key")
 
 
-def secret_key(settings: Settings) -> str:
-    """SECRET_KEY, or one made once and kept in data/ (readable by this user only)."""
+def secret_key(settings: Settings, path: Path = SECRET_FILE) -> str:
+    """SECRET_KEY, or one made once and kept in data/ (readable by this user only).
+
+    The file is this machine's: workers on several machines need SECRET_KEY, the same in each
+    (it signs the staff's session cookie, which any worker behind the load balancer may read).
+    Workers started together on one machine all use the first one's key: each writes its own
+    beside the file and links it into place, which fails once one is there.
+    """
     if settings.secret_key:
         return settings.secret_key
-    if SECRET_FILE.exists():
-        return SECRET_FILE.read_text().strip()
-    SECRET_FILE.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    fd = os.open(SECRET_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    if path.exists():
+        return _read_key(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mine = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(mine, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
-        handle.write(key)
+        handle.write(secrets.token_urlsafe(48))
+    try:
+        os.link(mine, path)
+    except FileExistsError:
+        pass  # another process's key was first: use it
+    finally:
+        mine.unlink()
+    return _read_key(path)
+
+
+def _read_key(path: Path) -> str:
+    key = path.read_text().strip()
+    if not key:
+        raise UserError(f"{path} is empty: delete it (a new key is made at the next start) or set SECRET_KEY")
     return key
 
 
