@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import os
 import secrets
@@ -85,6 +86,29 @@ def _read_key(path: Path) -> str:
     return key
 
 
+#: The advisory-lock space in which each PostgreSQL worker serving the staff app shows a
+#: fingerprint of its key (``LockSession.mark``): b"skey" as a number.
+KEY_SPACE = int.from_bytes(b"skey", "big")
+
+
+class KeyMismatch(UserError):
+    """Another worker on the database signs staff sessions with another key."""
+
+
+def same_key_everywhere(locks: LockSession, key: str) -> None:
+    """KeyMismatch, in one line, when a worker already serving the staff app on this database
+    has another key: a staff member's session cookie, signed by one, would be refused by the
+    other whenever the load balancer changed worker (a new data/secret_key made on each
+    machine, say). The fingerprint is 31 bits of an HMAC of the key: it tells keys apart and
+    nothing more."""
+    fingerprint = int.from_bytes(hmac.digest(key.encode(), b"staff session key", "sha256")[:4], "big") & 0x7FFFFFFF
+    if locks.mark(KEY_SPACE, fingerprint) - {fingerprint}:
+        raise KeyMismatch(
+            "another worker on this database signs staff sessions with a different key: "
+            "set the same SECRET_KEY in every worker (data/secret_key is made on each machine)"
+        )
+
+
 def link_base(settings: Settings) -> str:
     """Where staff open an intake's page: PUBLIC_URL, else the staff app's own address."""
     return settings.public_url or f"http://{settings.web_listen}:{settings.web_port}"
@@ -122,6 +146,7 @@ class Runtime:
         self.web: Any = None  # the staff web app, once built (closed at the stop)
         self._stopping = asyncio.Event()
         self._broken = False  # polling died: exit with status 1
+        self._secret: str | None = None  # the staff app's key, once read (at the start of run)
 
     @property
     def leading(self) -> bool | None:
@@ -216,7 +241,7 @@ class Runtime:
             app = create_app(
                 self.engine,
                 self.store,
-                secret_key(settings),
+                self._secret or secret_key(settings),
                 https=https,
                 extra_routes=routes,
                 lifetime=lifetime,
@@ -275,7 +300,16 @@ class Runtime:
 
     async def run(self) -> int:
         """Run until stopped; the exit status (1 when the server could not listen, or polling
-        died). Raises StartupError (a UserError) when Telegram refuses to start."""
+        died). Raises StartupError (a UserError) when Telegram refuses to start, KeyMismatch
+        when another worker on the database has another key for the staff app."""
+        if self.parts.web:
+            self._secret = secret_key(self.settings)
+            if self.locks is not None:
+                try:
+                    await asyncio.to_thread(same_key_everywhere, self.locks, self._secret)
+                except KeyMismatch:
+                    await asyncio.to_thread(self.locks.close)
+                    raise
         if self.channel is not None:
             await self.channel.start()  # sets the webhook, or deletes it for polling
         self.server = self._server()

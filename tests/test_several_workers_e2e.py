@@ -114,3 +114,24 @@ def test_a_second_worker_on_one_sqlite_file_is_refused_in_one_line(fake_telegram
         wait_serving([again])
     finally:
         again.stop()
+
+
+def test_a_worker_with_another_staff_key_on_the_same_postgres_is_refused(fake_telegram, postgres_url):
+    first = web_worker(fake_telegram, postgres_url)
+    other = web_worker(fake_telegram, postgres_url)
+    other.env["SECRET_KEY"] = "another-machines-key-" + "x" * 30
+    try:
+        first.start(wait=False)
+        wait_serving([first])
+        other.start(wait=False)
+        status = other.wait_exit(timeout=30)
+        refusal = other.read().strip().splitlines()
+    finally:
+        other.stop()
+        first.stop()
+    assert status == 1
+    assert refusal[-1] == (
+        "another worker on this database signs staff sessions with a different key: "
+        "set the same SECRET_KEY in every worker (data/secret_key is made on each machine)"
+    )
+    assert "Traceback" not in "\n".join(refusal)

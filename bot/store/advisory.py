@@ -157,6 +157,22 @@ class LockSession:
                 return False
             return name in self._held
 
+    def mark(self, space: int, number: int) -> set[int]:
+        """Hold ``(space, number)`` shared for as long as this session lasts, and return the numbers
+        in ``space`` that any session on this database holds now (this one's among them): how
+        workers say something of themselves to each other, such as a fingerprint of their key.
+        ``number`` from 0 to 2**31 - 1."""
+        with self._mutex:
+            conn = self._connection()
+            conn.execute("SELECT pg_advisory_lock_shared(%s, %s)", (space, number))
+            rows = conn.execute(
+                "SELECT DISTINCT objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND objsubid = 2 AND classid = %s::bigint::oid "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                (space,),
+            ).fetchall()
+            return {number for (number,) in rows}
+
     def close(self) -> None:
         """Let go of every lock (closing the connection does)."""
         with self._mutex:
