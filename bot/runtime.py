@@ -337,6 +337,8 @@ class Runtime:
             if polling is not None:
                 polling.cancel()
                 await asyncio.gather(polling, return_exceptions=True)  # a death was logged already
+                if self.lead is not None:
+                    await self.lead.step_down()
             await self.jobs.stop()
             if self.channel is not None:
                 await self.channel.stop()

@@ -185,3 +185,19 @@ async def test_polling_that_fails_is_raised_to_the_runtime(sessions):
     with pytest.raises(RuntimeError, match="polling broke"):
         await lead.run(broken)
     assert lead.leading is False
+
+
+async def test_a_leader_stopping_cleanly_hands_the_lead_over_at_once(sessions):
+    pollers = [Poller(), Poller()]
+    leads = [Lead(session, retry=0.1, heartbeat=0.1) for session in sessions]
+    first = asyncio.create_task(leads[0].run(pollers[0].poll))
+    await wait_until(lambda: leads[0].leading)
+    second = asyncio.create_task(leads[1].run(pollers[1].poll))
+    await wait_until(lambda: leads[1].leading is False)
+    first.cancel()
+    await asyncio.gather(first, return_exceptions=True)
+    await leads[0].step_down()  # the lock session itself stays open (the process goes on stopping)
+    await wait_until(lambda: pollers[1].running)
+    assert leads[0].leading is None
+    second.cancel()
+    await asyncio.gather(second, return_exceptions=True)

@@ -67,6 +67,13 @@ class Lead:
             # connection broke is the one to trust less.
             await asyncio.sleep(self.retry)
 
+    async def step_down(self) -> None:
+        """Polling was stopped (a clean stop): let go of the lead now, so that a standby takes
+        over while this process is still finishing its replies and jobs."""
+        self.leading = None
+        if self.locks is not None:
+            await asyncio.to_thread(self.locks.release, LEAD)
+
     async def _poll_while_leading(self, poll: Callable[[], Awaitable[None]]) -> None:
         assert self.locks is not None
         polling = asyncio.create_task(poll(), name="telegram-polling-lead")
