@@ -56,14 +56,34 @@ def test_one_session_holds_a_lock_until_it_lets_go_or_closes(sessions):
         time.sleep(0.01)
 
 
-def test_a_broken_connection_loses_its_locks_and_says_so(sessions, postgres_url):
+def test_a_broken_connection_loses_its_locks_and_keep_says_whether_they_came_back(sessions, postgres_url):
     first, second = sessions
-    assert first.try_take("lead")
-    assert first.holds("lead")
+    assert first.try_take("lead") and first.try_take("job:x")
+    assert first.keep("lead")
     kill_connection(postgres_url, first)
-    assert not first.holds("lead")
-    assert second.try_take("lead")
-    assert not first.try_take("lead")  # a new connection, and the lead is taken
+    assert second.try_take("lead")  # the server let go of the broken connection's locks
+    assert first.keep("lead") is False  # a new connection, and the lead is another's
+    assert first.try_take("job:x")  # nobody took this one meanwhile: ours again
+    kill_connection(postgres_url, first)
+    assert first.keep("job:x") is True  # taken back at once
+
+
+def test_keep_cannot_tell_while_the_database_refuses_connections(sessions, postgres_url):
+    import psycopg
+    from support.databases import POSTGRES_ADMIN
+
+    first, _ = sessions
+    assert first.try_take("lead")
+    name = postgres_url.rsplit("/", 1)[1]
+    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+        try:
+            kill_connection(postgres_url.replace(name, "test"), first)
+            assert first.keep("lead") is None
+            assert first.try_take("job:x") is False  # a job's round is skipped meanwhile
+        finally:
+            admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+    assert first.keep("lead") is True
 
 
 class SlowJob:
@@ -158,17 +178,18 @@ async def test_one_polls_the_other_stands_by_and_takes_over_when_the_leader_goes
     await asyncio.gather(second, return_exceptions=True)
 
 
-async def test_a_leader_whose_lock_connection_breaks_stops_polling(sessions, postgres_url):
+async def test_a_leader_whose_lock_connection_breaks_stops_polling_once_the_standby_leads(sessions, postgres_url):
     pollers = [Poller(), Poller()]
-    leads = [Lead(session, retry=0.1, heartbeat=0.1) for session in sessions]
+    # the standby tries far more often than the leader checks: it takes the freed lead first
+    leads = [Lead(sessions[0], retry=0.1, heartbeat=0.5), Lead(sessions[1], retry=0.02, heartbeat=0.5)]
     tasks = [asyncio.create_task(leads[0].run(pollers[0].poll))]
     await wait_until(lambda: pollers[0].running)
     tasks.append(asyncio.create_task(leads[1].run(pollers[1].poll)))
     await wait_until(lambda: leads[1].leading is False)
     await asyncio.to_thread(kill_connection, postgres_url, sessions[0])
-    # never two pollers at once for long: the old leader steps down at its next heartbeat
-    await wait_until(lambda: not pollers[0].running)
     await wait_until(lambda: pollers[1].running)
+    # two pollers at once only until the old leader's next heartbeat
+    await wait_until(lambda: not pollers[0].running, timeout=1.5)
     await asyncio.sleep(0.3)
     assert [lead.leading for lead in leads] == [False, True]
     assert pollers[0].began == 1

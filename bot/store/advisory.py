@@ -14,7 +14,7 @@ by a connection of their own (``LockSession``), made for this and outside SQLAlc
 pooled connection goes back to other work. A process that dies closes its connection and
 PostgreSQL lets go of its locks at once (a host that vanishes without closing: once PostgreSQL's
 TCP keepalive gives up on it, ``tcp_keepalives_*`` on the server). A process whose lock connection
-breaks has lost its locks: ``holds`` tells the lead to step down.
+breaks has lost its locks: ``keep`` tells the lead whether it has it back or must step down.
 
 A key is two int4 (``pg_try_advisory_lock(int, int)``): ``SPACE`` says the lock is this bot's,
 the second number names what (a CRC-32 of a name such as ``job:retention``).
@@ -143,19 +143,27 @@ class LockSession:
             except psycopg.Error:
                 pass  # the connection went, and the lock with it
 
-    def holds(self, name: str) -> bool:
-        """Whether this process still holds ``name``'s lock: asks the database that the connection
-        is alive (a broken one has lost every lock)."""
+    def keep(self, name: str) -> bool | None:
+        """Make sure this process holds ``name``'s lock: True when it does (still, or again after
+        its connection broke), False when another process holds it now, None when the database
+        cannot be asked (an outage: nobody can take it meanwhile, unless only this process's
+        connection is cut)."""
         import psycopg
 
         with self._mutex:
-            if name not in self._held:
-                return False
+            if name in self._held:
+                try:
+                    self._ask("SELECT 1")  # alive: the lock is still ours
+                    return True
+                except psycopg.Error:
+                    pass  # dropped, with its locks: ask again on a new connection
             try:
-                self._ask("SELECT 1")
+                taken = bool(self._ask("SELECT pg_try_advisory_lock(%s, %s)", name))
             except psycopg.Error:
-                return False
-            return name in self._held
+                return None
+            if taken:
+                self._held.add(name)
+            return taken
 
     def mark(self, space: int, number: int) -> set[int]:
         """Hold ``(space, number)`` shared for as long as this session lasts, and return the numbers

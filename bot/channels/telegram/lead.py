@@ -10,8 +10,14 @@ When the leader dies its connection closes and PostgreSQL frees the lock at once
 it within ``STANDBY_RETRY`` seconds and polls from the first update not confirmed. Nothing is lost
 and nothing applied twice: the leader confirmed only updates whose turns were committed, and one
 it committed without confirming yet comes again and is refused by its turn (``Tx.claim_update``).
-The leader asks every ``HEARTBEAT`` seconds whether its lock connection is alive: if it broke, the
-lock went with it and a standby may poll already, so it stops polling and stands by.
+The leader checks every ``HEARTBEAT`` seconds that it still holds the lead. Its lock connection
+may break (and the lock with it): it takes the lead again if it can, and stops polling to stand by
+if another process holds it now. While the database cannot be asked at all (an outage), it goes on
+polling: nobody can take the lead meanwhile, and polling is what answers a patient's button press
+and says their message is safe (the turns fail, their updates stay unconfirmed and come again).
+If only this process is cut off from the database while a standby takes over, both poll for a
+while (Telegram answers 409 to one or the other); the updates this one cannot apply stay
+unconfirmed and the other applies them, each once.
 
 On SQLite (one process: ``bot.store.sole_process``) the process polls, with no lock.
 """
@@ -77,15 +83,20 @@ class Lead:
     async def _poll_while_leading(self, poll: Callable[[], Awaitable[None]]) -> None:
         assert self.locks is not None
         polling = asyncio.create_task(poll(), name="telegram-polling-lead")
+        cut_off = False  # the database could not be asked at the last heartbeat
         try:
             while True:
                 done, _ = await asyncio.wait({polling}, timeout=self.heartbeat)
                 if done:
                     polling.result()  # polling ends only by failing: raise it
                     return
-                if not await asyncio.to_thread(self.locks.holds, LEAD):
-                    log.warning("the lead was lost with its database connection: polling stops, standing by")
+                kept = await asyncio.to_thread(self.locks.keep, LEAD)
+                if kept is False:
+                    log.warning("another process took the lead (this one's database connection broke): standing by")
                     return
+                if kept is None and not cut_off:
+                    log.warning("the database cannot be asked who leads: polling goes on meanwhile")
+                cut_off = kept is None
         finally:
             if not polling.done():
                 polling.cancel()
