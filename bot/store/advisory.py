@@ -70,6 +70,7 @@ class LockSession:
         self._conn: Any = None
         self._mutex = threading.Lock()
         self._held: set[str] = set()
+        self._failing = False  # the last statement failed (said once in the log)
 
     @classmethod
     def of(cls, store: Any) -> LockSession | None:
@@ -100,12 +101,19 @@ class LockSession:
 
         try:
             conn = self._connection()
-            return conn.execute(sql, key(name) if name is not None else None).fetchone()[0]
+            answer = conn.execute(sql, key(name) if name is not None else None).fetchone()[0]
         except psycopg.Error as err:
             if self._held:
                 log.warning("the database connection holding %s broke: %s", ", ".join(sorted(self._held)), _line(err))
+            elif not self._failing:  # said once: the jobs' rounds would otherwise be skipped in silence
+                log.warning("the lock connection cannot reach the database (jobs wait for it): %s", _line(err))
+            self._failing = True
             self._drop()
             raise
+        if self._failing:
+            log.info("the lock connection reaches the database again")
+            self._failing = False
+        return answer
 
     def _drop(self) -> None:
         self._held.clear()
