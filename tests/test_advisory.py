@@ -222,3 +222,19 @@ async def test_a_leader_stopping_cleanly_hands_the_lead_over_at_once(sessions):
     assert leads[0].leading is None
     second.cancel()
     await asyncio.gather(second, return_exceptions=True)
+
+
+async def test_a_worker_that_cannot_remind_never_takes_a_reminding_workers_turn(tmp_path):
+    from bot.jobs.quiet_intakes import QuietIntakes
+
+    store = Store(f"sqlite:///{tmp_path / 'x.db'}")
+
+    async def remind(intake, since) -> None:
+        return None
+
+    try:
+        # a `serve` without a token only marks intakes abandoned: its rounds go by another name
+        assert QuietIntakes(store, 60, 3600).name == "abandonment"
+        assert QuietIntakes(store, 60, 3600, remind=remind).name == "quiet-intakes"
+    finally:
+        store.close()
