@@ -62,6 +62,14 @@ def reminders_by_chat(url: str) -> dict[int, int]:
     return dict(rows)
 
 
+def reminded(url: str) -> set[int]:
+    return set(reminders_by_chat(url))
+
+
+def chats(patients: list[TelegramPatient]) -> set[int]:
+    return {patient.chat_id for patient in patients}
+
+
 def test_reminders_webhooks_and_alerts_once_across_three_workers(fake: FakeTelegram, postgres_url: str) -> None:
     fake.add_group(STAFF_CHAT)
     hook = Receiver(failures=2)  # two refusals: retried, by whichever worker's round comes next
@@ -75,7 +83,7 @@ def test_reminders_webhooks_and_alerts_once_across_three_workers(fake: FakeTeleg
             quiet(patient)
         for patient in done_ones:
             complete(patient)
-        fake.wait_for(lambda: len(reminders_by_chat(postgres_url)) == 4, timeout=30)
+        fake.wait_for(lambda: reminded(postgres_url) >= chats(quiet_ones), timeout=30)
         fake.wait_for(lambda: len(fake.messages(STAFF_CHAT)) == 2 and len(hook.accepted) == 2, timeout=30)
 
         workers[0].kill()  # the first started: the leader (its standby polls from now on)
@@ -87,7 +95,7 @@ def test_reminders_webhooks_and_alerts_once_across_three_workers(fake: FakeTeleg
             patient.tap("I agree", expect=Q_AGE)
         for patient in more_done:
             complete(patient)
-        fake.wait_for(lambda: len(reminders_by_chat(postgres_url)) == 6, timeout=30)
+        fake.wait_for(lambda: reminded(postgres_url) >= chats(quiet_ones + more_quiet), timeout=30)
         fake.wait_for(lambda: len(fake.messages(STAFF_CHAT)) == 4 and len(hook.accepted) == 4, timeout=30)
         time.sleep(3)  # several more rounds of every job on the two left: nothing goes again
         outputs = [one.read() for one in workers]
@@ -96,9 +104,11 @@ def test_reminders_webhooks_and_alerts_once_across_three_workers(fake: FakeTeleg
             one.stop()
         hook.server.shutdown()
 
-    reminded = reminders_by_chat(postgres_url)
-    assert reminded == {p.chat_id: 1 for p in [*quiet_ones, *more_quiet]}
-    assert postgres_rows(postgres_url, "SELECT count(*) FROM intakes WHERE reminded_at IS NOT NULL") == [(6,)]
+    # one reminder for each quiet patient (and, on a slow machine, for one who took longer than
+    # REMIND_AFTER between two answers), never two
+    counts = reminders_by_chat(postgres_url)
+    assert set(counts.values()) == {1} and set(counts) >= chats(quiet_ones + more_quiet)
+    assert postgres_rows(postgres_url, "SELECT count(*) FROM intakes WHERE reminded_at IS NOT NULL") == [(len(counts),)]
     # each completion posted once (the two refusals aside) and alerted once
     delivered = [json.loads(body)["delivery"] for _, body in hook.accepted]
     assert sorted(delivered) == sorted(set(delivered)) and len(delivered) == 4
