@@ -151,9 +151,9 @@ class Runtime:
 
     @property
     def leading(self) -> bool | None:
-        """Polling: True while this process polls Telegram, False while it stands by for the
-        process that does (PostgreSQL, several processes); None when it does not poll (a webhook,
-        no Telegram) or has not begun. For /readyz: leader or follower."""
+        """Polling on PostgreSQL: True while this process polls Telegram, False while it stands by
+        for the process that does; None when there is no lead to hold (SQLite, a webhook, no
+        Telegram) or not yet. /readyz's role: leader, follower, single."""
         return self.lead.leading if self.lead is not None else None
 
     def _jobs(self) -> list[Job]:
@@ -296,9 +296,9 @@ class Runtime:
         return Operations(readiness, self.settings.metrics_token)
 
     def _role(self) -> str:
-        """Whether this process polls Telegram (leader), stands by (follower), or is alone (single):
-        ``leading`` is set where a leader lock is held (None or absent: no lock is used)."""
-        leading = getattr(self, "leading", None)
+        """Whether this process polls Telegram (leader), stands by (follower), or holds no lead
+        (single: SQLite, a webhook, no Telegram): ``leading``, from the polling lead's lock."""
+        leading = self.leading
         return "single" if leading is None else "leader" if leading else "follower"
 
     # --- running -----------------------------------------------------------------------------------

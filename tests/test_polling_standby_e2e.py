@@ -34,6 +34,15 @@ def web_answers(process: BotProcess) -> bool:
         return False
 
 
+def role(process: BotProcess) -> str | None:
+    """What the process's /readyz says it is: leader, follower or single (None: no answer)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{process.env['WEB_PORT']}/readyz", timeout=3) as answer:
+            return json.loads(answer.read())["checks"]["role"]
+    except OSError:
+        return None
+
+
 def test_the_standby_takes_over_within_ten_seconds_and_nothing_is_lost_or_applied_twice(
     fake: FakeTelegram, postgres_url: str
 ) -> None:
@@ -45,6 +54,7 @@ def test_the_standby_takes_over_within_ten_seconds_and_nothing_is_lost_or_applie
         standby.start()
         fake.wait_for(lambda: "standing by" in standby.read())
         assert web_answers(standby)  # a standby still serves the staff
+        assert (role(leader), role(standby)) == ("leader", "follower")
 
         patient = TelegramPatient(fake, 5150)
         sent = [patient.command("/start website", expect="automated assistant")]
@@ -64,6 +74,7 @@ def test_the_standby_takes_over_within_ten_seconds_and_nothing_is_lost_or_applie
         sent.append(patient.tap("Large-looking pores"))
         sent.append(patient.tap("Done", expect="react to the sun"))
         assert "holds the lead" in standby.read()
+        assert role(standby) == "leader"
     finally:
         leader.stop()
         standby.stop()

@@ -44,15 +44,14 @@ class Lead:
         self.locks = locks
         self.retry = retry
         self.heartbeat = heartbeat
-        #: True while this process polls, False while it stands by, None before it has tried
-        #: (what /readyz says: leader or follower)
+        #: True while this process polls, False while it stands by (what /readyz says: leader or
+        #: follower); None where there is no contest (SQLite: it polls alone) or not yet
         self.leading: bool | None = None
 
     async def run(self, poll: Callable[[], Awaitable[None]]) -> None:
         """Poll while holding the lead, stand by otherwise; until cancelled, or until polling
         itself fails (raised here: the runtime stops the process)."""
         if self.locks is None:
-            self.leading = True
             await poll()
             return
         while True:
