@@ -75,7 +75,9 @@ def test_reminders_webhooks_and_alerts_once_across_three_workers(fake: FakeTeleg
     hook = Receiver(failures=2)  # two refusals: retried, by whichever worker's round comes next
     workers = [worker(fake, postgres_url, hook) for _ in range(3)]
     try:
-        for one in workers:
+        workers[0].start()
+        fake.wait_for(lambda: "holds the lead" in workers[0].read())  # the first one polls
+        for one in workers[1:]:
             one.start()
         quiet_ones = [TelegramPatient(fake, 600 + n) for n in range(4)]
         done_ones = [TelegramPatient(fake, 700 + n) for n in range(2)]
