@@ -107,7 +107,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def _long_running(need_token: bool):
-    """Settings, the engines of the flow's versions and the migrated store for `run` and `serve`.
+    """Settings, the engines of the flow's versions, the migrated store for `run` and `serve`,
+    and the SQLite file's lock (``bot.store.sole_process``; None on PostgreSQL), to close at the end.
 
     The flow file is checked first, then against the versions of the same flow the store has run
     (a change that would break intakes in flight is refused, one line each at its place), and kept
@@ -116,7 +117,7 @@ def _long_running(need_token: bool):
 
     from bot.flow.versions import read_version
     from bot.runtime import running_engines
-    from bot.store import Store
+    from bot.store import Store, sole_process
 
     settings = load_settings()
     if need_token or settings.telegram_token:
@@ -134,6 +135,9 @@ def _long_running(need_token: bool):
     # LOG_LEVEL says (and never above it either, or its INFO lines would pass a WARNING setting).
     telegram_level = max(logging.INFO, logging.getLogger().getEffectiveLevel())
     logging.getLogger("telegram").setLevel(telegram_level)
+    # SQLite serves one long-running process: a second one on the file is refused here, in one
+    # line, before it migrates or polls anything (the lock is let go when the process ends).
+    held = sole_process.hold(settings.database_url)
     store = Store.open(settings.database_url)
     try:
         engines = running_engines(store, settings.flow_path)
@@ -141,29 +145,33 @@ def _long_running(need_token: bool):
         store.close()
         raise
     store.checkpoint_in_background()  # SQLite's fsyncs off the event loop (bot.store.checkpoint)
-    return settings, engines, store
+    return settings, engines, store, held
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     """The Telegram bot and the jobs: polling, or a webhook when WEBHOOK_URL is set."""
     from bot.runtime import Parts, run
 
-    settings, engine, store = _long_running(need_token=True)
+    settings, engine, store, held = _long_running(need_token=True)
     try:
         return run(settings, engine, store, Parts(web=False, telegram=True))
     finally:
         store.close()
+        if held is not None:
+            held.close()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """The staff web app, clinic API and jobs, with the Telegram bot in the same process when a token is set."""
     from bot.runtime import Parts, run
 
-    settings, engine, store = _long_running(need_token=False)
+    settings, engine, store, held = _long_running(need_token=False)
     try:
         return run(settings, engine, store, Parts(web=True, telegram=bool(settings.telegram_token)))
     finally:
         store.close()
+        if held is not None:
+            held.close()
 
 
 def cmd_start(args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import os
 import secrets
@@ -25,7 +26,7 @@ import signal
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -34,6 +35,7 @@ from starlette.middleware import Middleware
 from bot import heap
 from bot.config import Settings
 from bot.engine import Engine, Engines
+from bot.errors import UserError
 from bot.failures import log_failure
 from bot.jobs import Job, Jobs
 from bot.jobs.quiet_intakes import QuietIntakes
@@ -43,22 +45,45 @@ from bot.jobs.seen_updates import SeenUpdates
 from bot.logs import RequestIds
 from bot.operations import Operations, Readiness
 from bot.store import Store
+from bot.store.advisory import LockSession
+
+if TYPE_CHECKING:
+    from bot.channels.telegram.lead import Lead
 
 log = logging.getLogger(__name__)
 SECRET_FILE = Path("data/secret_key")
 
 
-def secret_key(settings: Settings) -> str:
-    """SECRET_KEY, or one made once and kept in data/ (readable by this user only)."""
+def secret_key(settings: Settings, path: Path = SECRET_FILE) -> str:
+    """SECRET_KEY, or one made once and kept in data/ (readable by this user only).
+
+    The file is this machine's: workers on several machines need SECRET_KEY, the same in each
+    (it signs the staff's session cookie, which any worker behind the load balancer may read).
+    Workers started together on one machine all use the first one's key: each writes its own
+    beside the file and links it into place, which fails once one is there.
+    """
     if settings.secret_key:
         return settings.secret_key
-    if SECRET_FILE.exists():
-        return SECRET_FILE.read_text().strip()
-    SECRET_FILE.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    fd = os.open(SECRET_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    if path.exists():
+        return _read_key(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mine = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(mine, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
-        handle.write(key)
+        handle.write(secrets.token_urlsafe(48))
+    try:
+        os.link(mine, path)
+    except FileExistsError:
+        pass  # another process's key was first: use it
+    finally:
+        mine.unlink()
+    return _read_key(path)
+
+
+def _read_key(path: Path) -> str:
+    key = path.read_text().strip()
+    if not key:
+        raise UserError(f"{path} is empty: delete it (a new key is made at the next start) or set SECRET_KEY")
     return key
 
 
@@ -79,6 +104,29 @@ def running_engines(store: Store, path: str | Path, now: datetime | None = None)
     # the earlier versions intakes in progress are on, built now: ~80 ms each, not on a patient's turn
     engines.warm([h for h in in_flight if h != checked.source.hash])
     return engines
+
+
+#: The advisory-lock space in which each PostgreSQL worker serving the staff app shows a
+#: fingerprint of its key (``LockSession.mark``): b"skey" as a number.
+KEY_SPACE = int.from_bytes(b"skey", "big")
+
+
+class KeyMismatch(UserError):
+    """Another worker on the database signs staff sessions with another key."""
+
+
+def same_key_everywhere(locks: LockSession, key: str) -> None:
+    """KeyMismatch, in one line, when a worker already serving the staff app on this database
+    has another key: a staff member's session cookie, signed by one, would be refused by the
+    other whenever the load balancer changed worker (a new data/secret_key made on each
+    machine, say). The fingerprint is 31 bits of an HMAC of the key: it tells keys apart and
+    nothing more."""
+    fingerprint = int.from_bytes(hmac.digest(key.encode(), b"staff session key", "sha256")[:4], "big") & 0x7FFFFFFF
+    if locks.mark(KEY_SPACE, fingerprint) - {fingerprint}:
+        raise KeyMismatch(
+            "another worker on this database signs staff sessions with a different key: "
+            "set the same SECRET_KEY in every worker (data/secret_key is made on each machine)"
+        )
 
 
 def link_base(settings: Settings) -> str:
@@ -107,11 +155,27 @@ class Runtime:
             from bot.channels.telegram.channel import TelegramChannel
 
             self.channel = TelegramChannel(settings, engines, store)
-        self.jobs = Jobs(self._jobs())
+        #: PostgreSQL: this process's advisory locks, shared out with the other workers on the
+        #: database (each job's round, the polling lead); None on SQLite, where it is alone
+        self.locks = LockSession.of(store)
+        self.jobs = Jobs(self._jobs(), locks=self.locks)
+        self.lead: Lead | None = None  # polling only: whether this process polls or stands by
+        if self.channel is not None and not settings.webhook_url:
+            from bot.channels.telegram.lead import Lead
+
+            self.lead = Lead(self.locks)
         self.server: uvicorn.Server | None = None
         self.web: Any = None  # the staff web app, once built (closed at the stop)
         self._stopping = asyncio.Event()
         self._broken = False  # polling died: exit with status 1
+        self._secret: str | None = None  # the staff app's key, once read (at the start of run)
+
+    @property
+    def leading(self) -> bool | None:
+        """Polling on PostgreSQL: True while this process polls Telegram, False while it stands by
+        for the process that does; None when there is no lead to hold (SQLite, a webhook, no
+        Telegram) or not yet. /readyz's role: leader, follower, single."""
+        return self.lead.leading if self.lead is not None else None
 
     def _jobs(self) -> list[Job]:
         settings = self.settings
@@ -201,7 +265,7 @@ class Runtime:
             app = create_app(
                 self.engines,
                 self.store,
-                secret_key(settings),
+                self._secret or secret_key(settings),
                 https=https,
                 extra_routes=[*operations, *routes],
                 lifetime=lifetime,
@@ -254,9 +318,9 @@ class Runtime:
         return Operations(readiness, self.settings.metrics_token)
 
     def _role(self) -> str:
-        """Whether this process polls Telegram (leader), stands by (follower), or is alone (single):
-        ``leading`` is set where a leader lock is held (None or absent: no lock is used)."""
-        leading = getattr(self, "leading", None)
+        """Whether this process polls Telegram (leader), stands by (follower), or holds no lead
+        (single: SQLite, a webhook, no Telegram): ``leading``, from the polling lead's lock."""
+        leading = self.leading
         return "single" if leading is None else "leader" if leading else "follower"
 
     # --- running -----------------------------------------------------------------------------------
@@ -280,7 +344,16 @@ class Runtime:
 
     async def run(self) -> int:
         """Run until stopped; the exit status (1 when the server could not listen, or polling
-        died). Raises StartupError (a UserError) when Telegram refuses to start."""
+        died). Raises StartupError (a UserError) when Telegram refuses to start, KeyMismatch
+        when another worker on the database has another key for the staff app."""
+        if self.parts.web:
+            self._secret = secret_key(self.settings)
+            if self.locks is not None:
+                try:
+                    await asyncio.to_thread(same_key_everywhere, self.locks, self._secret)
+                except KeyMismatch:
+                    await asyncio.to_thread(self.locks.close)
+                    raise
         if self.channel is not None:
             await self.channel.start()  # sets the webhook, or deletes it for polling
         self.server = self._server()
@@ -291,8 +364,8 @@ class Runtime:
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, self.stop)
         polling = None
-        if self.channel is not None and not self.settings.webhook_url:
-            polling = asyncio.create_task(self.channel.poll(), name="telegram-polling")
+        if self.channel is not None and self.lead is not None:
+            polling = asyncio.create_task(self.lead.run(self.channel.poll), name="telegram-polling")
             polling.add_done_callback(self._polling_ended)
         status = 0
         try:
@@ -308,11 +381,15 @@ class Runtime:
             if polling is not None:
                 polling.cancel()
                 await asyncio.gather(polling, return_exceptions=True)  # a death was logged already
+                if self.lead is not None:
+                    await self.lead.step_down()
             await self.jobs.stop()
             if self.channel is not None:
                 await self.channel.stop()
             if self.web is not None:
                 await asyncio.to_thread(self.web.close)
+            if self.locks is not None:  # the lead and the jobs' locks, free for the other workers now
+                await asyncio.to_thread(self.locks.close)
         return status
 
 

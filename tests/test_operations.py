@@ -327,9 +327,12 @@ async def test_readyz_gives_up_on_a_database_that_hangs(store: Store, monkeypatc
 
 @pytest.mark.parametrize(("leading", "role"), [(None, "single"), (True, "leader"), (False, "follower")])
 def test_the_role_is_the_leader_lock_s(skin: Engine, store: Store, leading, role) -> None:
+    from bot.channels.telegram.lead import Lead
+
     runtime = Runtime(Settings(), skin, store, Parts(web=True, telegram=False))
-    if leading is not None:
-        runtime.leading = leading
+    assert runtime._role() == "single"  # no Telegram: no lead to hold
+    runtime.lead = Lead(runtime.locks)  # what a polling process has (bot.channels.telegram.lead)
+    runtime.lead.leading = leading
     assert runtime._role() == role
 
 

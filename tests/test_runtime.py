@@ -126,3 +126,20 @@ def test_retention_erases_a_large_backlog_in_batches_and_keeps_the_rest(tmp_path
     with store.transaction() as tx:
         assert tx.intake(old[0]) is None and tx.intake(old[-1]) is None and tx.intake(kept) is not None
     store.close()
+
+
+def test_processes_started_together_on_one_machine_share_the_secret_key_file(tmp_path: Path) -> None:
+    """Each writes a key beside the file and links it into place: the first wins, every one
+    reads it (before, the second could read the file empty, or fail on O_EXCL)."""
+    import multiprocessing
+
+    from bot.config import Settings
+    from bot.runtime import secret_key
+
+    path = tmp_path / "data" / "secret_key"
+    with multiprocessing.get_context("spawn").Pool(3) as pool:
+        keys = pool.starmap(secret_key, [(Settings(), path)] * 6)
+    assert len(set(keys)) == 1 and len(keys[0]) > 40
+    assert path.read_text() == keys[0] and oct(path.stat().st_mode & 0o777) == "0o600"
+    assert [p.name for p in path.parent.iterdir()] == ["secret_key"]  # no key of a loser left beside it
+    assert secret_key(Settings(secret_key="from-the-environment"), path) == "from-the-environment"

@@ -3,7 +3,7 @@ with the staff side's real ``Talks`` writing into the same store."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -16,8 +16,9 @@ from bot.channels.telegram.events import Chat, Event
 from bot.channels.telegram.runner import TurnRunner
 from bot.engine import Engine
 from bot.engine.hours import is_open, next_opening, when_to_expect
-from bot.staff.talks import RateLimit, Talks, TooLong
-from bot.store import Store, talks
+from bot.staff.talks import Talks, TooLong, TooMany
+from bot.store import Store, talks, utcnow
+from bot.store.schema import audit
 
 BEA = Chat(43, 43, "Bea", None, "bea", "de")
 CRISIS_EN = "It sounds like you might be going through something very hard"
@@ -244,10 +245,21 @@ def test_opening_hours_say_when_to_expect_an_answer(skin: Engine) -> None:
     )
 
 
-def test_the_rate_limit_counts_per_member() -> None:
-    limit = RateLimit(limit=2, window=60)
-    assert limit.allow("rita") and limit.allow("rita") and not limit.allow("rita")
-    assert limit.allow("adam")
+def test_the_rate_limit_counts_per_member_in_the_store_across_workers(
+    turns: TurnRunner, store: Store, skin: Engine
+) -> None:
+    """Two workers (two Talks on one database) share one count: it is read from the audit log."""
+    intake_id = at_age(turns).intake().id
+    one, other = Talks(store, skin, limit=2), Talks(store, skin, limit=2)
+    assert one.send(intake_id, "rita", None, "first") and other.send(intake_id, "rita", None, "second")
+    with pytest.raises(TooMany):
+        one.send(intake_id, "rita", None, "third")
+    with pytest.raises(TooMany):
+        other.send(intake_id, "rita", None, "third")
+    assert other.send(intake_id, "adam", None, "from adam")
+    with store.transaction() as tx:  # a minute later the count is free again
+        tx.conn.execute(audit.update().where(audit.c.actor == "rita").values(at=utcnow() - timedelta(minutes=2)))
+    assert one.send(intake_id, "rita", None, "later")
 
 
 def test_a_redelivered_update_in_a_talk_is_stored_once(turns: TurnRunner, store: Store) -> None:

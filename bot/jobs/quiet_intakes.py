@@ -33,6 +33,9 @@ class QuietIntakes:
         on_abandoned: Callable[[], None] | None = None,
     ):
         self.store = store
+        # Several workers take turns at a job's rounds by its name (``bot.jobs``): a worker that
+        # cannot remind (no Telegram) must not take a reminding worker's turn.
+        self.name = "quiet-intakes" if remind is not None else "abandonment"
         self.remind_after = timedelta(seconds=remind_after)
         self.abandon_after = timedelta(seconds=abandon_after)
         self.remind = remind

@@ -10,11 +10,9 @@ web app runs them on its staff threads.
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from bot.engine import Engine
 from bot.store import Direction, Store, talks, utcnow
@@ -30,6 +28,10 @@ class TooLong(ValueError):
     """The message, signed, would not fit in one Telegram message."""
 
 
+class TooMany(Exception):
+    """The member (or token) sent ``MESSAGES_PER_MINUTE`` messages in the last minute already."""
+
+
 @dataclass(frozen=True)
 class TalkView:
     """What the intake page's talk panel shows."""
@@ -39,32 +41,13 @@ class TalkView:
     messages: list[TalkMessage]
 
 
-class RateLimit:
-    """At most ``limit`` events per ``window`` seconds per key, in this process's memory."""
-
-    def __init__(self, limit: int = MESSAGES_PER_MINUTE, window: float = 60.0):
-        self.limit = limit
-        self.window = window
-        self._seen: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()  # the staff threads share it
-
-    def allow(self, key: str) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            seen = self._seen.setdefault(key, deque())
-            while seen and seen[0] <= now - self.window:
-                seen.popleft()
-            if len(seen) >= self.limit:
-                return False
-            seen.append(now)
-            return True
-
-
 class Talks:
-    def __init__(self, store: Store, engine: Engine, limit: RateLimit | None = None):
+    def __init__(self, store: Store, engine: Engine, limit: int = MESSAGES_PER_MINUTE):
         self.store = store
         self.engine = engine
-        self.limit = limit or RateLimit()
+        #: messages one member or token may send a minute, counted in the store (the audit log's
+        #: "message" lines), so that several workers behind a load balancer share one count
+        self.limit = limit
         #: told (from a staff thread) once a message to a patient is committed: under ``serve`` the
         #: runtime points it at the channel, which sends at once instead of at its next round
         self.queued: Callable[[], None] = lambda: None
@@ -84,9 +67,11 @@ class Talks:
 
     def send(self, intake_id: int, actor: str, display_name: str | None, text: str) -> int | None:
         """Store a staff message for the patient (opening a talk if none is open); its row id,
-        None when the intake is gone (erased). Raises TooLong."""
+        None when the intake is gone (erased). Raises TooLong, or TooMany."""
         now = utcnow()
         with self.store.transaction() as tx:
+            if audit.recent(tx, actor, "message", now - timedelta(minutes=1)) >= self.limit:
+                raise TooMany(actor)
             intake = tx.intake(intake_id)
             if intake is None:
                 return None
@@ -149,4 +134,4 @@ class Talks:
             return talks.talk_messages(tx, intake_id, after)
 
 
-__all__ = ["Ending", "RateLimit", "TalkView", "Talks", "TooLong"]
+__all__ = ["Ending", "TalkView", "Talks", "TooLong", "TooMany"]

@@ -64,7 +64,7 @@ from bot.staff.questionnaire import Questionnaire
 from bot.staff.review import PAGE_SIZE, Review
 from bot.staff.roles import Role
 from bot.staff.sessions import Clock, Lifetime, Sessions, SignedIn
-from bot.staff.talks import Ending, Talks, TooLong
+from bot.staff.talks import Ending, Talks, TooLong, TooMany
 from bot.store import Store, utcnow
 from bot.store.queue import CAP, Cursor, Position
 from bot.store.records import FOLLOW_UPS
@@ -604,12 +604,12 @@ class WebApp:
 
     async def _send(self, intake_id: int, actor: str, display_name: str | None, text: str) -> str | int:
         """A staff message stored for sending: its row id, or an error code (TALK_ERRORS)."""
-        if not self.talks.limit.allow(actor):
-            return "too_many"
         try:
             row = await self.blocking(self.talks.send, intake_id, actor, display_name, text)
         except TooLong:
             return "too_long"
+        except TooMany:
+            return "too_many"
         return "gone" if row is None else row
 
     async def talk_message(self, request: Request) -> Response:

@@ -228,6 +228,22 @@ def record(tx: Tx, actor: str, action: str, intake_id: int | None = None, detail
     tx.conn.execute(audit.insert().values(actor=actor, action=action, intake_id=intake_id, detail=detail, at=utcnow()))
 
 
+def recent(tx: Tx, actor: str, action: str, since: datetime, scan: int = 200) -> int:
+    """How many of ``actor``'s last ``scan`` audit lines are ``action`` at or after ``since``:
+    read along ``ix_audit_actor``, so the cost is bounded however long the actor's history
+    (a rate counted in the store holds across workers; more than ``scan`` audited actions since
+    then would hide the older ones)."""
+    last = (
+        sa.select(audit.c.action, audit.c.at)
+        .where(audit.c.actor == actor)
+        .order_by(audit.c.id.desc())
+        .limit(scan)
+        .subquery()
+    )
+    query = sa.select(sa.func.count()).select_from(last).where(last.c.action == action, last.c.at >= since)
+    return tx.conn.execute(query).scalar_one()
+
+
 def record_all(tx: Tx, actor: str, action: str, intake_ids: Iterable[int], detail: str | None = None) -> None:
     """One audit line per intake, in one statement (an export of thousands)."""
     now = utcnow()

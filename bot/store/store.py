@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from bot.errors import UserError
 from bot.failures import log_failure
+from bot.store import advisory
 from bot.store.checkpoint import SAFETY_NET_PAGES, Checkpointer
 from bot.store.driver import Statements
 from bot.store.funnel import epoch, funnel_moves
@@ -150,6 +151,11 @@ class Store:
                     driver.execute("PRAGMA foreign_keys=OFF")
                 try:
                     with conn.begin():
+                        if not sqlite:
+                            # Workers started together on a fresh database: one migrates, the
+                            # others wait here and then find the schema current (the lock is
+                            # let go by the commit). Without it they raced on Alembic's table.
+                            advisory.for_transaction(conn, "migrate")
                         config.attributes["connection"] = conn
                         command.upgrade(config, revision)
                         broken = sqlite and conn.exec_driver_sql("PRAGMA foreign_key_check").first()
