@@ -13,6 +13,11 @@ shared transaction, and one commit serves them all:
 - if the commit itself fails, nothing of the group is kept and every caller gets CommitFailed (a
   StoreError: the database's trouble, not the caller's).
 
+On PostgreSQL, where several workers share the database, a caller names the chat its work is
+about and the group takes those chats' advisory locks first, all in one statement, in ascending
+order (``bot.store.leases.lock_chats``): another worker's turn of one of these chats waits for
+this commit, and two groups never deadlock on each other's chats.
+
 A lone caller waits one turn of the event loop at most, so one update at a time costs what it
 did before. Riders (the outbox's "sent" marks) add their writes to whichever group commits next.
 """
@@ -24,6 +29,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
+from bot.store.leases import lock_chats
 from bot.store.store import Stale, Store, StoreError, Tx
 
 log = logging.getLogger(__name__)
@@ -61,7 +67,9 @@ class GroupCommit:
     def __init__(self, store: Store):
         self.store = store
         self.riders: list[Rider] = []
-        self._waiting: list[tuple[Callable[[Tx], Any], asyncio.Future]] = []
+        self._waiting: list[tuple[Callable[[Tx], Any], asyncio.Future, int | None]] = []
+        #: several workers may share the database: lock each caller's chat (PostgreSQL)
+        self.locking = store.engine.dialect.name == "postgresql"
         self._scheduled = False
         self._seen = 0
         self._rounds = 0
@@ -71,10 +79,11 @@ class GroupCommit:
         self.carried = 0
         self.reruns = 0
 
-    async def run(self, work: Callable[[Tx], T]) -> T:
-        """Run ``work(tx)`` in the next group's transaction; its result once that has committed."""
+    async def run(self, work: Callable[[Tx], T], chat: int | None = None) -> T:
+        """Run ``work(tx)`` in the next group's transaction; its result once that has committed.
+        ``chat``: the chat the work reads and writes, locked for it on PostgreSQL."""
         future: asyncio.Future = asyncio.get_running_loop().create_future()
-        self._waiting.append((work, future))
+        self._waiting.append((work, future, chat))
         self._schedule()
         return await future
 
@@ -118,14 +127,16 @@ class GroupCommit:
             self._commit(group, riders, isolated=True)
 
     def _commit(
-        self, group: list[tuple[Callable[[Tx], Any], asyncio.Future]], riders: list[Rider], isolated: bool
+        self, group: list[tuple[Callable[[Tx], Any], asyncio.Future, int | None]], riders: list[Rider], isolated: bool
     ) -> None:
         outcomes: list[tuple[asyncio.Future, Any, BaseException | None]] = []
         written: list[tuple[Rider, Any]] = []
         unwritten: list[tuple[Rider, Any]] = []  # a rider's write failed: its load waits for a later group
         try:
             with self.store.transaction() as tx:
-                for work, future in group:
+                if self.locking:
+                    lock_chats(tx.driver, (chat for _, _, chat in group if chat is not None))
+                for work, future, _ in group:
                     if isolated:
                         outcomes.append((future, *_attempt(tx, work)))
                         continue
@@ -151,7 +162,7 @@ class GroupCommit:
             if isinstance(err, _Undone) or not isinstance(err, Exception):
                 raise
             log.error("group commit of %d turn(s) failed: %s", len(group), _reason(err))
-            for _, future in group:
+            for _, future, _ in group:
                 if not future.done():
                     # The database's trouble, not any one caller's: each may try again.
                     failed = CommitFailed(_reason(err))

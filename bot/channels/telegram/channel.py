@@ -34,7 +34,7 @@ from bot.channels.telegram.events import Chat, Event
 from bot.channels.telegram.failed_turns import FailedTurns, is_store_trouble
 from bot.channels.telegram.locks import KeyedLocks
 from bot.channels.telegram.outage import Outages
-from bot.channels.telegram.outbox import ChatPacer, Outbox, retry_seconds
+from bot.channels.telegram.outbox import MAX_ATTEMPTS, ChatPacer, Outbox, SharedPacer, retry_seconds
 from bot.channels.telegram.replies import Reply, deliver
 from bot.channels.telegram.runner import TurnRunner
 from bot.channels.telegram.turn import TurnResult
@@ -45,6 +45,7 @@ from bot.errors import UserError
 from bot.failures import log_failure
 from bot.store import Duplicate, Intake, Store, Tx
 from bot.store.group import GroupCommit
+from bot.store.leases import Leases, SharedBudget
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,10 @@ class TelegramChannel:
         self.application = build_application(settings, request, rate_limit)
         #: Telegram numbers updates per bot: the token's first part is the bot's id
         self.bot_id = int(settings.check_token().split(":", 1)[0])
+        # PostgreSQL may be shared by several workers (``bot.store.leases``): replies are claimed
+        # and Telegram's limits kept in the database; SQLite is one process, paced in memory.
+        shared = store.engine.dialect.name == "postgresql"
+        self.leases = Leases(max_attempts=MAX_ATTEMPTS) if shared else None
         self.runner = TurnRunner(
             engine,
             store,
@@ -125,10 +130,12 @@ class TelegramChannel:
             bot_id=self.bot_id,
             alerts=AlertRules.of(settings.alerts, engine),
             booking_base=settings.booking_tap_base,
+            leases=self.leases,
         )
         self.group = GroupCommit(store)
         copies = Copies(store, engine, settings.clinic_timezone)
-        self.outbox = Outbox(store, self.application.bot, ChatPacer(settings.chat_rate), self.group, copies=copies.make)
+        pacer = SharedPacer(store, SharedBudget(settings.chat_rate)) if shared else ChatPacer(settings.chat_rate)
+        self.outbox = Outbox(store, self.application.bot, pacer, self.group, copies=copies.make, leases=self.leases)
         self._loop: asyncio.AbstractEventLoop | None = None  # once started: staff messages nudge it
         self._nudges: set[asyncio.Task] = set()
         self.locks = KeyedLocks()
@@ -173,7 +180,7 @@ class TelegramChannel:
             if self.outages.in_trouble(chat.id):  # its last turn could not be stored: no spinning button meanwhile
                 await self._answer_early(update)
             try:
-                result = await self.group.run(lambda tx: self._turn(tx, update.update_id, chat, event))
+                result = await self.group.run(lambda tx: self._turn(tx, update.update_id, chat, event), chat.id)
             except Duplicate:
                 log.info("update %s was applied before (Telegram sent it again): skipped", update.update_id)
                 result = TurnResult(duplicate=True)
@@ -340,7 +347,7 @@ class TelegramChannel:
             tx.on_commit(lambda: self.outbox.push(result.outgoing))
 
         async with self.locks.hold(intake.chat_id):
-            await self.group.run(work)
+            await self.group.run(work, intake.chat_id)
 
     async def nudge_booking(self, intake_id: int, chat_id: int) -> None:
         """The one reminder to book, if still due (``TurnRunner.nudge_in`` checks, under the chat's lock)."""
@@ -350,7 +357,7 @@ class TelegramChannel:
             tx.on_commit(lambda: self.outbox.push(result.outgoing))
 
         async with self.locks.hold(chat_id):
-            await self.group.run(work)
+            await self.group.run(work, chat_id)
 
     def staff_message_queued(self) -> None:
         """Staff stored a message in this process (``serve``): look for it now rather than at the
@@ -377,7 +384,7 @@ class TelegramChannel:
             tx.on_commit(lambda: self.outbox.push(result.outgoing))
 
         async with self.locks.hold(chat_id):
-            await self.group.run(work)
+            await self.group.run(work, chat_id)
 
     def forget_kept(self) -> None:
         """Intakes were changed behind the turns' back (marked abandoned): the copies kept in

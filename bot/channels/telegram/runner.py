@@ -22,6 +22,7 @@ from bot.channels.telegram.turn import TurnResult, TurnState
 from bot.engine import Engine
 from bot.flow import model
 from bot.store import Duplicate, IntakeStatus, Stale, Store, Tx, talks, utcnow
+from bot.store.leases import Leases
 
 
 def fingerprint(chat_id: int, origin: str) -> int:
@@ -47,8 +48,12 @@ class TurnRunner:
         bot_id: int = 0,
         alerts: AlertRules | None = None,
         booking_base: str | None = None,
+        leases: Leases | None = None,
     ):
         self.engine = engine
+        #: several workers on PostgreSQL: a turn claims its chat's replies for this worker
+        #: (``bot.store.leases``), and a copy kept in memory is checked against the store first
+        self.leases = leases
         self.store = store
         #: the flow's steps but its endings, in order: the funnel tells the steps skip logic hid by them
         self.funnel_questions = [s.id for s in engine.flow.steps if not isinstance(s, model.OutcomeStep)]
@@ -89,12 +94,15 @@ class TurnRunner:
             # first: a redelivery costs nothing more
             tx.claim_update(self.bot_id, update_id, fingerprint(chat.id, event.origin), now)
         kept = self.recent.take(chat.id)
+        # Another worker may have applied a turn of this chat since this one kept its copy: under
+        # the chat's lock (the group took it), the stored version tells.
+        if kept is not None and self.leases is not None and tx.intake_version(chat.id) != (kept[0].id, kept[0].version):
+            kept = None
         turn = TurnState(self, tx, chat, now, update_id)
         try:
             turn.run(event, kept)
             turn.commit()
-            if kept is None:
-                self._catch_up(tx, turn)
+            self._outgoing(tx, turn, caught_up=kept is not None)
         except Duplicate:
             raise
         except Exception as err:
@@ -105,6 +113,16 @@ class TurnRunner:
             raise Stale(chat.id) from err
         self._keep(tx, turn)
         return turn.result
+
+    def _outgoing(self, tx: Tx, turn: TurnState, caught_up: bool = False) -> None:
+        """What this process sends once the turn commits. Several workers: the chat's sendable
+        rows, claimed for this worker (this turn's, after any earlier one nobody holds; none
+        while an earlier one is another worker's, whose round or lease decides). One process:
+        the turn's rows, after staff messages not sent yet (``_catch_up``)."""
+        if self.leases is not None:
+            turn.result.outgoing = self.leases.claim(tx.driver, [turn.chat.id])
+        elif not caught_up:
+            self._catch_up(tx, turn)
 
     @staticmethod
     def _catch_up(tx: Tx, turn: TurnState) -> None:
@@ -140,7 +158,7 @@ class TurnRunner:
         turn.show_prompt()
         intake.reminded_at = turn.now
         turn.commit(activity=False)
-        self._catch_up(tx, turn)
+        self._outgoing(tx, turn)
         self._keep(tx, turn)
         return turn.result
 
@@ -176,7 +194,7 @@ class TurnRunner:
         turn.say(turn.msg("booking_nudge"), [[{"text": label, "url": link}]])
         intake.booking_nudged_at = turn.now
         turn.commit(activity=False)
-        self._catch_up(tx, turn)
+        self._outgoing(tx, turn)
         self._keep(tx, turn)
         return turn.result
 
@@ -195,6 +213,6 @@ class TurnRunner:
             turn.say(self.engine.message(turn.lang, "talk_handed_back"))
         turn.reprompt()
         turn.commit(activity=False)
-        self._catch_up(tx, turn)
+        self._outgoing(tx, turn)
         self._keep(tx, turn)
         return turn.result
