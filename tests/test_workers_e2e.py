@@ -10,7 +10,6 @@ import time
 from collections import Counter
 
 import pytest
-
 from support.databases import postgres_rows
 from support.workers import CHOICES, Cluster, play_all
 
