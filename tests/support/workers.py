@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from bot.channels.telegram.render import CHECKED
 from support.bot_process import BotProcess, free_port
 from support.fake_telegram import FakeTelegram
 
@@ -56,6 +57,8 @@ class Cluster:
         self._lock = threading.Lock()
         self.latencies: list[float] = []  # seconds from POST to its 200, one per update applied
         self.reposts = 0  # updates posted again to another worker (down, or answered an error)
+        self.keyboards_behind = 0  # patients whose keyboard never came to show all their ticks
+        self.behind: list[int] = []
 
     def start(self) -> Cluster:
         for process in self.processes:
@@ -137,6 +140,13 @@ def newest_with(fake: FakeTelegram, chat_id: int, text: str, timeout: float = 30
     return found
 
 
+def ticked(fake: FakeTelegram, chat_id: int, message_id: int) -> int:
+    """How many ticks the message's keyboard shows now."""
+    message = next(m for m in fake.messages(chat_id) if m["message_id"] == message_id)
+    rows = (message.get("reply_markup") or {}).get("inline_keyboard", [])
+    return sum(key["text"].startswith(CHECKED) for row in rows for key in row)
+
+
 def button(message: dict[str, Any], label: str) -> str:
     for row in (message.get("reply_markup") or {}).get("inline_keyboard", []):
         for key in row:
@@ -145,10 +155,10 @@ def button(message: dict[str, Any], label: str) -> str:
     raise AssertionError(f"no button {label!r} on {message}")
 
 
-def play(cluster: Cluster, chat_id: int, on_step: Callable[[], None] = lambda: None) -> list[str]:
-    """One patient through tests/flows/workers.yaml: /start, consent, four ticks in two bursts
-    (each burst's two presses posted at once to two workers), Done, a typed goal. The patient's
-    inputs as the transcript must hold them, in order (within a burst, either order)."""
+def play(cluster: Cluster, chat_id: int, on_step: Callable[[], None] = lambda: None, burst: int = 2) -> list[str]:
+    """One patient through tests/flows/workers.yaml: /start, consent, four ticks in bursts of
+    ``burst`` (a burst's presses posted at once, each to another worker), Done, a typed goal. The
+    patient's inputs as the transcript must hold them, in order (within a burst, any order)."""
     fake = cluster.fake
     cluster.post(fake.send_command(chat_id, "/start"))
     consent = newest_with(fake, chat_id, "We ask three questions")
@@ -156,9 +166,18 @@ def play(cluster: Cluster, chat_id: int, on_step: Callable[[], None] = lambda: N
     on_step()
     question = newest_with(fake, chat_id, ASK_CONCERNS)
     ticks = [fake.press(chat_id, question["message_id"], button(question, label)) for label in CHOICES]
-    cluster.burst(ticks[:2])
-    on_step()
-    cluster.burst(ticks[2:])
+    for at in range(0, len(ticks), burst):
+        cluster.burst(ticks[at : at + burst])
+        on_step()
+    # What the patient sees: the question's keyboard, edited by whichever worker sent each tick's
+    # edit, must come to show all four ticks (edits sent out of order leave one off for good).
+    try:
+        # a SIGKILLed worker's edits are sent by another once their lease ran out (5 s)
+        fake.wait_for(lambda: ticked(fake, chat_id, question["message_id"]) == len(CHOICES), timeout=10)
+    except AssertionError:
+        with cluster._lock:
+            cluster.keyboards_behind += 1
+            cluster.behind.append(chat_id)
     cluster.post(fake.press(chat_id, question["message_id"], button(question, "Done")))
     on_step()
     newest_with(fake, chat_id, ASK_GOAL)
@@ -170,3 +189,49 @@ def play(cluster: Cluster, chat_id: int, on_step: Callable[[], None] = lambda: N
 def play_all(cluster: Cluster, chats: list[int], threads: int = 12, on_step: Callable[[], None] = lambda: None):
     with ThreadPoolExecutor(threads) as pool:
         return list(pool.map(lambda chat: play(cluster, chat, on_step), chats))
+
+
+def tally(url: str, fake: FakeTelegram, chats: list[int]) -> dict[str, int]:
+    """What went wrong, counted: patients whose stored selection misses a tick, updates applied
+    twice, replies sent more than once (the fake's sendMessage calls beyond the outbox's rows),
+    replies never sent."""
+    import json
+
+    from support.databases import postgres_rows
+
+    short = 0
+    for (state,) in postgres_rows(url, "SELECT state FROM intakes WHERE chat_id = ANY(%s)", chats):
+        answers = (state if isinstance(state, dict) else json.loads(state))["answers"]
+        short += len(answers.get("concerns") or []) != len(CHOICES)
+    [(twice,)] = postgres_rows(
+        url,
+        "SELECT count(*) FROM (SELECT update_id FROM messages WHERE direction = 'in' AND chat_id = ANY(%s) "
+        "GROUP BY update_id HAVING count(*) > 1) AS d",
+        chats,
+    )
+    stored: dict[int, int] = {}
+    unsent = 0
+    for chat, sent in postgres_rows(
+        url,
+        "SELECT chat_id, sent_at IS NOT NULL FROM messages WHERE direction = 'out' AND kind = 'send' "
+        "AND chat_id = ANY(%s)",
+        chats,
+    ):
+        stored[chat] = stored.get(chat, 0) + 1
+        unsent += not sent
+    calls: dict[int, int] = {}
+    for call in fake.calls("sendMessage"):
+        if call["status"] == 200 and call["params"]["chat_id"] in stored:
+            calls[call["params"]["chat_id"]] = calls.get(call["params"]["chat_id"], 0) + 1
+    duplicates = sum(max(0, calls.get(chat, 0) - n) for chat, n in stored.items())
+    return {
+        "selections_missing_a_tick": short,
+        "updates_applied_twice": twice,
+        "replies": sum(stored.values()),
+        "replies_sent_twice": duplicates,
+        "replies_unsent": unsent,
+    }
+
+
+def tally_all(cluster: Cluster, chats: list[int]) -> dict[str, int]:
+    return {**tally(cluster.database_url, cluster.fake, chats), "keyboards_behind": cluster.keyboards_behind}

@@ -73,14 +73,14 @@ class _RetryAfterIsHandled(logging.Filter):
         return not (record.exc_info and isinstance(record.exc_info[1], RetryAfter))
 
 
-def _rate_limiter() -> AIORateLimiter:
+def _rate_limiter(overall: float = 30) -> AIORateLimiter:
     # max_retries=0: the limiter would otherwise sleep out a 429 itself, and while it sleeps it
     # holds back every request of the bot, so one chat's 429 would pause all chats. A 429 goes
     # to the caller instead: the outbox holds back only that chat.
     limiter_log = logging.getLogger("telegram.ext.AIORateLimiter")
     if not any(isinstance(f, _RetryAfterIsHandled) for f in limiter_log.filters):
         limiter_log.addFilter(_RetryAfterIsHandled())
-    return AIORateLimiter(overall_max_rate=30, overall_time_period=1, max_retries=0)
+    return AIORateLimiter(overall_max_rate=overall, overall_time_period=1, max_retries=0)
 
 
 def build_application(settings: Settings, request: BaseRequest | None = None, rate_limit: bool = True) -> Application:
@@ -91,7 +91,7 @@ def build_application(settings: Settings, request: BaseRequest | None = None, ra
         .updater(None)  # we poll ourselves, confirming an update only once its turn is committed
     )
     if rate_limit:
-        builder = builder.rate_limiter(_rate_limiter())
+        builder = builder.rate_limiter(_rate_limiter(settings.bot_rate))
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
     else:
@@ -134,7 +134,14 @@ class TelegramChannel:
         )
         self.group = GroupCommit(store)
         copies = Copies(store, engine, settings.clinic_timezone)
-        pacer = SharedPacer(store, SharedBudget(settings.chat_rate)) if shared else ChatPacer(settings.chat_rate)
+        pacer = (
+            SharedPacer(
+                store,
+                SharedBudget(settings.chat_rate, all_rate=settings.bot_rate, all_burst=max(1, int(settings.bot_rate))),
+            )
+            if shared
+            else ChatPacer(settings.chat_rate)
+        )
         self.outbox = Outbox(store, self.application.bot, pacer, self.group, copies=copies.make, leases=self.leases)
         self._loop: asyncio.AbstractEventLoop | None = None  # once started: staff messages nudge it
         self._nudges: set[asyncio.Task] = set()
