@@ -191,30 +191,38 @@ def play_all(cluster: Cluster, chats: list[int], threads: int = 12, on_step: Cal
         return list(pool.map(lambda chat: play(cluster, chat, on_step), chats))
 
 
+def rows(url: str, sql: str, chats: list[int]) -> list[tuple]:
+    """A query about these chats on either database (``{chats}`` becomes the list of ids)."""
+    from support.databases import db_rows, postgres_rows
+
+    sql = sql.format(chats="(" + ", ".join(str(int(chat)) for chat in chats) + ")")
+    if url.startswith("sqlite:///"):
+        return db_rows(Path(url.removeprefix("sqlite:///")), sql)
+    return postgres_rows(url, sql)
+
+
 def tally(url: str, fake: FakeTelegram, chats: list[int]) -> dict[str, int]:
     """What went wrong, counted: patients whose stored selection misses a tick, updates applied
     twice, replies sent more than once (the fake's sendMessage calls beyond the outbox's rows),
     replies never sent."""
     import json
 
-    from support.databases import postgres_rows
-
     short = 0
-    for (state,) in postgres_rows(url, "SELECT state FROM intakes WHERE chat_id = ANY(%s)", chats):
+    for (state,) in rows(url, "SELECT state FROM intakes WHERE chat_id IN {chats}", chats):
         answers = (state if isinstance(state, dict) else json.loads(state))["answers"]
         short += len(answers.get("concerns") or []) != len(CHOICES)
-    [(twice,)] = postgres_rows(
+    [(twice,)] = rows(
         url,
-        "SELECT count(*) FROM (SELECT update_id FROM messages WHERE direction = 'in' AND chat_id = ANY(%s) "
+        "SELECT count(*) FROM (SELECT update_id FROM messages WHERE direction = 'in' AND chat_id IN {chats} "
         "GROUP BY update_id HAVING count(*) > 1) AS d",
         chats,
     )
     stored: dict[int, int] = {}
     unsent = 0
-    for chat, sent in postgres_rows(
+    for chat, sent in rows(
         url,
         "SELECT chat_id, sent_at IS NOT NULL FROM messages WHERE direction = 'out' AND kind = 'send' "
-        "AND chat_id = ANY(%s)",
+        "AND chat_id IN {chats}",
         chats,
     ):
         stored[chat] = stored.get(chat, 0) + 1
