@@ -141,3 +141,13 @@ def test_the_send_budget_is_shared_by_every_worker(stores) -> None:
         for chat in range(100, 140):  # forty chats at once: the bot's 30 a second decide
             overall.append(budget.take(conn.connection.driver_connection, chat))
     assert max(overall) == pytest.approx(15 / 30, abs=0.1)  # 5 tokens taken above, 30 in the bucket
+
+
+def test_a_worker_stopping_frees_its_unsent_rows_at_once(stores) -> None:
+    first, second = stores
+    a, b = Leases("a"), Leases("b")
+    rows = _intake_with_replies(first, 50, 2)
+    assert _claim(first, a, 50) == rows
+    with first.transaction() as tx:
+        assert a.release(tx.driver) == 2
+    assert _claim(second, b, 50) == rows  # no lease to wait out

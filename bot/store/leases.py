@@ -82,6 +82,7 @@ _RENEW = """
 UPDATE messages SET lease_until = clock_timestamp() + make_interval(secs => %s)
 WHERE id = ANY(%s::int8[]) AND claimed_by = %s RETURNING id
 """
+_RELEASE = "UPDATE messages SET claimed_by = NULL, lease_until = NULL WHERE claimed_by = %s AND sent_at IS NULL"
 #: One token from the bot's bucket (key 0) and one from the chat's, each refilled for the time
 #: since it was last taken from; negative: the wait before sending. Rows are always locked in
 #: the same order (0 first) so two workers' takes cannot deadlock.
@@ -160,6 +161,11 @@ class Leases:
         if not ids:
             return set()
         return {row[0] for row in driver.execute(_RENEW, (self.lease, ids, self.worker)).fetchall()}
+
+    def release(self, driver: Any) -> int:
+        """At a clean stop: this worker's unsent rows are free for the others at once (rather than
+        when the lease runs out); how many."""
+        return driver.execute(_RELEASE, (self.worker,)).rowcount
 
 
 class SharedBudget:

@@ -254,6 +254,12 @@ class Outbox:
             await asyncio.gather(*late, return_exceptions=True)
         if self._marks:
             self.group.commit_now()
+        if self.leases is not None and not self._marks:  # recorded: what is left unsent is free now
+            try:
+                with self.store.transaction() as tx:
+                    self.leases.release(tx.driver)
+            except Exception as err:  # the leases run out by themselves
+                log_failure(log, "releasing the outbox's claims at stop failed", err)
 
     # --- sending ---------------------------------------------------------------------------------
 
