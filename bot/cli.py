@@ -72,7 +72,9 @@ def _long_running(need_token: bool):
     if need_token or settings.telegram_token:
         settings.check_token()
     engine = Engine(load_checked(settings.flow_path))
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from bot.logs import configure
+
+    configure(settings.log_level, settings.log_format)  # LOG_FORMAT: text, or json for a log collector
     # httpx logs request URLs, which carry the bot token; transitions logs every state a person
     # enters, which would put their path through the questionnaire (health data) in the log.
     for noisy in ("httpx", "httpcore", "transitions", "alembic"):

@@ -58,6 +58,14 @@ class Settings:
     #: messages a second for the bot as a whole (Telegram's ~30), across every worker
     bot_rate: float = 30.0
     log_level: str = "INFO"
+    #: LOG_FORMAT: text (a line a record, for people) or json (an object a line, for a collector)
+    log_format: str = "text"
+    #: METRICS_TOKEN: /metrics answers a request bearing it (None: /metrics is off, a 404)
+    metrics_token: str | None = None
+    #: OPS_LISTEN:OPS_PORT: a small server of /healthz, /readyz and /metrics for `run` in polling
+    #: mode, which has no HTTP server otherwise (None: none)
+    ops_listen: str = "127.0.0.1"
+    ops_port: int | None = None
     clinic_webhook_url: str | None = None
     clinic_webhook_secret: str | None = None
     clinic_webhook_max_attempts: int = 10
@@ -148,6 +156,22 @@ def _log_level(value: str) -> str:
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):  # logging would raise on it
         raise SettingsError(f"LOG_LEVEL={value!r} must be DEBUG, INFO, WARNING or ERROR")
     return level
+
+
+def _log_format(value: str) -> str:
+    if value.lower() not in ("text", "json"):
+        raise SettingsError(f"LOG_FORMAT={value!r} must be text or json")
+    return value.lower()
+
+
+def _metrics_token(value: str | None) -> str | None:
+    """METRICS_TOKEN: long enough not to be guessed (the endpoint is unauthenticated otherwise)."""
+    if value is not None and len(value) < 16:
+        raise SettingsError(
+            "METRICS_TOKEN must be at least 16 characters (make one: python -c "
+            "'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    return value
 
 
 def _retention(value: str | None) -> int | None:
@@ -247,6 +271,10 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
         chat_rate=_chat_rate(env.get("TELEGRAM_CHAT_RATE", "1")),
         bot_rate=_chat_rate(env.get("TELEGRAM_BOT_RATE", "30"), "TELEGRAM_BOT_RATE", "30"),
         log_level=_log_level(env.get("LOG_LEVEL", "INFO")),
+        log_format=_log_format(env.get("LOG_FORMAT", "text")),
+        metrics_token=_metrics_token(env.get("METRICS_TOKEN")),
+        ops_listen=env.get("OPS_LISTEN", "127.0.0.1"),
+        ops_port=_port("OPS_PORT", env["OPS_PORT"]) if "OPS_PORT" in env else None,
         clinic_webhook_url=clinic_url,
         clinic_webhook_secret=env.get("CLINIC_WEBHOOK_SECRET"),
         clinic_webhook_max_attempts=max(1, max_attempts),

@@ -4,7 +4,8 @@ set) and the background jobs, started together and stopped cleanly on SIGINT or 
 ``python -m bot serve`` is the whole product: the staff web app and clinic API on
 WEB_LISTEN:WEB_PORT, with Telegram's webhook on the same server (at WEBHOOK_URL's path) or long
 polling in the background. ``python -m bot run`` is the bot alone: long polling, or the webhook
-on a server of its own (WEBHOOK_LISTEN:WEBHOOK_PORT, with /healthz). Both run the same jobs,
+on a server of its own (WEBHOOK_LISTEN:WEBHOOK_PORT). Every server also answers /healthz,
+/readyz and /metrics (``bot.operations``); ``run`` polling has one only with OPS_PORT. Both run the same jobs,
 with or without Telegram: retention, the completion webhook, abandonment, and (with a channel to
 deliver them) reminders.
 
@@ -28,9 +29,7 @@ from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.middleware import Middleware
 
 from bot import heap
 from bot.config import Settings
@@ -41,6 +40,8 @@ from bot.jobs.quiet_intakes import QuietIntakes
 from bot.jobs.retention import Retention
 from bot.jobs.search_index import SearchIndex
 from bot.jobs.seen_updates import SeenUpdates
+from bot.logs import RequestIds
+from bot.operations import Operations, Readiness
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -154,9 +155,11 @@ class Runtime:
 
     def _server(self) -> uvicorn.Server | None:
         """The one HTTP server of the process: the web app (with the webhook's route), the webhook
-        alone (``run`` with WEBHOOK_URL), or none (``run`` polling)."""
+        alone (``run`` with WEBHOOK_URL), the probes and metrics alone (``run`` polling with
+        OPS_PORT), or none (``run`` polling). Each answers /healthz, /readyz and /metrics."""
         settings = self.settings
         routes: list[Any] = []
+        operations = self._operations().routes()  # /healthz, /readyz, /metrics: on whichever server there is
         if self.channel is not None and settings.webhook_url:
             from bot.channels.telegram.update_webhook import webhook_path, webhook_routes
 
@@ -179,7 +182,7 @@ class Runtime:
                 self.store,
                 secret_key(settings),
                 https=https,
-                extra_routes=routes,
+                extra_routes=[*operations, *routes],
                 lifetime=lifetime,
                 zone=settings.clinic_timezone,
             )
@@ -189,20 +192,24 @@ class Runtime:
             host, port = settings.web_listen, settings.web_port
             log.info("staff web app on http://%s:%s", host, port)
         elif routes:
-
-            async def health(request: Request) -> Response:
-                return PlainTextResponse("ok")
-
-            app = Starlette(routes=[*routes, Route("/healthz", health)])
+            app = Starlette(routes=[*operations, *routes], middleware=[Middleware(RequestIds)])
             host, port = settings.webhook_listen, settings.webhook_port
+        elif settings.ops_port is not None:  # `run` polling: a server of its own, for the probes and metrics
+            app = Starlette(routes=operations, middleware=[Middleware(RequestIds)])
+            host, port = settings.ops_listen, settings.ops_port
+            log.info("health and metrics on http://%s:%s (OPS_LISTEN:OPS_PORT)", host, port)
         else:
             return None
+        if settings.ops_port is not None and (host, port) != (settings.ops_listen, settings.ops_port):
+            log.info("OPS_PORT is for `run` polling only: /healthz, /readyz and /metrics are on %s:%s", host, port)
         config = uvicorn.Config(
             app,
             host=host,
             port=port,
             log_level="warning",
             access_log=False,
+            # LOG_FORMAT=json: uvicorn's own lines go through the root logger's JSON too
+            log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
             lifespan="off",
             # The client's address (failed logins are counted by it) is taken from X-Forwarded-For
             # only when the connection comes from one of these proxies.
@@ -214,6 +221,21 @@ class Runtime:
         # status -15), and a clean stop should exit 0.
         server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
         return server
+
+    def _operations(self) -> Operations:
+        """The probes and metrics of this process (``bot.operations``)."""
+        readiness = Readiness(
+            self.store,
+            bot=self.channel.bot if self.channel is not None else None,
+            role=self._role,
+        )
+        return Operations(readiness, self.settings.metrics_token)
+
+    def _role(self) -> str:
+        """Whether this process polls Telegram (leader), stands by (follower), or is alone (single):
+        ``leading`` is set where a leader lock is held (None or absent: no lock is used)."""
+        leading = getattr(self, "leading", None)
+        return "single" if leading is None else "leader" if leading else "follower"
 
     # --- running -----------------------------------------------------------------------------------
 

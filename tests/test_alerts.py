@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import pytest
 import yaml
+from prometheus_client import REGISTRY
 from support.default_flow import DEFAULT_FLOW, GOAL_TO_SUMMARY, Q_ALLERGY_NOW, Q_TOXIN, SAFETY_TO_GOAL, begin
 from support.fake_telegram import FakeTelegram
 from support.patients import InProcessPatient, Step
@@ -34,6 +35,12 @@ from bot.jobs.alerts import AlertJob
 from bot.store import Store, utcnow
 from bot.store import alerts as queue
 from bot.store.review import audit_log
+
+
+def alerts_counted(channel: str, result: str) -> float:
+    """The /metrics counter of staff alerts (0 before the first)."""
+    return REGISTRY.get_sample_value("intake_staff_alerts_total", {"channel": channel, "result": result}) or 0.0
+
 
 # A patient whose name and typed words must never reach an alert.
 ZELDA = Chat(77, 77, "Zelda", "Quackenbush", "zeldaq", "en")
@@ -297,8 +304,10 @@ def test_an_unreachable_mail_server_is_retried_then_given_up_and_recorded(skin: 
     patient = InProcessPatient(TurnRunner(skin, store, alerts=AlertRules.of(settings, skin)), ZELDA)
     symptoms_now(patient, "en")
     job = email_job(skin, store, settings)
+    failed = alerts_counted("email", "failed")
     for _ in range(3):
         assert asyncio.run(job.send_due()) == 0
+    assert alerts_counted("email", "failed") - failed == 3  # /metrics
     with store.transaction(read_only=True) as tx:
         [row] = queue.given_up(tx)
         log = audit_log(tx)
@@ -364,9 +373,11 @@ async def test_the_staff_chat_gets_the_alert_once(
     await asyncio.to_thread(symptoms_now, patient, "en")
     intake = await asyncio.to_thread(patient.intake)
     application, job = await telegram_job(fake_telegram, skin, sqlite_store, settings)
+    sent = alerts_counted("telegram", "sent")
     try:
         assert await job.send_due() == 1
         assert await job.send_due() == 0
+        assert alerts_counted("telegram", "sent") - sent == 1  # /metrics
     finally:
         await application.bot.shutdown()
     [alert] = fake_telegram.messages(STAFF_CHAT)

@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import sqlalchemy as sa
+from prometheus_client import REGISTRY
 from starlette.testclient import TestClient
 from support.bot_process import BotProcess
 from support.databases import db_rows
@@ -291,12 +292,14 @@ def test_the_nudge_goes_once_with_the_tracked_button_and_not_after_a_tap(skin: E
     intake_id = patient.intake().id
     assert due(store) == [intake_id]
     assert due(store, timedelta(hours=1)) == []  # not due yet
+    nudged = REGISTRY.get_sample_value("intake_booking_nudges_sent_total")
     result = nudge(turns, intake_id)
     [row] = result.outgoing
     assert row.payload["text"].startswith("Hello again, and thank you")
     assert row.payload["keyboard"] == [[{"text": "Book a consultation", "url": url}]]
     assert patient.intake().booking_nudged_at is not None
     assert due(store) == [] and nudge(turns, intake_id).outgoing == []  # once
+    assert REGISTRY.get_sample_value("intake_booking_nudges_sent_total") - nudged == 1  # /metrics counts it once
 
     tapper = InProcessPatient(turns, Chat(64, 64, "Tia", None, None, "en"))
     finish_routine(tapper)

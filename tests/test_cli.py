@@ -97,6 +97,7 @@ def test_chat_with_piped_answers_reaches_the_ending_and_exits_0(cli) -> None:
     assert "  1. I agree" in out and "  2. No thanks" in out
     assert out.rstrip().endswith("Book a consultation: https://clinic.test/book")
     assert "The next step is a dermatologist consultation." in out
+    assert "Your age: 40 years." in out and "Weight given" not in out  # the recap, as far as answered
 
 
 def test_chat_commands_back_restart_quit(cli) -> None:

@@ -102,8 +102,8 @@ def test_a_severe_allergic_reaction_ends_at_its_own_urgent_text(turns: TurnRunne
     patient.tap(words["yes"], expect=injector)
     ending = last_message(patient)
     assert ending["text"].startswith("🚨") and ("today" if lang == "en" else "heute") not in ending["text"]
-    # the booking link, for later, and a copy of the answers; no question, no "Back"
-    assert buttons(ending) == [BOOK[lang], COPY[lang]]
+    # the booking link, for later; no question, no "Back", no copy (nothing beside "get help now")
+    assert buttons(ending) == [BOOK[lang]]
     assert "/myanswers" not in ending["text"]  # nothing stands beside "get help now"
     intake = patient.intake()
     assert (intake.outcome, intake.urgent, intake.flags) == ("allergy_emergency", True, ["allergy_now"])

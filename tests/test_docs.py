@@ -23,6 +23,7 @@ def test_the_guide_example_is_a_valid_flow_that_runs() -> None:
     assert engine.choose(conv, "confirm").finished
     ending = engine.view(conv).ending
     assert ending.id == "points" and ending.topics == ("Schwangerschaft oder Stillzeit",)
+    assert ending.recap == ("Sie möchten verbessern: Poren.",)  # the recap, the answer in her words
     # the ending's name for staff, and the first words of the text where an ending has none
     assert engine.outcome_topic("points", "de") == "Punkte für die Beratung"
     assert engine.outcome_topic("points") == "Points to discuss"

@@ -59,26 +59,61 @@ def funnel_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.wait(timeout=10)
 
 
-def test_the_funnel_chart_renders_on_a_phone(browser, funnel_site: str) -> None:  # noqa: F811
-    context = browser.new_context(base_url=funnel_site, viewport={"width": 390, "height": 844})
+#: What the page says in each language: the login form, the link, the heading, and the long
+#: question as the chart's label column shows it (cut at a word) and in full (its tooltip).
+WORDS = {
+    "en": {
+        "password": "Password",
+        "log_in": "Log in",
+        "funnel": "Funnel",
+        "heading": "Where patients drop off",
+        "cut": "Have you ever had…",
+        "full": "Have you ever had botulinum toxin injections (such as Botox, Dysport or Xeomin)",
+    },
+    "de": {
+        "password": "Passwort",
+        "log_in": "Anmelden",
+        "funnel": "Abbrüche",
+        "heading": "Wo Patienten abbrechen",
+        "cut": "Hatten Sie schon…",
+        "full": "Hatten Sie schon einmal Injektionen mit Botulinumtoxin",
+    },
+}
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_the_funnel_chart_renders_on_a_phone(browser, funnel_site: str, language: str) -> None:  # noqa: F811
+    words = WORDS[language]
+    context = browser.new_context(base_url=funnel_site, viewport={"width": 390, "height": 844}, locale=language)
     page = context.new_page()
     blocked: list[str] = []
     page.on("console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None)
     page.goto("/")
     page.get_by_label("Name").fill("rita")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.get_by_role("link", name="Funnel").click()
-    expect(page.get_by_role("heading", name="Where patients drop off")).to_be_visible()
+    page.get_by_label(words["password"]).fill(PASSWORD)
+    page.get_by_role("button", name=words["log_in"]).click()
+    page.get_by_role("link", name=words["funnel"]).click()
+    expect(page.get_by_role("heading", name=words["heading"])).to_be_visible()
     chart = page.locator("figure.funnel-chart svg")
     expect(chart).to_be_visible()
     box = chart.bounding_box()
     assert box and 200 < box["width"] <= 390 and box["height"] > 20, box
-    bars = page.locator("figure.funnel-chart rect")
+    bars = page.locator("figure.funnel-chart rect:not(clipPath rect)")
     assert bars.count() >= 4  # welcome, consent, age_band, the next question (and stopped parts)
     widest = max(bars.nth(i).bounding_box()["width"] for i in range(bars.count()))
     assert widest > 50  # drawn to scale, not collapsed
     assert page.locator("figure.funnel-chart .masked").count() >= 1  # the step two reached: pale
+    # the steps by their words: a long question cut to fit before the bars, in full in its tooltip
+    labels = page.locator("figure.funnel-chart text")
+    long = labels.filter(has_text=words["cut"])
+    expect(long).to_have_count(1)
+    assert words["full"] in long.locator("title").text_content()
+    bars_begin = min(bars.nth(i).bounding_box()["x"] for i in range(bars.count()))
+    for i in range(labels.count()):
+        label = labels.nth(i).bounding_box()
+        assert label["width"] > 20 and label["x"] + label["width"] <= bars_begin, (labels.nth(i).text_content(), label)
+    cell = page.locator("table.funnel td span[title]").first
+    assert words["full"] in cell.get_attribute("title") and cell.inner_text().endswith("…")
     assert page.evaluate("document.scrollingElement.scrollWidth") <= 390
     assert not blocked, blocked
     context.close()

@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy.exc
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
+from support.channels import channel_with_fake
 from support.fake_telegram import FakeTelegram
 from support.turns import apply_async
 from telegram import Update
@@ -81,14 +82,8 @@ def test_superscript_and_other_digits_typed_at_a_choice_or_the_summary(skin: Eng
 
 @pytest.fixture()
 async def channel(skin: Engine, store: Store) -> Iterator[tuple[TelegramChannel, FakeTelegram]]:
-    with FakeTelegram() as fake:
-        settings = Settings(telegram_token=fake.TOKEN, telegram_base_url=fake.base_url, chat_rate=1000)
-        channel = TelegramChannel(settings, skin, store)
-        await channel.application.initialize()
-        try:
-            yield channel, fake
-        finally:
-            await channel.application.shutdown()
+    async with channel_with_fake(skin, store) as pair:
+        yield pair
 
 
 def fail_turns(channel: TelegramChannel, monkeypatch: pytest.MonkeyPatch, error: Exception) -> None:

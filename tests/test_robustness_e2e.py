@@ -7,6 +7,7 @@ logging neither a traceback nor anything a patient typed.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -241,9 +242,10 @@ def test_a_refused_start_up_call_stops_with_one_line(
 # --- 4. nothing a patient typed in the log, even at DEBUG --------------------------------------
 
 
-def test_at_debug_the_log_holds_nothing_a_patient_typed(fake, db_path) -> None:
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_at_debug_the_log_holds_nothing_a_patient_typed(fake, db_path, log_format: str) -> None:
     secret = "Zebra-42-secret"
-    bot = BotProcess(fake, f"sqlite:///{db_path}", LOG_LEVEL="DEBUG").start()
+    bot = BotProcess(fake, f"sqlite:///{db_path}", LOG_LEVEL="DEBUG", LOG_FORMAT=log_format).start()
     try:
         patient = TelegramPatient(fake, 214)
         patient.command(f"/start {secret}", expect="automated assistant")
@@ -256,5 +258,10 @@ def test_at_debug_the_log_holds_nothing_a_patient_typed(fake, db_path) -> None:
     finally:
         bot.stop()
     output = bot.read()
-    assert " DEBUG " in output  # the level did apply
     assert secret not in output
+    if log_format == "text":
+        assert " DEBUG " in output  # the level did apply
+        return
+    lines = [json.loads(line) for line in output.splitlines()]  # one object a line, every line
+    assert any(line["level"] == "DEBUG" for line in lines)
+    assert secret not in json.dumps(lines, ensure_ascii=True)  # nor escaped in a way the raw check misses

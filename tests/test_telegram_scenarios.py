@@ -178,9 +178,9 @@ def assert_urgent_ending(patient: TelegramPatient, db: Path, outcome: str, flag:
     assert "112" in text and "now" in text.lower()  # seek help now, with an emergency number
     assert "consultation" in text.lower()  # and still recommends a consultation, later
     assert not VERDICTS.search(text), text
-    # no further question: only the booking link and a copy of the answers, and no live keyboard
-    # anywhere in the chat
-    assert patient.buttons(ending) == ["Book a consultation", "📄 Send me a copy of my answers"]
+    # no further question: only the booking link (no copy: nothing beside "get help now"), and no
+    # live keyboard anywhere in the chat
+    assert patient.buttons(ending) == ["Book a consultation"]
     assert patient.live_keyboards() == []
     patient.quiet_after(ending["message_id"])
     intake, _ = stored(db, patient.chat_id)

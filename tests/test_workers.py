@@ -45,7 +45,8 @@ def test_two_groups_taking_chats_in_opposite_orders_take_turns_without_deadlock(
                 def inside(tx) -> int:
                     began = time.monotonic()
                     time.sleep(0.15)  # inside the transaction, the chat's lock held
-                    tx.on_commit(lambda: held.append((name, chat, began, time.monotonic())))
+                    ended = time.monotonic()  # the lock goes with the commit, after this
+                    tx.on_commit(lambda: held.append((name, chat, began, ended)))
                     return chat
 
                 return inside

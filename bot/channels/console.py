@@ -146,6 +146,8 @@ class ConsoleChat:
             for paragraph in ending.paragraphs:
                 self.say(paragraph)
             self.say(ending.consultation)
+            if ending.recap:
+                self.say(" ".join(ending.recap))
             if ending.booking_link:
                 self.say(f"{self.engine.message(self.conv, 'booking')}: {ending.booking_link}")
             return

@@ -24,6 +24,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from bot import metrics
 from bot.alerts.content import AlertWriter
 from bot.alerts.senders import Sender, SendFailed
 from bot.alerts.settings import AlertSettings
@@ -100,7 +101,9 @@ class AlertJob:
             answer = await sender.send(alert, key=f"{row.id}.{int(as_utc(row.created_at).timestamp())}")
         except SendFailed as err:
             error, retry_after = str(err), err.retry_after
+            metrics.ALERTS.labels(row.channel, "failed").inc()
         else:
+            metrics.ALERTS.labels(row.channel, "sent").inc()
             log.info("alert %s (%s, intake %s) sent by %s: %s", row.id, row.event, row.intake_id, row.channel, answer)
             await asyncio.to_thread(self._sent, row)
             return True

@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
+from bot import metrics
 from bot.engine import Engine
 from bot.staff.exports import Exporter, load_intakes
 from bot.store import Store, deliveries, utcnow
@@ -133,10 +134,12 @@ class CompletionWebhook:
             response = await self.client.post(self.settings.url, content=payload, headers=headers)
             if 200 <= response.status_code < 300:
                 await asyncio.to_thread(self._update, row.id, delivered_at=self.clock(), last_error=None)
+                metrics.WEBHOOKS.labels("delivered").inc()
                 return True
             error = f"HTTP {response.status_code}"
         except httpx.HTTPError as err:
             error = f"{type(err).__name__}: {err}"[:200]
+        metrics.WEBHOOKS.labels("failed").inc()
         attempts = row.attempts + 1
         if attempts >= self.settings.max_attempts:
             log.error("completion webhook for intake %s given up after %d tries", row.intake_id, attempts)

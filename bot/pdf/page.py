@@ -9,6 +9,7 @@ text, never as markup: a typed ``<script>`` prints as those characters.
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -32,11 +33,29 @@ def _covered() -> frozenset[int]:
     return frozenset(TTFont(FONTS / "DejaVuSans.ttf").getBestCmap()) | {ord("\n")}
 
 
+#: Marks that only shape the character before them (emoji presentation, joiners, skin tones).
+_SHAPERS = frozenset({0xFE0E, 0xFE0F, 0x200D, 0x20E3, *range(0x1F3FB, 0x1F400)})
+
+
 def printable(text: str) -> str:
-    """``text`` without the characters the font cannot draw: the emoji the chat shows (🚨, 📄,
-    ✏️) are decoration there, and a PDF would print each as an empty box."""
+    """``text`` as the font can draw it. The emoji the chat shows (🚨, 📄, ✏️) are decoration
+    there and are left out; any other letter the font lacks (Chinese, Thai, Devanagari, ...)
+    becomes "�", so a reader sees that something was written there and can look it up on the
+    intake's page. Never handed to fpdf as it is: its warning about a missing glyph would quote
+    what the patient wrote in the log."""
+    if text.isascii():
+        return text
     covered = _covered()
-    return "".join(c for c in text if ord(c) in covered).strip() if not text.isascii() else text
+    kept = []
+    for c in text:
+        code = ord(c)
+        if code in covered:
+            kept.append(c)
+        elif code in _SHAPERS or unicodedata.category(c) in ("So", "Sk", "Cn", "Co"):
+            continue
+        else:
+            kept.append("\ufffd")
+    return "".join(kept).strip()
 
 
 def consent_text(engine: Engine, version: str | None, lang: str) -> str | None:

@@ -41,7 +41,8 @@ class PatientCopy:
             return on_clock(at, self.zone, seconds)
 
         # The conversation as the bot would read it now: stored under an earlier edition of the
-        # flow, it is fitted first (on this copy only), so every step it names is one the flow has.
+        # flow, this throwaway object is fitted first, so every step it names is one the flow has.
+        stored = Conversation.from_dict(intake.state)
         conv = Conversation.from_dict(intake.state)
         engine.recover(conv, ended=intake.status in FINISHED)
 
@@ -60,8 +61,10 @@ class PatientCopy:
 
         ending = self._ending(intake, conv)
         doc.heading(msg("copy_ending"))
-        if ending is None:
+        if intake.status not in FINISHED:
             doc.para(msg("copy_not_finished"))
+        elif ending is None:  # an ending the flow no longer has: its words are gone, not the fact
+            doc.para(msg("copy_ending_gone"))
         else:
             doc.para(("⚠ " if ending.urgent else "") + ending.text)
             if ending.topics:
@@ -100,6 +103,18 @@ class PatientCopy:
             doc.para(line.question, bold=True)
             doc.para(line.answer)
             doc.ln(1.5)
+        aside = {**(stored.aside or {}), **(conv.aside or {})}
+        if aside:  # answers the questionnaire no longer asks for, as they were given
+            doc.keep(25)
+            doc.ln(1)
+            doc.para(msg("copy_aside"), bold=True, size=11)
+            for step_id, value in aside.items():
+                step = engine.steps.get(step_id)
+                ask = getattr(step, "ask", None)
+                doc.keep(15)
+                doc.para(engine.text(ask, lang) if ask is not None else step_id, bold=True)
+                doc.para(", ".join(map(str, value)) if isinstance(value, list) else str(value))
+                doc.ln(1.5)
 
         doc.heading(msg("copy_consent"))
         given = receipt(engine, intake)
@@ -115,14 +130,14 @@ class PatientCopy:
                 doc.para(msg("copy_consent_text"), size=9, grey=True)
                 doc.para(given["text"], size=9)
 
-        doc.heading(msg("copy_conversation"))
+        doc.heading(msg("copy_messages"))
         clinic = engine.text(flow.clinic, lang)
         for line in transcript:
-            if line.direction == Direction.OUT.value and line.sent_at is None:
-                continue  # never reached the person (this copy's own caption, say)
+            if line.direction == Direction.OUT.value and (line.sent_at is None or line.kind == "copy"):
+                continue  # never reached the person, or a copy like this one (a file, not words)
+            # The clinic's name for every reply, a staff member's too: their message carries the
+            # signature the person read, and the stored sender may be a login name nobody saw.
             who = msg("copy_you") if line.direction == Direction.IN.value else clinic
-            if line.sender:
-                who = f"{line.sender}, {clinic}"
             doc.keep(12)
             doc.para(f"{when(line.at, seconds=True)} · {who}", bold=True, size=8)
             doc.para(line.text or "—", size=9)
@@ -130,7 +145,7 @@ class PatientCopy:
         return doc.pdf()
 
     def _ending(self, intake: Intake, conv: Conversation) -> Any:
-        """The ending as the person was shown it (None before one)."""
+        """The ending as the person was shown it (None before one, or when the flow lost it)."""
         if intake.status not in FINISHED or not self.engine.finished(conv):
             return None
         if not isinstance(self.engine.steps.get(conv.state), model.OutcomeStep):

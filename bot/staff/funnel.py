@@ -4,6 +4,10 @@ Counts only (``bot.store.funnel_report``), and none under ``SMALL`` shown as it 
 to four becomes "<5", and a median time left by fewer than ``SMALL`` people is not shown, so that
 no person can be picked out. The chart is SVG drawn here (no script, no network: the pages' CSP
 allows inline SVG, not inline script), the CSV the same table.
+
+Steps are named in words (``StepLabels``): a question as the flow asks it, a step that asks nothing
+by its kind, with its section, from the questionnaire page's words (``Questionnaire``); a step in
+the rows that the flow no longer has (it was edited since) by its id.
 """
 
 from __future__ import annotations
@@ -17,9 +21,11 @@ from datetime import UTC, tzinfo
 import sqlalchemy as sa
 
 from bot.engine import Engine
+from bot.engine.texts import first_words
 from bot.flow import model
 from bot.staff.filters import parse_day
 from bot.staff.i18n import N_
+from bot.staff.questionnaire import Questionnaire, StepLine
 from bot.store import Store
 from bot.store.funnel_report import Period, StepCounts, funnel
 from bot.store.schema import intakes
@@ -27,9 +33,16 @@ from bot.store.schema import intakes
 #: Counts below this are shown as "<5".
 SMALL = 5
 MASKED = f"<{SMALL}"
-COLUMNS = ("step", "reached", "stopped", "went_back", "invalid", "skipped", "median_seconds")
+COLUMNS = ("step", "question", "reached", "stopped", "went_back", "invalid", "skipped", "median_seconds")
 #: The chart's geometry (SVG user units; the image scales to the page's width).
 CHART_WIDTH, LABEL_WIDTH, BAR_HEIGHT, GAP = 360, 150, 14, 6
+#: How much of a question the table shows, and the chart: its labels do not wrap, and 22 letters
+#: at 11 units fit the 150 units before the bars (checked at a 390 px phone in the browser test).
+TABLE_CHARS, CHART_CHARS = 80, 22
+#: Steps that ask nothing, named by their kind (the first step, an information text, is the welcome).
+WELCOME = N_("Welcome text")
+KIND_NAMES = {"consent": N_("Consent"), "summary": N_("Summary")}
+GONE = N_("(no longer in the questionnaire)")
 
 
 def shown(count: int) -> str:
@@ -84,20 +97,84 @@ class Report:
     sources: list[str] = field(default_factory=list)
     height: int = 0  # of the chart
 
-    def csv(self) -> str:
+    def csv(self, labels: StepLabels) -> str:
+        """The table, each step with its words in full (``labels``: the page's language)."""
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\r\n")
         writer.writerow(COLUMNS)
         for row in self.rows:
+            question = labels[row.step].words
             writer.writerow(
-                [_cell(row.step), row.reached, row.stopped, row.went_back, row.invalid, row.skipped, row.median]
+                [
+                    *map(_cell, (row.step, question)),
+                    *(row.reached, row.stopped, row.went_back, row.invalid, row.skipped, row.median),
+                ]
             )
         return out.getvalue()
 
 
 def _cell(text: str) -> str:
-    """A step id cannot begin a formula in a spreadsheet (ids are plain, but say so once)."""
+    """A cell cannot begin a formula in a spreadsheet (a step id is plain, a question a flow
+    author's words: say so once for both)."""
     return "'" + text if text[:1] in "=+-@" else text
+
+
+@dataclass(frozen=True)
+class Label:
+    """A step as the Funnel page names it."""
+
+    words: str  # in full: the question as asked, or the step's kind; a tooltip, the CSV's question
+    short: str  # cut for the table
+    chart: str  # cut shorter for the chart's label column
+    section: str  # its section's title; "" for a step no longer in the questionnaire
+    gone: bool = False
+
+
+class StepLabels:
+    """Every step's ``Label`` in one page language, from the questionnaire page's words: the flow's
+    text in the page's language where the flow has it (else its default), the page's own through
+    the staff catalogs."""
+
+    def __init__(self, guide: Questionnaire):
+        self.gettext = guide.gettext
+        steps = guide.engine.flow.steps
+        welcome = steps[0].id if steps and isinstance(steps[0], model.InfoStep) else None
+        self.known = {
+            line.id: self._label(line, part.title, line.id == welcome) for part in guide.parts for line in part.steps
+        }
+
+    def __getitem__(self, step_id: str) -> Label:
+        found = self.known.get(step_id)
+        if found is not None:
+            return found
+        gone = self.gettext(GONE)  # the flow was edited since: only its id is left to name it
+        return Label(gone, gone, first_words(f"{step_id} {gone}", CHART_CHARS), "", gone=True)
+
+    def _label(self, line: StepLine, section: str, welcome: bool) -> Label:
+        if welcome:
+            words = self.gettext(WELCOME)
+        elif line.kind in KIND_NAMES:
+            words = self.gettext(KIND_NAMES[line.kind])
+        elif line.kind in ("info", "outcome"):
+            words = line.topic or line.kind_words  # an ending by its name for staff
+        else:
+            words = line.text
+        return Label(words, first_words(words, TABLE_CHARS), first_words(words, CHART_CHARS), section)
+
+
+def audit_detail(what: str, period: Period) -> str:
+    """The audit line's detail: which of the page's filters were used (never a count, never a person)."""
+    used = [
+        f"{name}={value}"
+        for name, value in (
+            ("since", period.since),
+            ("until", period.until),
+            ("version", period.flow_version),
+            ("source", period.source),
+        )
+        if value
+    ]
+    return " ".join([what, *used])
 
 
 def period_from(query: dict[str, str]) -> tuple[Period, list[str]]:

@@ -134,7 +134,16 @@ class IntakePdf:
             who = _("Patient") if line.direction == "in" else (line.sender or _("Bot"))
             keep(12)
             para(f"{self.when(line.at, seconds=True)} · {who}", bold=True, size=8)
-            para(line.text or "—", size=9)  # a message without words (a sticker, say) still shows
+            if line.kind == "copy":  # a file, not words: say what it was and whether it went
+                sent = line.sent_at is not None
+                para(
+                    _("A PDF copy of the answers, sent to the patient at their request")
+                    if sent
+                    else _("A PDF copy of the answers the patient asked for (not sent)"),
+                    size=9,
+                )
+            else:
+                para(line.text or "—", size=9)  # a message without words (a sticker, say) still shows
             doc.ln(1)
         return doc.pdf()
 

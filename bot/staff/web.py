@@ -16,6 +16,7 @@ export) runs on the web app's own small pool of threads (``WebApp.blocking``), n
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import hmac
 import json
@@ -49,11 +50,12 @@ from bot.clock import on_clock
 from bot.diagram import mermaid
 from bot.engine import Engine
 from bot.flow import model, sections
+from bot.logs import RequestIds
 from bot.staff.accounts import AccountError, Accounts
 from bot.staff.booking_taps import BookingTaps
 from bot.staff.exports import FORMATS, Exporter
 from bot.staff.filters import AuditFilters, Filters
-from bot.staff.funnel import Funnel, period_from
+from bot.staff.funnel import Funnel, StepLabels, audit_detail, period_from
 from bot.staff.i18n import ACTION_WORDS, FOLLOW_UP_WORDS, N_, SEVERITY_WORDS, STATUS_WORDS, StaffLanguages
 from bot.staff.intake_reading import IntakeReading
 from bot.staff.pdf import MEDIA_TYPE as PDF
@@ -202,7 +204,9 @@ class WebApp:
 
     async def blocking(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run ``call`` on the staff threads and wait for it without holding up the event loop."""
-        return await asyncio.get_running_loop().run_in_executor(self.pool, functools.partial(call, *args, **kwargs))
+        # In this request's context: its log lines there carry its request id.
+        work = functools.partial(contextvars.copy_context().run, call, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self.pool, work)
 
     def routes(self) -> list[Any]:
         page, api = self.page, self.api
@@ -258,6 +262,7 @@ class WebApp:
 
     def middleware(self) -> list[Middleware]:
         return [
+            Middleware(RequestIds),  # each request's id in its log lines (LOG_FORMAT=json) and X-Request-ID
             Middleware(
                 SessionMiddleware,
                 secret_key=self.secret_key,
@@ -266,7 +271,7 @@ class WebApp:
                 max_age=int(self.sessions.lifetime.absolute.total_seconds()),
                 same_site="strict",
                 https_only=self.https,
-            )
+            ),
         ]
 
     def render(self, request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -790,17 +795,23 @@ class WebApp:
         return found
 
     async def funnel_page(self, request: Request) -> Response:
+        """The Funnel page; its counts shown are written to the audit log with the filters used."""
         period, errors = period_from(dict(request.query_params))
         report = await self.blocking(self.funnel.report, period)
-        return self.render(request, "funnel.html", 400 if errors else 200, report=report, errors=errors)
+        if not errors:  # with an error nothing is counted on the page
+            await self.blocking(self.review.record, self.actor(request), "view", None, audit_detail("funnel", period))
+        labels = StepLabels(self.questionnaire(request))
+        return self.render(request, "funnel.html", 400 if errors else 200, report=report, errors=errors, labels=labels)
 
     async def funnel_csv(self, request: Request) -> Response:
+        """The Funnel page's table as CSV, its steps named in the page's language; an export in the audit log."""
         period, errors = period_from(dict(request.query_params))
         if errors:
             return PlainTextResponse("the period could not be read", 400)
         report = await self.blocking(self.funnel.report, period)
+        await self.blocking(self.review.record, self.actor(request), "export", None, audit_detail("funnel.csv", period))
         return Response(
-            report.csv(),
+            report.csv(StepLabels(self.questionnaire(request))),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": 'attachment; filename="funnel.csv"', "Cache-Control": "no-store"},
         )
@@ -866,6 +877,7 @@ class WebApp:
         data = self.exporter.to_json(view.intake)
         data["transcript"] = [
             {"direction": line.direction, "text": line.text, "at": line.at.isoformat()}
+            | ({"kind": "copy", "sent": line.sent_at is not None} if line.kind == "copy" else {})
             | ({"screened": line.screened} if line.screened else {})
             | ({"sender": line.sender} if line.sender else {})
             for line in view.transcript

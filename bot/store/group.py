@@ -25,6 +25,7 @@ did before. Riders (the outbox's "sent" marks) add their writes to whichever gro
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
@@ -95,7 +96,9 @@ class GroupCommit:
         if not self._scheduled:
             self._scheduled = True
             self._seen, self._rounds = len(self._waiting), 0
-            asyncio.get_running_loop().call_soon(self._gather)
+            # In a context of its own: the group (and the outbox sends its commit starts) serves
+            # many turns, so it must not carry the first caller's turn id into the log.
+            asyncio.get_running_loop().call_soon(self._gather, context=contextvars.Context())
 
     def _gather(self) -> None:
         # While callers keep arriving (the other chats of a batch, started together), wait one

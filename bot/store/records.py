@@ -174,3 +174,6 @@ class TranscriptLine:
     screened: dict[str, Any] | None = None
     #: an outgoing message written by staff (a talk): who wrote it; None for the bot's own
     sender: str | None = None
+    #: what the row is: an input's kind (text, command, press, other) or a reply's (send, or
+    #: copy: a PDF of the answers, ``text`` its caption)
+    kind: str | None = None

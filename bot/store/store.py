@@ -466,6 +466,24 @@ class Tx:
         """Queue a completed intake for the clinic's webhook, in the turn that completes it."""
         self.conn.execute(webhook_deliveries.insert().values(intake_id=intake_id, created_at=now, attempts=0))
 
+    def copy_on_its_way(self, intake_id: int, since: datetime) -> bool:
+        """Whether a copy of the intake's answers is waiting to be sent, or was sent since ``since``
+        (a second tap while the first copy is on its way makes no second file). Read from the
+        store, so a turn run again (a group commit's rerun, a redelivery) answers the same."""
+        row = self.conn.execute(
+            sa.select(messages.c.id)
+            .where(
+                messages.c.intake_id == intake_id,
+                messages.c.kind == "copy",
+                sa.or_(
+                    sa.and_(messages.c.sent_at.is_(None), messages.c.attempts < GAVE_UP),
+                    messages.c.sent_at >= since,
+                ),
+            )
+            .limit(1)
+        ).first()
+        return row is not None
+
     def telegram_message_id(self, message_id: int) -> int | None:
         return self.conn.execute(
             sa.select(messages.c.telegram_message_id).where(messages.c.id == message_id)
@@ -481,13 +499,20 @@ class Tx:
                 messages.c.sent_at,
                 messages.c.payload,
                 messages.c.sender,
+                messages.c.kind,
             )
             .where(messages.c.intake_id == intake_id, messages.c.kind.notin_(("edit", "markup")))
             .order_by(messages.c.id)
         )
         return [
             TranscriptLine(
-                r.direction, r.text, as_utc(r.at), as_utc(r.sent_at), _screened(r.direction, r.payload), r.sender
+                r.direction,
+                r.text,
+                as_utc(r.at),
+                as_utc(r.sent_at),
+                _screened(r.direction, r.payload),
+                r.sender,
+                r.kind,
             )
             for r in rows
         ]

@@ -813,7 +813,7 @@ class FakeTelegram:
         caption = params.get("caption")
         if caption is not None:
             caption = str(caption).strip()
-            if len(caption) > 1024:
+            if utf16_length(caption) > 1024:  # Telegram counts UTF-16 code units: an emoji is two
                 raise bad_request("message caption is too long")
             if caption:
                 content["caption"] = caption

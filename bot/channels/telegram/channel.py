@@ -26,6 +26,7 @@ from telegram.error import BadRequest, Conflict, InvalidToken, NetworkError, Ret
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 from telegram.request import BaseRequest
 
+from bot import logs, metrics
 from bot.alerts.rules import AlertRules
 from bot.channels.telegram import render
 from bot.channels.telegram.commands import COMMANDS
@@ -183,15 +184,20 @@ class TelegramChannel:
                 await self._answer(update, None)
             return True
         chat, event = parsed
+        logs.turn_id.set(logs.new_id())  # this task's log lines belong to this turn (LOG_FORMAT=json)
         async with self.locks.hold(chat.id):
             if self.outages.in_trouble(chat.id):  # its last turn could not be stored: no spinning button meanwhile
                 await self._answer_early(update)
             try:
-                result = await self.group.run(lambda tx: self._turn(tx, update.update_id, chat, event), chat.id)
+                with metrics.timed_turn():
+                    result = await self.group.run(lambda tx: self._turn(tx, update.update_id, chat, event), chat.id)
+                metrics.turn("applied")
             except Duplicate:
+                metrics.turn("duplicate")
                 log.info("update %s was applied before (Telegram sent it again): skipped", update.update_id)
                 result = TurnResult(duplicate=True)
             except Exception as err:
+                metrics.turn("failed")
                 # Nothing was committed. Unconfirmed, the update comes back; given up on, the
                 # patient hears so and the update is confirmed, so the bot moves on.
                 if not self.failed_turns.give_up(update.update_id, err):

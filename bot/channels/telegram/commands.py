@@ -8,6 +8,7 @@ confirming button is handled in ``presses.py``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from bot.channels.telegram import render, talk
@@ -118,15 +119,19 @@ def myanswers(turn: TurnState, event: Event) -> None:
     turn.reprompt()
 
 
+#: A tap within this long of a copy sent (or while one waits to go) makes no second file.
+COPY_EVERY = timedelta(seconds=30)
+
+
 def send_copy(turn: TurnState) -> None:
-    """A copy of the answers as a PDF (``copies.py`` makes it as it is sent); at most one on its
-    way at a time, so tapping the button again does not make the same file twice."""
+    """A copy of the answers as a PDF (``copies.py`` makes it as it is sent); one on its way at a
+    time (the store says so: a turn run again answers the same), so a double tap is one file."""
     assert turn.intake is not None and turn.conv is not None
     if not turn.engine.summary(turn.conv):
         turn.result.toast = turn.msg("no_answers")
         return
     turn.result.toast = turn.msg("copy_coming")
-    if turn.runner.copy_asked(turn.intake.id, turn.now):
+    if not turn.tx.copy_on_its_way(turn.intake.id, turn.now - COPY_EVERY):
         turn.outs.append(render.copy(turn.msg("copy_caption"), turn.intake.id))
 
 

@@ -19,8 +19,9 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 from telegram import Bot
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
+from bot.channels.telegram.failed_turns import is_store_trouble
 from bot.channels.telegram.replies import Document, Reply, ReplyOp, deliver
 from bot.channels.telegram.shown import ShownMessages
 from bot.failures import log_failure
@@ -144,6 +145,7 @@ class Outbox:
         self._telegram_ids: dict[int, int | None] = {}  # row -> Telegram message id, recent sends
         self.shown = ShownMessages()  # what recent messages show: an edit that changes nothing is skipped
         self._stopping = False  # no new send begins once stop() was called
+        self._rendering = asyncio.Semaphore(1)  # copies made one at a time (``_send_copy``)
 
     # --- what to send ----------------------------------------------------------------------------
 
@@ -289,6 +291,8 @@ class Outbox:
         """Send one reply; True to go on with the chat's next one."""
         now = self.clock()
         reply = Reply.from_payload(row.payload)
+        if reply.op == ReplyOp.COPY:
+            return await self._send_copy(row, reply, now)
         try:
             telegram_id = await self._call(row, reply)
         except RetryAfter as err:  # only this chat waits: the others' replies go on
@@ -301,7 +305,9 @@ class Outbox:
             return True
         except BadRequest as err:
             # python-telegram-bot re-capitalises Telegram's descriptions: compare without case.
-            if reply.op != ReplyOp.SEND and any(e in err.message.lower() for e in _HARMLESS_EDIT_ERRORS):
+            if reply.op in (ReplyOp.EDIT, ReplyOp.MARKUP) and any(
+                e in err.message.lower() for e in _HARMLESS_EDIT_ERRORS
+            ):
                 message_id = self._edited(row, reply)
                 if message_id is not None and "not modified" in err.message.lower():
                     self.shown.record(row.chat_id, message_id, reply)  # it shows that already
@@ -317,15 +323,50 @@ class Outbox:
         self._sent(row, telegram_id)
         return True
 
-    async def _call(self, row: Outgoing, reply: Reply) -> int | None:
-        if reply.op == ReplyOp.COPY:
-            if self.copies is None or reply.intake is None:
-                return None
-            document = await asyncio.to_thread(self.copies, row.chat_id, reply.intake)
-            if document is None:
-                return None  # erased since it was asked for: there is nothing to copy
+    async def _send_copy(self, row: Outgoing, reply: Reply, now: datetime) -> bool:
+        """Send a copy of the answers (``copies.py``), made now. A copy never holds back the
+        chat's later replies (a crisis text may be among them): whatever goes wrong but
+        Telegram's own "wait" (a 429, which would hold any reply) gives it up, and the person
+        can tap again. A timed-out upload may have arrived all the same: given up, it is not
+        sent a second time. Also True when it went (or was given up): the chat goes on."""
+        if self.copies is None or reply.intake is None:
+            self._failed(row, "copy: nothing in this process makes copies", None, give_up=True)
+            return True
+        try:
+            async with self._rendering:  # CPU-bound: one at a time, so the turns keep their share
+                document = await asyncio.to_thread(self.copies, row.chat_id, reply.intake)
             await self.pacer.wait(row.chat_id)
-            return await deliver(self.bot, row.chat_id, reply, document=document)
+            # erased (/delete, retention) while it was being made or waited for the pacer
+            if document is not None and not await asyncio.to_thread(self._stored, row.chat_id, reply.intake):
+                document = None
+        except Exception as err:
+            if is_store_trouble(err):
+                raise  # the database's trouble: held for the retry round like any reply
+            log_failure(log, f"copy {row.id} could not be made", err)
+            self._failed(row, f"copy: {type(err).__name__}", None, give_up=True)
+            return True
+        if document is None:
+            self._failed(row, "copy: the intake was erased", None, give_up=True)
+            return True
+        try:
+            telegram_id = await deliver(self.bot, row.chat_id, reply, document=document)
+        except RetryAfter as err:
+            retry = retry_seconds(err)
+            self._failed(row, f"429: retry after {retry}s", now + timedelta(seconds=retry), counts=False)
+            return False
+        except TelegramError as err:
+            log.warning("copy %s not sent: %s", row.id, type(err).__name__)
+            self._failed(row, f"copy: {err.message}", None, give_up=True)
+            return True
+        self._sent(row, telegram_id)
+        return True
+
+    def _stored(self, chat_id: int, intake_id: int) -> bool:
+        with self.store.transaction(read_only=True) as tx:
+            intake = tx.intake(intake_id)
+        return intake is not None and intake.chat_id == chat_id
+
+    async def _call(self, row: Outgoing, reply: Reply) -> int | None:
         if reply.op == ReplyOp.SEND:
             await self.pacer.wait(row.chat_id)
             telegram_id = await deliver(self.bot, row.chat_id, reply)

@@ -165,7 +165,9 @@ class Renderer:
             link = ending.booking_link if ending else None
             if link:
                 rows.append([{"text": self.engine.message(lang, "booking"), "url": booking or link}])
-            if ending is not None and ending.answered:
+            # Not under an urgent ending: nothing may stand beside "get help now" (a copy can
+            # be had from /myanswers later, once the person is safe).
+            if ending is not None and ending.answered and not ending.urgent:
                 rows.append(self.copy_row(intake_id, revision, lang))
             return rows
         if prompt.kind == PromptKind.SUMMARY:

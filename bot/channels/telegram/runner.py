@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
+from bot import metrics
 from bot.alerts.rules import AlertRules
 from bot.channels.telegram import render
 from bot.channels.telegram.events import Chat, Event
@@ -29,10 +30,6 @@ def fingerprint(chat_id: int, origin: str) -> int:
     """What an update carried, in 56 bits (never the words): a redelivery has the same one."""
     digest = hashlib.blake2b(f"{chat_id}:{origin}".encode(), digest_size=7).digest()
     return int.from_bytes(digest, "big") or 1  # 0 stands for "not known" (migration 0005)
-
-
-#: At most one copy of an intake's answers this often (``TurnRunner.copy_asked``).
-COPY_EVERY = timedelta(seconds=30)
 
 
 class TurnRunner:
@@ -71,20 +68,6 @@ class TurnRunner:
         self.renderer = render.Renderer(engine)
         self.clock = clock
         self.recent = Recent()
-        self._copies: dict[int, datetime] = {}  # intake -> when a copy of it was last asked for
-
-    def copy_asked(self, intake_id: int, now: datetime) -> bool:
-        """Whether a copy of the intake may be made now: not when one was asked for in the last
-        ``COPY_EVERY`` (a second tap while the first is on its way). Kept in memory: a few
-        processes could each send one, which is harmless; remembering it in the store would add a
-        write for nothing a patient needs."""
-        last = self._copies.get(intake_id)
-        if last is not None and now - last < COPY_EVERY:
-            return False
-        if len(self._copies) > 10_000:
-            self._copies = {i: at for i, at in self._copies.items() if now - at < COPY_EVERY}
-        self._copies[intake_id] = now
-        return True
 
     def apply_in(self, tx: Tx, update_id: int | None, chat: Chat, event: Event) -> TurnResult:
         """One update within ``tx``; raises Duplicate (write nothing more) for an update seen before,
@@ -110,6 +93,7 @@ class TurnRunner:
                 raise
             # Begun from the copy kept in memory: whatever went wrong (the intake was erased or
             # marked abandoned meanwhile, or anything else), try once more from the store.
+            metrics.turn("stale")
             raise Stale(chat.id) from err
         self._keep(tx, turn)
         return turn.result
@@ -158,6 +142,7 @@ class TurnRunner:
         turn.show_prompt()
         intake.reminded_at = turn.now
         turn.commit(activity=False)
+        tx.on_commit(metrics.REMINDERS.inc)
         self._outgoing(tx, turn)
         self._keep(tx, turn)
         return turn.result
@@ -194,6 +179,7 @@ class TurnRunner:
         turn.say(turn.msg("booking_nudge"), [[{"text": label, "url": link}]])
         intake.booking_nudged_at = turn.now
         turn.commit(activity=False)
+        tx.on_commit(metrics.NUDGES.inc)
         self._outgoing(tx, turn)
         self._keep(tx, turn)
         return turn.result

@@ -143,6 +143,26 @@ def check_bookings(ctx: Context) -> None:
             ctx.error((*path, *within), message)
 
 
+#: Interface messages Telegram holds to a size or a shape: a button's label, a file's caption
+#: (1,024 characters, not a message's 4,096) and a file's name.
+BUTTON_MESSAGES = frozenset({"booking", "copy_button", "continue", "skip", "back", "done", "confirm"})
+MAX_CAPTION = 1024
+_FILE_NAME = re.compile(r"^[\w.-]{1,40}$")
+
+
+def check_message_shape(ctx: Context, where: Path, key: str, text: str) -> None:
+    if key in BUTTON_MESSAGES and len(text) > MAX_LABEL:
+        ctx.error(where, f"button label too long: {len(text)} characters (at most {MAX_LABEL})")
+    if key == "copy_caption":
+        clinic = ctx.flow.clinic
+        longest = max((len(c) for c in clinic.values()), default=0) if isinstance(clinic, dict) else len(clinic)
+        length = len(text.replace("{clinic}", "x" * longest))
+        if length > MAX_CAPTION:
+            ctx.error(where, f"a file's caption is at most {MAX_CAPTION} characters on Telegram (this one: {length})")
+    if key == "copy_file_name" and not _FILE_NAME.match(text):
+        ctx.error(where, "a file name: up to 40 letters, digits, '.', '-' and '_' (no spaces or slashes)")
+
+
 def check_messages(ctx: Context) -> None:
     for key, value in ctx.flow.messages.items():
         path: Path = ("messages", key)
@@ -156,6 +176,7 @@ def check_messages(ctx: Context) -> None:
                 if name not in allowed:
                     shown = ", ".join("{" + a + "}" for a in sorted(allowed)) or "none"
                     ctx.error(where, f"unknown placeholder '{{{name}}}' in message '{key}' (allowed: {shown})")
+            check_message_shape(ctx, where, key, text)
         if isinstance(value, dict):
             for lang in ctx.flow.languages:
                 if lang not in value:
