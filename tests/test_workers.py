@@ -33,8 +33,8 @@ def test_lock_keys_cover_every_chat_in_32_bits() -> None:
 
 def test_two_groups_taking_chats_in_opposite_orders_take_turns_without_deadlock(stores) -> None:
     """Worker A's group has chats 2 then 1, worker B's 1 then 2, each holding its transaction a
-    while: sorted locking makes one wait for the other; nobody deadlocks, each chat is held by
-    one transaction at a time."""
+    while: the second to try finds its chats held and runs that work in a later group; nobody
+    deadlocks, each chat is held by one transaction at a time."""
     held: list[tuple[str, int, float, float]] = []  # (worker, chat, from, to)
 
     def worker(name: str, store: Store, chats: list[int], results: dict) -> None:
@@ -51,11 +51,14 @@ def test_two_groups_taking_chats_in_opposite_orders_take_turns_without_deadlock(
 
                 return inside
 
-            return await asyncio.gather(*(group.run(work(chat), chat) for chat in chats))
+            done = await asyncio.gather(*(group.run(work(chat), chat) for chat in chats))
+            deferred[name] = group.deferred
+            return done
 
         results[name] = asyncio.run(run())
 
     results: dict = {}
+    deferred: dict = {}
     threads = [
         threading.Thread(target=worker, args=("A", stores[0], [2, 1], results)),
         threading.Thread(target=worker, args=("B", stores[1], [1, 2], results)),
@@ -65,6 +68,7 @@ def test_two_groups_taking_chats_in_opposite_orders_take_turns_without_deadlock(
     for thread in threads:
         thread.join(timeout=20)
     assert results == {"A": [2, 1], "B": [1, 2]}
+    assert sum(deferred.values()) > 0, "the second group found its chats held and ran them later"
     for chat in (1, 2):
         spans = sorted((began, ended) for _, c, began, ended in held if c == chat)
         assert len(spans) == 2 and spans[0][1] <= spans[1][0], f"chat {chat} held by both at once: {spans}"

@@ -1,13 +1,15 @@
 """Several workers on one PostgreSQL: a chat's turns one at a time, each reply sent by one worker,
 and Telegram's limits kept for the bot as a whole (issue 15, section 1; migration 0016).
 
-- **Per-chat order.** A turn takes PostgreSQL's transaction-level advisory lock of its chat
-  (``pg_advisory_xact_lock(LOCK_NAMESPACE, key)``) before it reads anything: a second worker's turn
-  of the same chat waits until the first has committed, then reads what it wrote. An advisory
-  lock, not ``SELECT ... FOR UPDATE`` on the intake: a chat's first update has no intake row to
-  lock yet, and /delete removes it. The group commit (``bot.store.group``) takes the locks of all
-  its turns first, in one statement, in ascending key order: two workers whose groups share
-  chats then wait for one another without ever deadlocking. Released by the commit or rollback.
+- **Per-chat order.** A turn holds PostgreSQL's transaction-level advisory lock of its chat
+  (``pg_try_advisory_xact_lock(LOCK_NAMESPACE, key)``) before it reads anything: another worker's
+  turn of the same chat cannot run until the first has committed, then reads what it wrote. An
+  advisory lock, not ``SELECT ... FOR UPDATE`` on the intake: a chat's first update has no intake
+  row to lock yet, and /delete removes it. The group commit (``bot.store.group``) tries the locks
+  of all its turns first, in one statement, and puts the turns whose chat is busy into its next
+  group: nobody waits on a lock, so there is no deadlock between two workers' groups (which share
+  a transaction among many chats), and no event loop waits for another process's commit.
+  Released by the commit or rollback.
 - **Leases.** The worker that commits a turn claims its replies in that transaction
   (``claimed_by``, ``lease_until``); the outbox's round claims what nobody holds (a SIGKILLed
   worker's rows once their lease ran out, a retry now due) under the chat's lock, with
@@ -37,9 +39,6 @@ from bot.store.records import Outgoing, as_utc
 LOCK_NAMESPACE = 15_001
 #: Seconds a claim lasts without being extended: how long a SIGKILLed worker's replies wait.
 LEASE_SECONDS = 5.0
-#: Longest a turn's group waits for a chat lock (a worker hung inside its transaction): the group
-#: fails, its updates are not confirmed and Telegram delivers them again.
-LOCK_TIMEOUT = "5s"
 
 
 def lock_key(chat_id: int) -> int:
@@ -52,7 +51,6 @@ def worker_name() -> str:
     return f"{socket.gethostname()[:32]}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
-_LOCK = f"SELECT pg_advisory_xact_lock({LOCK_NAMESPACE}, k) FROM unnest(%s::int4[]) AS k"
 _TRY_LOCK = f"SELECT k FROM unnest(%s::int4[]) AS k WHERE pg_try_advisory_xact_lock({LOCK_NAMESPACE}, k)"
 _PENDING = "c.direction = 'out' AND c.sent_at IS NULL AND c.attempts < %(most)s"
 #: The claimable prefix of each chat's unsent rows: a row, if neither it nor an earlier row of its
@@ -108,18 +106,9 @@ RETURNING key, tokens
 _FORGET_BUDGETS = "DELETE FROM send_budget WHERE key <> 0 AND at < clock_timestamp() - interval '1 minute'"
 
 
-def lock_chats(driver: Any, chat_ids: Iterable[int]) -> None:
-    """Wait for the advisory lock of every chat, in ascending key order (no deadlock between
-    workers), for the rest of the transaction; a hung holder fails it after LOCK_TIMEOUT."""
-    keys = sorted({lock_key(chat) for chat in chat_ids})
-    if keys:
-        driver.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
-        driver.execute(_LOCK, (keys,))
-
-
 def try_lock_chats(driver: Any, chat_ids: Iterable[int]) -> list[int]:
     """The chats whose lock was free (now held to the end of the transaction); the others are
-    busy with a turn or another worker's round, and wait for a later round."""
+    busy with another worker's turn or round, and wait for a later group or round."""
     chats = sorted(set(chat_ids), key=lock_key)
     if not chats:
         return []
