@@ -12,11 +12,13 @@ sends it or it is given up on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 from telegram import Bot
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
@@ -94,6 +96,9 @@ class SharedPacer:
     def __init__(self, store: Store, budget: SharedBudget):
         self.store = store
         self.budget = budget
+        # one connection of its own, in autocommit: a pool checkout per message (with its
+        # pre-ping and isolation level set and reset) cost twice the statement itself
+        self._conn: Any = None
 
     async def wait(self, chat_id: int) -> None:
         await self._wait(chat_id)
@@ -102,11 +107,22 @@ class SharedPacer:
         await self._wait(None)
 
     async def _wait(self, chat_id: int | None) -> None:
-        with self.store.engine.connect() as conn:
-            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-            delay = self.budget.take(conn.connection.driver_connection, chat_id)
+        try:
+            if self._conn is None:
+                self._conn = self.store.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            delay = self.budget.take(self._conn.connection.driver_connection, chat_id)
+        except Exception as err:  # the database's trouble: send unpaced (a 429 still holds the chat back)
+            log_failure(log, "the shared send budget could not be read", err)
+            self.close()
+            return
         if delay:
             await asyncio.sleep(delay)
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
 
 
 class Outbox:
@@ -256,6 +272,8 @@ class Outbox:
             await asyncio.gather(*late, return_exceptions=True)
         if self._marks:
             self.group.commit_now()
+        if isinstance(self.pacer, SharedPacer):
+            self.pacer.close()
         if self.leases is not None and not self._marks:  # recorded: what is left unsent is free now
             try:
                 with self.store.transaction() as tx:
