@@ -156,3 +156,47 @@ def test_a_worker_stopping_frees_its_unsent_rows_at_once(stores) -> None:
     with first.transaction() as tx:
         assert a.release(tx.driver) == 2
     assert _claim(second, b, 50) == rows  # no lease to wait out
+
+
+def test_a_kept_intake_another_worker_moved_on_is_read_afresh_under_the_lock(stores) -> None:
+    """Worker A keeps the intake in memory after its turn; worker B applies the next tick; A's next
+    tick must start from what B stored (checked against the stored version under the chat's lock,
+    not found out by a failed write and a second run)."""
+    from pathlib import Path
+
+    from bot.channels.telegram.events import Chat, Event
+    from bot.channels.telegram.runner import TurnRunner
+    from bot.engine import Engine
+    from bot.flow import load_checked
+
+    engine = Engine(load_checked(Path(__file__).parent / "flows" / "workers.yaml"))
+    runners = [TurnRunner(engine, store, leases=Leases(name)) for store, name in zip(stores, "ab", strict=True)]
+    chat = Chat(60, 60, "Ada", None, "ada", "en")
+    groups = [GroupCommit(store) for store in stores]
+    update = iter(range(600_000, 700_000))
+    buttons: dict[str, str] = {}
+
+    def apply(worker: int, event: Event) -> None:
+        runner, group = runners[worker], groups[worker]
+
+        async def run():
+            return await group.run(lambda tx: runner.apply_in(tx, next(update), chat, event), chat.id)
+
+        for row in asyncio.run(run()).outgoing:
+            for line in row.payload.get("keyboard") or []:
+                for key in line:
+                    if "data" in key:
+                        buttons[key["text"][2:] if key["text"][:2] in ("☐ ", "☑ ") else key["text"]] = key["data"]
+
+    def press(worker: int, label: str) -> None:
+        apply(worker, Event("press", data=buttons[label], label=label))
+
+    apply(0, Event("command", command="start"))
+    press(0, "I agree")
+    press(0, "Fine lines")  # A keeps the intake as this left it
+    assert len(runners[0].recent) == 1
+    press(1, "Large pores")  # B, from the store
+    press(0, "Oiliness")  # A: its copy is one version behind
+    assert groups[0].reruns == 0, "A's stale copy was dropped before the turn, not found out by its write"
+    with stores[0].transaction() as tx:
+        assert tx.current_intake(60).state["draft"] == ["lines", "pores", "oil"]  # the ticks, not yet Done
