@@ -73,6 +73,12 @@ bench-pdf: $(STAMP)
 bench-search: $(STAMP)
 	$(PY) benchmarks/search_bench.py
 
+# Updates per second and p50/p99 turn latency through 1, 2 and 3 webhook workers on PostgreSQL,
+# beside the SQLite single process (real bot processes, the fake Bot API; about two minutes).
+.PHONY: bench-workers
+bench-workers: $(STAMP)
+	$(PY) benchmarks/workers_bench.py
+
 validate: $(STAMP)
 	$(PY) -m bot validate flows/*.yaml
 

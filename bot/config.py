@@ -55,6 +55,8 @@ class Settings:
     remind_after: float = 24 * 3600.0
     abandon_after: float = 7 * 86400.0
     chat_rate: float = 1.0
+    #: messages a second for the bot as a whole (Telegram's ~30), across every worker
+    bot_rate: float = 30.0
     log_level: str = "INFO"
     #: LOG_FORMAT: text (a line a record, for people) or json (an object a line, for a collector)
     log_format: str = "text"
@@ -125,14 +127,14 @@ def _port(name: str, value: str) -> int:
     return port
 
 
-def _chat_rate(value: str) -> float:
-    """Messages per second to one chat: a positive, finite number (the pacer divides by it)."""
+def _chat_rate(value: str, name: str = "TELEGRAM_CHAT_RATE", example: str = "1") -> float:
+    """Messages per second: a positive, finite number (the pacer divides by it)."""
     try:
         rate = float(value)
     except ValueError:
         rate = math.nan
     if not (math.isfinite(rate) and rate > 0):
-        raise SettingsError(f"TELEGRAM_CHAT_RATE={value!r} must be a number of messages per second above 0, such as 1")
+        raise SettingsError(f"{name}={value!r} must be a number of messages per second above 0, such as {example}")
     return rate
 
 
@@ -267,6 +269,7 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
         remind_after=duration("REMIND_AFTER", env.get("REMIND_AFTER", "24h")),
         abandon_after=duration("ABANDON_AFTER", env.get("ABANDON_AFTER", "7d")),
         chat_rate=_chat_rate(env.get("TELEGRAM_CHAT_RATE", "1")),
+        bot_rate=_chat_rate(env.get("TELEGRAM_BOT_RATE", "30"), "TELEGRAM_BOT_RATE", "30"),
         log_level=_log_level(env.get("LOG_LEVEL", "INFO")),
         log_format=_log_format(env.get("LOG_FORMAT", "text")),
         metrics_token=_metrics_token(env.get("METRICS_TOKEN")),

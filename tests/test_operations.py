@@ -140,7 +140,10 @@ async def test_metrics_count_real_turns_and_carry_no_chat_id_name_or_answer(
     after = samples(text)
     assert turns(after, "applied") - turns(before, "applied") == 6
     assert turns(after, "duplicate") - turns(before, "duplicate") == 1
-    assert turns(after, "stale") - turns(before, "stale") == 1
+    # On PostgreSQL (several workers) the kept copy is checked against the stored version under the
+    # chat's lock before the turn (``bot.store.leases``): read afresh, never a stale rerun there.
+    stale = 0 if store.engine.dialect.name == "postgresql" else 1
+    assert turns(after, "stale") - turns(before, "stale") == stale
     assert turns(after, "failed") - turns(before, "failed") == 1
     latency = ("intake_turn_seconds_count", ())
     assert after[latency] - before[latency] == 8  # every turn that reached the store, whatever became of it

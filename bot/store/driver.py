@@ -97,6 +97,7 @@ class Statements:
         self.time = _LastTime() if self.sqlite else _aware
         self.read_time = parse_sqlite_time if self.sqlite else _aware
         self.current_intake = f"SELECT {', '.join(COLUMNS)} FROM intakes WHERE chat_id = {p} ORDER BY id DESC LIMIT 1"
+        self.intake_version = f"SELECT id, version FROM intakes WHERE chat_id = {p} ORDER BY id DESC LIMIT 1"
         # Only if nobody else wrote the intake since it was read (its version): see ``Tx.save_intake``.
         self.save_intake, self.save_ranked_intake = (
             f"UPDATE intakes SET {', '.join(f'{c} = {p}' for c in columns)}, version = version + 1 "

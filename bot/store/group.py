@@ -13,6 +13,13 @@ shared transaction, and one commit serves them all:
 - if the commit itself fails, nothing of the group is kept and every caller gets CommitFailed (a
   StoreError: the database's trouble, not the caller's).
 
+On PostgreSQL, where several workers share the database, a caller names the chat its work is
+about and the group first tries those chats' advisory locks, all in one statement
+(``bot.store.leases.try_lock_chats``). Work whose chat another worker holds right now (its turn of
+the same chat is in a transaction) is not run in this group: it goes into the next one, a few
+milliseconds later, and then reads what the other wrote. Nobody waits on a lock, so two workers'
+groups can never deadlock, and the event loop is never held up by another process's commit.
+
 A lone caller waits one turn of the event loop at most, so one update at a time costs what it
 did before. Riders (the outbox's "sent" marks) add their writes to whichever group commits next.
 """
@@ -25,6 +32,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
+from bot.store.leases import try_lock_chats
 from bot.store.store import Stale, Store, StoreError, Tx
 
 log = logging.getLogger(__name__)
@@ -36,6 +44,8 @@ MAX_GATHER_ROUNDS = 8
 MAX_GROUP = 256
 #: Runs of a caller's work that keeps meeting a Stale read.
 STALE_ATTEMPTS = 2
+#: Seconds before work whose chat another worker held runs again (in the next group).
+LOCK_RETRY = 0.005
 
 
 class Rider(Protocol):
@@ -62,20 +72,25 @@ class GroupCommit:
     def __init__(self, store: Store):
         self.store = store
         self.riders: list[Rider] = []
-        self._waiting: list[tuple[Callable[[Tx], Any], asyncio.Future]] = []
+        self._waiting: list[tuple[Callable[[Tx], Any], asyncio.Future, int | None]] = []
+        #: several workers may share the database: lock each caller's chat (PostgreSQL)
+        self.locking = store.engine.dialect.name == "postgresql"
         self._scheduled = False
         self._seen = 0
         self._rounds = 0
-        #: figures for the benchmark: transactions committed, the work they carried, and groups
-        #: run a second time because a caller's work failed
+        #: figures for the benchmark: transactions committed, the work they carried, groups run a
+        #: second time because a caller's work failed, and work put off because another worker
+        #: held its chat
+        self.deferred = 0
         self.commits = 0
         self.carried = 0
         self.reruns = 0
 
-    async def run(self, work: Callable[[Tx], T]) -> T:
-        """Run ``work(tx)`` in the next group's transaction; its result once that has committed."""
+    async def run(self, work: Callable[[Tx], T], chat: int | None = None) -> T:
+        """Run ``work(tx)`` in the next group's transaction; its result once that has committed.
+        ``chat``: the chat the work reads and writes, locked for it on PostgreSQL."""
         future: asyncio.Future = asyncio.get_running_loop().create_future()
-        self._waiting.append((work, future))
+        self._waiting.append((work, future, chat))
         self._schedule()
         return await future
 
@@ -121,14 +136,21 @@ class GroupCommit:
             self._commit(group, riders, isolated=True)
 
     def _commit(
-        self, group: list[tuple[Callable[[Tx], Any], asyncio.Future]], riders: list[Rider], isolated: bool
+        self, group: list[tuple[Callable[[Tx], Any], asyncio.Future, int | None]], riders: list[Rider], isolated: bool
     ) -> None:
         outcomes: list[tuple[asyncio.Future, Any, BaseException | None]] = []
         written: list[tuple[Rider, Any]] = []
         unwritten: list[tuple[Rider, Any]] = []  # a rider's write failed: its load waits for a later group
+        later: list[tuple[Callable[[Tx], Any], asyncio.Future, int | None]] = []  # chat held elsewhere
         try:
             with self.store.transaction() as tx:
-                for work, future in group:
+                if self.locking:
+                    wanted = [chat for _, _, chat in group if chat is not None]
+                    held = set(try_lock_chats(tx.driver, wanted)) if wanted else set()
+                    later = [item for item in group if item[2] is not None and item[2] not in held]
+                    if later:
+                        group = [item for item in group if item[2] is None or item[2] in held]
+                for work, future, _ in group:
                     if isolated:
                         outcomes.append((future, *_attempt(tx, work)))
                         continue
@@ -152,15 +174,17 @@ class GroupCommit:
             for rider, load in [*written, *unwritten]:
                 rider.done(load, committed=False)
             if isinstance(err, _Undone) or not isinstance(err, Exception):
-                raise
+                raise  # (the run again tries every lock afresh: ``later`` is not queued here)
+            self._put_off(later)  # never run: no reason to fail them
             log.error("group commit of %d turn(s) failed: %s", len(group), _reason(err))
-            for _, future in group:
+            for _, future, _ in group:
                 if not future.done():
                     # The database's trouble, not any one caller's: each may try again.
                     failed = CommitFailed(_reason(err))
                     failed.__cause__ = err
                     future.set_exception(failed)
             return
+        self._put_off(later)
         self.commits += 1
         self.carried += len(group)
         for rider, load in written:
@@ -174,6 +198,19 @@ class GroupCommit:
                 future.set_exception(err)
             else:
                 future.set_result(result)
+
+    def _put_off(self, later: list[tuple[Callable[[Tx], Any], asyncio.Future, int | None]]) -> None:
+        """Work whose chat another worker held: into a group a moment from now (its caller, who
+        holds the chat's asyncio lock, keeps waiting; the chat's order in this process holds)."""
+        if not later:
+            return
+        self.deferred += len(later)
+
+        def again() -> None:
+            self._waiting.extend(later)
+            self._schedule()
+
+        asyncio.get_running_loop().call_later(LOCK_RETRY, again)
 
 
 class CommitFailed(StoreError):

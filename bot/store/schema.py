@@ -194,6 +194,10 @@ messages = sa.Table(
     # message (an outgoing row, with its sender's display name)
     sa.Column("talk_id", sa.BigInteger),
     sa.Column("sender", sa.String(128)),
+    # several workers on PostgreSQL (0016): the worker sending an outgoing row, until when
+    # (``bot.store.leases``); NULL on SQLite, and once released
+    sa.Column("claimed_by", sa.String(64)),
+    sa.Column("lease_until", When),
     sa.Index("ix_messages_intake", "intake_id", "id"),
     sa.Index("ix_messages_talk", "talk_id", "id"),
     sqlite_autoincrement=True,  # nor an erased message's
@@ -257,6 +261,18 @@ sa.Index("ix_talks_handback", talks.c.id, sqlite_where=_handback, postgresql_whe
 #: The outbox: outgoing messages not sent yet. A partial index keeps the scan to those rows only.
 _unsent = sa.and_(messages.c.direction == Direction.OUT.value, messages.c.sent_at.is_(None))
 sa.Index("ix_messages_outbox", messages.c.chat_id, messages.c.id, sqlite_where=_unsent, postgresql_where=_unsent)
+
+
+#: Telegram's limits for the bot as a whole (0016): a token bucket per chat sent to lately, and
+#: ``key`` 0 for the bot overall, shared by every worker on PostgreSQL (``bot.store.leases``).
+#: UNLOGGED there (a budget is worth nothing after a crash); unused on SQLite.
+send_budget = sa.Table(
+    "send_budget",
+    metadata,
+    sa.Column("key", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("tokens", sa.Float, nullable=False),
+    sa.Column("at", When, nullable=False),
+)
 
 
 #: The updates applied lately, per bot, with what each carried: a redelivery of one is refused. A row is

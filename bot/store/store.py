@@ -266,6 +266,12 @@ class Tx:
         row = self.driver.execute(self.sql.current_intake, (chat_id,)).fetchone()
         return self.sql.intake(row) if row is not None else None
 
+    def intake_version(self, chat_id: int) -> tuple[int, int] | None:
+        """The chat's current intake as (id, version): whether a copy kept in memory is still what
+        the store holds (several workers: another may have written it since)."""
+        row = self.driver.execute(self.sql.intake_version, (chat_id,)).fetchone()
+        return (row[0], row[1]) if row is not None else None
+
     def intake(self, intake_id: int) -> Intake | None:
         row = self.conn.execute(_INTAKE_BY_ID, {"intake": intake_id}).first()
         return Intake.from_row(row) if row is not None else None
@@ -448,7 +454,10 @@ class Tx:
         self.conn.execute(
             messages.update()
             .where(messages.c.id == message_id)
+            # the worker's claim ends with the attempt (several workers): whoever's round finds it
+            # due next sends it
             .values(attempts=attempts, last_error=error[:256], next_try_at=next_try_at)
+            .values(claimed_by=None, lease_until=None)
         )
 
     def abandon(self, updated_before: datetime) -> int:

@@ -340,6 +340,9 @@ class FakeTelegram:
 
     #: Seconds after which the webhook worker drops an update the receiver keeps refusing (Telegram: about a day).
     webhook_give_up_after: float = 30.0
+    #: False: the webhook worker delivers nothing; a test posts each update itself (to the worker
+    #: of its choice: ``support.workers.Cluster``, a load balancer in front of several bots).
+    webhook_deliveries: bool = True
 
     def __init__(self, token: str = TOKEN) -> None:
         self.token = token
@@ -733,7 +736,7 @@ class FakeTelegram:
 
     def _next_webhook_job(self) -> tuple[_Webhook, _Pending] | None:
         hook = self._webhook
-        if hook is None:
+        if hook is None or not self.webhook_deliveries:
             return None
         self._pending = [pending for pending in self._pending if self._allowed(pending, hook.allowed_updates)]
         if not self._pending:
@@ -1313,6 +1316,11 @@ class FakeTelegram:
         """While enabled, every send* and edit* call answers 429 with ``retry_after``."""
         with self._lock:
             self._rate_limit = retry_after if enabled else None
+
+    def update(self, update_id: int) -> dict[str, Any]:
+        """The update as Telegram delivers it (a copy), to post to a webhook of the test's choosing."""
+        with self._lock:
+            return copy.deepcopy(self._updates[update_id])
 
     def post_to_webhook(self, body: dict[str, Any], secret: str | None) -> int:
         """POST ``body`` as JSON to the configured webhook (with ``secret`` as the secret header unless None).

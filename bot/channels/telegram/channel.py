@@ -35,7 +35,7 @@ from bot.channels.telegram.events import Chat, Event
 from bot.channels.telegram.failed_turns import FailedTurns, is_store_trouble
 from bot.channels.telegram.locks import KeyedLocks
 from bot.channels.telegram.outage import Outages
-from bot.channels.telegram.outbox import ChatPacer, Outbox, retry_seconds
+from bot.channels.telegram.outbox import MAX_ATTEMPTS, ChatPacer, Outbox, SharedPacer, retry_seconds
 from bot.channels.telegram.replies import Reply, deliver
 from bot.channels.telegram.runner import TurnRunner
 from bot.channels.telegram.turn import TurnResult
@@ -46,6 +46,7 @@ from bot.errors import UserError
 from bot.failures import log_failure
 from bot.store import Duplicate, Intake, Store, Tx
 from bot.store.group import GroupCommit
+from bot.store.leases import Leases, SharedBudget
 
 log = logging.getLogger(__name__)
 
@@ -73,14 +74,14 @@ class _RetryAfterIsHandled(logging.Filter):
         return not (record.exc_info and isinstance(record.exc_info[1], RetryAfter))
 
 
-def _rate_limiter() -> AIORateLimiter:
+def _rate_limiter(overall: float = 30) -> AIORateLimiter:
     # max_retries=0: the limiter would otherwise sleep out a 429 itself, and while it sleeps it
     # holds back every request of the bot, so one chat's 429 would pause all chats. A 429 goes
     # to the caller instead: the outbox holds back only that chat.
     limiter_log = logging.getLogger("telegram.ext.AIORateLimiter")
     if not any(isinstance(f, _RetryAfterIsHandled) for f in limiter_log.filters):
         limiter_log.addFilter(_RetryAfterIsHandled())
-    return AIORateLimiter(overall_max_rate=30, overall_time_period=1, max_retries=0)
+    return AIORateLimiter(overall_max_rate=overall, overall_time_period=1, max_retries=0)
 
 
 def build_application(settings: Settings, request: BaseRequest | None = None, rate_limit: bool = True) -> Application:
@@ -91,7 +92,7 @@ def build_application(settings: Settings, request: BaseRequest | None = None, ra
         .updater(None)  # we poll ourselves, confirming an update only once its turn is committed
     )
     if rate_limit:
-        builder = builder.rate_limiter(_rate_limiter())
+        builder = builder.rate_limiter(_rate_limiter(settings.bot_rate))
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
     else:
@@ -120,6 +121,10 @@ class TelegramChannel:
         self.application = build_application(settings, request, rate_limit)
         #: Telegram numbers updates per bot: the token's first part is the bot's id
         self.bot_id = int(settings.check_token().split(":", 1)[0])
+        # PostgreSQL may be shared by several workers (``bot.store.leases``): replies are claimed
+        # and Telegram's limits kept in the database; SQLite is one process, paced in memory.
+        shared = store.engine.dialect.name == "postgresql"
+        self.leases = Leases(max_attempts=MAX_ATTEMPTS) if shared else None
         self.runner = TurnRunner(
             engines,
             store,
@@ -128,10 +133,19 @@ class TelegramChannel:
             bot_id=self.bot_id,
             alerts=AlertRules.of(settings.alerts, engine),
             booking_base=settings.booking_tap_base,
+            leases=self.leases,
         )
         self.group = GroupCommit(store)
         copies = Copies(store, engines, settings.clinic_timezone)
-        self.outbox = Outbox(store, self.application.bot, ChatPacer(settings.chat_rate), self.group, copies=copies.make)
+        pacer = (
+            SharedPacer(
+                store,
+                SharedBudget(settings.chat_rate, all_rate=settings.bot_rate, all_burst=max(1, int(settings.bot_rate))),
+            )
+            if shared
+            else ChatPacer(settings.chat_rate)
+        )
+        self.outbox = Outbox(store, self.application.bot, pacer, self.group, copies=copies.make, leases=self.leases)
         self._loop: asyncio.AbstractEventLoop | None = None  # once started: staff messages nudge it
         self._nudges: set[asyncio.Task] = set()
         self.locks = KeyedLocks()
@@ -178,7 +192,7 @@ class TelegramChannel:
                 await self._answer_early(update)
             try:
                 with metrics.timed_turn():
-                    result = await self.group.run(lambda tx: self._turn(tx, update.update_id, chat, event))
+                    result = await self.group.run(lambda tx: self._turn(tx, update.update_id, chat, event), chat.id)
                 metrics.turn("applied")
             except Duplicate:
                 metrics.turn("duplicate")
@@ -348,7 +362,7 @@ class TelegramChannel:
             tx.on_commit(lambda: self.outbox.push(result.outgoing))
 
         async with self.locks.hold(intake.chat_id):
-            await self.group.run(work)
+            await self.group.run(work, intake.chat_id)
 
     async def nudge_booking(self, intake_id: int, chat_id: int) -> None:
         """The one reminder to book, if still due (``TurnRunner.nudge_in`` checks, under the chat's lock)."""
@@ -358,7 +372,7 @@ class TelegramChannel:
             tx.on_commit(lambda: self.outbox.push(result.outgoing))
 
         async with self.locks.hold(chat_id):
-            await self.group.run(work)
+            await self.group.run(work, chat_id)
 
     def staff_message_queued(self) -> None:
         """Staff stored a message in this process (``serve``): look for it now rather than at the
@@ -385,7 +399,7 @@ class TelegramChannel:
             tx.on_commit(lambda: self.outbox.push(result.outgoing))
 
         async with self.locks.hold(chat_id):
-            await self.group.run(work)
+            await self.group.run(work, chat_id)
 
     def forget_kept(self) -> None:
         """Intakes were changed behind the turns' back (marked abandoned): the copies kept in

@@ -12,11 +12,13 @@ sends it or it is given up on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 from telegram import Bot
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
@@ -27,6 +29,7 @@ from bot.channels.telegram.shown import ShownMessages
 from bot.failures import log_failure
 from bot.store import Outgoing, Store, Tx, utcnow
 from bot.store.group import GroupCommit
+from bot.store.leases import Leases, SharedBudget, try_lock_chats
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +83,47 @@ class ChatPacer:
         if delay:
             await asyncio.sleep(delay)
 
+    async def wait_all(self) -> None:
+        """An edit: the bot's overall limit only, which python-telegram-bot's AIORateLimiter
+        keeps within one process."""
+
+
+class SharedPacer:
+    """``ChatPacer``'s promise for every worker on one PostgreSQL: the tokens are taken from
+    ``send_budget`` (one autocommit statement, on an UNLOGGED table: no WAL flush), so the bot
+    as a whole keeps to ``rate`` a chat and ``all_rate`` overall, however many workers send."""
+
+    def __init__(self, store: Store, budget: SharedBudget):
+        self.store = store
+        self.budget = budget
+        # one connection of its own, in autocommit: a pool checkout per message (with its
+        # pre-ping and isolation level set and reset) cost twice the statement itself
+        self._conn: Any = None
+
+    async def wait(self, chat_id: int) -> None:
+        await self._wait(chat_id)
+
+    async def wait_all(self) -> None:
+        await self._wait(None)
+
+    async def _wait(self, chat_id: int | None) -> None:
+        try:
+            if self._conn is None:
+                self._conn = self.store.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            delay = self.budget.take(self._conn.connection.driver_connection, chat_id)
+        except Exception as err:  # the database's trouble: send unpaced (a 429 still holds the chat back)
+            log_failure(log, "the shared send budget could not be read", err)
+            self.close()
+            return
+        if delay:
+            await asyncio.sleep(delay)
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+
 
 class Outbox:
     """The replies to send: per chat a queue in memory, fed by commits and by the retry round.
@@ -92,12 +136,15 @@ class Outbox:
         self,
         store: Store,
         bot: Bot,
-        pacer: ChatPacer,
+        pacer: ChatPacer | SharedPacer,
         group: GroupCommit,
         clock: Callable[[], datetime] = utcnow,
         copies: Callable[[int, int], Document | None] | None = None,
+        leases: Leases | None = None,
     ):
         self.store = store
+        #: several workers: send only rows claimed for this one (``bot.store.leases``)
+        self.leases = leases
         #: makes a copy of an intake's answers for a chat (``copies.Copies.make``), when asked for
         self.copies = copies
         self.bot = bot
@@ -125,7 +172,10 @@ class Outbox:
             if row.id in self._known:
                 continue  # queued, being sent or sent already (a turn's catch-up may name it again)
             if chat in self._held:
-                continue  # stays in the store: the retry round sends it after the one held up
+                if self.leases is None:
+                    continue  # stays in the store: the retry round sends it after the one held up
+                # claimed: the store said the chat may go on (what held it is sent or due)
+                self._held.discard(chat)
             self._queues.setdefault(chat, deque()).append(row)
             self._known.add(row.id)
             if chat not in self._workers:
@@ -140,6 +190,8 @@ class Outbox:
     async def deliver_due(self) -> int:
         """The retry round: replies in the store and not in memory (after a restart, or held up
         by a failure) whose chat may send again now; how many chats were started."""
+        if self.leases is not None:
+            return self._claim_due(self.leases)
         with self.store.transaction(read_only=True) as tx:
             rows = tx.pending(max_attempts=MAX_ATTEMPTS, limit=1000)
         now = self.clock()
@@ -160,11 +212,42 @@ class Outbox:
             started += 1
         return started
 
+    def _claim_due(self, leases: Leases) -> int:
+        """Several workers: claim the rows nobody holds (a dead worker's, a retry now due), chat
+        by chat under the chat's lock (a chat busy with a turn, or with another worker's round,
+        waits for the next round), and send them; how many chats were started."""
+        with self.store.transaction() as tx:
+            chats = try_lock_chats(tx.driver, leases.due_chats(tx.driver))
+            rows = leases.claim(tx.driver, chats)
+        fresh = {row.chat_id for row in rows if row.id not in self._known}
+        self.push(rows)
+        return len(fresh)
+
+    def renew(self) -> None:
+        """Several workers: extend the leases of the rows in memory. A queued row this worker no
+        longer holds (another took it after this one stalled past its lease, or it was erased)
+        is dropped, never sent twice."""
+        leases = self.leases
+        if leases is None or not self._known:
+            return
+        with self.store.transaction() as tx:
+            held = leases.renew(tx.driver, self._known)
+        for chat, queue in list(self._queues.items()):
+            lost = [row for row in queue if row.id not in held]
+            if lost:
+                log.warning("%d repl(ies) to chat %s taken over by another worker: not sent here", len(lost), chat)
+                self._queues[chat] = deque(row for row in queue if row.id in held)
+                self._known.difference_update(row.id for row in lost)
+
     async def run(self, interval: float = 2.0) -> None:
-        """Retry what failed, forever (cancelled at shutdown)."""
+        """Retry what failed, forever (cancelled at shutdown); with several workers, every second,
+        claiming what nobody holds and extending this worker's leases."""
+        if self.leases is not None:
+            interval = min(interval, 1.0)
         while True:
             await asyncio.sleep(interval)
             try:
+                self.renew()
                 await self.deliver_due()
             except Exception as err:  # keep retrying whatever one round met
                 log_failure(log, "outbox round failed", err)
@@ -189,6 +272,14 @@ class Outbox:
             await asyncio.gather(*late, return_exceptions=True)
         if self._marks:
             self.group.commit_now()
+        if isinstance(self.pacer, SharedPacer):
+            self.pacer.close()
+        if self.leases is not None and not self._marks:  # recorded: what is left unsent is free now
+            try:
+                with self.store.transaction() as tx:
+                    self.leases.release(tx.driver)
+            except Exception as err:  # the leases run out by themselves
+                log_failure(log, "releasing the outbox's claims at stop failed", err)
 
     # --- sending ---------------------------------------------------------------------------------
 
@@ -300,12 +391,13 @@ class Outbox:
             if telegram_id is not None:
                 self.shown.record(row.chat_id, telegram_id, reply)
             return telegram_id
-        # Edits are not paced: the per-chat guideline is about new messages, and taking the
-        # buttons off an answered question should never lag behind the next question.
+        # Edits are not paced per chat: the per-chat guideline is about new messages, and taking
+        # the buttons off an answered question should never lag behind the next question.
         message_id = self._edited(row, reply)
         if message_id is not None:
             if not self.shown.changes(row.chat_id, message_id, reply):
                 return None  # it shows that already: Telegram would refuse "message is not modified"
+            await self.pacer.wait_all()
             await deliver(self.bot, row.chat_id, reply, message_id)
             self.shown.record(row.chat_id, message_id, reply)
         return None

@@ -23,6 +23,7 @@ from bot.channels.telegram.turn import TurnResult, TurnState, funnel_questions
 from bot.engine import Engine, Engines
 from bot.flow import model
 from bot.store import Duplicate, IntakeStatus, Stale, Store, Tx, talks, utcnow
+from bot.store.leases import Leases
 
 
 def fingerprint(chat_id: int, origin: str) -> int:
@@ -44,11 +45,15 @@ class TurnRunner:
         bot_id: int = 0,
         alerts: AlertRules | None = None,
         booking_base: str | None = None,
+        leases: Leases | None = None,
     ):
         #: the engine of each flow version: each intake runs on its own (``TurnState.bind``)
         self.engines = engine if isinstance(engine, Engines) else Engines.single(engine)
         #: the newest version, which new intakes begin on
         self.engine = engine = self.engines.current
+        #: several workers on PostgreSQL: a turn claims its chat's replies for this worker
+        #: (``bot.store.leases``), and a copy kept in memory is checked against the store first
+        self.leases = leases
         self.store = store
         self.funnel_questions = funnel_questions(engine)
         #: the bot's own id (the token's first part): update numbers are the bot's own
@@ -74,12 +79,15 @@ class TurnRunner:
             # first: a redelivery costs nothing more
             tx.claim_update(self.bot_id, update_id, fingerprint(chat.id, event.origin), now)
         kept = self.recent.take(chat.id)
+        # Another worker may have applied a turn of this chat since this one kept its copy: under
+        # the chat's lock (the group took it), the stored version tells.
+        if kept is not None and self.leases is not None and tx.intake_version(chat.id) != (kept[0].id, kept[0].version):
+            kept = None
         turn = TurnState(self, tx, chat, now, update_id)
         try:
             turn.run(event, kept)
             turn.commit()
-            if kept is None:
-                self._catch_up(tx, turn)
+            self._outgoing(tx, turn, caught_up=kept is not None)
         except Duplicate:
             raise
         except Exception as err:
@@ -91,6 +99,16 @@ class TurnRunner:
             raise Stale(chat.id) from err
         self._keep(tx, turn)
         return turn.result
+
+    def _outgoing(self, tx: Tx, turn: TurnState, caught_up: bool = False) -> None:
+        """What this process sends once the turn commits. Several workers: the chat's sendable
+        rows, claimed for this worker (this turn's, after any earlier one nobody holds; none
+        while an earlier one is another worker's, whose round or lease decides). One process:
+        the turn's rows, after staff messages not sent yet (``_catch_up``)."""
+        if self.leases is not None:
+            turn.result.outgoing = self.leases.claim(tx.driver, [turn.chat.id])
+        elif not caught_up:
+            self._catch_up(tx, turn)
 
     @staticmethod
     def _catch_up(tx: Tx, turn: TurnState) -> None:
@@ -127,7 +145,7 @@ class TurnRunner:
         intake.reminded_at = turn.now
         turn.commit(activity=False)
         tx.on_commit(metrics.REMINDERS.inc)
-        self._catch_up(tx, turn)
+        self._outgoing(tx, turn)
         self._keep(tx, turn)
         return turn.result
 
@@ -164,7 +182,7 @@ class TurnRunner:
         intake.booking_nudged_at = turn.now
         turn.commit(activity=False)
         tx.on_commit(metrics.NUDGES.inc)
-        self._catch_up(tx, turn)
+        self._outgoing(tx, turn)
         self._keep(tx, turn)
         return turn.result
 
@@ -183,6 +201,6 @@ class TurnRunner:
             turn.say(turn.msg("talk_handed_back"))
         turn.reprompt()
         turn.commit(activity=False)
-        self._catch_up(tx, turn)
+        self._outgoing(tx, turn)
         self._keep(tx, turn)
         return turn.result

@@ -14,7 +14,7 @@ and version string are the running flow's (the only content the store can know f
 leaves the others to ``Engine.recover`` (``bot.engine.engines``).
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0016
 Create Date: 2026-12-06
 """
 
@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0017"
-down_revision = "0015"  # the lead re-chains after 0016 at merge
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
