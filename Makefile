@@ -54,6 +54,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/engine_bench.py
 	$(PY) benchmarks/telegram_bench.py
+	$(PY) benchmarks/workers_bench.py
 
 # A patient's turn while staff export 100,000 intakes in the same process (several minutes).
 bench-staff: $(STAMP)

@@ -3,9 +3,9 @@ alive: three ``python -m bot run`` processes polling the fake Telegram server (o
 patients who go quiet (reminders), who complete (a completion webhook and a staff alert each),
 then the first worker SIGKILLed and more of both.
 
-Reminders are counted where the job writes them: one reminder row per intake in the outbox. Whether
-the patient then sees it once is the outbox's business across workers (leases: another helper of
-issue 15), not the job's.
+Reminders are counted where the job writes them (one reminder row per intake in the outbox) and
+where the patient reads them (once in the chat: each reply is sent by one worker, the outbox's
+leases).
 """
 
 from __future__ import annotations
@@ -110,6 +110,9 @@ def test_reminders_webhooks_and_alerts_once_across_three_workers(fake: FakeTeleg
     # REMIND_AFTER between two answers), never two
     counts = reminders_by_chat(postgres_url)
     assert set(counts.values()) == {1} and set(counts) >= chats(quiet_ones + more_quiet)
+    for chat_id in counts:  # and each read once by the patient
+        seen = [m for m in fake.messages(chat_id) if (m["text"] or "").startswith(REMINDER)]
+        assert len(seen) == 1, (chat_id, seen)
     assert postgres_rows(postgres_url, "SELECT count(*) FROM intakes WHERE reminded_at IS NOT NULL") == [(len(counts),)]
     # each completion posted once (the two refusals aside) and alerted once
     delivered = [json.loads(body)["delivery"] for _, body in hook.accepted]

@@ -113,15 +113,19 @@ class SharedPacer:
             delay = self.budget.take(self._conn.connection.driver_connection, chat_id)
         except Exception as err:  # the database's trouble: send unpaced (a 429 still holds the chat back)
             log_failure(log, "the shared send budget could not be read", err)
-            self.close()
+            self.close(broken=True)
             return
         if delay:
             await asyncio.sleep(delay)
 
-    def close(self) -> None:
+    def close(self, broken: bool = False) -> None:
+        """Give the connection back; a ``broken`` one is thrown away (handed back, the pool
+        would try to reset it and log the failure with a traceback)."""
         conn, self._conn = self._conn, None
         if conn is not None:
             with contextlib.suppress(Exception):
+                if broken:
+                    conn.invalidate()
                 conn.close()
 
 
