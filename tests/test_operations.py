@@ -27,6 +27,7 @@ from starlette.middleware import Middleware
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from support.bot_process import BotProcess, free_port
+from support.channels import channel_with_fake
 from support.fake_telegram import FakeTelegram
 from support.patients import TelegramPatient
 from telegram import Update
@@ -53,15 +54,8 @@ SECRET = "Zebra-42-secret"
 
 @pytest.fixture()
 async def channel(skin: Engine, store: Store) -> AsyncIterator[tuple[TelegramChannel, FakeTelegram]]:
-    with FakeTelegram() as fake:
-        settings = Settings(telegram_token=fake.TOKEN, telegram_base_url=fake.base_url, chat_rate=1000)
-        channel = TelegramChannel(settings, skin, store)
-        await channel.application.initialize()
-        try:
-            yield channel, fake
-        finally:
-            await channel.outbox.stop()
-            await channel.application.shutdown()
+    async with channel_with_fake(skin, store) as pair:
+        yield pair
 
 
 def client(app) -> httpx.AsyncClient:

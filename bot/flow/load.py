@@ -207,15 +207,19 @@ def parse_flow(text: str, file: str = "<flow>") -> tuple[model.Flow, SourceMap]:
     return flow, source
 
 
-def load_flow(path: str | FilePath) -> tuple[model.Flow, SourceMap]:
+def read_flow_text(path: str | FilePath) -> str:
+    """A flow file's text; a file that is missing or unreadable is a FlowError at its line 1."""
     name = str(path)
     try:
-        text = FilePath(path).read_text(encoding="utf-8")
+        return FilePath(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise FlowError([Problem(name, 1, 1, "file not found")]) from None
     except (OSError, UnicodeDecodeError) as err:
         raise FlowError([Problem(name, 1, 1, f"cannot read the file: {err}")]) from None
-    return parse_flow(text, name)
+
+
+def load_flow(path: str | FilePath) -> tuple[model.Flow, SourceMap]:
+    return parse_flow(read_flow_text(path), str(path))
 
 
 # --- pydantic errors in the author's terms ----------------------------------------------------

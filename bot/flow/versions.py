@@ -33,7 +33,7 @@ import orjson
 from bot.flow import model
 from bot.flow.check import check_flow
 from bot.flow.graph import fits
-from bot.flow.load import parse_flow, parse_yaml
+from bot.flow.load import parse_flow, parse_yaml, read_flow_text
 from bot.flow.problems import FlowError, Problem, SourceMap
 
 
@@ -74,14 +74,7 @@ def parse_version(text: str, file: str = "<flow>") -> Checked:
 
 def read_version(path: str | FilePath) -> Checked:
     """``parse_version`` of a file (its name in every problem)."""
-    name = str(path)
-    try:
-        text = FilePath(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise FlowError([Problem(name, 1, 1, "file not found")]) from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise FlowError([Problem(name, 1, 1, f"cannot read the file: {err}")]) from None
-    return parse_version(text, name)
+    return parse_version(read_flow_text(path), str(path))
 
 
 @dataclass(frozen=True)

@@ -22,4 +22,5 @@ async def channel_with_fake(engine: Engine, store: Store) -> AsyncIterator[tuple
         try:
             yield channel, fake
         finally:
+            await channel.outbox.stop()
             await channel.application.shutdown()
