@@ -30,6 +30,10 @@ from bot.channels.telegram.runner import TurnRunner
 from bot.engine import Conversation, Engine
 from bot.flow import model
 from bot.pdf.page import consent_text, sha256
+from bot.staff.exports import Exporter
+from bot.staff.i18n import StaffLanguages
+from bot.staff.pdf import IntakePdf
+from bot.staff.review import Review
 from bot.store import Store, utcnow
 from bot.store.group import GroupCommit
 from bot.store.review import add_note
@@ -92,8 +96,13 @@ def test_the_copy_has_what_the_patient_saw_and_nothing_for_staff_only(skin: Engi
     for other in ("en", "de"):
         assert flat(skin.text(staff_only.topic, other)) not in words
     assert "callherback" not in words.lower() and "dr.s" not in words
-    for staff_word in ("Flags", "Severity", "Reviewed", "High", "Hoch"):
-        assert staff_word not in text
+    # ... all of which the chart's PDF of the same intake does show: the absences above are the
+    # patient edition's doing, not words no PDF would print
+    staff_words = StaffLanguages(skin.flow.default_language).translations(lang)
+    chart, _pages = text_of(IntakePdf(skin, Exporter(skin)).render(Review(store).intake_view(intake_id), staff_words))
+    assert flat(skin.text(staff_only.topic, lang)) in flat(chart)
+    for heading in ("Flags", "Transcript"):
+        assert staff_words.gettext(heading) in chart and staff_words.gettext(heading) not in text
 
 
 def test_no_copy_is_made_for_another_chat_or_of_an_erased_intake(skin: Engine, store: Store) -> None:
